@@ -3,7 +3,11 @@
 //! The flow: a push becomes an event; the repository's `.gitlab-ci.yml` is planned with
 //! GitLab's semantics ([`ci`]) and run as staged jobs; a raised `VERSION` publishes an image;
 //! releases are promoted through environments by commits to a config repo and deployed with
-//! their secrets decrypted in memory. Modules appear below in the order of that flow.
+//! their secrets decrypted in memory. Modules appear below in the order of that flow;
+//! [`cli`] sits on top.
 
 pub mod diagnostic;
 pub mod ci;
+pub mod pipelines;
+pub mod git;
+pub mod cli;

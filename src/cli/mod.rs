@@ -1,0 +1,60 @@
+//! The `sluice` command line. stdout carries data (`--json` where offered), stderr carries
+//! diagnostics and progress. Exit codes: 0 success, 1 the thing checked or run failed,
+//! 2 invalid input (configuration, flags, files) or an internal failure.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod lint;
+mod plan;
+mod source;
+
+/// Exit statuses of every command.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// The command did what was asked and the result is good.
+    Success = 0,
+    /// The command ran, and what it checked or ran failed.
+    Failure = 1,
+    /// The input was invalid, or Sluice itself failed.
+    Error = 2,
+}
+
+impl From<ExitStatus> for ExitCode {
+    fn from(status: ExitStatus) -> Self {
+        ExitCode::from(status as u8)
+    }
+}
+
+/// Sluice: GitOps CI/CD from `git push` to production, in one binary.
+#[derive(Debug, Parser)]
+#[command(name = "sluice", version, propagate_version = true)]
+#[command(after_help = "Exit codes: 0 success, 1 the checked or run thing failed, 2 invalid input or internal error.")]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Check a `.gitlab-ci.yml` and everything it includes, reporting every error
+    Lint(lint::LintArgs),
+    /// Show the pipeline GitLab would create for a push, tag, merge request or schedule
+    Plan(plan::PlanArgs),
+}
+
+/// Runs the command and returns the process exit code.
+pub fn run(cli: Cli) -> ExitCode {
+    let result = match cli.command {
+        Command::Lint(args) => lint::run(&args),
+        Command::Plan(args) => plan::run(&args),
+    };
+    match result {
+        Ok(status) => status.into(),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitStatus::Error.into()
+        }
+    }
+}

@@ -1,0 +1,186 @@
+//! Reads from git repositories with libgit2: the commit a pipeline runs for, files at a
+//! revision, and the paths changed between two revisions (what `rules:changes` needs).
+//!
+//! All functions here block; async callers run them in `spawn_blocking`.
+
+use std::path::{Path, PathBuf};
+
+use git2::{ObjectType, Oid, Repository, StatusOptions, TreeWalkMode, TreeWalkResult};
+
+/// A failure to read from a repository, with what was being read.
+#[derive(Debug, thiserror::Error)]
+pub enum GitError {
+    /// The directory is not inside a git repository.
+    #[error("`{path}` is not a git repository")]
+    NotARepository {
+        /// The directory given.
+        path: PathBuf,
+        /// Why libgit2 refused it.
+        #[source]
+        source: git2::Error,
+    },
+    /// A revision (sha, branch, tag) does not name a commit.
+    #[error("`{rev}` does not name a commit in `{repo}`")]
+    UnknownRevision {
+        /// The revision as given.
+        rev: String,
+        /// The repository.
+        repo: PathBuf,
+        /// Why libgit2 refused it.
+        #[source]
+        source: git2::Error,
+    },
+    /// Any other libgit2 failure while doing `action`.
+    #[error("git failed to {action}")]
+    Other {
+        /// What was being done.
+        action: String,
+        /// The libgit2 error.
+        #[source]
+        source: git2::Error,
+    },
+}
+
+/// An open repository.
+pub struct Repo {
+    repo: Repository,
+    path: PathBuf,
+}
+
+fn other(action: impl Into<String>) -> impl FnOnce(git2::Error) -> GitError {
+    let action = action.into();
+    move |source| GitError::Other { action, source }
+}
+
+impl Repo {
+    /// Opens the repository containing `dir` (searching parent directories).
+    pub fn discover(dir: &Path) -> Result<Repo, GitError> {
+        let repo = Repository::discover(dir).map_err(|source| GitError::NotARepository { path: dir.to_owned(), source })?;
+        let path = repo.workdir().unwrap_or_else(|| repo.path()).to_owned();
+        Ok(Repo { repo, path })
+    }
+
+    /// Opens the repository at exactly `path` (bare or not).
+    pub fn open(path: &Path) -> Result<Repo, GitError> {
+        let repo = Repository::open(path).map_err(|source| GitError::NotARepository { path: path.to_owned(), source })?;
+        Ok(Repo { repo, path: path.to_owned() })
+    }
+
+    /// The working directory (or the git directory of a bare repository).
+    pub fn root(&self) -> &Path {
+        &self.path
+    }
+
+    /// The full sha of the commit `rev` names.
+    pub fn resolve(&self, rev: &str) -> Result<String, GitError> {
+        Ok(self.commit(rev)?.id().to_string())
+    }
+
+    fn commit(&self, rev: &str) -> Result<git2::Commit<'_>, GitError> {
+        self.repo
+            .revparse_single(rev)
+            .and_then(|object| object.peel_to_commit())
+            .map_err(|source| GitError::UnknownRevision { rev: rev.to_owned(), repo: self.path.clone(), source })
+    }
+
+    /// The short name of the checked-out branch, if HEAD is on one.
+    pub fn current_branch(&self) -> Option<String> {
+        let head = self.repo.head().ok()?;
+        if head.is_branch() { head.shorthand().map(str::to_owned) } else { None }
+    }
+
+    /// The message of commit `rev`.
+    pub fn commit_message(&self, rev: &str) -> Result<String, GitError> {
+        Ok(self.commit(rev)?.message().unwrap_or("").to_owned())
+    }
+
+    /// The merge base of two revisions.
+    pub fn merge_base(&self, a: &str, b: &str) -> Result<String, GitError> {
+        let (a, b) = (self.commit(a)?.id(), self.commit(b)?.id());
+        let base = self.repo.merge_base(a, b).map_err(other(format!("find the merge base of {a} and {b}")))?;
+        Ok(base.to_string())
+    }
+
+    /// Paths (old and new names) that differ between the trees of two revisions, sorted.
+    pub fn changed_paths(&self, from: &str, to: &str) -> Result<Vec<String>, GitError> {
+        let old = self.commit(from)?.tree().map_err(other("read a tree"))?;
+        let new = self.commit(to)?.tree().map_err(other("read a tree"))?;
+        let diff = self.repo.diff_tree_to_tree(Some(&old), Some(&new), None).map_err(other("diff two trees"))?;
+        let mut paths = Vec::new();
+        for delta in diff.deltas() {
+            for file in [delta.old_file(), delta.new_file()] {
+                if let Some(path) = file.path().and_then(Path::to_str) {
+                    paths.push(path.to_owned());
+                }
+            }
+        }
+        paths.sort();
+        paths.dedup();
+        Ok(paths)
+    }
+
+    /// The contents of `path` at revision `rev`, or `None` when the file does not exist there.
+    pub fn read_file_at(&self, rev: &str, path: &str) -> Result<Option<Vec<u8>>, GitError> {
+        let tree = self.commit(rev)?.tree().map_err(other("read a tree"))?;
+        let entry = match tree.get_path(Path::new(path)) {
+            Ok(entry) => entry,
+            Err(e) if e.code() == git2::ErrorCode::NotFound => return Ok(None),
+            Err(source) => return Err(GitError::Other { action: format!("look up `{path}`"), source }),
+        };
+        if entry.kind() != Some(ObjectType::Blob) {
+            return Ok(None);
+        }
+        let blob = self.repo.find_blob(entry.id()).map_err(other(format!("read `{path}`")))?;
+        Ok(Some(blob.content().to_vec()))
+    }
+
+    /// Every file path at revision `rev`, sorted.
+    pub fn list_files_at(&self, rev: &str) -> Result<Vec<String>, GitError> {
+        let tree = self.commit(rev)?.tree().map_err(other("read a tree"))?;
+        let mut files = Vec::new();
+        tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
+            if entry.kind() == Some(ObjectType::Blob) {
+                if let Some(name) = entry.name() {
+                    files.push(format!("{dir}{name}"));
+                }
+            }
+            TreeWalkResult::Ok
+        })
+        .map_err(other("walk a tree"))?;
+        files.sort();
+        Ok(files)
+    }
+
+    /// Files of the working tree that git knows or would add: tracked files still present,
+    /// plus untracked files that are not ignored. Sorted.
+    pub fn working_tree_files(&self) -> Result<Vec<String>, GitError> {
+        let index = self.repo.index().map_err(other("read the index"))?;
+        let root = self.path.clone();
+        let mut files: Vec<String> = index
+            .iter()
+            .filter_map(|entry| String::from_utf8(entry.path).ok())
+            .filter(|path| root.join(path).is_file())
+            .collect();
+        let mut options = StatusOptions::new();
+        options.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false);
+        let statuses = self.repo.statuses(Some(&mut options)).map_err(other("read the status"))?;
+        for status in statuses.iter() {
+            if status.status().is_wt_new() {
+                if let Some(path) = status.path() {
+                    files.push(path.to_owned());
+                }
+            }
+        }
+        files.sort();
+        files.dedup();
+        Ok(files)
+    }
+
+    /// Whether `sha` is a valid object id of a commit here.
+    pub fn has_commit(&self, sha: &str) -> bool {
+        Oid::from_str(sha).ok().and_then(|oid| self.repo.find_commit(oid).ok()).is_some()
+    }
+}
+
+mod reader;
+pub use reader::{remote_cache_name, RepoReader};
