@@ -181,15 +181,21 @@ impl<'t> Builder<'t> {
         self.documents.push(Document { root, start });
     }
 
-    /// Counts `n` more nodes against the budget.
-    fn bump(&mut self, n: usize, at: &Location) -> Result<(), Fatal> {
+    /// Counts `n` more nodes against the budget; `alias` says they are an alias's copy.
+    fn bump(&mut self, n: usize, at: &Location, alias: bool) -> Result<(), Fatal> {
         self.nodes = self.nodes.saturating_add(n);
-        if self.nodes > MAX_NODES {
-            let d = Diagnostic::error(Some(at.clone()), self.path(), format!("YAML aliases expand to more than {MAX_NODES} nodes"))
-                .with_hint("an alias `*name` copies its anchored node each time it is used; repeat large anchors less, or use `extends:`");
-            return Err(Box::new(d));
+        if self.nodes <= MAX_NODES {
+            return Ok(());
         }
-        Ok(())
+        let (message, hint) = if alias {
+            (
+                format!("YAML aliases expand to more than {MAX_NODES} nodes"),
+                "an alias `*name` copies its anchored node each time it is used; repeat large anchors less, or use `extends:`",
+            )
+        } else {
+            (format!("the YAML has more than {MAX_NODES} nodes"), "split the configuration into several files joined with `include:`")
+        };
+        Err(Box::new(Diagnostic::error(Some(at.clone()), self.path(), message).with_hint(hint)))
     }
 
     fn too_deep(&self, at: &Location) -> Fatal {
@@ -232,7 +238,7 @@ impl<'t> Builder<'t> {
 
     fn scalar(&mut self, raw: Cow<'_, str>, style: ScalarStyle, anchor: usize, tag: Option<&Tag>, span: Span) -> Result<(), Fatal> {
         let at = self.location(span.start);
-        self.bump(1, &at)?;
+        self.bump(1, &at, false)?;
         let (value, problem) = tags::scalar(&raw, style, tag);
         if let Some(problem) = problem {
             self.report(&at, problem);
@@ -266,7 +272,7 @@ impl<'t> Builder<'t> {
         };
         let (count, height) = (anchored.count, anchored.height);
         // Both limits are checked before the copy is made.
-        self.bump(count, &at)?;
+        self.bump(count, &at, true)?;
         if self.frames.len() + height > MAX_DEPTH {
             return Err(self.too_deep(&at));
         }
@@ -279,7 +285,7 @@ impl<'t> Builder<'t> {
 
     fn open(&mut self, anchor: usize, tag: Option<&Tag>, span: Span, mapping: bool) -> Result<(), Fatal> {
         let at = self.location(span.start);
-        self.bump(1, &at)?;
+        self.bump(1, &at, false)?;
         if self.frames.len() >= MAX_DEPTH {
             return Err(self.too_deep(&at));
         }
@@ -295,7 +301,8 @@ impl<'t> Builder<'t> {
                 TagKind::RubyObject | TagKind::Symbol => Some(tags::ruby_object_error(&full)),
                 TagKind::Str if mapping => Some(tags::ruby_object_error(&full)),
                 TagKind::Core => None,
-                TagKind::Str | TagKind::Float | TagKind::Binary | TagKind::Unknown => Some(tags::unknown_tag_warning(&full)),
+                TagKind::Str | TagKind::Float | TagKind::Binary => Some(tags::ignored_tag_warning(&full, mapping)),
+                TagKind::Unknown => Some(tags::unknown_tag_warning(&full)),
             };
             if let Some(problem) = problem {
                 self.report(&at, problem);

@@ -29,8 +29,11 @@ pub const MAX_FILE_BYTES: usize = 2 * 1024 * 1024;
 /// The deepest nesting of mappings and sequences accepted, aliases expanded: GitLab's
 /// default `max_yaml_depth`.
 pub const MAX_DEPTH: usize = 100;
-/// The most nodes one file may create, alias copies included.
-pub const MAX_NODES: usize = 1_000_000;
+/// The most nodes one file may create, alias copies included. GitLab bounds the loaded
+/// size too (`max_yaml_size_bytes`, 2 MB measured on the Ruby objects, aliases expanded:
+/// some tens of thousands of nodes); this budget is well above that, and low enough that
+/// a "billion laughs" file fails in a few tens of milliseconds and megabytes.
+pub const MAX_NODES: usize = 250_000;
 
 /// The result of loading one CI file.
 #[derive(Debug, Clone, PartialEq)]

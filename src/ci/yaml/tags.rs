@@ -184,6 +184,12 @@ pub(super) fn unknown_tag_warning(full: &str) -> Problem {
     )
 }
 
+/// The warning for a scalar tag on a collection, which Psych ignores.
+pub(super) fn ignored_tag_warning(full: &str, mapping: bool) -> Problem {
+    let what = if mapping { "a mapping" } else { "a sequence" };
+    Problem::warning(format!("tag `{}` has no effect on {what} and is ignored, as in GitLab", display(full)), "remove the tag")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -112,7 +112,8 @@ const FRAGMENTS: &[&str] = &[
 ];
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 200, ..ProptestConfig::default() })]
+    // `YAML_CASES=100000 cargo test --release --lib ci::yaml::tests_limits::never` for a longer run.
+    #![proptest_config(ProptestConfig { cases: std::env::var("YAML_CASES").ok().and_then(|v| v.parse().ok()).unwrap_or(200), ..ProptestConfig::default() })]
 
     #[test]
     fn never_panics_on_arbitrary_text(text in ".{0,200}") {
