@@ -24,7 +24,7 @@ pub struct Node {
 pub enum Value {
     /// `~`, `null`, `Null`, `NULL` or nothing.
     Null,
-    /// `true`/`false` and YAML 1.1's `yes`/`no`/`on`/`off`/`y`/`n` in their case variants.
+    /// `true`/`false`/`yes`/`no`/`on`/`off` in any case (Psych: `y` and `n` stay strings).
     Bool(bool),
     /// Integers, including YAML 1.1 octal (`0755`), hex (`0x1F`) and `_` separators.
     Int(i64),
