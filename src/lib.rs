@@ -8,4 +8,4 @@
 pub mod diagnostic;
 pub mod ci;
 pub mod run;
-// pub mod store;
+pub mod store;

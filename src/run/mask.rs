@@ -63,12 +63,21 @@ impl Masker {
             .match_kind(MatchKind::LeftmostLongest)
             .build(&values)
             .map_err(MaskError::Build)?;
-        Ok(Masker { patterns: Some(Arc::new(Patterns { searcher, values, longest })) })
+        Ok(Masker {
+            patterns: Some(Arc::new(Patterns {
+                searcher,
+                values,
+                longest,
+            })),
+        })
     }
 
     /// Starts masking one log stream (one job's combined output, say).
     pub fn stream(&self) -> MaskingStream {
-        MaskingStream { patterns: self.patterns.clone(), pending: Vec::new() }
+        MaskingStream {
+            patterns: self.patterns.clone(),
+            pending: Vec::new(),
+        }
     }
 
     /// Masks a complete input in one go; equal to pushing it through a stream in any chunking.
@@ -83,9 +92,14 @@ impl Masker {
 impl fmt::Debug for Masker {
     // Never the values themselves: a Debug print must not be a way to leak a secret.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (count, longest) =
-            self.patterns.as_ref().map_or((0, 0), |p| (p.values.len(), p.longest));
-        f.debug_struct("Masker").field("values", &count).field("longest", &longest).finish()
+        let (count, longest) = self
+            .patterns
+            .as_ref()
+            .map_or((0, 0), |p| (p.values.len(), p.longest));
+        f.debug_struct("Masker")
+            .field("values", &count)
+            .field("longest", &longest)
+            .finish()
     }
 }
 
@@ -93,7 +107,9 @@ impl Patterns {
     /// Whether `tail` (the end of what we have seen) could be where a value begins: either a
     /// whole value starts here (a longer one might still follow) or `tail` is a value's prefix.
     fn could_start(&self, tail: &[u8]) -> bool {
-        self.values.iter().any(|value| value.starts_with(tail) || tail.starts_with(value))
+        self.values
+            .iter()
+            .any(|value| value.starts_with(tail) || tail.starts_with(value))
     }
 }
 
@@ -137,7 +153,9 @@ impl MaskingStream {
             pos = settled;
         }
         // Of the unsettled tail, hold back only from the first byte that could begin a value.
-        let hold = (pos..len).find(|&i| patterns.could_start(&self.pending[i..])).unwrap_or(len);
+        let hold = (pos..len)
+            .find(|&i| patterns.could_start(&self.pending[i..]))
+            .unwrap_or(len);
         out.extend_from_slice(&self.pending[pos..hold]);
         self.pending.drain(..hold);
         out
@@ -163,7 +181,9 @@ impl MaskingStream {
 impl fmt::Debug for MaskingStream {
     // The pending bytes may be the start of a secret: show their count only.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("MaskingStream").field("pending_bytes", &self.pending.len()).finish()
+        f.debug_struct("MaskingStream")
+            .field("pending_bytes", &self.pending.len())
+            .finish()
     }
 }
 
@@ -220,7 +240,9 @@ pub fn validate_masked(name: &str, value: &str) -> Result<(), MaskError> {
     validate_masked_raw(name, value)?;
     let allowed = |c: char| c.is_ascii_alphanumeric() || "@:.~-_+=/".contains(c);
     if !value.chars().all(allowed) {
-        return Err(MaskError::ForbiddenCharacter { name: name.to_owned() });
+        return Err(MaskError::ForbiddenCharacter {
+            name: name.to_owned(),
+        });
     }
     Ok(())
 }
@@ -233,13 +255,19 @@ pub fn validate_masked(name: &str, value: &str) -> Result<(), MaskError> {
 /// The first rule broken, in the order: single line, no spaces, length.
 pub fn validate_masked_raw(name: &str, value: &str) -> Result<(), MaskError> {
     if value.contains(['\n', '\r']) {
-        return Err(MaskError::MultiLine { name: name.to_owned() });
+        return Err(MaskError::MultiLine {
+            name: name.to_owned(),
+        });
     }
     if value.chars().any(char::is_whitespace) {
-        return Err(MaskError::Whitespace { name: name.to_owned() });
+        return Err(MaskError::Whitespace {
+            name: name.to_owned(),
+        });
     }
     if value.chars().count() < MIN_MASKED_LEN {
-        return Err(MaskError::TooShort { name: name.to_owned() });
+        return Err(MaskError::TooShort {
+            name: name.to_owned(),
+        });
     }
     Ok(())
 }
@@ -343,7 +371,10 @@ mod tests {
     #[test]
     fn multiple_values_are_all_masked() {
         let m = masker(&["alpha-secret", "beta-secret-2", "gamma123"]);
-        let out = run(&m, &[b"a=alpha-se", b"cret b=beta-secret-2 c=gam", b"ma123."]);
+        let out = run(
+            &m,
+            &[b"a=alpha-se", b"cret b=beta-secret-2 c=gam", b"ma123."],
+        );
         assert_eq!(out, "a=[MASKED] b=[MASKED] c=[MASKED].");
     }
 
@@ -388,10 +419,23 @@ mod tests {
     #[test]
     fn validate_masked_follows_gitlab_rules() {
         assert!(validate_masked("TOKEN", "abcDEF123_+=/@:.~-").is_ok());
-        let err = |v: &str| validate_masked("API_TOKEN", v).expect_err("refused").to_string();
-        assert_eq!(err("short"), "masked variable `API_TOKEN` must be at least 8 characters long");
-        assert_eq!(err("two\nlines-here"), "masked variable `API_TOKEN` must be a single line");
-        assert_eq!(err("has a space"), "masked variable `API_TOKEN` must not contain spaces");
+        let err = |v: &str| {
+            validate_masked("API_TOKEN", v)
+                .expect_err("refused")
+                .to_string()
+        };
+        assert_eq!(
+            err("short"),
+            "masked variable `API_TOKEN` must be at least 8 characters long"
+        );
+        assert_eq!(
+            err("two\nlines-here"),
+            "masked variable `API_TOKEN` must be a single line"
+        );
+        assert_eq!(
+            err("has a space"),
+            "masked variable `API_TOKEN` must not contain spaces"
+        );
         assert!(err("dollar$ign!").contains("may contain only"));
         // The value is never part of the message.
         assert!(!err("dollar$ign!").contains("dollar"));
