@@ -581,3 +581,47 @@ fn in_memory_store_works_for_tests() {
     assert_eq!(store.get_pipeline(id).expect("read").id, id);
     assert_eq!(store.location(), std::path::Path::new(":memory:"));
 }
+
+#[test]
+fn two_handles_on_one_file_write_concurrently_without_losing_anything() {
+    // Two `Store`s on one file behave like two processes: BEGIN IMMEDIATE plus the busy
+    // timeout serialise their writers instead of failing with "database is locked".
+    let (_dir, path, store, pipeline, _) = with_job();
+    let other = std::sync::Arc::new(Store::open(&path).expect("second handle"));
+    let store = std::sync::Arc::new(store);
+    let workers: Vec<_> = (0..4)
+        .map(|worker| {
+            let handle = if worker % 2 == 0 {
+                store.clone()
+            } else {
+                other.clone()
+            };
+            std::thread::spawn(move || {
+                for n in 0..10 {
+                    let job = handle
+                        .create_job(&new_job(pipeline, &format!("w{worker}-{n}")))
+                        .expect("create");
+                    handle
+                        .transition_job(job, JobStatus::Running, None, at(2_000))
+                        .expect("run");
+                    handle
+                        .finish_job(job, JobStatus::Success, Some(0), None, at(3_000))
+                        .expect("finish");
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().expect("worker");
+    }
+    let jobs = other.jobs_of(pipeline).expect("jobs");
+    assert_eq!(jobs.len(), 41);
+    let finished = jobs
+        .iter()
+        .filter(|j| j.status == JobStatus::Success)
+        .count();
+    assert_eq!(finished, 40);
+    for job in jobs.iter().filter(|j| j.status == JobStatus::Success) {
+        assert_eq!(store.transitions_of(job.id).expect("log").len(), 3);
+    }
+}
