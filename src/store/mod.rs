@@ -1,0 +1,275 @@
+//! The store of record: projects, pipelines, jobs and each job's transition log.
+//!
+//! Everything the runner and (later) the daemon must not forget goes here *before* it takes
+//! effect: a job is marked `running` before its process is spawned, the process is recorded
+//! right after, and on start the daemon re-reads [`Store::running_jobs`] to recover. The
+//! store holds history only; it does not decide scheduling. It must not depend on any other
+//! module of the crate: every module may use it.
+//!
+//! Backend: SQLite today (one embedded file, WAL; see [`Store::open`] for durability),
+//! PostgreSQL later behind this same API. Statuses and failure reasons are stored as
+//! GitLab's words; times are unix milliseconds, always passed in by the caller.
+//!
+//! Concurrency: one connection behind a `Mutex`. Every call is a short transaction, so
+//! callers on the async runtime may call it directly for small writes and use
+//! `spawn_blocking` for listings. Concurrent readers would need a pool of read-only
+//! connections (WAL allows them); not needed yet.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use rusqlite::Connection;
+
+mod error;
+mod record;
+mod sqlite;
+mod status;
+
+pub use error::StoreError;
+pub use record::{
+    JobId, JobRow, JobTransition, NewJob, NewPipeline, PipelineId, PipelineRow, PipelineVariable,
+    ProcessRecord, ProjectId, Timestamp,
+};
+pub use status::{FailureReason, JobStatus, JobWhen, ParseWordError, PipelineStatus};
+
+use sqlite::{read, write};
+
+/// The store of record. `Send + Sync`: share it in an `Arc`.
+pub struct Store {
+    conn: Mutex<Connection>,
+    /// The database file, or `:memory:`.
+    location: PathBuf,
+}
+
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Store")
+            .field("location", &self.location)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens the SQLite database at `path`, creating it if needed, and migrates its schema.
+    ///
+    /// # Guarantees
+    ///
+    /// WAL journaling with `synchronous=NORMAL`, `foreign_keys=ON` and a 5 s busy timeout.
+    /// A committed write survives the process being killed; a power loss or OS crash may
+    /// lose the last few committed transactions, never corrupt the file.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Open`] naming the path; [`StoreError::NoWal`] on a filesystem without
+    /// WAL support; [`StoreError::Migration`] or [`StoreError::SchemaTooNew`].
+    pub fn open(path: impl AsRef<Path>) -> Result<Store, StoreError> {
+        let path = path.as_ref();
+        let conn = sqlite::open(path)?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+            location: path.to_owned(),
+        })
+    }
+
+    /// Opens a private, empty in-memory store (for tests; nothing is written to disk).
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::open`], which in practice means none.
+    pub fn open_in_memory() -> Result<Store, StoreError> {
+        let conn = sqlite::open_in_memory()?;
+        Ok(Store {
+            conn: Mutex::new(conn),
+            location: PathBuf::from(":memory:"),
+        })
+    }
+
+    /// The database file this store was opened on (`:memory:` for an in-memory store).
+    pub fn location(&self) -> &Path {
+        &self.location
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a half-written transaction: dropping
+        // the `Transaction` rolled it back. So the connection is sound and we keep using it.
+        self.conn.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Returns the id of the project named `name`, creating it (at `now`) if new.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`].
+    pub fn ensure_project(&self, name: &str, now: Timestamp) -> Result<ProjectId, StoreError> {
+        write::ensure_project(&mut self.conn(), name, now)
+    }
+
+    /// Records a new pipeline with its plan snapshot and variables.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] if the project does not exist.
+    pub fn create_pipeline(&self, new: &NewPipeline) -> Result<PipelineId, StoreError> {
+        write::create_pipeline(&mut self.conn(), new)
+    }
+
+    /// Sets a pipeline's status (pipelines have no state machine: a retried job may bring a
+    /// finished pipeline back to `running`).
+    ///
+    /// # Guarantees
+    ///
+    /// `started_at` is set the first time the pipeline becomes `running`; entering a final
+    /// status sets `finished_at` and `duration_ms`, leaving one clears them.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`].
+    pub fn set_pipeline_status(
+        &self,
+        id: PipelineId,
+        status: PipelineStatus,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        write::set_pipeline_status(&mut self.conn(), id, status, now)
+    }
+
+    /// Records a new job in its first status, and that first status in its transition log.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidInitialStatus`] unless [`JobStatus::is_initial`];
+    /// [`StoreError::NotFound`] for a missing pipeline or `retry_of` job;
+    /// [`StoreError::Unstorable`] for a non-UTF-8 log path.
+    pub fn create_job(&self, new: &NewJob) -> Result<JobId, StoreError> {
+        write::create_job(&mut self.conn(), new)
+    }
+
+    /// Moves a job to status `to`, if the state machine allows it.
+    ///
+    /// # Guarantees
+    ///
+    /// The job's row and its transition record are written in one transaction: both or
+    /// neither. Entering `running` sets `started_at`; entering a final status sets
+    /// `finished_at` and `duration_ms`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::InvalidTransition`] naming both statuses (see
+    /// [`JobStatus::can_transition_to`]); [`StoreError::NotFound`].
+    pub fn transition_job(
+        &self,
+        id: JobId,
+        to: JobStatus,
+        reason: Option<&str>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        write::transition_job(&mut self.conn(), id, to, reason, None, now)
+    }
+
+    /// Moves a job to a final status with its exit code and failure reason, which is also
+    /// the transition's recorded reason. Same guarantees as [`Store::transition_job`].
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFinal`] unless `status` [`is_final`](JobStatus::is_final); then as
+    /// [`Store::transition_job`].
+    pub fn finish_job(
+        &self,
+        id: JobId,
+        status: JobStatus,
+        exit_code: Option<i32>,
+        failure_reason: Option<FailureReason>,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        if !status.is_final() {
+            return Err(StoreError::NotFinal { job: id, status });
+        }
+        let outcome = write::Outcome {
+            exit_code,
+            failure_reason,
+        };
+        write::transition_job(&mut self.conn(), id, status, None, Some(outcome), now)
+    }
+
+    /// Records the process running a job, right after it is spawned.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`]; [`StoreError::Unstorable`] for a start time above `i64::MAX`.
+    pub fn record_process(&self, id: JobId, process: ProcessRecord) -> Result<(), StoreError> {
+        write::record_process(&mut self.conn(), id, process)
+    }
+
+    /// Records where a job's log is written.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`]; [`StoreError::Unstorable`] for a non-UTF-8 path.
+    pub fn set_log_path(&self, id: JobId, path: &Path) -> Result<(), StoreError> {
+        write::set_log_path(&mut self.conn(), id, path)
+    }
+
+    /// A pipeline with its jobs.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`]; [`StoreError::Corrupt`] for a row this binary cannot read.
+    pub fn get_pipeline(&self, id: PipelineId) -> Result<PipelineRow, StoreError> {
+        read::get_pipeline(&mut self.conn(), id)
+    }
+
+    /// At most `limit` pipelines, newest first (by creation time, then id), each with its
+    /// jobs; only `project`'s if given.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`]; [`StoreError::Corrupt`].
+    pub fn list_pipelines(
+        &self,
+        project: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<PipelineRow>, StoreError> {
+        read::list_pipelines(&mut self.conn(), project, limit)
+    }
+
+    /// A pipeline's jobs in creation order (empty for an unknown pipeline).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`]; [`StoreError::Corrupt`].
+    pub fn jobs_of(&self, pipeline: PipelineId) -> Result<Vec<JobRow>, StoreError> {
+        read::jobs_of(&self.conn(), pipeline)
+    }
+
+    /// One job.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`]; [`StoreError::Corrupt`].
+    pub fn get_job(&self, id: JobId) -> Result<JobRow, StoreError> {
+        read::get_job(&self.conn(), id)
+    }
+
+    /// A job's transition log, oldest first; the first entry is its creation.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`].
+    pub fn transitions_of(&self, job: JobId) -> Result<Vec<JobTransition>, StoreError> {
+        read::transitions_of(&self.conn(), job)
+    }
+
+    /// Jobs that may still have a live process (`preparing` or `running`), for crash
+    /// recovery: compare each [`ProcessRecord`]'s start time before signalling its pid.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`]; [`StoreError::Corrupt`].
+    pub fn running_jobs(&self) -> Result<Vec<JobRow>, StoreError> {
+        read::running_jobs(&self.conn())
+    }
+}
+
+#[cfg(test)]
+mod tests;
