@@ -7,3 +7,5 @@
 
 pub mod diagnostic;
 pub mod ci;
+pub mod run;
+pub mod executor;
