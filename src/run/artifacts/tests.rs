@@ -29,7 +29,14 @@ fn spec(paths: &[&str], exclude: &[&str]) -> ArtifactSpec {
 
 /// Collects into a fresh directory and returns the stats and every path collected.
 fn collect_all(f: &Fixture, spec: &ArtifactSpec, tracked: &[&str]) -> (CollectStats, Vec<String>) {
-    let dest = f.dir.path().join("artifacts");
+    collect_into(f, spec, tracked).0
+}
+
+/// Like [`collect_all`], also returning the artifacts directory.
+fn collect_into(f: &Fixture, spec: &ArtifactSpec, tracked: &[&str]) -> ((CollectStats, Vec<String>), PathBuf) {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dest = f.dir.path().join(format!("artifacts-{n}"));
     let tracked: Vec<String> = tracked.iter().map(|s| (*s).to_owned()).collect();
     let stats = collect(&f.workspace, spec, &tracked, &dest).expect("collect");
     let listed = copy::list_tree(&dest, Path::new(""))
@@ -38,7 +45,7 @@ fn collect_all(f: &Fixture, spec: &ArtifactSpec, tracked: &[&str]) -> (CollectSt
         .filter(|entry| entry.kind != EntryKind::Dir)
         .map(|entry| entry.path.display().to_string())
         .collect();
-    (stats, listed)
+    ((stats, listed), dest)
 }
 
 const TREE: &[&str] = &[
@@ -117,7 +124,7 @@ fn symlinks_outside_are_refused_and_inside_kept() {
     std::os::unix::fs::symlink("app", f.workspace.join("build/current")).expect("symlink");
     std::os::unix::fs::symlink("nowhere", f.workspace.join("build/dangling")).expect("symlink");
 
-    let (stats, listed) = collect_all(&f, &spec(&["build", "out/secret", "out"], &[]), &[]);
+    let ((stats, listed), dest) = collect_into(&f, &spec(&["build", "out/secret", "out"], &[]), &[]);
     assert_eq!(listed, ["build/app", "build/app.o", "build/current", "build/lib/util.o", "build/lib/util.so"]);
     let refused: Vec<(&str, &RefusalReason)> = stats.refused.iter().map(|r| (r.path.as_str(), &r.reason)).collect();
     assert_eq!(
@@ -129,7 +136,6 @@ fn symlinks_outside_are_refused_and_inside_kept() {
             ("out", &RefusalReason::SymlinkOutside),
         ]
     );
-    let dest = f.dir.path().join("artifacts");
     assert_eq!(std::fs::read_link(dest.join("build/current")).expect("link"), Path::new("app"));
 }
 
