@@ -98,7 +98,8 @@ pub type OnSpawnError = Box<dyn std::error::Error + Send + Sync>;
 /// The executor awaits the returned future while already reading output. If it fails, the
 /// process group is terminated and [`Executor::run`] returns [`ExecutorError::RecordSpawn`]:
 /// a job whose process cannot be recorded must not keep running.
-pub type OnSpawn = Arc<dyn Fn(SpawnedProcess) -> BoxFuture<'static, Result<(), OnSpawnError>> + Send + Sync>;
+pub type OnSpawn =
+    Arc<dyn Fn(SpawnedProcess) -> BoxFuture<'static, Result<(), OnSpawnError>> + Send + Sync>;
 
 /// One script to run: the `script` of a job (with `before_script`), or its `after_script`.
 #[derive(Clone)]
@@ -125,7 +126,11 @@ pub struct ScriptRun {
 
 impl ScriptRun {
     /// A bash script with no variables, no timeout, [`DEFAULT_GRACE`] and no `on_spawn`.
-    pub fn new(workdir: impl Into<PathBuf>, scratch_dir: impl Into<PathBuf>, script: Vec<String>) -> Self {
+    pub fn new(
+        workdir: impl Into<PathBuf>,
+        scratch_dir: impl Into<PathBuf>,
+        script: Vec<String>,
+    ) -> Self {
         Self {
             workdir: workdir.into(),
             scratch_dir: scratch_dir.into(),
@@ -189,7 +194,9 @@ pub struct ScriptOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum ExecutorError {
     /// A variable name is empty or contains `=` or NUL, or its value contains NUL.
-    #[error("variable `{name}` cannot be passed through the environment (empty name, `=` or NUL byte)")]
+    #[error(
+        "variable `{name}` cannot be passed through the environment (empty name, `=` or NUL byte)"
+    )]
     InvalidVariable {
         /// The offending name (lossy if it contains NUL).
         name: String,

@@ -53,7 +53,9 @@ impl Group {
     /// The group led by `pid`; `None` for pid 0 or values that do not fit.
     pub(crate) fn led_by(pid: u32) -> Option<Self> {
         let raw = i32::try_from(pid).ok()?;
-        Some(Self { pgid: Pid::from_raw(raw)? })
+        Some(Self {
+            pgid: Pid::from_raw(raw)?,
+        })
     }
 
     /// The group id as a plain number.
@@ -108,7 +110,11 @@ impl Group {
     /// the group to empty, then SIGKILL, and waits for the leader.
     ///
     /// Returns the leader's exit status.
-    pub(crate) async fn terminate(self, leader: &mut Child, grace: Duration) -> io::Result<ExitStatus> {
+    pub(crate) async fn terminate(
+        self,
+        leader: &mut Child,
+        grace: Duration,
+    ) -> io::Result<ExitStatus> {
         self.signal(Signal::TERM)?;
         let deadline = Instant::now() + grace;
         let status = match tokio::time::timeout_at(deadline, leader.wait()).await {

@@ -49,10 +49,14 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use super::process_group::Group;
-use super::{BoxFuture, Executor, ExecutorError, Exit, OutputSink, ScriptOutcome, ScriptRun, SpawnedProcess};
+use super::{
+    BoxFuture, Executor, ExecutorError, Exit, OutputSink, ScriptOutcome, ScriptRun, SpawnedProcess,
+};
 
 /// Environment variables copied from the Sluice process into every script's base environment.
-pub const INHERITED_VARIABLES: &[&str] = &["PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR"];
+pub const INHERITED_VARIABLES: &[&str] = &[
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "TZ", "TMPDIR",
+];
 
 /// `PATH` used when the Sluice process has none.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -78,7 +82,11 @@ impl ShellExecutor {
     pub fn from_process_env() -> Self {
         let mut base_env: Vec<(String, String)> = INHERITED_VARIABLES
             .iter()
-            .filter_map(|name| std::env::var(name).ok().map(|value| ((*name).to_owned(), value)))
+            .filter_map(|name| {
+                std::env::var(name)
+                    .ok()
+                    .map(|value| ((*name).to_owned(), value))
+            })
             .collect();
         if !base_env.iter().any(|(name, _)| name == "PATH") {
             base_env.push(("PATH".to_owned(), DEFAULT_PATH.to_owned()));
@@ -138,7 +146,10 @@ impl ShellExecutor {
         let path = script_path(&spec.scratch_dir);
         tokio::fs::write(&path, render_script(&spec.script))
             .await
-            .map_err(|source| ExecutorError::WriteScript { path: path.clone(), source })?;
+            .map_err(|source| ExecutorError::WriteScript {
+                path: path.clone(),
+                source,
+            })?;
         let outcome = self.run_file(spec, &path, output, cancel).await;
         // Best effort: the caller removes the whole scratch directory anyway.
         let _ignored = tokio::fs::remove_file(&path).await;
@@ -173,12 +184,19 @@ impl ShellExecutor {
         })?;
         let started = Instant::now();
         let started_at = SystemTime::now();
-        let group = child.id().and_then(Group::led_by).ok_or_else(|| ExecutorError::Supervise {
-            pgid: 0,
-            source: io::Error::other("the shell exited before its pid was read"),
-        })?;
+        let group = child
+            .id()
+            .and_then(Group::led_by)
+            .ok_or_else(|| ExecutorError::Supervise {
+                pgid: 0,
+                source: io::Error::other("the shell exited before its pid was read"),
+            })?;
         let guard = KillGroupOnDrop(Some(group));
-        let spawned = SpawnedProcess { pid: group.id(), pgid: group.id(), started_at };
+        let spawned = SpawnedProcess {
+            pid: group.id(),
+            pgid: group.id(),
+            started_at,
+        };
 
         let stdout = child.stdout.take();
         let stderr = child.stderr.take();
@@ -197,7 +215,10 @@ impl ShellExecutor {
             let _output_may_be_truncated = tokio::time::timeout(DRAIN_AFTER_EXIT, &mut pump).await;
         }
         guard.disarm();
-        Ok(ScriptOutcome { exit: exit?, duration: started.elapsed() })
+        Ok(ScriptOutcome {
+            exit: exit?,
+            duration: started.elapsed(),
+        })
     }
 }
 
@@ -205,10 +226,16 @@ impl ShellExecutor {
 fn validate(spec: &ScriptRun) -> Result<(), ExecutorError> {
     for (name, value) in &spec.env {
         if name.is_empty() || name.contains(['=', '\0']) || value.contains('\0') {
-            return Err(ExecutorError::InvalidVariable { name: name.replace('\0', "\\0") });
+            return Err(ExecutorError::InvalidVariable {
+                name: name.replace('\0', "\\0"),
+            });
         }
     }
-    if let Some(index) = spec.script.iter().position(|command| command.contains('\0')) {
+    if let Some(index) = spec
+        .script
+        .iter()
+        .position(|command| command.contains('\0'))
+    {
         return Err(ExecutorError::InvalidCommand { index });
     }
     Ok(())
@@ -229,7 +256,10 @@ async fn supervise(
     cancel: &CancellationToken,
     spawned: SpawnedProcess,
 ) -> Result<Exit, ExecutorError> {
-    let supervise_error = |source| ExecutorError::Supervise { pgid: group.id(), source };
+    let supervise_error = |source| ExecutorError::Supervise {
+        pgid: group.id(),
+        source,
+    };
     let deadline = spec.timeout.map(|timeout| Instant::now() + timeout);
     if let Some(on_spawn) = &spec.on_spawn {
         let recorded = tokio::select! {
@@ -237,8 +267,14 @@ async fn supervise(
             () = cancel.cancelled() => Ok(()),
         };
         if let Err(source) = recorded {
-            group.terminate(child, spec.grace).await.map_err(supervise_error)?;
-            return Err(ExecutorError::RecordSpawn { pid: spawned.pid, source });
+            group
+                .terminate(child, spec.grace)
+                .await
+                .map_err(supervise_error)?;
+            return Err(ExecutorError::RecordSpawn {
+                pid: spawned.pid,
+                source,
+            });
         }
     }
     let stop = tokio::select! {
@@ -250,7 +286,10 @@ async fn supervise(
         () = sleep_until(deadline) => Exit::TimedOut,
         () = cancel.cancelled() => Exit::Canceled,
     };
-    group.terminate(child, spec.grace).await.map_err(supervise_error)?;
+    group
+        .terminate(child, spec.grace)
+        .await
+        .map_err(supervise_error)?;
     Ok(stop)
 }
 
@@ -297,7 +336,10 @@ async fn pump(
 }
 
 /// Reads from `reader`, or never completes if it is closed.
-async fn read_some(reader: &mut Option<impl AsyncRead + Unpin>, buf: &mut [u8]) -> io::Result<usize> {
+async fn read_some(
+    reader: &mut Option<impl AsyncRead + Unpin>,
+    buf: &mut [u8],
+) -> io::Result<usize> {
     match reader {
         Some(reader) => reader.read(buf).await,
         None => std::future::pending().await,

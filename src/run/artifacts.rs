@@ -141,20 +141,28 @@ pub fn collect(
     let patterns = path_patterns(&spec.paths, &mut stats.refused)?;
     let exclude = exclude_set(&spec.exclude)?;
     let list = |start: &Path| {
-        copy::list_tree(workspace, start)
-            .map_err(|source| ArtifactError::List { path: workspace.join(start), source })
+        copy::list_tree(workspace, start).map_err(|source| ArtifactError::List {
+            path: workspace.join(start),
+            source,
+        })
     };
 
     // Sorted by path, so the copy order and the refusal list are deterministic.
     let mut selected: BTreeMap<PathBuf, EntryKind> = BTreeMap::new();
     for pattern in &patterns {
         if let Some(link) = symlink_on_the_way(workspace, &pattern.start) {
-            stats.refused.push(Refused { path: link, reason: RefusalReason::ThroughSymlink });
+            stats.refused.push(Refused {
+                path: link,
+                reason: RefusalReason::ThroughSymlink,
+            });
             continue;
         }
         let matched = list(&pattern.start)?
             .into_iter()
-            .filter(|entry| entry.kind != EntryKind::Dir && matches_self_or_dir(&pattern.matcher, entry, &pattern.start))
+            .filter(|entry| {
+                entry.kind != EntryKind::Dir
+                    && matches_self_or_dir(&pattern.matcher, entry, &pattern.start)
+            })
             .map(|entry| selected.insert(entry.path, entry.kind))
             .count();
         if matched == 0 {
@@ -174,7 +182,10 @@ pub fn collect(
     std::fs::create_dir_all(dest).map_err(|source| copy_error(Path::new(""), dest, source))?;
     let workspace_real = workspace
         .canonicalize()
-        .map_err(|source| ArtifactError::List { path: workspace.to_path_buf(), source })?;
+        .map_err(|source| ArtifactError::List {
+            path: workspace.to_path_buf(),
+            source,
+        })?;
     let mut writer = TreeWriter::new(dest);
     for (rel, kind) in selected {
         if exclude.is_match(&rel) {
@@ -184,7 +195,10 @@ pub fn collect(
         let copied = match kind {
             EntryKind::Symlink => match link_refusal(&source, &workspace_real) {
                 Some(reason) => {
-                    stats.refused.push(Refused { path: rel.display().to_string(), reason });
+                    stats.refused.push(Refused {
+                        path: rel.display().to_string(),
+                        reason,
+                    });
                     continue;
                 }
                 None => writer.symlink(&source, &rel),
@@ -205,8 +219,10 @@ pub fn collect(
 /// I/O failure, including a destination whose parent in the workspace is a symbolic link
 /// (nothing is written through it).
 pub fn restore(from: &Path, workspace: &Path) -> Result<CopyCounts, ArtifactError> {
-    let entries = copy::list_tree(from, Path::new(""))
-        .map_err(|source| ArtifactError::List { path: from.to_path_buf(), source })?;
+    let entries = copy::list_tree(from, Path::new("")).map_err(|source| ArtifactError::List {
+        path: from.to_path_buf(),
+        source,
+    })?;
     let mut writer = TreeWriter::new(workspace);
     for entry in entries {
         let source = from.join(&entry.path);
@@ -221,7 +237,10 @@ pub fn restore(from: &Path, workspace: &Path) -> Result<CopyCounts, ArtifactErro
 }
 
 /// Compiles `paths`; patterns leading outside the workspace go to `refused` instead.
-fn path_patterns(paths: &[String], refused: &mut Vec<Refused>) -> Result<Vec<PathPattern>, ArtifactError> {
+fn path_patterns(
+    paths: &[String],
+    refused: &mut Vec<Refused>,
+) -> Result<Vec<PathPattern>, ArtifactError> {
     let mut patterns = Vec::new();
     for written in paths {
         let trimmed = written.trim().trim_end_matches('/');
@@ -229,7 +248,10 @@ fn path_patterns(paths: &[String], refused: &mut Vec<Refused>) -> Result<Vec<Pat
             "" | "." => Some(PathBuf::new()),
             _ => copy::contained_path(trimmed),
         }) else {
-            refused.push(Refused { path: written.clone(), reason: RefusalReason::OutsideWorkspace });
+            refused.push(Refused {
+                path: written.clone(),
+                reason: RefusalReason::OutsideWorkspace,
+            });
             continue;
         };
         let glob_text = if normalized.as_os_str().is_empty() {
@@ -239,9 +261,18 @@ fn path_patterns(paths: &[String], refused: &mut Vec<Refused>) -> Result<Vec<Pat
         };
         let start: PathBuf = normalized
             .components()
-            .take_while(|part| !part.as_os_str().to_string_lossy().contains(['*', '?', '[', '{', '\\']))
+            .take_while(|part| {
+                !part
+                    .as_os_str()
+                    .to_string_lossy()
+                    .contains(['*', '?', '[', '{', '\\'])
+            })
             .collect();
-        patterns.push(PathPattern { written: written.clone(), start, matcher: glob(&glob_text, written)?.compile_matcher() });
+        patterns.push(PathPattern {
+            written: written.clone(),
+            start,
+            matcher: glob(&glob_text, written)?.compile_matcher(),
+        });
     }
     Ok(patterns)
 }
@@ -253,14 +284,20 @@ fn exclude_set(exclude: &[String]) -> Result<GlobSet, ArtifactError> {
         let normalized = trimmed.strip_prefix("./").unwrap_or(trimmed);
         set.add(glob(normalized, written)?);
     }
-    set.build().map_err(|source| ArtifactError::InvalidPattern { pattern: exclude.join(", "), source })
+    set.build().map_err(|source| ArtifactError::InvalidPattern {
+        pattern: exclude.join(", "),
+        source,
+    })
 }
 
 fn glob(text: &str, written: &str) -> Result<globset::Glob, ArtifactError> {
     GlobBuilder::new(text)
         .literal_separator(true)
         .build()
-        .map_err(|source| ArtifactError::InvalidPattern { pattern: written.to_owned(), source })
+        .map_err(|source| ArtifactError::InvalidPattern {
+            pattern: written.to_owned(),
+            source,
+        })
 }
 
 /// Whether `matcher` matches the entry or one of its directories at or below `start`.
@@ -300,7 +337,11 @@ fn link_refusal(link: &Path, workspace_real: &Path) -> Option<RefusalReason> {
 }
 
 fn copy_error(path: &Path, dest: &Path, source: io::Error) -> ArtifactError {
-    ArtifactError::Copy { path: path.to_path_buf(), dest: dest.to_path_buf(), source }
+    ArtifactError::Copy {
+        path: path.to_path_buf(),
+        dest: dest.to_path_buf(),
+        source,
+    }
 }
 
 #[cfg(test)]

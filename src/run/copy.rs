@@ -77,7 +77,10 @@ pub fn list_tree(root: &Path, start: &Path) -> io::Result<Vec<Entry>> {
         Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(entries),
         Err(error) => return Err(error),
     };
-    let mut pending = vec![Entry { path: start.to_path_buf(), kind }];
+    let mut pending = vec![Entry {
+        path: start.to_path_buf(),
+        kind,
+    }];
     while let Some(entry) = pending.pop() {
         if entry.kind == EntryKind::Dir {
             let mut children = Vec::new();
@@ -130,7 +133,11 @@ pub struct TreeWriter {
 impl TreeWriter {
     /// A writer below `root`, which must exist.
     pub fn new(root: impl Into<PathBuf>) -> Self {
-        Self { root: root.into(), real_dirs: HashSet::new(), counts: CopyCounts::default() }
+        Self {
+            root: root.into(),
+            real_dirs: HashSet::new(),
+            counts: CopyCounts::default(),
+        }
     }
 
     /// What was written so far.
@@ -203,10 +210,15 @@ impl TreeWriter {
                 Ok(_) => {
                     return Err(io::Error::new(
                         io::ErrorKind::AlreadyExists,
-                        format!("`{}` is not a directory (a symbolic link or a file)", current.display()),
+                        format!(
+                            "`{}` is not a directory (a symbolic link or a file)",
+                            current.display()
+                        ),
                     ));
                 }
-                Err(error) if error.kind() == io::ErrorKind::NotFound => std::fs::create_dir(&path)?,
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                    std::fs::create_dir(&path)?
+                }
                 Err(error) => return Err(error),
             }
             self.real_dirs.insert(current.clone());
@@ -241,7 +253,9 @@ mod tests {
         assert!(writer.file(&source, Path::new("link/file")).is_err());
         assert!(!outside.join("file").exists());
         // Replacing the link itself is fine and leaves the target alone.
-        writer.file(&source, Path::new("link")).expect("replace link");
+        writer
+            .file(&source, Path::new("link"))
+            .expect("replace link");
         assert!(root.join("link").is_file());
         assert!(outside.is_dir());
     }
@@ -255,8 +269,10 @@ mod tests {
         std::fs::write(root.join("a"), "").expect("file");
         std::os::unix::fs::symlink("/", root.join("b/up")).expect("symlink");
         let entries = list_tree(root, Path::new("")).expect("list");
-        let listed: Vec<(String, EntryKind)> =
-            entries.iter().map(|e| (e.path.display().to_string(), e.kind)).collect();
+        let listed: Vec<(String, EntryKind)> = entries
+            .iter()
+            .map(|e| (e.path.display().to_string(), e.kind))
+            .collect();
         assert_eq!(
             listed,
             [

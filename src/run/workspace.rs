@@ -121,10 +121,14 @@ pub fn prepare(source: &SourceTree, dest: &Path) -> Result<WorkspaceStats, Works
     // Links last: a listed link can then never be a parent directory of a file written later.
     let mut writer = TreeWriter::new(dest);
     for rel in &files {
-        writer.file(&source.root.join(rel), rel).map_err(|error| copy_error(&source.root, rel, error))?;
+        writer
+            .file(&source.root.join(rel), rel)
+            .map_err(|error| copy_error(&source.root, rel, error))?;
     }
     for rel in &symlinks {
-        writer.symlink(&source.root.join(rel), rel).map_err(|error| copy_error(&source.root, rel, error))?;
+        writer
+            .symlink(&source.root.join(rel), rel)
+            .map_err(|error| copy_error(&source.root, rel, error))?;
     }
     let counts = writer.counts();
     Ok(WorkspaceStats {
@@ -144,7 +148,13 @@ fn listed_paths(source: &SourceTree) -> Result<BTreeSet<PathBuf>, WorkspaceError
         .iter()
         .chain(untracked)
         .map(|text| match copy::contained_path(text) {
-            Some(path) if !path.components().any(|c| c == Component::Normal(".git".as_ref())) => Ok(path),
+            Some(path)
+                if !path
+                    .components()
+                    .any(|c| c == Component::Normal(".git".as_ref())) =>
+            {
+                Ok(path)
+            }
             _ => Err(WorkspaceError::InvalidPath { path: text.clone() }),
         })
         .collect()
@@ -152,13 +162,20 @@ fn listed_paths(source: &SourceTree) -> Result<BTreeSet<PathBuf>, WorkspaceError
 
 /// Creates `dest`, or accepts it if it is an empty directory.
 fn create_empty(dest: &Path) -> Result<(), WorkspaceError> {
-    let write_error = |source| WorkspaceError::Write { path: dest.to_path_buf(), source };
+    let write_error = |source| WorkspaceError::Write {
+        path: dest.to_path_buf(),
+        source,
+    };
     match std::fs::read_dir(dest) {
         Ok(mut entries) => match entries.next() {
             None => Ok(()),
-            Some(_) => Err(WorkspaceError::DestinationNotEmpty { path: dest.to_path_buf() }),
+            Some(_) => Err(WorkspaceError::DestinationNotEmpty {
+                path: dest.to_path_buf(),
+            }),
         },
-        Err(error) if error.kind() == io::ErrorKind::NotFound => std::fs::create_dir_all(dest).map_err(write_error),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dest).map_err(write_error)
+        }
         Err(error) => Err(write_error(error)),
     }
 }
@@ -166,8 +183,14 @@ fn create_empty(dest: &Path) -> Result<(), WorkspaceError> {
 /// Attributes a copy failure to the side it came from.
 fn copy_error(root: &Path, rel: &Path, error: io::Error) -> WorkspaceError {
     match std::fs::symlink_metadata(root.join(rel)) {
-        Err(_) => WorkspaceError::Read { path: root.join(rel), source: error },
-        Ok(_) => WorkspaceError::Write { path: rel.to_path_buf(), source: error },
+        Err(_) => WorkspaceError::Read {
+            path: root.join(rel),
+            source: error,
+        },
+        Ok(_) => WorkspaceError::Write {
+            path: rel.to_path_buf(),
+            source: error,
+        },
     }
 }
 
@@ -189,14 +212,26 @@ mod tests {
         write(&root, "README.md", "modified in the working tree");
         write(&root, "src/main.rs", "fn main() {}");
         write(&root, "build.sh", "#!/bin/sh\n");
-        std::fs::set_permissions(root.join("build.sh"), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        std::fs::set_permissions(
+            root.join("build.sh"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .expect("chmod");
         write(&root, "notes.txt", "untracked");
         write(&root, ".git/config", "[core]");
         write(&root, ".git/HEAD", "ref: refs/heads/main");
         std::os::unix::fs::symlink("src/main.rs", root.join("link")).expect("symlink");
         let source = SourceTree {
             root,
-            files: ["README.md", "src/main.rs", "build.sh", "link", "deleted.txt"].map(String::from).to_vec(),
+            files: [
+                "README.md",
+                "src/main.rs",
+                "build.sh",
+                "link",
+                "deleted.txt",
+            ]
+            .map(String::from)
+            .to_vec(),
             untracked: vec!["notes.txt".to_owned()],
             include_untracked: false,
         };
@@ -209,13 +244,25 @@ mod tests {
         let dest = dir.path().join("ws");
         let stats = prepare(&source, &dest).expect("prepare");
         assert_eq!((stats.files, stats.symlinks, stats.missing), (3, 1, 1));
-        assert_eq!(std::fs::read_to_string(dest.join("README.md")).expect("read"), "modified in the working tree");
+        assert_eq!(
+            std::fs::read_to_string(dest.join("README.md")).expect("read"),
+            "modified in the working tree"
+        );
         assert!(!dest.join("deleted.txt").exists());
-        assert!(!dest.join("notes.txt").exists(), "untracked copied without being asked");
+        assert!(
+            !dest.join("notes.txt").exists(),
+            "untracked copied without being asked"
+        );
         assert!(!dest.join(".git").exists());
-        let mode = std::fs::metadata(dest.join("build.sh")).expect("meta").permissions().mode();
+        let mode = std::fs::metadata(dest.join("build.sh"))
+            .expect("meta")
+            .permissions()
+            .mode();
         assert_eq!(mode & 0o111, 0o111, "exec bit lost: {mode:o}");
-        assert_eq!(std::fs::read_link(dest.join("link")).expect("link"), Path::new("src/main.rs"));
+        assert_eq!(
+            std::fs::read_link(dest.join("link")).expect("link"),
+            Path::new("src/main.rs")
+        );
         assert_eq!(stats.bytes, 28 + 12 + 10);
     }
 
@@ -225,7 +272,10 @@ mod tests {
         source.include_untracked = true;
         let dest = dir.path().join("ws");
         prepare(&source, &dest).expect("prepare");
-        assert_eq!(std::fs::read_to_string(dest.join("notes.txt")).expect("read"), "untracked");
+        assert_eq!(
+            std::fs::read_to_string(dest.join("notes.txt")).expect("read"),
+            "untracked"
+        );
     }
 
     #[test]
@@ -246,7 +296,10 @@ mod tests {
         for bad in [".git/config", "../outside", "/etc/passwd", "sub/.git/HEAD"] {
             source.files = vec![bad.to_owned()];
             let result = prepare(&source, &dir.path().join("ws"));
-            assert!(matches!(result, Err(WorkspaceError::InvalidPath { .. })), "{bad}: {result:?}");
+            assert!(
+                matches!(result, Err(WorkspaceError::InvalidPath { .. })),
+                "{bad}: {result:?}"
+            );
         }
     }
 
@@ -255,6 +308,9 @@ mod tests {
         let (dir, source) = repo();
         let dest = dir.path().join("ws");
         write(&dest, "stale", "");
-        assert!(matches!(prepare(&source, &dest), Err(WorkspaceError::DestinationNotEmpty { .. })));
+        assert!(matches!(
+            prepare(&source, &dest),
+            Err(WorkspaceError::DestinationNotEmpty { .. })
+        ));
     }
 }

@@ -28,11 +28,19 @@ fn fixture() -> Fixture {
     let scratch = dir.path().join("scratch");
     std::fs::create_dir(&workdir).expect("workspace");
     std::fs::create_dir(&scratch).expect("scratch");
-    Fixture { _dir: dir, workdir, scratch }
+    Fixture {
+        _dir: dir,
+        workdir,
+        scratch,
+    }
 }
 
 fn spec(fixture: &Fixture, script: &[&str]) -> ScriptRun {
-    let mut spec = ScriptRun::new(&fixture.workdir, &fixture.scratch, script.iter().map(|s| (*s).to_owned()).collect());
+    let mut spec = ScriptRun::new(
+        &fixture.workdir,
+        &fixture.scratch,
+        script.iter().map(|s| (*s).to_owned()).collect(),
+    );
     spec.grace = Duration::from_millis(300);
     spec
 }
@@ -48,7 +56,10 @@ async fn run(spec: &ScriptRun) -> (ScriptOutcome, String) {
 
 async fn run_with(spec: &ScriptRun, cancel: &CancellationToken) -> (ScriptOutcome, String) {
     let mut output = Vec::new();
-    let outcome = executor().run(spec, &mut output, cancel).await.expect("executor error");
+    let outcome = executor()
+        .run(spec, &mut output, cancel)
+        .await
+        .expect("executor error");
     (outcome, String::from_utf8_lossy(&output).into_owned())
 }
 
@@ -79,12 +90,18 @@ fn child_pid(output: &str) -> Pid {
 
 fn assert_gone(pid: Pid, output: &str) {
     let alive = rustix::process::test_kill_process(pid);
-    assert!(alive.is_err(), "process {pid:?} survived the script; output:\n{output}");
+    assert!(
+        alive.is_err(),
+        "process {pid:?} survived the script; output:\n{output}"
+    );
 }
 
 #[test]
 fn render_script_quotes_and_collapses() {
-    let script = render_script(&["echo 'a'".to_owned(), "if true; then\n  echo yes\nfi\n".to_owned()]);
+    let script = render_script(&[
+        "echo 'a'".to_owned(),
+        "if true; then\n  echo yes\nfi\n".to_owned(),
+    ]);
     let expected = r#"exec 2>&1
 set -eo pipefail
 printf '%s\n' '$ echo '\''a'\'''
@@ -135,7 +152,10 @@ async fn syntax_error_fails_only_from_that_command() {
     let f = fixture();
     let (outcome, output) = run(&spec(&f, &["echo before", "if then", "echo after"])).await;
     assert_eq!(outcome.exit, Exit::Code(2));
-    assert!(output.starts_with("$ echo before\nbefore\n$ if then\n"), "{output}");
+    assert!(
+        output.starts_with("$ echo before\nbefore\n$ if then\n"),
+        "{output}"
+    );
     assert!(!output.contains("after\n"), "{output}");
 }
 
@@ -147,7 +167,10 @@ async fn commands_are_echoed_and_run_in_workdir() {
     let workdir = f.workdir.canonicalize().expect("canonical workdir");
     assert_eq!(
         output,
-        format!("$ pwd\n{}\n$ for i in 1 2; do # collapsed multi-line command\n1\n2\n", workdir.display())
+        format!(
+            "$ pwd\n{}\n$ for i in 1 2; do # collapsed multi-line command\n1\n2\n",
+            workdir.display()
+        )
     );
 }
 
@@ -155,24 +178,45 @@ async fn commands_are_echoed_and_run_in_workdir() {
 async fn variables_are_data_never_code() {
     let f = fixture();
     let evil = "a'b\"c $(touch pwned) `touch pwned2` ${HOME}\nnext line; touch pwned3";
-    let mut spec = spec(&f, &["printf '%s' \"$EVIL\"", "printf '|%s|' \"${CARGO_PKG_NAME-unset}\""]);
+    let mut spec = spec(
+        &f,
+        &[
+            "printf '%s' \"$EVIL\"",
+            "printf '|%s|' \"${CARGO_PKG_NAME-unset}\"",
+        ],
+    );
     spec.env.push(("EVIL".to_owned(), evil.to_owned()));
     let (outcome, output) = run(&spec).await;
     assert_eq!(outcome.exit, Exit::Code(0));
     assert!(output.contains(&format!("\n{evil}$ printf")), "{output}");
-    assert!(output.ends_with("|unset|"), "the process environment leaked: {output}");
+    assert!(
+        output.ends_with("|unset|"),
+        "the process environment leaked: {output}"
+    );
     for name in ["pwned", "pwned2", "pwned3"] {
-        assert!(!f.workdir.join(name).exists(), "{name} was created: a value was executed");
+        assert!(
+            !f.workdir.join(name).exists(),
+            "{name} was created: a value was executed"
+        );
     }
 }
 
 #[tokio::test]
 async fn base_environment_is_documented_set() {
     let executor = ShellExecutor::from_process_env();
-    let names: Vec<&str> = executor.base_env().iter().map(|(name, _)| name.as_str()).collect();
+    let names: Vec<&str> = executor
+        .base_env()
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
     assert!(names.contains(&"PATH"));
     assert!(names.contains(&"TERM"));
-    assert!(names.iter().all(|name| INHERITED_VARIABLES.contains(name) || *name == "TERM"), "{names:?}");
+    assert!(
+        names
+            .iter()
+            .all(|name| INHERITED_VARIABLES.contains(name) || *name == "TERM"),
+        "{names:?}"
+    );
 }
 
 #[tokio::test]
@@ -180,7 +224,9 @@ async fn invalid_variable_names_are_rejected() {
     let f = fixture();
     let mut spec = spec(&f, &["true"]);
     spec.env.push(("A=B".to_owned(), "x".to_owned()));
-    let error = executor().run(&spec, &mut Vec::new(), &CancellationToken::new()).await;
+    let error = executor()
+        .run(&spec, &mut Vec::new(), &CancellationToken::new())
+        .await;
     assert!(matches!(error, Err(ExecutorError::InvalidVariable { name }) if name == "A=B"));
 }
 
@@ -208,7 +254,11 @@ async fn timeout_kills_the_whole_group() {
     let started = Instant::now();
     let (outcome, output) = run(&spec).await;
     assert_eq!(outcome.exit, Exit::TimedOut);
-    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_gone(child_pid(&output), &output);
 }
 
@@ -222,45 +272,72 @@ async fn sigterm_comes_first() {
     let (outcome, output) = run(&spec).await;
     assert_eq!(outcome.exit, Exit::TimedOut);
     assert!(output.ends_with("terminating\n"), "{output}");
-    assert!(started.elapsed() < Duration::from_secs(3), "the group was not ended by SIGTERM");
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "the group was not ended by SIGTERM"
+    );
 }
 
 #[tokio::test]
 async fn sigkill_follows_an_ignored_sigterm() {
     let f = fixture();
     // Ignored signals stay ignored across exec, so `sleep` ignores TERM too.
-    let mut spec = spec(&f, &["trap '' TERM", "sleep 100 &", "echo child=$!", "sleep 100"]);
+    let mut spec = spec(
+        &f,
+        &["trap '' TERM", "sleep 100 &", "echo child=$!", "sleep 100"],
+    );
     spec.timeout = Some(Duration::from_millis(300));
     let started = Instant::now();
     let (outcome, output) = run(&spec).await;
     assert_eq!(outcome.exit, Exit::TimedOut);
-    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_gone(child_pid(&output), &output);
 }
 
 #[tokio::test]
 async fn cancellation_ends_the_group() {
     let f = fixture();
-    let spec = spec(&f, &["sleep 100 &", "echo child=$!", "echo ready", "sleep 100"]);
+    let spec = spec(
+        &f,
+        &["sleep 100 &", "echo child=$!", "echo ready", "sleep 100"],
+    );
     let token = CancellationToken::new();
-    let mut sink = CancelOn { output: Vec::new(), marker: "ready\n", token: token.clone() };
+    let mut sink = CancelOn {
+        output: Vec::new(),
+        marker: "ready\n",
+        token: token.clone(),
+    };
     let started = Instant::now();
-    let outcome = executor().run(&spec, &mut sink, &token).await.expect("executor error");
+    let outcome = executor()
+        .run(&spec, &mut sink, &token)
+        .await
+        .expect("executor error");
     let output = String::from_utf8_lossy(&sink.output).into_owned();
     assert_eq!(outcome.exit, Exit::Canceled);
-    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
     assert_gone(child_pid(&output), &output);
 }
 
 #[tokio::test]
 async fn on_spawn_sees_the_live_process() {
     let f = fixture();
-    let seen: Arc<Mutex<Option<(SpawnedProcess, bool, Option<Pid>)>>> = Arc::default();
+    // What the hook saw: the process, whether it was alive, its process group.
+    type Seen = Option<(SpawnedProcess, bool, Option<Pid>)>;
+    let seen: Arc<Mutex<Seen>> = Arc::default();
     let token = CancellationToken::new();
     let hook_seen = Arc::clone(&seen);
     let hook_token = token.clone();
     let on_spawn: OnSpawn = Arc::new(move |process: SpawnedProcess| {
-        let pid = Pid::from_raw(i32::try_from(process.pid).expect("pid fits")).expect("non-zero pid");
+        let pid =
+            Pid::from_raw(i32::try_from(process.pid).expect("pid fits")).expect("non-zero pid");
         let alive = rustix::process::test_kill_process(pid).is_ok();
         let pgid = rustix::process::getpgid(Some(pid)).ok();
         *hook_seen.lock().expect("lock") = Some((process, alive, pgid));
@@ -271,22 +348,39 @@ async fn on_spawn_sees_the_live_process() {
     spec.on_spawn = Some(on_spawn);
     let (outcome, _) = run_with(&spec, &token).await;
     assert_eq!(outcome.exit, Exit::Canceled);
-    let (process, alive, pgid) = seen.lock().expect("lock").take().expect("on_spawn was not called");
+    let (process, alive, pgid) = seen
+        .lock()
+        .expect("lock")
+        .take()
+        .expect("on_spawn was not called");
     assert!(alive, "the process had ended before on_spawn");
     assert_eq!(process.pgid, process.pid);
-    assert_eq!(pgid.map(|pgid| pgid.as_raw_nonzero().get().unsigned_abs()), Some(process.pgid));
+    assert_eq!(
+        pgid.map(|pgid| pgid.as_raw_nonzero().get().unsigned_abs()),
+        Some(process.pgid)
+    );
 }
 
 #[tokio::test]
 async fn failing_on_spawn_stops_the_script() {
     let f = fixture();
-    let on_spawn: OnSpawn = Arc::new(|_| Box::pin(async { Err::<(), OnSpawnError>("store is read-only".into()) }));
+    let on_spawn: OnSpawn =
+        Arc::new(|_| Box::pin(async { Err::<(), OnSpawnError>("store is read-only".into()) }));
     let mut spec = spec(&f, &["sleep 100"]);
     spec.on_spawn = Some(on_spawn);
     let started = Instant::now();
-    let error = executor().run(&spec, &mut Vec::new(), &CancellationToken::new()).await;
-    assert!(matches!(error, Err(ExecutorError::RecordSpawn { .. })), "{error:?}");
-    assert!(started.elapsed() < Duration::from_secs(3), "took {:?}", started.elapsed());
+    let error = executor()
+        .run(&spec, &mut Vec::new(), &CancellationToken::new())
+        .await;
+    assert!(
+        matches!(error, Err(ExecutorError::RecordSpawn { .. })),
+        "{error:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test]

@@ -33,7 +33,11 @@ fn collect_all(f: &Fixture, spec: &ArtifactSpec, tracked: &[&str]) -> (CollectSt
 }
 
 /// Like [`collect_all`], also returning the artifacts directory.
-fn collect_into(f: &Fixture, spec: &ArtifactSpec, tracked: &[&str]) -> ((CollectStats, Vec<String>), PathBuf) {
+fn collect_into(
+    f: &Fixture,
+    spec: &ArtifactSpec,
+    tracked: &[&str],
+) -> ((CollectStats, Vec<String>), PathBuf) {
     static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let dest = f.dir.path().join(format!("artifacts-{n}"));
@@ -63,7 +67,15 @@ const TREE: &[&str] = &[
 fn directories_are_taken_recursively() {
     let f = fixture(TREE);
     let (stats, listed) = collect_all(&f, &spec(&["build/"], &[]), &[]);
-    assert_eq!(listed, ["build/app", "build/app.o", "build/lib/util.o", "build/lib/util.so"]);
+    assert_eq!(
+        listed,
+        [
+            "build/app",
+            "build/app.o",
+            "build/lib/util.o",
+            "build/lib/util.so"
+        ]
+    );
     assert_eq!(stats.copied.files, 4);
     assert!(stats.unmatched.is_empty());
 }
@@ -98,19 +110,34 @@ fn unmatched_patterns_are_reported() {
 fn untracked_adds_files_git_does_not_track() {
     let f = fixture(TREE);
     let tracked = ["README.md", "src/main.rs", "reports/junit.xml"];
-    let spec = ArtifactSpec { untracked: true, ..spec(&[], &["**/*.o"]) };
+    let spec = ArtifactSpec {
+        untracked: true,
+        ..spec(&[], &["**/*.o"])
+    };
     let (_, listed) = collect_all(&f, &spec, &tracked);
-    assert_eq!(listed, ["build/app", "build/lib/util.so", "reports/nested/more.xml"]);
+    assert_eq!(
+        listed,
+        ["build/app", "build/lib/util.so", "reports/nested/more.xml"]
+    );
 }
 
 #[test]
 fn escaping_patterns_are_refused() {
     let f = fixture(TREE);
     std::fs::write(f.dir.path().join("secret"), "outside").expect("write");
-    let (stats, listed) = collect_all(&f, &spec(&["../secret", "/etc/passwd", "build/../../secret"], &[]), &[]);
+    let (stats, listed) = collect_all(
+        &f,
+        &spec(&["../secret", "/etc/passwd", "build/../../secret"], &[]),
+        &[],
+    );
     assert!(listed.is_empty(), "{listed:?}");
     assert_eq!(stats.refused.len(), 3);
-    assert!(stats.refused.iter().all(|r| r.reason == RefusalReason::OutsideWorkspace));
+    assert!(
+        stats
+            .refused
+            .iter()
+            .all(|r| r.reason == RefusalReason::OutsideWorkspace)
+    );
 }
 
 #[test]
@@ -120,13 +147,28 @@ fn symlinks_outside_are_refused_and_inside_kept() {
     std::fs::create_dir(&outside).expect("outside");
     std::fs::write(outside.join("secret"), "outside").expect("write");
     std::os::unix::fs::symlink(&outside, f.workspace.join("out")).expect("symlink");
-    std::os::unix::fs::symlink(outside.join("secret"), f.workspace.join("build/leak")).expect("symlink");
+    std::os::unix::fs::symlink(outside.join("secret"), f.workspace.join("build/leak"))
+        .expect("symlink");
     std::os::unix::fs::symlink("app", f.workspace.join("build/current")).expect("symlink");
     std::os::unix::fs::symlink("nowhere", f.workspace.join("build/dangling")).expect("symlink");
 
-    let ((stats, listed), dest) = collect_into(&f, &spec(&["build", "out/secret", "out"], &[]), &[]);
-    assert_eq!(listed, ["build/app", "build/app.o", "build/current", "build/lib/util.o", "build/lib/util.so"]);
-    let refused: Vec<(&str, &RefusalReason)> = stats.refused.iter().map(|r| (r.path.as_str(), &r.reason)).collect();
+    let ((stats, listed), dest) =
+        collect_into(&f, &spec(&["build", "out/secret", "out"], &[]), &[]);
+    assert_eq!(
+        listed,
+        [
+            "build/app",
+            "build/app.o",
+            "build/current",
+            "build/lib/util.o",
+            "build/lib/util.so"
+        ]
+    );
+    let refused: Vec<(&str, &RefusalReason)> = stats
+        .refused
+        .iter()
+        .map(|r| (r.path.as_str(), &r.reason))
+        .collect();
     assert_eq!(
         refused,
         [
@@ -136,14 +178,24 @@ fn symlinks_outside_are_refused_and_inside_kept() {
             ("out", &RefusalReason::SymlinkOutside),
         ]
     );
-    assert_eq!(std::fs::read_link(dest.join("build/current")).expect("link"), Path::new("app"));
+    assert_eq!(
+        std::fs::read_link(dest.join("build/current")).expect("link"),
+        Path::new("app")
+    );
 }
 
 #[test]
 fn invalid_globs_are_errors() {
     let f = fixture(TREE);
-    let result = collect(&f.workspace, &spec(&["build/[a"], &[]), &[], &f.dir.path().join("artifacts"));
-    assert!(matches!(result, Err(ArtifactError::InvalidPattern { pattern, .. }) if pattern == "build/[a"));
+    let result = collect(
+        &f.workspace,
+        &spec(&["build/[a"], &[]),
+        &[],
+        &f.dir.path().join("artifacts"),
+    );
+    assert!(
+        matches!(result, Err(ArtifactError::InvalidPattern { pattern, .. }) if pattern == "build/[a")
+    );
 }
 
 #[test]
@@ -157,8 +209,14 @@ fn restore_copies_into_another_workspace() {
     std::fs::write(other.join("build/lib/util.so"), "stale").expect("write");
     let counts = restore(&artifacts, &other).expect("restore");
     assert_eq!(counts.files, 2);
-    assert_eq!(std::fs::read_to_string(other.join("build/lib/util.so")).expect("read"), "build/lib/util.so");
-    assert_eq!(std::fs::read_to_string(other.join("build/lib/util.o")).expect("read"), "build/lib/util.o");
+    assert_eq!(
+        std::fs::read_to_string(other.join("build/lib/util.so")).expect("read"),
+        "build/lib/util.so"
+    );
+    assert_eq!(
+        std::fs::read_to_string(other.join("build/lib/util.o")).expect("read"),
+        "build/lib/util.o"
+    );
 }
 
 #[test]
@@ -172,6 +230,9 @@ fn restore_never_writes_through_a_workspace_symlink() {
     std::fs::create_dir_all(&other).expect("other");
     std::fs::create_dir_all(&outside).expect("outside");
     std::os::unix::fs::symlink(&outside, other.join("build")).expect("symlink");
-    assert!(matches!(restore(&artifacts, &other), Err(ArtifactError::Copy { .. })));
+    assert!(matches!(
+        restore(&artifacts, &other),
+        Err(ArtifactError::Copy { .. })
+    ));
     assert!(!outside.join("app").exists());
 }
