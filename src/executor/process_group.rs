@@ -106,6 +106,12 @@ impl Group {
         }
     }
 
+    /// Reaps a group that was just sent SIGKILL, for up to a couple of seconds; for a
+    /// group whose leader is no longer waited for by anyone (its `Child` was dropped).
+    pub(crate) async fn reap_killed(self) {
+        let _best_effort = self.wait_gone(Instant::now() + KILL_SETTLE).await;
+    }
+
     /// Ends a running script: SIGTERM to the group, up to `grace` for the leader to exit and
     /// the group to empty, then SIGKILL, and waits for the leader.
     ///

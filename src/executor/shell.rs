@@ -214,9 +214,11 @@ impl ShellExecutor {
         if !pumped {
             let _output_may_be_truncated = tokio::time::timeout(DRAIN_AFTER_EXIT, &mut pump).await;
         }
+        // On error the group may still be alive: the armed guard kills it.
+        let exit = exit?;
         guard.disarm();
         Ok(ScriptOutcome {
-            exit: exit?,
+            exit,
             duration: started.elapsed(),
         })
     }
@@ -347,7 +349,9 @@ async fn read_some(
 }
 
 /// SIGKILLs the group if the run future is dropped before it finished (the runner's task was
-/// aborted): `kill_on_drop` alone would reach only the shell, not its children.
+/// aborted) or supervision failed: `kill_on_drop` alone would reach only the shell, not its
+/// children. The reparented children are then reaped by a background task, if a runtime is
+/// there to run it.
 struct KillGroupOnDrop(Option<Group>);
 
 impl KillGroupOnDrop {
@@ -360,6 +364,9 @@ impl Drop for KillGroupOnDrop {
     fn drop(&mut self) {
         if let Some(group) = self.0 {
             let _best_effort = group.signal(rustix::process::Signal::KILL);
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(group.reap_killed());
+            }
         }
     }
 }

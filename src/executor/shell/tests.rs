@@ -391,3 +391,35 @@ async fn script_file_is_removed() {
     let left: Vec<_> = std::fs::read_dir(&f.scratch).expect("scratch").collect();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[tokio::test]
+async fn dropping_the_run_kills_the_group() {
+    let f = fixture();
+    let spec = spec(
+        &f,
+        &["sleep 100 &", "echo child=$!", "echo ready", "sleep 100"],
+    );
+    let ready = CancellationToken::new();
+    let mut sink = CancelOn {
+        output: Vec::new(),
+        marker: "ready\n",
+        token: ready.clone(),
+    };
+    let executor = executor();
+    let never = CancellationToken::new();
+    tokio::select! {
+        outcome = executor.run(&spec, &mut sink, &never) => panic!("the script ended: {outcome:?}"),
+        () = ready.cancelled() => {}
+    }
+    let output = String::from_utf8_lossy(&sink.output).into_owned();
+    let child = child_pid(&output);
+    let deadline = Instant::now() + Duration::from_secs(3);
+    while rustix::process::test_kill_process(child).is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "{child:?} survived the dropped run; output:\n{output}"
+        );
+        tokio::task::yield_now().await;
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
