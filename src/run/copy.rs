@@ -1,0 +1,287 @@
+//! Copying file trees for workspaces and artifacts: regular files as copy-on-write clones,
+//! symbolic links verbatim, and never a write through a symbolic link.
+//!
+//! Files are cloned with `reflink_or_copy` (a reflink on btrfs, XFS, bcachefs, APFS; a plain
+//! copy elsewhere), which keeps the permission bits (so the executable bit). Never hard
+//! links: a job that writes a file in place (`sed -i`, a build tool truncating an output)
+//! would change the developer's working tree through a hard link.
+//!
+//! All functions here block; callers run them in `spawn_blocking`.
+
+use std::collections::HashSet;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+
+/// What an entry of a tree is, as seen without following symbolic links.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EntryKind {
+    /// A regular file.
+    File,
+    /// A symbolic link (to anything, or dangling).
+    Symlink,
+    /// A directory.
+    Dir,
+}
+
+/// One entry found by [`list_tree`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    /// Path relative to the listed root.
+    pub path: PathBuf,
+    /// What it is.
+    pub kind: EntryKind,
+}
+
+/// How much [`TreeWriter`] wrote.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CopyCounts {
+    /// Regular files written.
+    pub files: u64,
+    /// Symbolic links written.
+    pub symlinks: u64,
+    /// Bytes of the regular files (cloned or copied).
+    pub bytes: u64,
+}
+
+/// The kind of the entry at `path`, without following a final symbolic link; `None` for
+/// sockets, FIFOs and devices.
+///
+/// # Errors
+///
+/// `symlink_metadata` failed (including `NotFound`).
+pub fn kind_of(path: &Path) -> io::Result<Option<EntryKind>> {
+    let file_type = std::fs::symlink_metadata(path)?.file_type();
+    Ok(if file_type.is_symlink() {
+        Some(EntryKind::Symlink)
+    } else if file_type.is_dir() {
+        Some(EntryKind::Dir)
+    } else if file_type.is_file() {
+        Some(EntryKind::File)
+    } else {
+        None
+    })
+}
+
+/// Lists `root/start` and everything below it, without following symbolic links, in sorted
+/// order; paths are relative to `root`. A `start` that does not exist gives an empty list.
+/// Sockets, FIFOs and devices are left out.
+///
+/// # Errors
+///
+/// A directory could not be read.
+pub fn list_tree(root: &Path, start: &Path) -> io::Result<Vec<Entry>> {
+    let mut entries = Vec::new();
+    let kind = match kind_of(&root.join(start)) {
+        Ok(Some(kind)) => kind,
+        Ok(None) => return Ok(entries),
+        Err(error) if error.kind() == io::ErrorKind::NotFound => return Ok(entries),
+        Err(error) => return Err(error),
+    };
+    let mut pending = vec![Entry {
+        path: start.to_path_buf(),
+        kind,
+    }];
+    while let Some(entry) = pending.pop() {
+        if entry.kind == EntryKind::Dir {
+            let mut children = Vec::new();
+            for child in std::fs::read_dir(root.join(&entry.path))? {
+                let child = child?;
+                let path = entry.path.join(child.file_name());
+                if let Some(kind) = kind_of(&root.join(&path))? {
+                    children.push(Entry { path, kind });
+                }
+            }
+            // Reverse order on the stack gives sorted output.
+            children.sort_by(|a, b| b.path.cmp(&a.path));
+            pending.extend(children);
+        }
+        if !entry.path.as_os_str().is_empty() {
+            entries.push(entry);
+        }
+    }
+    Ok(entries)
+}
+
+/// `text` as a relative path that stays below its root: no root, no `..`, `.` dropped.
+/// `None` when it would escape or is empty.
+pub fn contained_path(text: &str) -> Option<PathBuf> {
+    let mut path = PathBuf::new();
+    for component in Path::new(text).components() {
+        match component {
+            Component::Normal(part) => path.push(part),
+            Component::CurDir => {}
+            Component::ParentDir | Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    (!path.as_os_str().is_empty()).then_some(path)
+}
+
+/// Writes entries below one root directory, creating parent directories as needed.
+///
+/// # Guarantees
+///
+/// Nothing is written outside `root`: every parent directory is checked to be a real
+/// directory, not a symbolic link, before anything is written below it. An existing file or
+/// symbolic link at a destination is replaced (the link itself, not its target).
+#[derive(Debug)]
+pub struct TreeWriter {
+    root: PathBuf,
+    real_dirs: HashSet<PathBuf>,
+    counts: CopyCounts,
+}
+
+impl TreeWriter {
+    /// A writer below `root`, which must exist.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self {
+            root: root.into(),
+            real_dirs: HashSet::new(),
+            counts: CopyCounts::default(),
+        }
+    }
+
+    /// What was written so far.
+    pub fn counts(&self) -> CopyCounts {
+        self.counts
+    }
+
+    /// Clones the regular file `source` to `rel` below the root.
+    ///
+    /// # Errors
+    ///
+    /// A parent is a symbolic link or not a directory, `rel` is a directory, or I/O failed.
+    pub fn file(&mut self, source: &Path, rel: &Path) -> io::Result<()> {
+        let dest = self.prepare(rel)?;
+        let bytes = match reflink_copy::reflink_or_copy(source, &dest)? {
+            Some(copied) => copied,
+            None => std::fs::metadata(&dest)?.len(),
+        };
+        self.counts.files += 1;
+        self.counts.bytes += bytes;
+        Ok(())
+    }
+
+    /// Recreates the symbolic link `source` at `rel` below the root, with the same target
+    /// text (relative or absolute, resolvable or not).
+    ///
+    /// # Errors
+    ///
+    /// As for [`TreeWriter::file`].
+    pub fn symlink(&mut self, source: &Path, rel: &Path) -> io::Result<()> {
+        let target = std::fs::read_link(source)?;
+        let dest = self.prepare(rel)?;
+        std::os::unix::fs::symlink(target, dest)?;
+        self.counts.symlinks += 1;
+        Ok(())
+    }
+
+    /// Makes sure the parents of `rel` are real directories and nothing but a file or a
+    /// symbolic link is in the way; returns the destination path.
+    fn prepare(&mut self, rel: &Path) -> io::Result<PathBuf> {
+        if let Some(parent) = rel.parent() {
+            self.real_dir(parent)?;
+        }
+        let dest = self.root.join(rel);
+        match kind_of(&dest) {
+            Ok(Some(EntryKind::Dir)) => Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!("`{}` is a directory", rel.display()),
+            )),
+            Ok(_) => {
+                std::fs::remove_file(&dest)?;
+                Ok(dest)
+            }
+            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(dest),
+            Err(error) => Err(error),
+        }
+    }
+
+    /// Creates `rel` and its missing parents as directories, refusing symbolic links.
+    fn real_dir(&mut self, rel: &Path) -> io::Result<()> {
+        let mut current = PathBuf::new();
+        for component in rel.components() {
+            current.push(component);
+            if self.real_dirs.contains(&current) {
+                continue;
+            }
+            let path = self.root.join(&current);
+            match kind_of(&path) {
+                Ok(Some(EntryKind::Dir)) => {}
+                Ok(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::AlreadyExists,
+                        format!(
+                            "`{}` is not a directory (a symbolic link or a file)",
+                            current.display()
+                        ),
+                    ));
+                }
+                Err(error) if error.kind() == io::ErrorKind::NotFound => {
+                    std::fs::create_dir(&path)?
+                }
+                Err(error) => return Err(error),
+            }
+            self.real_dirs.insert(current.clone());
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn contained_path_refuses_escapes() {
+        assert_eq!(contained_path("./a/./b"), Some(PathBuf::from("a/b")));
+        assert_eq!(contained_path("a/../b"), None);
+        assert_eq!(contained_path("/etc/passwd"), None);
+        assert_eq!(contained_path("."), None);
+    }
+
+    #[test]
+    fn writer_never_writes_through_a_symlink() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("root");
+        let outside = dir.path().join("outside");
+        std::fs::create_dir_all(&root).expect("root");
+        std::fs::create_dir_all(&outside).expect("outside");
+        std::os::unix::fs::symlink(&outside, root.join("link")).expect("symlink");
+        let source = dir.path().join("source");
+        std::fs::write(&source, "x").expect("source");
+        let mut writer = TreeWriter::new(&root);
+        assert!(writer.file(&source, Path::new("link/file")).is_err());
+        assert!(!outside.join("file").exists());
+        // Replacing the link itself is fine and leaves the target alone.
+        writer
+            .file(&source, Path::new("link"))
+            .expect("replace link");
+        assert!(root.join("link").is_file());
+        assert!(outside.is_dir());
+    }
+
+    #[test]
+    fn list_tree_is_sorted_and_does_not_follow_links() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        std::fs::create_dir_all(root.join("b/c")).expect("dirs");
+        std::fs::write(root.join("b/c/f"), "").expect("file");
+        std::fs::write(root.join("a"), "").expect("file");
+        std::os::unix::fs::symlink("/", root.join("b/up")).expect("symlink");
+        let entries = list_tree(root, Path::new("")).expect("list");
+        let listed: Vec<(String, EntryKind)> = entries
+            .iter()
+            .map(|e| (e.path.display().to_string(), e.kind))
+            .collect();
+        assert_eq!(
+            listed,
+            [
+                ("a".to_owned(), EntryKind::File),
+                ("b".to_owned(), EntryKind::Dir),
+                ("b/c".to_owned(), EntryKind::Dir),
+                ("b/c/f".to_owned(), EntryKind::File),
+                ("b/up".to_owned(), EntryKind::Symlink),
+            ]
+        );
+    }
+}

@@ -1,0 +1,316 @@
+//! Each job's clean workspace: a copy of the repository's files as the developer has them
+//! now, so `sluice run` tests uncommitted work without touching the working tree.
+//!
+//! The caller lists the files (it reads the git index with libgit2); this module only copies.
+//! What is copied:
+//!
+//! - tracked files as they are in the working tree (uncommitted edits included; tracked files
+//!   deleted from the working tree are absent and counted in [`WorkspaceStats::missing`]);
+//! - untracked, non-ignored files only when [`SourceTree::include_untracked`] is set;
+//! - never anything under a `.git` component. The workspace has no `.git` at all yet, so
+//!   `git` commands in jobs (`git describe`, `git diff`) do not work; giving it one (a fresh
+//!   repository borrowing the source's objects through `objects/info/alternates`, `HEAD` at
+//!   the commit) is not done.
+//!
+//! Files are copy-on-write clones, never hard links, and symbolic links are recreated verbatim
+//! (a link pointing outside the tree stays such a link: the job could follow it, as it could
+//! in the developer's checkout; artifact collection refuses them). Directories in the list
+//! (submodule gitlinks) are skipped: submodules are not checked out, as with GitLab's default
+//! `GIT_SUBMODULE_STRATEGY: none`. Copying is sequential; parallel copying has not been
+//! measured to help and is not done.
+//!
+//! [`prepare`] blocks; call it from `spawn_blocking`.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::path::{Component, Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use super::copy::{self, EntryKind, TreeWriter};
+
+/// The repository files a workspace is made from.
+#[derive(Debug, Clone, Default)]
+pub struct SourceTree {
+    /// The working tree's root directory.
+    pub root: PathBuf,
+    /// Tracked files, relative to `root` with `/` separators (as the git index lists them).
+    pub files: Vec<String>,
+    /// Untracked files that are not ignored, relative to `root`.
+    pub untracked: Vec<String>,
+    /// Whether `untracked` is copied too.
+    pub include_untracked: bool,
+}
+
+/// What [`prepare`] did; the runner reports workspace time apart from per-job overhead.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WorkspaceStats {
+    /// Regular files copied.
+    pub files: u64,
+    /// Symbolic links recreated.
+    pub symlinks: u64,
+    /// Bytes of the regular files.
+    pub bytes: u64,
+    /// Listed files not found in the working tree (deleted but not committed).
+    pub missing: u64,
+    /// Wall time of the whole copy.
+    pub duration: Duration,
+}
+
+/// Why a workspace could not be prepared.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    /// The destination exists and is not an empty directory.
+    #[error("workspace `{}` already exists and is not empty", path.display())]
+    DestinationNotEmpty {
+        /// The destination.
+        path: PathBuf,
+    },
+    /// A listed path is absolute, contains `..`, or lies under `.git`.
+    #[error("refusing to copy `{path}`: not a plain path inside the repository")]
+    InvalidPath {
+        /// The path as listed.
+        path: String,
+    },
+    /// A source file could not be inspected or read.
+    #[error("cannot read `{}`", path.display())]
+    Read {
+        /// The source path.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+    /// The workspace could not be written.
+    #[error("cannot write `{}` in the workspace", path.display())]
+    Write {
+        /// The path relative to the workspace.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: io::Error,
+    },
+}
+
+/// Makes `dest` (absent or an empty directory) a copy of `source`'s files; see the
+/// [module documentation](self) for what is copied.
+///
+/// # Errors
+///
+/// [`WorkspaceError`]: `dest` is not empty, a listed path is invalid (nothing is copied
+/// then), or I/O failed (the partial workspace is left for the caller to remove).
+pub fn prepare(source: &SourceTree, dest: &Path) -> Result<WorkspaceStats, WorkspaceError> {
+    let started = Instant::now();
+    let listed = listed_paths(source)?;
+    create_empty(dest)?;
+
+    let mut files = Vec::new();
+    let mut symlinks = Vec::new();
+    let mut missing = 0;
+    for rel in listed {
+        let path = source.root.join(&rel);
+        match copy::kind_of(&path) {
+            Ok(Some(EntryKind::File)) => files.push(rel),
+            Ok(Some(EntryKind::Symlink)) => symlinks.push(rel),
+            // Submodule directories, sockets, FIFOs: nothing a job needs from the tree.
+            Ok(Some(EntryKind::Dir) | None) => {}
+            Err(error) if error.kind() == io::ErrorKind::NotFound => missing += 1,
+            Err(source) => return Err(WorkspaceError::Read { path, source }),
+        }
+    }
+
+    // Links last: a listed link can then never be a parent directory of a file written later.
+    let mut writer = TreeWriter::new(dest);
+    for rel in &files {
+        writer
+            .file(&source.root.join(rel), rel)
+            .map_err(|error| copy_error(&source.root, rel, error))?;
+    }
+    for rel in &symlinks {
+        writer
+            .symlink(&source.root.join(rel), rel)
+            .map_err(|error| copy_error(&source.root, rel, error))?;
+    }
+    let counts = writer.counts();
+    Ok(WorkspaceStats {
+        files: counts.files,
+        symlinks: counts.symlinks,
+        bytes: counts.bytes,
+        missing,
+        duration: started.elapsed(),
+    })
+}
+
+/// The paths to copy, validated, deduplicated and sorted.
+fn listed_paths(source: &SourceTree) -> Result<BTreeSet<PathBuf>, WorkspaceError> {
+    let untracked = source.untracked.iter().filter(|_| source.include_untracked);
+    source
+        .files
+        .iter()
+        .chain(untracked)
+        .map(|text| match copy::contained_path(text) {
+            Some(path)
+                if !path
+                    .components()
+                    .any(|c| c == Component::Normal(".git".as_ref())) =>
+            {
+                Ok(path)
+            }
+            _ => Err(WorkspaceError::InvalidPath { path: text.clone() }),
+        })
+        .collect()
+}
+
+/// Creates `dest`, or accepts it if it is an empty directory.
+fn create_empty(dest: &Path) -> Result<(), WorkspaceError> {
+    let write_error = |source| WorkspaceError::Write {
+        path: dest.to_path_buf(),
+        source,
+    };
+    match std::fs::read_dir(dest) {
+        Ok(mut entries) => match entries.next() {
+            None => Ok(()),
+            Some(_) => Err(WorkspaceError::DestinationNotEmpty {
+                path: dest.to_path_buf(),
+            }),
+        },
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dest).map_err(write_error)
+        }
+        Err(error) => Err(write_error(error)),
+    }
+}
+
+/// Attributes a copy failure to the side it came from.
+fn copy_error(root: &Path, rel: &Path, error: io::Error) -> WorkspaceError {
+    match std::fs::symlink_metadata(root.join(rel)) {
+        Err(_) => WorkspaceError::Read {
+            path: root.join(rel),
+            source: error,
+        },
+        Ok(_) => WorkspaceError::Write {
+            path: rel.to_path_buf(),
+            source: error,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    fn write(root: &Path, rel: &str, content: &str) {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("dirs");
+        std::fs::write(path, content).expect("write");
+    }
+
+    fn repo() -> (tempfile::TempDir, SourceTree) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("repo");
+        write(&root, "README.md", "modified in the working tree");
+        write(&root, "src/main.rs", "fn main() {}");
+        write(&root, "build.sh", "#!/bin/sh\n");
+        std::fs::set_permissions(
+            root.join("build.sh"),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .expect("chmod");
+        write(&root, "notes.txt", "untracked");
+        write(&root, ".git/config", "[core]");
+        write(&root, ".git/HEAD", "ref: refs/heads/main");
+        std::os::unix::fs::symlink("src/main.rs", root.join("link")).expect("symlink");
+        let source = SourceTree {
+            root,
+            files: [
+                "README.md",
+                "src/main.rs",
+                "build.sh",
+                "link",
+                "deleted.txt",
+            ]
+            .map(String::from)
+            .to_vec(),
+            untracked: vec!["notes.txt".to_owned()],
+            include_untracked: false,
+        };
+        (dir, source)
+    }
+
+    #[test]
+    fn copies_tracked_files_as_they_are_now() {
+        let (dir, source) = repo();
+        let dest = dir.path().join("ws");
+        let stats = prepare(&source, &dest).expect("prepare");
+        assert_eq!((stats.files, stats.symlinks, stats.missing), (3, 1, 1));
+        assert_eq!(
+            std::fs::read_to_string(dest.join("README.md")).expect("read"),
+            "modified in the working tree"
+        );
+        assert!(!dest.join("deleted.txt").exists());
+        assert!(
+            !dest.join("notes.txt").exists(),
+            "untracked copied without being asked"
+        );
+        assert!(!dest.join(".git").exists());
+        let mode = std::fs::metadata(dest.join("build.sh"))
+            .expect("meta")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o111, 0o111, "exec bit lost: {mode:o}");
+        assert_eq!(
+            std::fs::read_link(dest.join("link")).expect("link"),
+            Path::new("src/main.rs")
+        );
+        assert_eq!(stats.bytes, 28 + 12 + 10);
+    }
+
+    #[test]
+    fn copies_untracked_files_when_asked() {
+        let (dir, mut source) = repo();
+        source.include_untracked = true;
+        let dest = dir.path().join("ws");
+        prepare(&source, &dest).expect("prepare");
+        assert_eq!(
+            std::fs::read_to_string(dest.join("notes.txt")).expect("read"),
+            "untracked"
+        );
+    }
+
+    #[test]
+    fn writing_the_workspace_leaves_the_source_alone() {
+        let (dir, source) = repo();
+        let dest = dir.path().join("ws");
+        prepare(&source, &dest).expect("prepare");
+        std::fs::write(dest.join("README.md"), "changed by a job").expect("write");
+        assert_eq!(
+            std::fs::read_to_string(source.root.join("README.md")).expect("read"),
+            "modified in the working tree"
+        );
+    }
+
+    #[test]
+    fn refuses_git_dirs_and_escapes() {
+        let (dir, mut source) = repo();
+        for bad in [".git/config", "../outside", "/etc/passwd", "sub/.git/HEAD"] {
+            source.files = vec![bad.to_owned()];
+            let result = prepare(&source, &dir.path().join("ws"));
+            assert!(
+                matches!(result, Err(WorkspaceError::InvalidPath { .. })),
+                "{bad}: {result:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn refuses_a_non_empty_destination() {
+        let (dir, source) = repo();
+        let dest = dir.path().join("ws");
+        write(&dest, "stale", "");
+        assert!(matches!(
+            prepare(&source, &dest),
+            Err(WorkspaceError::DestinationNotEmpty { .. })
+        ));
+    }
+}
