@@ -5,6 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
+mod reader;
+
+pub use reader::{RepoReader, remote_cache_name};
+
 use git2::{ObjectType, Oid, Repository, StatusOptions, TreeWalkMode, TreeWalkResult};
 
 /// A failure to read from a repository, with what was being read.
@@ -86,7 +90,7 @@ impl Repo {
     /// The short name of the checked-out branch, if HEAD is on one.
     pub fn current_branch(&self) -> Option<String> {
         let head = self.repo.head().ok()?;
-        if head.is_branch() { head.shorthand().map(str::to_owned) } else { None }
+        if head.is_branch() { head.shorthand().ok().map(str::to_owned) } else { None }
     }
 
     /// The message of commit `rev`.
@@ -140,7 +144,7 @@ impl Repo {
         let mut files = Vec::new();
         tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
             if entry.kind() == Some(ObjectType::Blob) {
-                if let Some(name) = entry.name() {
+                if let Ok(name) = entry.name() {
                     files.push(format!("{dir}{name}"));
                 }
             }
@@ -166,7 +170,7 @@ impl Repo {
         let statuses = self.repo.statuses(Some(&mut options)).map_err(other("read the status"))?;
         for status in statuses.iter() {
             if status.status().is_wt_new() {
-                if let Some(path) = status.path() {
+                if let Ok(path) = status.path() {
                     files.push(path.to_owned());
                 }
             }
@@ -181,6 +185,3 @@ impl Repo {
         Oid::from_str(sha).ok().and_then(|oid| self.repo.find_commit(oid).ok()).is_some()
     }
 }
-
-mod reader;
-pub use reader::{remote_cache_name, RepoReader};
