@@ -50,6 +50,25 @@ pub const JOB_KEYWORDS: &[&str] = &[
     "when",
 ];
 
+/// Keys a trigger job may have (GitLab `Bridge::ALLOWED_KEYS` + `PROCESSABLE_ALLOWED_KEYS`).
+pub const TRIGGER_JOB_KEYWORDS: &[&str] = &[
+    "allow_failure",
+    "environment",
+    "except",
+    "extends",
+    "inherit",
+    "interruptible",
+    "needs",
+    "only",
+    "parallel",
+    "resource_group",
+    "rules",
+    "stage",
+    "trigger",
+    "variables",
+    "when",
+];
+
 /// Top-level keys that are not jobs (GitLab `Root::ALLOWED_KEYS`).
 pub const GLOBAL_KEYWORDS: &[&str] = &[
     "default",
