@@ -6,9 +6,9 @@
 //! in the entry's key order (GitLab's `Normalizer::NumberStrategy` and `MatrixStrategy`).
 //! Every instance knows its 1-based index and the total (`CI_NODE_INDEX`,
 //! `CI_NODE_TOTAL`), and matrix instances their variables. The same naming serves
-//! `needs:parallel:matrix`, which names instances of a matrix job.
+//! `needs:parallel:matrix`, which names instances of a matrix job. Parsing `parallel:` is
+//! [`crate::ci::job::parse_parallel`]'s; the limits that concern the expansion are [`check`]'s.
 
-use super::node::{Node, Value};
 use super::pipeline::{MatrixEntry, Parallel};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 
@@ -44,110 +44,40 @@ impl Instance {
     }
 }
 
-/// Parses and validates a `parallel:` value at `key_path` (`build.parallel`).
+/// Checks what [`crate::ci::job::parse_parallel`] leaves to expansion: a matrix generates at
+/// most [`PARALLEL_LIMIT`] instances, every variable has at least one value, and no instance
+/// name is generated twice (GitLab would silently keep only the last of them).
 ///
 /// # Errors
-/// Pushed to `diags`, located at the offending node: a number outside 1..=200 or not an
-/// integer, a mapping with keys other than `matrix`, a matrix that is not a non-empty
-/// sequence of non-empty mappings, values that are not strings, numbers or sequences of them,
-/// more than 200 generated instances, and one name generated twice.
-pub fn parse(node: &Node, key_path: &str, diags: &mut Diagnostics) -> Option<Parallel> {
-    match &node.value {
-        Value::Int(n) if (1..=PARALLEL_LIMIT as i64).contains(n) => u32::try_from(*n).ok().map(Parallel::Count),
-        Value::Int(n) => {
-            diags.push(error(node, key_path, format!("`parallel` must be from 1 to {PARALLEL_LIMIT}, not `{n}`")));
-            None
-        }
-        Value::Map(map) => {
-            let mut ok = true;
-            for (key, _) in map.iter().filter(|(k, _)| k.name != "matrix") {
-                ok = false;
-                diags.push(
-                    Diagnostic::error(Some(key.location.clone()), key_path, format!("unknown key `{}` in `parallel`", key.name))
-                        .with_hint("`parallel` takes a number or a mapping with the one key `matrix`"),
-                );
-            }
-            let Some(matrix) = map.get("matrix") else {
-                diags.push(error(node, key_path, "`parallel` mapping needs the key `matrix`".to_owned()));
-                return None;
-            };
-            let entries = parse_matrix(matrix, &format!("{key_path}.matrix"), diags)?;
-            ok.then_some(Parallel::Matrix(entries))
-        }
-        _ => {
-            let message = format!("`parallel` must be an integer from 1 to {PARALLEL_LIMIT} or a mapping with `matrix`, not {}", node.type_name());
-            diags.push(error(node, key_path, message));
-            None
-        }
-    }
-}
-
-/// Parses a `matrix:` sequence (of `parallel:matrix` or `needs:parallel:matrix`) at `key_path`.
-///
-/// # Errors
-/// As [`parse`], for the matrix part.
-pub fn parse_matrix(node: &Node, key_path: &str, diags: &mut Diagnostics) -> Option<Vec<MatrixEntry>> {
-    let Some(items) = node.as_seq().filter(|s| !s.is_empty()) else {
-        let message = format!("`matrix` must be a non-empty sequence of mappings, not {}", node.type_name());
-        diags.push(error(node, key_path, message).with_hint("write `matrix: [{PROVIDER: [aws, gcp], STACK: app}]`"));
-        return None;
-    };
+/// Pushed to `diags` at `key_path` (`build.parallel`), located at the offending entry;
+/// returns whether the value is usable.
+pub fn check(parallel: &Parallel, key_path: &str, diags: &mut Diagnostics) -> bool {
+    let Parallel::Matrix(entries) = parallel else { return true };
+    let path = format!("{key_path}.matrix");
     let before = diags.0.len();
-    let mut entries = Vec::new();
-    for (i, item) in items.iter().enumerate() {
-        let path = format!("{key_path}[{i}]");
-        if let Some(entry) = parse_entry(item, &path, diags) {
-            entries.push(entry);
+    for (i, entry) in entries.iter().enumerate() {
+        for (name, _) in entry.variables.iter().filter(|(_, values)| values.is_empty()) {
+            let message = format!("matrix variable `{name}` needs at least one value");
+            diags.push(Diagnostic::error(Some(entry.location.clone()), format!("{path}[{i}].{name}"), message));
         }
     }
     if diags.0.len() > before {
-        return None;
+        return false;
     }
     let total: usize = entries.iter().map(entry_combinations).fold(0, usize::saturating_add);
+    let at = entries.first().map(|e| e.location.clone());
     if total > PARALLEL_LIMIT {
         let message = format!("`matrix` generates {total} jobs, at most {PARALLEL_LIMIT} are allowed");
-        diags.push(error(node, key_path, message));
-        return None;
+        diags.push(Diagnostic::error(at, path, message));
+        return false;
     }
-    if let Some(name) = duplicate_name(&entries) {
+    if let Some(name) = duplicate_name(entries) {
         let message = format!("`matrix` generates the values `[{name}]` more than once");
-        diags.push(error(node, key_path, message).with_hint("every combination of values must be unique across the matrix entries"));
-        return None;
+        let hint = "every combination of values must be unique across the matrix entries, as it names a job";
+        diags.push(Diagnostic::error(at, path, message).with_hint(hint));
+        return false;
     }
-    Some(entries)
-}
-
-fn parse_entry(item: &Node, path: &str, diags: &mut Diagnostics) -> Option<MatrixEntry> {
-    let Some(map) = item.as_map().filter(|m| !m.is_empty()) else {
-        let message = format!("a `matrix` entry must be a non-empty mapping of variables to values, not {}", item.type_name());
-        diags.push(error(item, path, message));
-        return None;
-    };
-    let mut entry = MatrixEntry { variables: Vec::new(), location: item.location.clone() };
-    for (key, value) in map.iter() {
-        let var_path = format!("{path}.{}", key.name);
-        let values = match &value.value {
-            Value::Seq(values) => values.iter().map(matrix_value).collect::<Option<Vec<_>>>(),
-            _ => matrix_value(value).map(|v| vec![v]),
-        };
-        match values {
-            Some(values) if !values.is_empty() => entry.variables.push((key.name.clone(), values)),
-            Some(_) => diags.push(error(value, &var_path, format!("matrix variable `{}` needs at least one value", key.name))),
-            None => diags.push(
-                error(value, &var_path, format!("matrix variable `{}` must be a string, a number or a sequence of them", key.name))
-                    .with_hint("write `VAR: value` or `VAR: [a, b]`"),
-            ),
-        }
-    }
-    Some(entry)
-}
-
-/// A matrix value as the string GitLab uses (`Array(value).map(&:to_s)`).
-fn matrix_value(node: &Node) -> Option<String> {
-    match node.value {
-        Value::Str(_) | Value::Int(_) | Value::Float(_) => node.scalar_to_string(),
-        _ => None,
-    }
+    true
 }
 
 fn duplicate_name(entries: &[MatrixEntry]) -> Option<String> {
@@ -209,19 +139,19 @@ pub fn need_names(job: &str, matrix: &[MatrixEntry]) -> Vec<String> {
     matrix.iter().flat_map(combinations).map(|vars| matrix_name(job, &vars)).collect()
 }
 
-fn error(node: &Node, key_path: &str, message: String) -> Diagnostic {
-    Diagnostic::error(Some(node.location.clone()), key_path, message)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::ci::extends::testing::node;
+    use crate::ci::job::{parse_matrix, parse_parallel};
     use serde_json::json;
 
     fn parsed(value: serde_json::Value) -> Result<Parallel, Diagnostics> {
         let mut diags = Diagnostics::new();
-        parse(&node(value), "job.parallel", &mut diags).ok_or(diags)
+        match parse_parallel(&node(value), "job.parallel", &mut diags) {
+            Some(p) if check(&p, "job.parallel", &mut diags) => Ok(p),
+            _ => Err(diags),
+        }
     }
 
     fn names(value: serde_json::Value) -> Vec<String> {
@@ -250,28 +180,24 @@ mod tests {
 
     #[test]
     fn several_entries_scalars_and_numbers() {
-        let parallel = parsed(json!({"matrix": [{"V": 1, "OS": "linux"}, {"V": [2.5, "x"]}]})).expect("valid");
+        let parallel = parsed(json!({"matrix": [{"V": 1, "OS": "linux"}, {"V": [2, "x"]}]})).expect("valid");
         let instances = expand("t", &parallel);
         let got: Vec<&str> = instances.iter().map(|i| i.name.as_str()).collect();
-        assert_eq!(got, ["t: [1, linux]", "t: [2.5]", "t: [x]"]);
+        assert_eq!(got, ["t: [1, linux]", "t: [2]", "t: [x]"]);
         assert_eq!(instances[2].index, 3);
         assert_eq!(instances[2].total, 3);
         assert_eq!(instances[0].variables, [("V".to_owned(), "1".to_owned()), ("OS".to_owned(), "linux".to_owned())]);
     }
 
     #[test]
-    fn limits_and_types_are_validated() {
+    fn limits_are_checked() {
         let too_many = parsed(json!({"matrix": [{"A": (0..10).collect::<Vec<_>>(), "B": (0..21).collect::<Vec<_>>()}]}));
-        assert_eq!(too_many.unwrap_err().0[0].message, "`matrix` generates 210 jobs, at most 200 are allowed");
-        assert_eq!(parsed(json!(0)).unwrap_err().0[0].message, "`parallel` must be from 1 to 200, not `0`");
-        assert_eq!(parsed(json!(201)).unwrap_err().0[0].message, "`parallel` must be from 1 to 200, not `201`");
-        let bad = parsed(json!({"matrix": [{"A": [{"x": 1}]}]})).unwrap_err();
-        assert_eq!(bad.0[0].key_path, "job.parallel.matrix[0].A");
-        assert_eq!(bad.0[0].message, "matrix variable `A` must be a string, a number or a sequence of them");
-        let unknown = parsed(json!({"matrix": [{"A": "x"}], "max": 2})).unwrap_err();
-        assert_eq!(unknown.0[0].message, "unknown key `max` in `parallel`");
-        assert!(parsed(json!({"matrix": []})).is_err());
-        assert!(parsed(json!("3")).is_err());
+        let diags = too_many.unwrap_err();
+        assert_eq!(diags.0[0].message, "`matrix` generates 210 jobs, at most 200 are allowed");
+        assert_eq!(diags.0[0].key_path, "job.parallel.matrix");
+        let empty = parsed(json!({"matrix": [{"A": []}]})).unwrap_err();
+        assert_eq!(empty.0[0].message, "matrix variable `A` needs at least one value");
+        assert!(parsed(json!({"matrix": [{"A": (0..200).collect::<Vec<_>>()}]})).is_ok());
     }
 
     #[test]

@@ -8,8 +8,8 @@
 //! needed job removed by `rules`/`only`/`except` is an error unless the need is optional, in
 //! which case the need is dropped. A need on a `parallel` job means every instance of it; a
 //! `needs:parallel:matrix` names some instances (GitLab names them from the need's matrix).
-//! `dependencies` must name defined jobs of the same or earlier stages and, when the job has
-//! `needs`, only jobs it needs.
+//! `dependencies` must name defined jobs of the same or earlier stages (that they are a
+//! subset of `needs` is checked with the job, by [`crate::ci::job`]).
 
 use indexmap::{IndexMap, IndexSet};
 
@@ -168,9 +168,6 @@ impl Index<'_> {
 
     fn check_dependencies(&self, job: &Job, dependencies: &[String], own_stage: usize, diags: &mut Diagnostics) -> Vec<String> {
         let path = format!("{}.dependencies", self.definition_of(&job.name));
-        let needed: Option<IndexSet<&str>> = job.needs.as_ref().filter(|n| !n.is_empty()).map(|needs| {
-            needs.iter().flat_map(|n| [n.job.as_str(), self.definition_of(&n.job)]).collect()
-        });
         let mut out = Vec::new();
         for dependency in dependencies {
             let targets = self.instances.get(dependency).cloned().unwrap_or_else(|| vec![dependency.clone()]);
@@ -182,12 +179,6 @@ impl Index<'_> {
                 };
                 if stage > own_stage {
                     diags.push(self.later_stage(&job.location, &path, &target, stage, own_stage, "dependencies"));
-                }
-                if included && needed.as_ref().is_some_and(|n| !n.contains(target.as_str())) {
-                    let message = format!("`{dependency}` is in `dependencies` but not in `needs`");
-                    diags.push(Diagnostic::error(Some(job.location.clone()), &path, message).with_hint(
-                        "when a job has `needs`, its `dependencies` must be a subset of them",
-                    ));
                 }
                 if included {
                     out.push(target);
@@ -456,17 +447,15 @@ mod tests {
     }
 
     #[test]
-    fn dependencies_must_exist_be_earlier_and_be_needed() {
-        let mut a = job("a", "test", Some(vec![need("b")]));
+    fn dependencies_must_exist_and_be_earlier() {
+        let mut a = job("a", "test", None);
         a.dependencies = Some(vec!["b".into(), "c".into(), "zzz".into(), "d".into()]);
         let mut jobs = vec![a, job("b", "build", None), job("c", "build", None), job("d", "deploy", None)];
         assert_eq!(
             check(&mut jobs, &IndexMap::new()),
             [
-                "a.dependencies: `c` is in `dependencies` but not in `needs`",
                 "a.dependencies: job `zzz` does not exist",
                 "a.dependencies: `d` runs in the later stage `deploy`, after this job's stage `test`",
-                "a.dependencies: `d` is in `dependencies` but not in `needs`",
             ]
         );
     }

@@ -3,7 +3,8 @@
 //! `workflow`. Everything else at the top level is a job or a hidden template.
 
 use crate::ci::extends::closest;
-use crate::ci::keywords::{DEPRECATED_GLOBAL_KEYWORDS, GLOBAL_VARIABLE_KEYWORDS, WORKFLOW_KEYWORDS};
+use crate::ci::job::{self, VariableScope};
+use crate::ci::keywords::{DEPRECATED_GLOBAL_KEYWORDS, WORKFLOW_KEYWORDS};
 use crate::ci::node::{Key, Map, Node, Value};
 use crate::ci::pipeline::JobVariable;
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
@@ -44,7 +45,10 @@ pub fn read(map: &Map, diags: &mut Diagnostics) -> Globals {
     Globals {
         stages,
         stages_location,
-        variables: map.get("variables").map(|v| variables(v, "variables", diags)).unwrap_or_default(),
+        variables: map
+            .get("variables")
+            .and_then(|v| job::parse_variables(v, "variables", VariableScope::Global, diags))
+            .unwrap_or_default(),
         default: default(map, diags),
         workflow: map.get("workflow").map(|w| workflow(w, diags)).unwrap_or_default(),
     }
@@ -91,89 +95,6 @@ fn flatten_strings(items: &[Node], path: &str, out: &mut Vec<String>, diags: &mu
     }
 }
 
-/// Parses a `variables:` mapping at `path` (global form: values may be
-/// `{value, description, options, expand}`).
-pub fn variables(node: &Node, path: &str, diags: &mut Diagnostics) -> Vec<(String, JobVariable)> {
-    let Some(map) = node.as_map() else {
-        if !node.is_null() {
-            diags.push(Diagnostic::error(
-                Some(node.location.clone()),
-                path,
-                format!("`variables` must be a mapping of names to values, not {}", node.type_name()),
-            ));
-        }
-        return Vec::new();
-    };
-    let mut out = Vec::new();
-    for (key, value) in map.iter() {
-        let var_path = format!("{path}.{}", key.name);
-        if let Some(variable) = variable(value, &var_path, diags) {
-            out.push((key.name.clone(), variable));
-        }
-    }
-    out
-}
-
-fn plain(value: String) -> JobVariable {
-    JobVariable { value, expand: true, description: None, options: Vec::new() }
-}
-
-/// A variable value: a string or number, or a mapping with `value` and friends.
-fn variable(node: &Node, path: &str, diags: &mut Diagnostics) -> Option<JobVariable> {
-    match &node.value {
-        Value::Str(_) | Value::Int(_) | Value::Float(_) => node.scalar_to_string().map(plain),
-        Value::Map(map) => complex_variable(map, node, path, diags),
-        _ => {
-            diags.push(
-                Diagnostic::error(Some(node.location.clone()), path, format!("a variable must be a string, a number or a mapping with `value`, not {}", node.type_name()))
-                    .with_hint("quote values such as `\"true\"` or leave the value as an empty string `\"\"`"),
-            );
-            None
-        }
-    }
-}
-
-fn complex_variable(map: &Map, node: &Node, path: &str, diags: &mut Diagnostics) -> Option<JobVariable> {
-    let mut ok = true;
-    for (key, _) in map.iter().filter(|(k, _)| !GLOBAL_VARIABLE_KEYWORDS.contains(&k.name.as_str())) {
-        ok = false;
-        diags.push(unknown_key(key, path, GLOBAL_VARIABLE_KEYWORDS));
-    }
-    let mut variable = plain(String::new());
-    if let Some(value) = map.get("value") {
-        match value.value {
-            Value::Str(_) | Value::Int(_) | Value::Float(_) | Value::Null => variable.value = value.scalar_to_string().unwrap_or_default(),
-            _ => ok = type_error(value, &format!("{path}.value"), "a string", diags),
-        }
-    }
-    if let Some(description) = map.get("description") {
-        match description.scalar_to_string().filter(|_| !matches!(description.value, Value::Bool(_))) {
-            Some(text) => variable.description = Some(text),
-            None => ok = type_error(description, &format!("{path}.description"), "a string", diags),
-        }
-    }
-    if let Some(expand) = map.get("expand") {
-        match expand.as_bool() {
-            Some(b) => variable.expand = b,
-            None => ok = type_error(expand, &format!("{path}.expand"), "a boolean", diags),
-        }
-    }
-    if let Some(options) = map.get("options") {
-        match options.as_seq().map(|items| items.iter().map(|i| i.as_str().map(str::to_owned)).collect::<Option<Vec<_>>>()) {
-            Some(Some(list)) => variable.options = list,
-            _ => ok = type_error(options, &format!("{path}.options"), "a sequence of strings", diags),
-        }
-        if ok && !variable.options.is_empty() && !variable.options.contains(&variable.value) {
-            ok = false;
-            diags.push(
-                Diagnostic::error(Some(node.location.clone()), path, format!("value `{}` must be one of the `options`", variable.value))
-                    .with_hint(format!("allowed: {}", variable.options.iter().map(|o| format!("`{o}`")).collect::<Vec<_>>().join(", "))),
-            );
-        }
-    }
-    ok.then_some(variable)
-}
-
 fn type_error(node: &Node, path: &str, expected: &str, diags: &mut Diagnostics) -> bool {
     diags.push(Diagnostic::error(Some(node.location.clone()), path, format!("must be {expected}, not {}", node.type_name())));
     false
@@ -213,6 +134,9 @@ fn default(map: &Map, diags: &mut Diagnostics) -> Option<Node> {
         }
         target.insert(key.clone(), value.clone());
         moved = true;
+    }
+    if given || moved {
+        job::validate_default(&default, diags);
     }
     (given || moved).then_some(default)
 }
@@ -271,16 +195,9 @@ mod tests {
         assert!(d.is_empty(), "{d}");
         let values: Vec<(&str, &str, bool)> = g.variables.iter().map(|(n, v)| (n.as_str(), v.value.as_str(), v.expand)).collect();
         assert_eq!(values, [("A", "x", true), ("N", "3", true), ("C", "b", false)]);
-        let (_, d) = globals(json!({"variables": {"B": true, "C": {"value": "z", "options": ["a"]}, "D": {"vaule": 1}}}));
-        let messages: Vec<&str> = d.0.iter().map(|d| d.message.as_str()).collect();
-        assert_eq!(
-            messages,
-            [
-                "a variable must be a string, a number or a mapping with `value`, not a boolean",
-                "value `z` must be one of the `options`",
-                "unknown key `vaule`",
-            ]
-        );
+        let (g, d) = globals(json!({"variables": {"D": {"vaule": 1}}}));
+        assert!(d.has_errors());
+        assert!(g.variables.is_empty());
     }
 
     #[test]
