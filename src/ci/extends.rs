@@ -315,54 +315,14 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
-/// Test support shared by the `structure` modules: nodes from JSON, with line numbers
-/// standing for source order (`{"!reference": [...]}` builds a reference).
-#[cfg(test)]
-pub(crate) mod testing {
-    use crate::ci::node::{Key, Map, Node, Value};
-    use crate::diagnostic::Location;
-
-    /// A node tree from JSON; every node gets a distinct line number in visiting order.
-    pub fn node(json: serde_json::Value) -> Node {
-        let mut line = 0;
-        convert(json, &mut line)
-    }
-
-    fn convert(json: serde_json::Value, line: &mut u32) -> Node {
-        use serde_json::Value as J;
-        *line += 1;
-        let location = Location::new("t.yml", *line, 1);
-        let value = match json {
-            J::Null => Value::Null,
-            J::Bool(b) => Value::Bool(b),
-            J::Number(n) => n.as_i64().map_or_else(|| Value::Float(n.as_f64().unwrap_or(0.0)), Value::Int),
-            J::String(s) => Value::Str(s),
-            J::Array(items) => Value::Seq(items.into_iter().map(|i| convert(i, line)).collect()),
-            J::Object(entries) => {
-                if let Some(J::Array(path)) = entries.get("!reference") {
-                    Value::Reference(path.iter().map(|p| p.as_str().unwrap_or("").to_owned()).collect())
-                } else {
-                    let mut map = Map::new();
-                    for (k, v) in entries {
-                        let key = Key { name: k, location: Location::new("t.yml", *line, 1) };
-                        map.insert(key, convert(v, line));
-                    }
-                    Value::Map(map)
-                }
-            }
-        };
-        Node::new(value, location)
-    }
-}
-
 #[cfg(test)]
 mod tests {
-    use super::testing::node;
     use super::*;
+    use crate::ci::yaml;
     use serde_json::json;
 
-    fn run(config: serde_json::Value) -> (serde_json::Value, Diagnostics) {
-        let mut config = node(config);
+    fn run(text: &str) -> (serde_json::Value, Diagnostics) {
+        let mut config = yaml::load("t.yml", text).expect("valid YAML").config;
         let mut diags = Diagnostics::new();
         resolve(&mut config, &mut diags);
         (config.to_json(), diags)
@@ -374,11 +334,20 @@ mod tests {
 
     #[test]
     fn multi_level_with_hashes_merged_and_arrays_replaced() {
-        let (out, diags) = run(json!({
-            ".base": {"image": "ruby", "variables": {"A": "1", "B": "1"}, "script": ["base"]},
-            ".mid": {"extends": ".base", "variables": {"B": "2"}, "tags": ["x"]},
-            "job": {"extends": ".mid", "variables": {"C": "3"}, "script": ["own"]},
-        }));
+        let (out, diags) = run("
+.base:
+  image: ruby
+  variables: {A: '1', B: '1'}
+  script: [base]
+.mid:
+  extends: .base
+  variables: {B: '2'}
+  tags: [x]
+job:
+  extends: .mid
+  variables: {C: '3'}
+  script: [own]
+");
         assert!(diags.is_empty(), "{diags}");
         assert_eq!(
             out["job"],
@@ -389,45 +358,52 @@ mod tests {
 
     #[test]
     fn later_parents_override_earlier_ones() {
-        let (out, diags) = run(json!({
-            ".a": {"script": ["a"], "variables": {"X": "a", "Y": "a"}},
-            ".b": {"script": ["b"], "variables": {"X": "b"}},
-            "job": {"extends": [".a", ".b"], "stage": "build"},
-        }));
+        let (out, diags) = run("
+.a: {script: [a], variables: {X: a, Y: a}}
+.b: {script: [b], variables: {X: b}}
+job:
+  extends: [.a, .b]
+  stage: build
+");
         assert!(diags.is_empty(), "{diags}");
         assert_eq!(out["job"], json!({"script": ["b"], "variables": {"X": "b", "Y": "a"}, "stage": "build"}));
     }
 
     #[test]
     fn cycle_is_reported_with_its_path_once() {
-        let (out, diags) = run(json!({
-            "a": {"extends": "b", "script": ["a"]},
-            "b": {"extends": "c"},
-            "c": {"extends": "a"},
-            "d": {"extends": "a"},
-        }));
+        let (out, diags) = run("
+a: {extends: b, script: [a]}
+b: {extends: c}
+c: {extends: a}
+d: {extends: a}
+");
         assert_eq!(messages(&diags), ["c.extends: circular dependency detected in `extends`: `a` -> `b` -> `c` -> `a`"]);
+        assert_eq!(diags.0[0].location.as_ref().map(|l| l.line), Some(4));
         assert_eq!(out["a"], json!({"script": ["a"]}));
     }
 
     #[test]
     fn unknown_parent_suggests_a_close_name() {
-        let (_, diags) = run(json!({
-            ".base": {"script": ["x"]},
-            "job": {"extends": [".bsae"]},
-        }));
+        let (_, diags) = run("
+.base:
+  script: [x]
+job:
+  extends:
+    - .bsae
+");
         assert_eq!(messages(&diags), ["job.extends: `.bsae` does not exist"]);
         assert_eq!(diags.0[0].hint.as_deref(), Some("did you mean `.base`?"));
-        assert_eq!(diags.0[0].location.as_ref().map(|l| l.line), Some(7)); // the `.bsae` element
+        let at = diags.0[0].location.as_ref().map(|l| (l.line, l.column));
+        assert_eq!(at, Some((6, 7)), "located at the `.bsae` element");
     }
 
     #[test]
     fn parent_must_be_a_mapping_and_value_a_string_list() {
-        let (_, diags) = run(json!({
-            ".s": "text",
-            "job": {"extends": ".s"},
-            "other": {"extends": 3},
-        }));
+        let (_, diags) = run("
+.s: text
+job: {extends: .s}
+other: {extends: 3}
+");
         assert_eq!(
             messages(&diags),
             [
@@ -437,22 +413,21 @@ mod tests {
         );
     }
 
-    fn chain(levels: usize) -> serde_json::Value {
-        let mut config = serde_json::Map::new();
-        config.insert("job".into(), json!({"extends": ".p1"}));
+    fn chain(levels: usize) -> String {
+        let mut text = "job:\n  extends: .p1\n".to_owned();
         for i in 1..levels {
-            config.insert(format!(".p{i}"), json!({"extends": format!(".p{}", i + 1)}));
+            text.push_str(&format!(".p{i}:\n  extends: .p{}\n", i + 1));
         }
-        config.insert(format!(".p{levels}"), json!({"script": ["deep"]}));
-        serde_json::Value::Object(config)
+        text.push_str(&format!(".p{levels}:\n  script: [deep]\n"));
+        text
     }
 
     #[test]
     fn eleven_levels_are_allowed_twelve_are_not() {
-        let (out, diags) = run(chain(11));
+        let (out, diags) = run(&chain(11));
         assert!(diags.is_empty(), "{diags}");
         assert_eq!(out["job"], json!({"script": ["deep"]}));
-        let (_, diags) = run(chain(12));
+        let (_, diags) = run(&chain(12));
         assert_eq!(diags.0.len(), 1, "{diags}");
         assert_eq!(diags.0[0].key_path, "job.extends");
         assert!(diags.0[0].message.starts_with("nesting too deep in `extends`: `job` -> `.p1`"), "{diags}");

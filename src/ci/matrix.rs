@@ -142,9 +142,14 @@ pub fn need_names(job: &str, matrix: &[MatrixEntry]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ci::extends::testing::node;
     use crate::ci::job::{parse_matrix, parse_parallel};
+    use crate::ci::node::Node;
     use serde_json::json;
+
+    /// A node from JSON text (JSON is YAML).
+    fn node(value: serde_json::Value) -> Node {
+        crate::ci::yaml::load("t.yml", &format!("v: {value}\n")).expect("yaml").config.as_map().and_then(|m| m.get("v")).cloned().expect("v")
+    }
 
     fn parsed(value: serde_json::Value) -> Result<Parallel, Diagnostics> {
         let mut diags = Diagnostics::new();

@@ -165,30 +165,37 @@ fn show(path: &[String]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ci::extends::testing::node;
+    use crate::ci::yaml;
     use serde_json::json;
 
-    fn run(config: serde_json::Value) -> (serde_json::Value, Diagnostics) {
-        let mut config = node(config);
+    fn run(text: &str) -> (serde_json::Value, Diagnostics) {
+        let mut config = yaml::load("t.yml", text).expect("valid YAML").config;
         let mut diags = Diagnostics::new();
         resolve(&mut config, &mut diags);
         (config.to_json(), diags)
     }
 
-    fn reference(path: &[&str]) -> serde_json::Value {
-        json!({ "!reference": path })
+    fn messages(diags: &Diagnostics) -> Vec<&str> {
+        diags.0.iter().map(|d| d.message.as_str()).collect()
     }
 
     #[test]
     fn scripts_variables_and_rules_are_substituted() {
-        let (out, diags) = run(json!({
-            ".setup": {"script": ["a", "b"], "variables": {"X": "1"}, "rules": [{"if": "$A"}]},
-            "job": {
-                "script": [reference(&[".setup", "script"]), "c"],
-                "variables": reference(&[".setup", "variables"]),
-                "rules": [reference(&[".setup", "rules"]), {"when": "never"}],
-            },
-        }));
+        let (out, diags) = run("
+.setup:
+  script: [a, b]
+  variables: {X: '1'}
+  rules:
+    - if: $A
+job:
+  script:
+    - !reference [.setup, script]
+    - c
+  variables: !reference [.setup, variables]
+  rules:
+    - !reference [.setup, rules]
+    - when: never
+");
         assert!(diags.is_empty(), "{diags}");
         assert_eq!(
             out["job"],
@@ -196,74 +203,86 @@ mod tests {
         );
     }
 
+    fn nest(levels: usize) -> String {
+        let mut text = ".r1:\n  v: end\n".to_owned();
+        for i in 2..=levels {
+            text.push_str(&format!(".r{i}:\n  v: !reference [.r{}, v]\n", i - 1));
+        }
+        text.push_str(&format!("job:\n  script:\n    - !reference [.r{levels}, v]\n"));
+        text
+    }
+
     #[test]
     fn references_inside_targets_resolve_and_ten_levels_are_the_limit() {
-        fn nest(levels: usize) -> serde_json::Value {
-            let mut config = serde_json::Map::new();
-            config.insert(".r1".into(), json!({"v": "end"}));
-            for i in 2..=levels {
-                config.insert(format!(".r{i}"), json!({"v": reference(&[&format!(".r{}", i - 1), "v"])}));
-            }
-            config.insert("job".into(), json!({"script": [reference(&[&format!(".r{levels}"), "v"])]}));
-            serde_json::Value::Object(config)
-        }
-        let (out, diags) = run(nest(10));
+        let (out, diags) = run(&nest(10));
         assert!(diags.is_empty(), "{diags}");
         assert_eq!(out["job"]["script"], json!(["end"]));
-        let (_, diags) = run(nest(11));
+        let (_, diags) = run(&nest(11));
         assert!(!diags.is_empty());
         assert!(diags.0.iter().all(|d| d.message.contains("is nested more than 10 levels deep")), "{diags}");
     }
 
     #[test]
     fn missing_key_names_what_is_missing() {
-        let (out, diags) = run(json!({
-            ".setup": {"scripts": ["a"]},
-            "job": {"script": [reference(&[".setup", "script"])]},
-        }));
+        let (out, diags) = run("
+.setup:
+  scripts: [a]
+job:
+  script:
+    - !reference [.setup, script]
+");
         assert_eq!(diags.0.len(), 1);
         let d = &diags.0[0];
         assert_eq!(d.key_path, "job.script[0]");
         assert_eq!(d.message, "!reference [.setup, script]: `.setup` has no key `script`");
         assert_eq!(d.hint.as_deref(), Some("did you mean `scripts`?"));
+        assert_eq!(d.location.as_ref().map(|l| l.line), Some(6));
         assert_eq!(out["job"]["script"], json!([null]));
     }
 
     #[test]
     fn missing_top_level_key_and_non_mapping_path() {
-        let (_, diags) = run(json!({
-            ".setup": {"script": ["a"]},
-            "a": {"x": reference(&[".nope", "script"])},
-            "b": {"x": reference(&[".setup", "script", "more"])},
-            "c": {"x": {"!reference": []}},
-        }));
-        let messages: Vec<&str> = diags.0.iter().map(|d| d.message.as_str()).collect();
+        let (_, diags) = run("
+.setup:
+  script: [a]
+a: {x: !reference [.nope, script]}
+b: {x: !reference [.setup, script, more]}
+");
         assert_eq!(
-            messages,
+            messages(&diags),
             [
                 "!reference [.nope, script]: `.nope` does not exist",
                 "!reference [.setup, script, more]: `.setup.script` is a sequence, not a mapping with key `more`",
-                "!reference [] is not valid: it needs at least one key",
             ]
         );
     }
 
     #[test]
     fn cycles_are_errors() {
-        let (_, diags) = run(json!({
-            ".a": {"x": reference(&[".b", "x"])},
-            ".b": {"x": reference(&[".a", "x"])},
-        }));
-        let messages: Vec<&str> = diags.0.iter().map(|d| d.message.as_str()).collect();
+        let (_, diags) = run("
+.a: {x: !reference [.b, x]}
+.b: {x: !reference [.a, x]}
+");
         assert_eq!(
-            messages,
+            messages(&diags),
             ["!reference [.b, x] is part of a circular chain: !reference [.b, x] -> !reference [.a, x] -> !reference [.b, x]"]
         );
     }
 
     #[test]
     fn null_target_is_an_error_like_gitlab() {
-        let (_, diags) = run(json!({".a": {"x": null}, "job": {"y": reference(&[".a", "x"])}}));
-        assert_eq!(diags.0[0].message, "!reference [.a, x]: `.a.x` is null, which cannot be referenced");
+        let (_, diags) = run(".a: {x: null}\njob: {y: !reference [.a, x]}\n");
+        assert_eq!(messages(&diags), ["!reference [.a, x]: `.a.x` is null, which cannot be referenced"]);
+    }
+
+    #[test]
+    fn empty_path_is_invalid() {
+        let mut config = yaml::load("t.yml", "job: {x: 1}\n").expect("yaml").config;
+        if let Some(job) = config.as_map_mut().and_then(|m| m.get_mut("job")) {
+            job.value = Value::Reference(Vec::new());
+        }
+        let mut diags = Diagnostics::new();
+        resolve(&mut config, &mut diags);
+        assert_eq!(messages(&diags), ["!reference [] is not valid: it needs at least one key"]);
     }
 }
