@@ -3,12 +3,33 @@
 //! through [`crate::store`] *before* the runner acts on it, so a crash never leaves work the
 //! store does not know about.
 //!
-//! Each job gets its own [`workspace`] (a copy-on-write copy of the repository's files), runs
-//! through an [`crate::executor::Executor`], and hands its [`artifacts`] to later jobs.
-//! [`copy`] is the file-tree primitive both use; it never writes through a symbolic link.
-//! [`mask`] replaces secret values in job output with `[MASKED]`.
+//! [`run_pipeline`] ([`scheduler`]) is the entry point: it records the pipeline, and [`dag`]
+//! starts each job when its prerequisites are done. Each job attempt ([`job`]) gets its own
+//! [`workspace`] (a copy-on-write copy of the repository's files), its [`variables`], its
+//! restored [`artifacts`] and [`cache`], runs through an [`crate::executor::Executor`] with
+//! its output going to a masked [`log`], and hands its artifacts and [`dotenv`] variables to
+//! later jobs; [`retry`] decides whether a failure is tried again, [`trigger`] runs child
+//! pipelines. [`copy`] is the file-tree primitive; [`mask`] replaces secret values with
+//! `[MASKED]`; [`observer`] is how callers watch a run.
 
 pub mod artifacts;
+pub mod cache;
 pub mod copy;
+mod dag;
+pub mod dotenv;
+mod job;
+pub mod log;
 pub mod mask;
+pub mod observer;
+pub mod retry;
+pub mod scheduler;
+pub mod trigger;
+pub mod variables;
 pub mod workspace;
+
+pub use log::last_run_log;
+pub use observer::{JobInfo, JobSummary, NoObserver, RunObserver};
+pub use scheduler::{PipelineRun, RunError, RunOptions, RunSummary, run_pipeline};
+pub use trigger::LockedReader;
+pub use variables::RunVariable;
+

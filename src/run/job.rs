@@ -1,0 +1,435 @@
+//! One attempt of one job, from `running` to its final status: log, workspace, artifacts and
+//! cache restored, variables, `before_script` + `script`, `after_script`, artifacts, dotenv
+//! report and cache saved, final status recorded.
+//!
+//! Outcomes, with GitLab's failure reasons: exit 0 is `success`; another exit code or a
+//! signal is `failed`/`script_failure`; the job's `timeout` (or the run's default) is
+//! `failed`/`job_execution_timeout`; a failure of the runner itself (workspace, executor) is
+//! `failed`/`runner_system_failure`; cancellation is `canceled`. A failure is *allowed* with
+//! `allow_failure: true` or an exit code in `allow_failure:exit_codes`. `after_script` runs
+//! after the script whatever happened (success, failure, timeout, cancellation) in its own
+//! shell with `CI_JOB_STATUS` (`success`, `failed`, `canceled`) and its own 5-minute timeout;
+//! its failure does not change the job's status. Artifacts and caches are kept per their
+//! `when` (`on_success` by default), never for a canceled job; dotenv reports are read
+//! whenever the job ran its script to an end (GitLab uploads reports regardless of the
+//! result).
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+
+use super::artifacts::{self, ArtifactSpec};
+use super::cache;
+use super::dag::{Detached, Scope};
+use super::dotenv;
+use super::log::{JobLog, safe_name};
+use super::observer::JobInfo;
+use super::variables::{JobEnvInput, environment, job_variables};
+use crate::ci::pipeline::{Job, When};
+use crate::ci::variables::Variables;
+use crate::executor::{AFTER_SCRIPT_TIMEOUT, Exit, OnSpawn, ScriptRun, SpawnedProcess};
+use crate::store::{FailureReason, JobId, JobStatus, ProcessRecord, StoreError, Timestamp};
+
+/// Everything a job attempt gets from the scheduler.
+pub(crate) struct Ticket {
+    pub info: JobInfo,
+    pub row: JobId,
+    pub attempt: u32,
+    pub log_path: PathBuf,
+    pub played: bool,
+    pub sources: Vec<ArtifactSource>,
+    /// The concurrency slot, released when the attempt ends (`None` for trigger jobs).
+    pub _permit: Option<OwnedSemaphorePermit>,
+}
+
+/// A finished job whose artifacts a later job receives.
+#[derive(Debug, Clone)]
+pub(crate) struct ArtifactSource {
+    pub name: String,
+    pub dir: Option<PathBuf>,
+    pub dotenv: Vec<(String, String)>,
+}
+
+/// How an attempt ended.
+#[derive(Debug, Clone)]
+pub(crate) struct Finished {
+    pub status: JobStatus,
+    pub allowed: bool,
+    pub exit_code: Option<i32>,
+    pub failure_reason: Option<FailureReason>,
+    pub message: Option<String>,
+    pub duration: Option<Duration>,
+    /// Where its artifacts were collected, if any were.
+    pub artifacts: Option<PathBuf>,
+    pub dotenv: Vec<(String, String)>,
+    pub child: Option<Box<super::RunSummary>>,
+}
+
+impl Finished {
+    /// A job that did not run.
+    pub(crate) fn not_run(status: JobStatus, message: Option<String>) -> Self {
+        Self {
+            status,
+            allowed: false,
+            exit_code: None,
+            failure_reason: None,
+            message,
+            duration: None,
+            artifacts: None,
+            dotenv: Vec::new(),
+            child: None,
+        }
+    }
+
+    fn failed(reason: FailureReason, message: String, allowed: bool) -> Self {
+        Self { failure_reason: Some(reason), allowed, ..Self::not_run(JobStatus::Failed, Some(message)) }
+    }
+
+    /// A failure of the runner itself, never allowed.
+    pub(crate) fn failed_with(reason: FailureReason, message: String) -> Self {
+        Self::failed(reason, message, false)
+    }
+}
+
+/// What the scheduler gets back from an attempt.
+pub(crate) struct JobOutcome<'s> {
+    pub finished: Finished,
+    /// The final status could not be recorded: the run must stop.
+    pub store_error: Option<StoreError>,
+    /// A child pipeline still running (trigger job without `strategy: depend`).
+    pub detached: Option<Detached<'s>>,
+}
+
+/// Runs one attempt; its status is already `running` in the store.
+pub(crate) async fn execute<'s>(scope: &'s Scope<'s>, job: &'s Job, ticket: Ticket) -> JobOutcome<'s> {
+    let started = Instant::now();
+    let mut log = match JobLog::create(&ticket.log_path, scope.shared.masker, scope.shared.observer, ticket.info.clone()) {
+        Ok(log) => log,
+        Err(error) => {
+            let finished = Finished::failed(FailureReason::RunnerSystemFailure, format!("cannot create the job log: {error}"), job.allow_failure);
+            return record(scope, &ticket, finished, None, started);
+        }
+    };
+    log.line(&format!("Running with Sluice {} (pipeline {}, job {}, attempt {})", env!("CARGO_PKG_VERSION"), scope.pipeline_id.get(), ticket.row.get(), ticket.attempt));
+    let (finished, detached) = if job.trigger.is_some() {
+        super::trigger::run(scope, job, &ticket, &mut log).await
+    } else {
+        (run_script_job(scope, job, &ticket, &mut log).await, None)
+    };
+    log.line(&final_line(&finished));
+    let log_error = log.finish().err();
+    let mut outcome = record(scope, &ticket, finished, detached, started);
+    if let (Some(error), None) = (log_error, &outcome.finished.message) {
+        outcome.finished.message = Some(format!("the job log is incomplete: {error}"));
+    }
+    outcome
+}
+
+fn final_line(finished: &Finished) -> String {
+    match (finished.status, finished.exit_code, finished.failure_reason) {
+        (JobStatus::Success, _, _) => "Job succeeded".to_owned(),
+        (JobStatus::Canceled, _, _) => "Job canceled".to_owned(),
+        (_, Some(code), _) => format!("ERROR: Job failed: exit code {code}"),
+        (_, None, Some(FailureReason::JobExecutionTimeout)) => "ERROR: Job failed: execution took longer than the timeout".to_owned(),
+        (_, None, _) => format!("ERROR: Job failed: {}", finished.message.as_deref().unwrap_or("system failure")),
+    }
+}
+
+/// Records the final status (before the scheduler acts on it) and builds the outcome.
+fn record<'s>(scope: &Scope<'_>, ticket: &Ticket, mut finished: Finished, detached: Option<Detached<'s>>, started: Instant) -> JobOutcome<'s> {
+    finished.duration = Some(started.elapsed());
+    let store = scope.shared.store;
+    let now = Timestamp::now();
+    let result = if finished.failure_reason.is_none() && finished.status != JobStatus::Success && finished.message.is_some() {
+        // Failures without a GitLab reason word (a trigger's downstream) keep their message.
+        store.transition_job(ticket.row, finished.status, finished.message.as_deref(), now)
+    } else {
+        store.finish_job(ticket.row, finished.status, finished.exit_code, finished.failure_reason, now)
+    };
+    JobOutcome { finished, store_error: result.err(), detached }
+}
+
+/// Directories of one attempt.
+struct Dirs {
+    workspace: PathBuf,
+    scratch: PathBuf,
+    builds: PathBuf,
+}
+
+impl Dirs {
+    fn new(run_dir: &Path, row: JobId) -> Self {
+        let builds = run_dir.join("builds");
+        Self { workspace: builds.join(row.get().to_string()), scratch: run_dir.join("scratch").join(row.get().to_string()), builds }
+    }
+
+    fn create(&self) -> std::io::Result<()> {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::create_dir_all(&self.builds)?;
+        if let Some(parent) = self.scratch.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        std::fs::DirBuilder::new().mode(0o700).create(&self.scratch)
+    }
+
+    async fn remove(&self, keep_workspace: bool) {
+        let scratch = self.scratch.clone();
+        let workspace = (!keep_workspace).then(|| self.workspace.clone());
+        let _best_effort = tokio::task::spawn_blocking(move || {
+            let _ = std::fs::remove_dir_all(scratch);
+            if let Some(workspace) = workspace {
+                let _ = std::fs::remove_dir_all(workspace);
+            }
+        })
+        .await;
+    }
+}
+
+/// Runs `f` on the blocking pool; a panic or cancellation of that task is an I/O error.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, String> + Send + 'static) -> Result<T, String> {
+    tokio::task::spawn_blocking(f).await.unwrap_or_else(|error| Err(format!("internal task failed: {error}")))
+}
+
+async fn run_script_job(scope: &Scope<'_>, job: &Job, ticket: &Ticket, log: &mut JobLog<'_>) -> Finished {
+    let dirs = Dirs::new(&scope.run_dir, ticket.row);
+    let finished = match prepare(scope, job, ticket, &dirs, log).await {
+        Ok(prepared) => run_prepared(scope, job, ticket, &dirs, prepared, log).await,
+        Err(message) => {
+            log.line(&format!("ERROR: {message}"));
+            Finished::failed(FailureReason::RunnerSystemFailure, message, job.allow_failure)
+        }
+    };
+    dirs.remove(scope.shared.options.keep_workspaces).await;
+    finished
+}
+
+/// A job ready for its script.
+struct Prepared {
+    vars: Variables,
+    env: Vec<(String, String)>,
+    caches: Vec<cache::CachePlan>,
+    timeout: Duration,
+}
+
+async fn prepare(scope: &Scope<'_>, job: &Job, ticket: &Ticket, dirs: &Dirs, log: &mut JobLog<'_>) -> Result<Prepared, String> {
+    let shared = scope.shared;
+    dirs.create().map_err(|e| format!("cannot create the job's directories: {e}"))?;
+    log.line("Preparing the workspace (a copy of the working tree)");
+    let source = shared.source.clone();
+    let workspace = dirs.workspace.clone();
+    let stats = blocking(move || super::workspace::prepare(&source, &workspace).map_err(|e| format!("{e:#}"))).await?;
+    log.line(&format!("Copied {} files ({} bytes) in {} ms", stats.files + stats.symlinks, stats.bytes, stats.duration.as_millis()));
+    for source in &ticket.sources {
+        let Some(dir) = source.dir.clone().filter(|d| d.is_dir()) else {
+            continue;
+        };
+        log.line(&format!("Restoring artifacts of `{}`", source.name));
+        let workspace = dirs.workspace.clone();
+        blocking(move || artifacts::restore(&dir, &workspace).map_err(|e| e.to_string())).await?;
+    }
+    let timeout = Duration::from_secs(job.timeout.unwrap_or(shared.options.default_timeout.as_secs()));
+    let dotenv: Vec<(String, String)> = ticket.sources.iter().flat_map(|s| s.dotenv.iter().cloned()).collect();
+    let vars = job_variables(&JobEnvInput {
+        ctx: scope.ctx,
+        pipeline: scope.pipeline,
+        job,
+        pipeline_id: scope.pipeline_id.get(),
+        job_id: ticket.row.get(),
+        workspace: &dirs.workspace,
+        builds_dir: &dirs.builds,
+        timeout_secs: timeout.as_secs(),
+        manual: ticket.played,
+        dotenv: &dotenv,
+        caller: &shared.options.variables,
+    });
+    let env = environment(vars.clone(), &shared.options.variables, &dirs.scratch).map_err(|e| format!("cannot write file variables: {e}"))?;
+    let mut caches = Vec::new();
+    let cache_root = shared.options.state_dir.join("cache");
+    for spec in &job.cache {
+        let plan = cache::resolve(spec, &vars, &dirs.workspace).map_err(|e| e.to_string())?;
+        if plan.pull {
+            let (root, workspace, p) = (cache_root.clone(), dirs.workspace.clone(), plan.clone());
+            match blocking(move || cache::restore(&root, &p, &workspace).map_err(|e| format!("{e:#}"))).await {
+                Ok(Some(key)) => log.line(&format!("Restored cache `{key}`")),
+                Ok(None) => log.line(&format!("No cache `{}` yet", plan.key)),
+                Err(message) => log.line(&format!("WARNING: cannot restore cache `{}`: {message}", plan.key)),
+            }
+        }
+        caches.push(plan);
+    }
+    Ok(Prepared { vars, env, caches, timeout })
+}
+
+async fn run_prepared(scope: &Scope<'_>, job: &Job, ticket: &Ticket, dirs: &Dirs, prepared: Prepared, log: &mut JobLog<'_>) -> Finished {
+    if scope.cancel.is_cancelled() {
+        return Finished::not_run(JobStatus::Canceled, None);
+    }
+    let mut commands = job.before_script.clone();
+    commands.extend(job.script.iter().cloned());
+    let mut spec = ScriptRun::new(&dirs.workspace, &dirs.scratch, commands);
+    spec.env = prepared.env.clone();
+    spec.timeout = Some(prepared.timeout);
+    spec.grace = scope.shared.options.grace;
+    let mut finished = match run_recorded(scope, ticket.row, spec, &scope.cancel, log).await {
+        Ok(Exit::Code(0)) => Finished::not_run(JobStatus::Success, None),
+        Ok(Exit::Code(code)) => Finished {
+            exit_code: Some(code),
+            ..Finished::failed(FailureReason::ScriptFailure, format!("exit code {code}"), job.allow_failure || job.allow_failure_exit_codes.contains(&code))
+        },
+        Ok(Exit::Signal(signal)) => Finished::failed(FailureReason::ScriptFailure, format!("killed by signal {signal}"), job.allow_failure),
+        Ok(Exit::TimedOut) => {
+            let message = format!("execution took longer than {} seconds", prepared.timeout.as_secs());
+            Finished::failed(FailureReason::JobExecutionTimeout, message, job.allow_failure)
+        }
+        Ok(Exit::Canceled) => Finished::not_run(JobStatus::Canceled, None),
+        Err(message) => {
+            log.line(&format!("ERROR: {message}"));
+            Finished::failed(FailureReason::RunnerSystemFailure, message, job.allow_failure)
+        }
+    };
+    if finished.status == JobStatus::Success || finished.failure_reason != Some(FailureReason::RunnerSystemFailure) {
+        run_after_script(scope, job, ticket, dirs, &prepared, finished.status, log).await;
+    }
+    if finished.status != JobStatus::Canceled {
+        keep_outputs(scope, job, dirs, &prepared, &mut finished, log).await;
+    }
+    finished
+}
+
+/// Runs `spec`, recording its process in the store before the executor waits for it.
+async fn run_recorded(scope: &Scope<'_>, row: JobId, mut spec: ScriptRun, cancel: &tokio_util::sync::CancellationToken, log: &mut JobLog<'_>) -> Result<Exit, String> {
+    type Spawned = (SpawnedProcess, oneshot::Sender<Result<(), String>>);
+    let (tx, mut rx) = mpsc::unbounded_channel::<Spawned>();
+    let on_spawn: OnSpawn = std::sync::Arc::new(move |process| {
+        let tx = tx.clone();
+        Box::pin(async move {
+            let (ack, acked) = oneshot::channel();
+            tx.send((process, ack)).map_err(|_| "the runner stopped listening".to_owned())?;
+            acked.await.map_err(|_| "the runner stopped listening".to_owned())??;
+            Ok(())
+        })
+    });
+    spec.on_spawn = Some(on_spawn);
+    let executor = scope.shared.executor.clone();
+    let run = executor.run(&spec, log, cancel);
+    tokio::pin!(run);
+    loop {
+        tokio::select! {
+            outcome = &mut run => return outcome.map(|o| o.exit).map_err(|e| error_chain(&e)),
+            Some((process, ack)) = rx.recv() => {
+                let record = ProcessRecord { pid: process.pid, pgid: process.pgid, start_time: proc_start_time(process.pid) };
+                let recorded = scope.shared.store.record_process(row, record).map_err(|e| error_chain(&e));
+                let _ = ack.send(recorded);
+            }
+        }
+    }
+}
+
+fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+/// The process's start time in clock ticks since boot (`/proc/<pid>/stat` field 22), or 0
+/// when it cannot be read (the record then cannot be verified after a crash).
+fn proc_start_time(pid: u32) -> u64 {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0;
+    };
+    // The command name (field 2) is parenthesised and may contain spaces: count after it.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(19))
+        .and_then(|field| field.parse().ok())
+        .unwrap_or(0)
+}
+
+async fn run_after_script(scope: &Scope<'_>, job: &Job, ticket: &Ticket, dirs: &Dirs, prepared: &Prepared, status: JobStatus, log: &mut JobLog<'_>) {
+    if job.after_script.is_empty() {
+        return;
+    }
+    let word = match status {
+        JobStatus::Success => "success",
+        JobStatus::Canceled => "canceled",
+        _ => "failed",
+    };
+    log.line("Running after_script");
+    let mut spec = ScriptRun::new(&dirs.workspace, &dirs.scratch, job.after_script.clone());
+    spec.env = prepared.env.clone();
+    spec.env.push(("CI_JOB_STATUS".to_owned(), word.to_owned()));
+    spec.timeout = Some(AFTER_SCRIPT_TIMEOUT);
+    spec.grace = scope.shared.options.grace;
+    // after_script must run even when the job was canceled: it gets a token of its own and
+    // is bounded by its timeout.
+    let never = tokio_util::sync::CancellationToken::new();
+    match run_recorded(scope, ticket.row, spec, &never, log).await {
+        Ok(Exit::Code(0)) => {}
+        Ok(Exit::TimedOut) => log.line("WARNING: after_script timed out"),
+        Ok(exit) => log.line(&format!("WARNING: after_script failed: {exit:?}")),
+        Err(message) => log.line(&format!("WARNING: after_script could not run: {message}")),
+    }
+}
+
+/// Whether something kept per `when` is kept for a job that ended with `status`.
+fn kept(when: When, status: JobStatus) -> bool {
+    match when {
+        When::OnFailure => status == JobStatus::Failed,
+        When::Always => matches!(status, JobStatus::Success | JobStatus::Failed),
+        _ => status == JobStatus::Success,
+    }
+}
+
+/// Collects artifacts, reads dotenv reports and saves caches.
+async fn keep_outputs(scope: &Scope<'_>, job: &Job, dirs: &Dirs, prepared: &Prepared, finished: &mut Finished, log: &mut JobLog<'_>) {
+    let shared = scope.shared;
+    if let Some(spec) = &job.artifacts {
+        let reports = dotenv::report_paths(&spec.reports);
+        if !reports.is_empty() {
+            let workspace = dirs.workspace.clone();
+            match blocking(move || dotenv::read_reports(&workspace, &reports).map_err(|e| error_chain(&e))).await {
+                Ok(vars) => finished.dotenv = vars,
+                Err(message) => log.line(&format!("WARNING: dotenv report ignored: {message}")),
+            }
+        }
+        if kept(spec.when, finished.status) && (!spec.paths.is_empty() || spec.untracked) {
+            let dest = scope.run_dir.join("artifacts").join(safe_name(&job.name));
+            let selection = ArtifactSpec {
+                paths: spec.paths.iter().map(|p| prepared.vars.expand(p)).collect(),
+                exclude: spec.exclude.iter().map(|p| prepared.vars.expand(p)).collect(),
+                untracked: spec.untracked,
+            };
+            let (workspace, tracked, target) = (dirs.workspace.clone(), shared.source.files.clone(), dest.clone());
+            let collected = blocking(move || {
+                let _ = std::fs::remove_dir_all(&target);
+                artifacts::collect(&workspace, &selection, &tracked, &target).map_err(|e| error_chain(&e))
+            })
+            .await;
+            match collected {
+                Ok(stats) => {
+                    for pattern in &stats.unmatched {
+                        log.line(&format!("WARNING: {pattern}: no matching files"));
+                    }
+                    for refused in &stats.refused {
+                        log.line(&format!("WARNING: {}: {}", refused.path, refused.reason));
+                    }
+                    log.line(&format!("Uploaded {} artifact files", stats.copied.files + stats.copied.symlinks));
+                    finished.artifacts = Some(dest);
+                }
+                Err(message) => log.line(&format!("WARNING: cannot collect artifacts: {message}")),
+            }
+        }
+    }
+    let cache_root = shared.options.state_dir.join("cache");
+    for plan in prepared.caches.iter().filter(|p| p.push && kept(p.when, finished.status)) {
+        let (root, workspace, tracked, p) = (cache_root.clone(), dirs.workspace.clone(), shared.source.files.clone(), plan.clone());
+        match blocking(move || cache::save(&root, &p, &workspace, &tracked).map_err(|e| error_chain(&e))).await {
+            Ok(_) => log.line(&format!("Saved cache `{}`", plan.key)),
+            Err(message) => log.line(&format!("WARNING: cannot save cache `{}`: {message}", plan.key)),
+        }
+    }
+}
