@@ -334,7 +334,7 @@ fn reject_inputs_without_header(inputs: Option<&Node>, file: &str, site: &Site, 
 }
 
 fn unknown_input(key: &super::node::Key, key_path: &str, names: &[&str], file: &str) -> Diagnostic {
-    let d = error(&key.location, key_path, format!("`{file}` has no input `{}`", key.name));
+    let d = error(&key.location, &join(key_path, &key.name), format!("`{file}` has no input `{}`", key.name));
     match closest(&key.name, names.iter().copied()) {
         Some(best) => d.with_hint(format!("did you mean `{best}`?")),
         None if names.is_empty() => d.with_hint(format!("`{file}` declares no inputs")),

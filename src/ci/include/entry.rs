@@ -112,7 +112,9 @@ fn parse_one(node: &Node, key_path: &str, variables: &Variables, diags: &mut Dia
 fn parse_map(node: &Node, key_path: &str, variables: &Variables, diags: &mut Diagnostics) -> Option<Entry> {
     let map = node.as_map()?;
     let before = diags.0.len();
+    let mut unknown = 0;
     for (key, _) in map.iter().filter(|(k, _)| !ALLOWED_KEYS.contains(&k.name.as_str())) {
+        unknown += 1;
         let d = Diagnostic::error(Some(key.location.clone()), format!("{key_path}.{}", key.name), format!("include has an unknown key `{}`", key.name));
         diags.push(match closest(&key.name, ALLOWED_KEYS.iter().copied()) {
             Some(best) => d.with_hint(format!("did you mean `{best}`? allowed keys: {}", backticked(&ALLOWED_KEYS))),
@@ -122,6 +124,8 @@ fn parse_map(node: &Node, key_path: &str, variables: &Variables, diags: &mut Dia
     let present: Vec<&str> = SUBKEYS.iter().copied().filter(|k| is_present(map.get(k))).collect();
     let target = match present.as_slice() {
         [one] => parse_target(one, node, key_path, variables, diags),
+        // An unknown key (a typo of `local`, say) already explains the missing subkey.
+        [] if unknown > 0 => None,
         [] => {
             let d = Diagnostic::error(Some(node.location.clone()), key_path, "include does not say what to include");
             diags.push(d.with_hint(format!("use one of: {}", backticked(&SUBKEYS))));
@@ -317,6 +321,7 @@ mod tests {
     fn unknown_keys_missing_and_ambiguous_subkeys_are_errors() {
         let include = seq(vec![
             map(vec![("locl", s("a.yml", 2))], 2),
+            map(vec![("inputs", map(vec![], 6))], 6),
             map(vec![("local", s("a.yml", 3)), ("template", s("b.yml", 3))], 3),
             map(vec![("project", s("g/p", 4))], 4),
             Node::new(Value::Int(3), at(5)),
@@ -329,10 +334,10 @@ mod tests {
             messages,
             [
                 ("include[0].locl", "include has an unknown key `locl`"),
-                ("include[0]", "include does not say what to include"),
-                ("include[1]", "include uses `local`, `template`; each include must use only one of them"),
-                ("include[2]", "include of project `g/p` needs `file`, the file to include from it"),
-                ("include[3]", "each include must be a string or a mapping, found an integer"),
+                ("include[1]", "include does not say what to include"),
+                ("include[2]", "include uses `local`, `template`; each include must use only one of them"),
+                ("include[3]", "include of project `g/p` needs `file`, the file to include from it"),
+                ("include[4]", "each include must be a string or a mapping, found an integer"),
             ]
         );
         assert!(diags.0[0].hint.as_deref().unwrap().starts_with("did you mean `local`?"));
