@@ -51,19 +51,41 @@ pub const MAX_DEPTH: usize = 100;
 /// Every problem found, located at the `include` entry (or, for a problem inside an included
 /// file, in that file): unreadable or missing files, invalid entries, bad inputs, cycles, and the
 /// include limits (which stop the resolution at once).
-pub fn load_config(path: &str, reader: &dyn FileReader, ctx: &PipelineContext, variables: &Variables) -> Result<(Node, Diagnostics), Diagnostics> {
+pub fn load_config(
+    path: &str,
+    reader: &dyn FileReader,
+    ctx: &PipelineContext,
+    variables: &Variables,
+) -> Result<(Node, Diagnostics), Diagnostics> {
     let text = reader.read(&FileSource::Local, path).map_err(|e| {
-        Diagnostics::from(Diagnostic::error(None, "", format!("cannot read the CI configuration `{path}`: {e}")))
+        Diagnostics::from(Diagnostic::error(
+            None,
+            "",
+            format!("cannot read the CI configuration `{path}`: {e}"),
+        ))
     })?;
     let loaded = super::yaml::load(path, &text)?;
     let mut warnings = loaded.warnings;
-    let site = super::inputs::Site { location: None, key_path: String::new() };
-    let config = super::inputs::apply_at(loaded.header.as_ref(), None, loaded.config, path, variables, &site)?;
+    let site = super::inputs::Site {
+        location: None,
+        key_path: String::new(),
+    };
+    let config = super::inputs::apply_at(
+        loaded.header.as_ref(),
+        None,
+        loaded.config,
+        path,
+        variables,
+        &site,
+    )?;
     let config = match config.value {
         Value::Null => Node::new(Value::Map(Map::new()), config.location),
         Value::Map(_) => config,
         _ => {
-            let message = format!("the CI configuration `{path}` must be a mapping of jobs and keywords, found {}", config.type_name());
+            let message = format!(
+                "the CI configuration `{path}` must be a mapping of jobs and keywords, found {}",
+                config.type_name()
+            );
             return Err(Diagnostic::error(Some(config.location.clone()), "", message).into());
         }
     };

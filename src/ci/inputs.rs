@@ -14,21 +14,17 @@
 //!   (18.6) are rejected as unknown keys.
 
 mod interpolate;
+mod spec;
 
 use indexmap::IndexMap;
 
 use super::node::{Node, Value};
 use super::variables::Variables;
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+use spec::{InputSpec, InputType, parse_header};
 
 /// Most `options` one input may list (GitLab's `ALLOWED_OPTIONS_LIMIT`).
 pub const MAX_OPTIONS: usize = 50;
-
-/// The keys an input definition may have.
-const INPUT_KEYS: [&str; 5] = ["default", "description", "options", "regex", "type"];
-
-/// The input types GitLab knows.
-const INPUT_TYPES: [&str; 4] = ["array", "boolean", "number", "string"];
 
 /// Validates `inputs` (an `include:inputs` mapping) against the `spec:inputs` of `header` and
 /// interpolates `$[[ inputs.NAME ]]` in `config`, the content of `file`.
@@ -39,7 +35,12 @@ const INPUT_TYPES: [&str; 4] = ["array", "boolean", "number", "string"];
 /// # Errors
 /// Every problem found, located: an invalid header, unknown or missing inputs, a value of the
 /// wrong type, not in `options` or not matching `regex`, and every bad interpolation block.
-pub fn apply(header: Option<&Node>, inputs: Option<&Node>, config: Node, file: &str) -> Result<Node, Diagnostics> {
+pub fn apply(
+    header: Option<&Node>,
+    inputs: Option<&Node>,
+    config: Node,
+    file: &str,
+) -> Result<Node, Diagnostics> {
     apply_with_variables(header, inputs, config, file, &Variables::new())
 }
 
@@ -55,7 +56,10 @@ pub fn apply_with_variables(
     file: &str,
     variables: &Variables,
 ) -> Result<Node, Diagnostics> {
-    let site = Site { location: None, key_path: String::new() };
+    let site = Site {
+        location: None,
+        key_path: String::new(),
+    };
     apply_at(header, inputs, config, file, variables, &site)
 }
 
@@ -82,167 +86,51 @@ pub(crate) fn apply_at(
     let Some(header) = header else {
         reject_inputs_without_header(inputs, file, site, &mut diags);
         interpolate::reject_blocks(&config, file, &mut diags);
-        return if diags.has_errors() { Err(diags) } else { Ok(config) };
+        return if diags.has_errors() {
+            Err(diags)
+        } else {
+            Ok(config)
+        };
     };
     let specs = parse_header(header, file, &mut diags);
     let values = resolve_values(&specs, inputs, file, site, &mut diags);
     if diags.has_errors() {
         return Err(diags);
     }
-    let ctx = interpolate::Context { inputs: &values, file, variables };
+    let ctx = interpolate::Context {
+        inputs: &values,
+        file,
+        variables,
+    };
     let config = interpolate::interpolate(config, &ctx, &mut diags);
-    if diags.has_errors() { Err(diags) } else { Ok(config) }
-}
-
-/// One input as its `spec:inputs` entry declares it.
-#[derive(Debug, Clone)]
-struct InputSpec {
-    name: String,
-    /// Where the input's name is written in the header.
-    location: Location,
-    kind: InputType,
-    default: Option<Node>,
-    options: Option<Vec<Node>>,
-    regex: Option<(String, Location)>,
-}
-
-/// `spec:inputs:type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum InputType {
-    String,
-    Number,
-    Boolean,
-    Array,
-}
-
-impl InputType {
-    fn parse(name: &str) -> Option<Self> {
-        match name {
-            "string" => Some(Self::String),
-            "number" => Some(Self::Number),
-            "boolean" => Some(Self::Boolean),
-            "array" => Some(Self::Array),
-            _ => None,
-        }
+    if diags.has_errors() {
+        Err(diags)
+    } else {
+        Ok(config)
     }
-
-    fn name(self) -> &'static str {
-        match self {
-            Self::String => "string",
-            Self::Number => "number",
-            Self::Boolean => "boolean",
-            Self::Array => "array",
-        }
-    }
-
-    fn accepts(self, node: &Node) -> bool {
-        match self {
-            Self::String => matches!(node.value, Value::Str(_)),
-            Self::Number => matches!(node.value, Value::Int(_) | Value::Float(_)),
-            Self::Boolean => matches!(node.value, Value::Bool(_)),
-            Self::Array => matches!(node.value, Value::Seq(_)),
-        }
-    }
-}
-
-/// Parses and validates a header document: `spec:` with `inputs:` only.
-fn parse_header(header: &Node, file: &str, diags: &mut Diagnostics) -> Vec<InputSpec> {
-    let Some(root) = header.as_map() else {
-        diags.push(error(&header.location, "", format!("the header of `{file}` must be a mapping with a `spec` key, found {}", header.type_name())));
-        return Vec::new();
-    };
-    for (key, _) in root.iter().filter(|(k, _)| k.name != "spec") {
-        diags.push(unknown_key(key, "", &["spec"], &format!("the header of `{file}`")));
-    }
-    let Some(spec) = root.get("spec") else {
-        return Vec::new();
-    };
-    let Some(spec_map) = spec.as_map() else {
-        if !spec.is_null() {
-            diags.push(error(&spec.location, "spec", format!("`spec` must be a mapping, found {}", spec.type_name())));
-        }
-        return Vec::new();
-    };
-    for (key, _) in spec_map.iter().filter(|(k, _)| k.name != "inputs") {
-        diags.push(unknown_key(key, "spec", &["inputs"], &format!("`spec` in `{file}`")));
-    }
-    let Some(inputs) = spec_map.get("inputs") else {
-        return Vec::new();
-    };
-    let Some(inputs_map) = inputs.as_map() else {
-        if !inputs.is_null() {
-            diags.push(error(&inputs.location, "spec.inputs", format!("`spec:inputs` must be a mapping of input names, found {}", inputs.type_name())));
-        }
-        return Vec::new();
-    };
-    inputs_map.iter().filter_map(|(key, node)| parse_input(&key.name, &key.location, node, file, diags)).collect()
-}
-
-/// Parses one `spec:inputs:NAME` entry (null means a required string input).
-fn parse_input(name: &str, location: &Location, node: &Node, file: &str, diags: &mut Diagnostics) -> Option<InputSpec> {
-    let path = format!("spec.inputs.{name}");
-    let mut spec = InputSpec { name: name.to_owned(), location: location.clone(), kind: InputType::String, default: None, options: None, regex: None };
-    if node.is_null() {
-        return Some(spec);
-    }
-    let Some(map) = node.as_map() else {
-        diags.push(error(&node.location, &path, format!("input `{name}` of `{file}` must be a mapping or empty, found {}", node.type_name())));
-        return None;
-    };
-    let before = diags.0.len();
-    for (key, value) in map.iter() {
-        let key_path = format!("{path}.{}", key.name);
-        match key.name.as_str() {
-            "default" => spec.default = Some(value.clone()),
-            "description" => {
-                if value.as_str().is_none() {
-                    diags.push(error(&value.location, &key_path, format!("the description of input `{name}` must be a string, found {}", value.type_name())));
-                }
-            }
-            "type" => match value.as_str().and_then(InputType::parse) {
-                Some(kind) => spec.kind = kind,
-                None => diags.push(
-                    error(&value.location, &key_path, format!("input `{name}` of `{file}` has an unknown type `{}`", display(value)))
-                        .with_hint(format!("use one of: {}", backticked(&INPUT_TYPES))),
-                ),
-            },
-            "options" => spec.options = parse_options(name, value, &key_path, diags),
-            "regex" => match value.as_str() {
-                Some(re) => spec.regex = Some((re.to_owned(), value.location.clone())),
-                None => diags.push(error(&value.location, &key_path, format!("the regex of input `{name}` must be a string, found {}", value.type_name()))),
-            },
-            _ => diags.push(unknown_key(key, &path, &INPUT_KEYS, &format!("input `{name}` of `{file}`"))),
-        }
-    }
-    if spec.options.is_some() && matches!(spec.kind, InputType::Boolean | InputType::Array) {
-        diags.push(error(location, &path, format!("input `{name}` of `{file}` has `options`, which only string and number inputs can have")));
-    }
-    if spec.regex.is_some() && spec.kind != InputType::String {
-        diags.push(error(location, &path, format!("input `{name}` of `{file}` has a `regex`, which only string inputs can have")));
-    }
-    (diags.0.len() == before).then_some(spec)
-}
-
-fn parse_options(name: &str, value: &Node, key_path: &str, diags: &mut Diagnostics) -> Option<Vec<Node>> {
-    let Some(items) = value.as_seq() else {
-        diags.push(error(&value.location, key_path, format!("the options of input `{name}` must be a sequence, found {}", value.type_name())));
-        return None;
-    };
-    if items.len() > MAX_OPTIONS {
-        diags.push(error(&value.location, key_path, format!("input `{name}` lists {} options, more than the {MAX_OPTIONS} allowed", items.len())));
-        return None;
-    }
-    Some(items.to_vec())
 }
 
 /// The value of every input (given or default), in header order, validated.
-fn resolve_values(specs: &[InputSpec], given: Option<&Node>, file: &str, site: &Site, diags: &mut Diagnostics) -> IndexMap<String, Node> {
+fn resolve_values(
+    specs: &[InputSpec],
+    given: Option<&Node>,
+    file: &str,
+    site: &Site,
+    diags: &mut Diagnostics,
+) -> IndexMap<String, Node> {
     let given_map = match given {
         Some(node) if node.is_null() => None,
         Some(node) => match node.as_map() {
             Some(map) => Some(map),
             None => {
-                diags.push(error(&node.location, &join(&site.key_path, "inputs"), format!("`inputs` must be a mapping of input names to values, found {}", node.type_name())));
+                diags.push(error(
+                    &node.location,
+                    &join(&site.key_path, "inputs"),
+                    format!(
+                        "`inputs` must be a mapping of input names to values, found {}",
+                        node.type_name()
+                    ),
+                ));
                 return IndexMap::new();
             }
         },
@@ -250,15 +138,30 @@ fn resolve_values(specs: &[InputSpec], given: Option<&Node>, file: &str, site: &
     };
     if let Some(map) = given_map {
         let names: Vec<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-        for (key, _) in map.iter().filter(|(k, _)| !names.contains(&k.name.as_str())) {
-            diags.push(unknown_input(key, &join(&site.key_path, "inputs"), &names, file));
+        for (key, _) in map
+            .iter()
+            .filter(|(k, _)| !names.contains(&k.name.as_str()))
+        {
+            diags.push(unknown_input(
+                key,
+                &join(&site.key_path, "inputs"),
+                &names,
+                file,
+            ));
         }
     }
     let mut values = IndexMap::new();
     for spec in specs {
         let value = given_map.and_then(|m| m.get(&spec.name));
         if let Some(default) = &spec.default {
-            validate_value(spec, default, "default", file, &format!("spec.inputs.{}.default", spec.name), diags);
+            validate_value(
+                spec,
+                default,
+                "default",
+                file,
+                &format!("spec.inputs.{}.default", spec.name),
+                diags,
+            );
         }
         if let Some(value) = value {
             let key_path = join(&site.key_path, &format!("inputs.{}", spec.name));
@@ -282,21 +185,41 @@ fn missing_input(spec: &InputSpec, given: Option<&Node>, file: &str, site: &Site
         (None, None) => (Some(spec.location.clone()), format!("spec.inputs.{name}")),
     };
     let hint = if site.location.is_some() {
-        format!("add `{name}:` under `inputs:` of this include, or give the input a `default` in `{file}`")
+        format!(
+            "add `{name}:` under `inputs:` of this include, or give the input a `default` in `{file}`"
+        )
     } else {
-        format!("give the input a `default` in `{file}`, or pass a value for it when creating the pipeline")
+        format!(
+            "give the input a `default` in `{file}`, or pass a value for it when creating the pipeline"
+        )
     };
-    Diagnostic::error(location, key_path, format!("input `{name}` of `{file}` is required but no value was given")).with_hint(hint)
+    Diagnostic::error(
+        location,
+        key_path,
+        format!("input `{name}` of `{file}` is required but no value was given"),
+    )
+    .with_hint(hint)
 }
 
 /// Checks one value (given or default) against its input's type, options and regex.
-fn validate_value(spec: &InputSpec, value: &Node, what: &str, file: &str, key_path: &str, diags: &mut Diagnostics) {
+fn validate_value(
+    spec: &InputSpec,
+    value: &Node,
+    what: &str,
+    file: &str,
+    key_path: &str,
+    diags: &mut Diagnostics,
+) {
     let name = &spec.name;
     if !spec.kind.accepts(value) {
         diags.push(error(
             &value.location,
             key_path,
-            format!("the {what} value of input `{name}` of `{file}` must be {}, found {}", type_article(spec.kind), value.type_name()),
+            format!(
+                "the {what} value of input `{name}` of `{file}` must be {}, found {}",
+                type_article(spec.kind),
+                value.type_name()
+            ),
         ));
         return;
     }
@@ -322,7 +245,12 @@ fn validate_value(spec: &InputSpec, value: &Node, what: &str, file: &str, key_pa
     }
 }
 
-fn reject_inputs_without_header(inputs: Option<&Node>, file: &str, site: &Site, diags: &mut Diagnostics) {
+fn reject_inputs_without_header(
+    inputs: Option<&Node>,
+    file: &str,
+    site: &Site,
+    diags: &mut Diagnostics,
+) {
     let Some(node) = inputs else { return };
     let empty = node.is_null() || node.as_map().is_some_and(|m| m.is_empty());
     if !empty {
@@ -334,7 +262,11 @@ fn reject_inputs_without_header(inputs: Option<&Node>, file: &str, site: &Site, 
 }
 
 fn unknown_input(key: &super::node::Key, key_path: &str, names: &[&str], file: &str) -> Diagnostic {
-    let d = error(&key.location, &join(key_path, &key.name), format!("`{file}` has no input `{}`", key.name));
+    let d = error(
+        &key.location,
+        &join(key_path, &key.name),
+        format!("`{file}` has no input `{}`", key.name),
+    );
     match closest(&key.name, names.iter().copied()) {
         Some(best) => d.with_hint(format!("did you mean `{best}`?")),
         None if names.is_empty() => d.with_hint(format!("`{file}` declares no inputs")),
@@ -342,20 +274,16 @@ fn unknown_input(key: &super::node::Key, key_path: &str, names: &[&str], file: &
     }
 }
 
-fn unknown_key(key: &super::node::Key, parent_path: &str, allowed: &[&str], what: &str) -> Diagnostic {
-    let d = error(&key.location, &join(parent_path, &key.name), format!("{what} has an unknown key `{}`", key.name));
-    match closest(&key.name, allowed.iter().copied()) {
-        Some(best) => d.with_hint(format!("did you mean `{best}`? allowed keys: {}", backticked(allowed))),
-        None => d.with_hint(format!("allowed keys: {}", backticked(allowed))),
-    }
-}
-
 /// Whether two nodes hold the same value, ignoring where they were written (Ruby `==`).
 pub(crate) fn same_value(a: &Node, b: &Node) -> bool {
     match (&a.value, &b.value) {
-        (Value::Seq(x), Value::Seq(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_value(p, q)),
+        (Value::Seq(x), Value::Seq(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same_value(p, q))
+        }
         (Value::Map(x), Value::Map(y)) => {
-            x.len() == y.len() && x.iter().all(|(k, v)| y.get(&k.name).is_some_and(|w| same_value(v, w)))
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(&k.name).is_some_and(|w| same_value(v, w)))
         }
         (Value::Int(x), Value::Float(y)) | (Value::Float(y), Value::Int(x)) => (*x as f64) == *y,
         (x, y) => x == y,
@@ -363,9 +291,16 @@ pub(crate) fn same_value(a: &Node, b: &Node) -> bool {
 }
 
 /// The name in `candidates` closest to `name` by edit distance, if close enough to be a typo.
-pub(crate) fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
+pub(crate) fn closest<'a>(
+    name: &str,
+    candidates: impl Iterator<Item = &'a str>,
+) -> Option<&'a str> {
     let limit = (name.chars().count() / 3).max(1);
-    candidates.map(|c| (edit_distance(name, c), c)).filter(|(d, _)| *d <= limit).min_by_key(|(d, _)| *d).map(|(_, c)| c)
+    candidates
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, _)| *d <= limit)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
 }
 
 /// Edit distance over characters where swapping two neighbours counts as one edit (optimal
@@ -383,7 +318,9 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for i in 1..=a.len() {
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut best = (d[i - 1][j] + 1)
+                .min(d[i][j - 1] + 1)
+                .min(d[i - 1][j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 best = best.min(d[i - 2][j - 2] + 1);
             }
@@ -395,12 +332,17 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 /// A value for a message: scalars as Ruby prints them, collections as JSON.
 pub(crate) fn display(node: &Node) -> String {
-    node.scalar_to_string().unwrap_or_else(|| node.to_json().to_string())
+    node.scalar_to_string()
+        .unwrap_or_else(|| node.to_json().to_string())
 }
 
 /// `` `a`, `b`, `c` ``.
 pub(crate) fn backticked<S: AsRef<str>>(items: &[S]) -> String {
-    items.iter().map(|s| format!("`{}`", s.as_ref())).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|s| format!("`{}`", s.as_ref()))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn type_article(kind: InputType) -> String {
@@ -411,11 +353,18 @@ fn type_article(kind: InputType) -> String {
 }
 
 fn first_line(text: &str) -> &str {
-    text.lines().find(|l| !l.trim().is_empty()).unwrap_or(text).trim()
+    text.lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or(text)
+        .trim()
 }
 
 fn join(base: &str, key: &str) -> String {
-    if base.is_empty() { key.to_owned() } else { format!("{base}.{key}") }
+    if base.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{base}.{key}")
+    }
 }
 
 fn error(location: &Location, key_path: &str, message: String) -> Diagnostic {

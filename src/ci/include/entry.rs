@@ -10,11 +10,30 @@ use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 use super::location;
 
 /// Every key an include mapping may have in GitLab 18.5 (`Entry::Include::ALLOWED_KEYS`).
-const ALLOWED_KEYS: [&str; 12] =
-    ["local", "file", "remote", "project", "ref", "integrity", "template", "artifact", "inputs", "job", "rules", "component"];
+const ALLOWED_KEYS: [&str; 12] = [
+    "local",
+    "file",
+    "remote",
+    "project",
+    "ref",
+    "integrity",
+    "template",
+    "artifact",
+    "inputs",
+    "job",
+    "rules",
+    "component",
+];
 
 /// The keys that say where a file comes from; exactly one must be given.
-const SUBKEYS: [&str; 6] = ["local", "project", "remote", "template", "artifact", "component"];
+const SUBKEYS: [&str; 6] = [
+    "local",
+    "project",
+    "remote",
+    "template",
+    "artifact",
+    "component",
+];
 
 /// Where an include entry's file comes from.
 #[derive(Debug, Clone, PartialEq)]
@@ -76,16 +95,33 @@ pub(crate) fn parse(include: &Node, variables: &Variables, diags: &mut Diagnosti
             .filter(|(_, item)| !item.is_null())
             .filter_map(|(i, item)| parse_one(item, &format!("include[{i}]"), variables, diags))
             .collect(),
-        _ => parse_one(include, "include", variables, diags).into_iter().collect(),
+        _ => parse_one(include, "include", variables, diags)
+            .into_iter()
+            .collect(),
     }
 }
 
-fn parse_one(node: &Node, key_path: &str, variables: &Variables, diags: &mut Diagnostics) -> Option<Entry> {
-    let entry = |target| Entry { target, inputs: None, rules: None, location: node.location.clone(), key_path: key_path.to_owned() };
+fn parse_one(
+    node: &Node,
+    key_path: &str,
+    variables: &Variables,
+    diags: &mut Diagnostics,
+) -> Option<Entry> {
+    let entry = |target| Entry {
+        target,
+        inputs: None,
+        rules: None,
+        location: node.location.clone(),
+        key_path: key_path.to_owned(),
+    };
     match &node.value {
         Value::Str(text) => {
             let value = expand(text, variables);
-            let located = Located { value: value.clone(), location: node.location.clone(), key_path: key_path.to_owned() };
+            let located = Located {
+                value: value.clone(),
+                location: node.location.clone(),
+                key_path: key_path.to_owned(),
+            };
             if location::looks_like_url(&value) {
                 match location::check_remote_url(&value) {
                     Ok(()) => Some(entry(Target::Remote(located))),
@@ -95,7 +131,10 @@ fn parse_one(node: &Node, key_path: &str, variables: &Variables, diags: &mut Dia
                     }
                 }
             } else {
-                Some(entry(Target::Local(Located { value: strip_slashes(&value), ..located })))
+                Some(entry(Target::Local(Located {
+                    value: strip_slashes(&value),
+                    ..located
+                })))
             }
         }
         Value::Map(_) => parse_map(node, key_path, variables, diags),
@@ -109,30 +148,60 @@ fn parse_one(node: &Node, key_path: &str, variables: &Variables, diags: &mut Dia
     }
 }
 
-fn parse_map(node: &Node, key_path: &str, variables: &Variables, diags: &mut Diagnostics) -> Option<Entry> {
+fn parse_map(
+    node: &Node,
+    key_path: &str,
+    variables: &Variables,
+    diags: &mut Diagnostics,
+) -> Option<Entry> {
     let map = node.as_map()?;
     let before = diags.0.len();
     let mut unknown = 0;
-    for (key, _) in map.iter().filter(|(k, _)| !ALLOWED_KEYS.contains(&k.name.as_str())) {
+    for (key, _) in map
+        .iter()
+        .filter(|(k, _)| !ALLOWED_KEYS.contains(&k.name.as_str()))
+    {
         unknown += 1;
-        let d = Diagnostic::error(Some(key.location.clone()), format!("{key_path}.{}", key.name), format!("include has an unknown key `{}`", key.name));
+        let d = Diagnostic::error(
+            Some(key.location.clone()),
+            format!("{key_path}.{}", key.name),
+            format!("include has an unknown key `{}`", key.name),
+        );
         diags.push(match closest(&key.name, ALLOWED_KEYS.iter().copied()) {
-            Some(best) => d.with_hint(format!("did you mean `{best}`? allowed keys: {}", backticked(&ALLOWED_KEYS))),
+            Some(best) => d.with_hint(format!(
+                "did you mean `{best}`? allowed keys: {}",
+                backticked(&ALLOWED_KEYS)
+            )),
             None => d.with_hint(format!("allowed keys: {}", backticked(&ALLOWED_KEYS))),
         });
     }
-    let present: Vec<&str> = SUBKEYS.iter().copied().filter(|k| is_present(map.get(k))).collect();
+    let present: Vec<&str> = SUBKEYS
+        .iter()
+        .copied()
+        .filter(|k| is_present(map.get(k)))
+        .collect();
     let target = match present.as_slice() {
         [one] => parse_target(one, node, key_path, variables, diags),
         // An unknown key (a typo of `local`, say) already explains the missing subkey.
         [] if unknown > 0 => None,
         [] => {
-            let d = Diagnostic::error(Some(node.location.clone()), key_path, "include does not say what to include");
+            let d = Diagnostic::error(
+                Some(node.location.clone()),
+                key_path,
+                "include does not say what to include",
+            );
             diags.push(d.with_hint(format!("use one of: {}", backticked(&SUBKEYS))));
             None
         }
         several => {
-            let d = Diagnostic::error(Some(node.location.clone()), key_path, format!("include uses {}; each include must use only one of them", backticked(several)));
+            let d = Diagnostic::error(
+                Some(node.location.clone()),
+                key_path,
+                format!(
+                    "include uses {}; each include must use only one of them",
+                    backticked(several)
+                ),
+            );
             diags.push(d.with_hint("split it into one include per file"));
             None
         }
@@ -148,11 +217,29 @@ fn parse_map(node: &Node, key_path: &str, variables: &Variables, diags: &mut Dia
     })
 }
 
-fn parse_target(kind: &str, node: &Node, key_path: &str, variables: &Variables, diags: &mut Diagnostics) -> Option<Target> {
+fn parse_target(
+    kind: &str,
+    node: &Node,
+    key_path: &str,
+    variables: &Variables,
+    diags: &mut Diagnostics,
+) -> Option<Target> {
     let map = node.as_map()?;
-    let field = |name: &str, diags: &mut Diagnostics| string_field(map.get(name)?, &format!("{key_path}.{name}"), variables, diags);
+    let field = |name: &str, diags: &mut Diagnostics| {
+        string_field(
+            map.get(name)?,
+            &format!("{key_path}.{name}"),
+            variables,
+            diags,
+        )
+    };
     match kind {
-        "local" => field("local", diags).map(|l| Target::Local(Located { value: strip_slashes(&l.value), ..l })),
+        "local" => field("local", diags).map(|l| {
+            Target::Local(Located {
+                value: strip_slashes(&l.value),
+                ..l
+            })
+        }),
         "template" => field("template", diags).map(Target::Template),
         "component" => field("component", diags).map(Target::Component),
         "remote" => {
@@ -167,7 +254,11 @@ fn parse_target(kind: &str, node: &Node, key_path: &str, variables: &Variables, 
         }
         "artifact" => {
             if !is_present(map.get("job")) {
-                diags.push(Diagnostic::error(Some(node.location.clone()), key_path, "`include:artifact` needs `job`, the job whose artifact holds the file"));
+                diags.push(Diagnostic::error(
+                    Some(node.location.clone()),
+                    key_path,
+                    "`include:artifact` needs `job`, the job whose artifact holds the file",
+                ));
             }
             field("artifact", diags).map(Target::Artifact)
         }
@@ -175,11 +266,23 @@ fn parse_target(kind: &str, node: &Node, key_path: &str, variables: &Variables, 
     }
 }
 
-fn parse_project(node: &Node, key_path: &str, variables: &Variables, diags: &mut Diagnostics) -> Option<Target> {
+fn parse_project(
+    node: &Node,
+    key_path: &str,
+    variables: &Variables,
+    diags: &mut Diagnostics,
+) -> Option<Target> {
     let map = node.as_map()?;
-    let project = string_field(map.get("project")?, &format!("{key_path}.project"), variables, diags)?;
+    let project = string_field(
+        map.get("project")?,
+        &format!("{key_path}.project"),
+        variables,
+        diags,
+    )?;
     let git_ref = match map.get("ref") {
-        Some(r) if !r.is_null() => Some(string_field(r, &format!("{key_path}.ref"), variables, diags)?.value),
+        Some(r) if !r.is_null() => {
+            Some(string_field(r, &format!("{key_path}.ref"), variables, diags)?.value)
+        }
         _ => None,
     };
     let file_path = format!("{key_path}.file");
@@ -188,28 +291,55 @@ fn parse_project(node: &Node, key_path: &str, variables: &Variables, diags: &mut
             Value::Seq(items) => items
                 .iter()
                 .enumerate()
-                .filter_map(|(i, item)| string_field(item, &format!("{file_path}[{i}]"), variables, diags))
+                .filter_map(|(i, item)| {
+                    string_field(item, &format!("{file_path}[{i}]"), variables, diags)
+                })
                 .collect(),
-            _ => string_field(node, &file_path, variables, diags).into_iter().collect(),
+            _ => string_field(node, &file_path, variables, diags)
+                .into_iter()
+                .collect(),
         },
         _ => {
-            let d = Diagnostic::error(Some(node.location.clone()), key_path, format!("include of project `{}` needs `file`, the file to include from it", project.value));
+            let d = Diagnostic::error(
+                Some(node.location.clone()),
+                key_path,
+                format!(
+                    "include of project `{}` needs `file`, the file to include from it",
+                    project.value
+                ),
+            );
             diags.push(d.with_hint("add `file: path/to/file.yml` (a string or a list of paths)"));
             return None;
         }
     };
-    let files = files.into_iter().map(|f| Located { value: strip_slashes(&f.value), ..f }).collect();
-    Some(Target::Project { project: project.value, git_ref, files })
+    let files = files
+        .into_iter()
+        .map(|f| Located {
+            value: strip_slashes(&f.value),
+            ..f
+        })
+        .collect();
+    Some(Target::Project {
+        project: project.value,
+        git_ref,
+        files,
+    })
 }
 
 /// `integrity` is accepted for remote includes only, as `sha256-` and base64.
 fn check_integrity(node: &Node, key_path: &str, diags: &mut Diagnostics) {
     let Some(map) = node.as_map() else { return };
-    let Some(integrity) = map.get("integrity") else { return };
+    let Some(integrity) = map.get("integrity") else {
+        return;
+    };
     let path = format!("{key_path}.integrity");
     let at = Some(integrity.location.clone());
     if !is_present(map.get("remote")) {
-        diags.push(Diagnostic::error(at.clone(), path.clone(), "`integrity` can only be given for remote includes"));
+        diags.push(Diagnostic::error(
+            at.clone(),
+            path.clone(),
+            "`integrity` can only be given for remote includes",
+        ));
     }
     match integrity.as_str().and_then(|s| s.strip_prefix("sha256-")) {
         Some(hash) if is_base64(hash) => {}
@@ -226,15 +356,33 @@ fn is_base64(text: &str) -> bool {
     !text.is_empty()
         && text.len() % 4 == 0
         && text.len() - body.len() <= 2
-        && body.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
+        && body
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'+' || b == b'/')
 }
 
 /// A string value with variables expanded; anything else is reported.
-fn string_field(node: &Node, key_path: &str, variables: &Variables, diags: &mut Diagnostics) -> Option<Located> {
+fn string_field(
+    node: &Node,
+    key_path: &str,
+    variables: &Variables,
+    diags: &mut Diagnostics,
+) -> Option<Located> {
     match node.as_str() {
-        Some(text) => Some(Located { value: expand(text, variables), location: node.location.clone(), key_path: key_path.to_owned() }),
+        Some(text) => Some(Located {
+            value: expand(text, variables),
+            location: node.location.clone(),
+            key_path: key_path.to_owned(),
+        }),
         None => {
-            let d = Diagnostic::error(Some(node.location.clone()), key_path, format!("the included file must be given as a string, found {}", node.type_name()));
+            let d = Diagnostic::error(
+                Some(node.location.clone()),
+                key_path,
+                format!(
+                    "the included file must be given as a string, found {}",
+                    node.type_name()
+                ),
+            );
             diags.push(d);
             None
         }
@@ -255,7 +403,9 @@ fn is_present(node: Option<&Node>) -> bool {
 /// GitLab's `ExpandVariables.expand` for include locations: `$VAR`/`${VAR}` replaced by the
 /// variable's value, unknown variables by nothing.
 pub(crate) fn expand(text: &str, variables: &Variables) -> String {
-    expand_with(text, |name| Some(variables.raw(name).unwrap_or_default().to_owned()))
+    expand_with(text, |name| {
+        Some(variables.raw(name).unwrap_or_default().to_owned())
+    })
 }
 
 fn strip_slashes(path: &str) -> String {
@@ -279,7 +429,13 @@ mod tests {
         let mut m = Map::new();
         for (k, v) in entries {
             let loc = v.location.clone();
-            m.insert(Key { name: k.into(), location: loc }, v);
+            m.insert(
+                Key {
+                    name: k.into(),
+                    location: loc,
+                },
+                v,
+            );
         }
         Node::new(Value::Map(m), at(line))
     }
@@ -292,28 +448,51 @@ mod tests {
     fn strings_become_local_or_remote_and_variables_expand() {
         let mut vars = Variables::new();
         vars.set("DIR", "ci");
-        let include = seq(vec![s("/$DIR/a.yml", 2), s("https://example.com/x.yml", 3), s("${UNSET}b.yml", 4)]);
+        let include = seq(vec![
+            s("/$DIR/a.yml", 2),
+            s("https://example.com/x.yml", 3),
+            s("${UNSET}b.yml", 4),
+        ]);
         let mut diags = Diagnostics::new();
         let entries = parse(&include, &vars, &mut diags);
         assert!(diags.is_empty(), "{diags}");
         assert!(matches!(&entries[0].target, Target::Local(l) if l.value == "ci/a.yml"));
         assert_eq!(entries[0].key_path, "include[0]");
-        assert!(matches!(&entries[1].target, Target::Remote(l) if l.value == "https://example.com/x.yml"));
+        assert!(
+            matches!(&entries[1].target, Target::Remote(l) if l.value == "https://example.com/x.yml")
+        );
         assert!(matches!(&entries[2].target, Target::Local(l) if l.value == "b.yml"));
     }
 
     #[test]
     fn project_with_file_list_and_ref() {
         let include = map(
-            vec![("project", s("group/tools", 2)), ("ref", s("v1", 3)), ("file", seq(vec![s("/a.yml", 4), s("b.yml", 5)]))],
+            vec![
+                ("project", s("group/tools", 2)),
+                ("ref", s("v1", 3)),
+                ("file", seq(vec![s("/a.yml", 4), s("b.yml", 5)])),
+            ],
             2,
         );
         let mut diags = Diagnostics::new();
         let entries = parse(&include, &Variables::new(), &mut diags);
         assert!(diags.is_empty(), "{diags}");
-        let Target::Project { project, git_ref, files } = &entries[0].target else { panic!("{entries:?}") };
-        assert_eq!((project.as_str(), git_ref.as_deref()), ("group/tools", Some("v1")));
-        assert_eq!(files.iter().map(|f| f.value.as_str()).collect::<Vec<_>>(), ["a.yml", "b.yml"]);
+        let Target::Project {
+            project,
+            git_ref,
+            files,
+        } = &entries[0].target
+        else {
+            panic!("{entries:?}")
+        };
+        assert_eq!(
+            (project.as_str(), git_ref.as_deref()),
+            ("group/tools", Some("v1"))
+        );
+        assert_eq!(
+            files.iter().map(|f| f.value.as_str()).collect::<Vec<_>>(),
+            ["a.yml", "b.yml"]
+        );
         assert_eq!(files[1].key_path, "include.file[1]");
     }
 
@@ -322,38 +501,74 @@ mod tests {
         let include = seq(vec![
             map(vec![("locl", s("a.yml", 2))], 2),
             map(vec![("inputs", map(vec![], 6))], 6),
-            map(vec![("local", s("a.yml", 3)), ("template", s("b.yml", 3))], 3),
+            map(
+                vec![("local", s("a.yml", 3)), ("template", s("b.yml", 3))],
+                3,
+            ),
             map(vec![("project", s("g/p", 4))], 4),
             Node::new(Value::Int(3), at(5)),
         ]);
         let mut diags = Diagnostics::new();
         let entries = parse(&include, &Variables::new(), &mut diags);
         assert!(entries.is_empty());
-        let messages: Vec<_> = diags.errors().map(|d| (d.key_path.as_str(), d.message.as_str())).collect();
+        let messages: Vec<_> = diags
+            .errors()
+            .map(|d| (d.key_path.as_str(), d.message.as_str()))
+            .collect();
         assert_eq!(
             messages,
             [
                 ("include[0].locl", "include has an unknown key `locl`"),
                 ("include[1]", "include does not say what to include"),
-                ("include[2]", "include uses `local`, `template`; each include must use only one of them"),
-                ("include[3]", "include of project `g/p` needs `file`, the file to include from it"),
-                ("include[4]", "each include must be a string or a mapping, found an integer"),
+                (
+                    "include[2]",
+                    "include uses `local`, `template`; each include must use only one of them"
+                ),
+                (
+                    "include[3]",
+                    "include of project `g/p` needs `file`, the file to include from it"
+                ),
+                (
+                    "include[4]",
+                    "each include must be a string or a mapping, found an integer"
+                ),
             ]
         );
-        assert!(diags.0[0].hint.as_deref().unwrap().starts_with("did you mean `local`?"));
+        assert!(
+            diags.0[0]
+                .hint
+                .as_deref()
+                .unwrap()
+                .starts_with("did you mean `local`?")
+        );
         assert_eq!(diags.0[0].location, Some(at(2)));
     }
 
     #[test]
     fn integrity_is_checked_for_form_only() {
-        let good = map(vec![("remote", s("https://example.com/a.yml", 2)), ("integrity", s("sha256-L3d5ZQ==", 3))], 2);
+        let good = map(
+            vec![
+                ("remote", s("https://example.com/a.yml", 2)),
+                ("integrity", s("sha256-L3d5ZQ==", 3)),
+            ],
+            2,
+        );
         let mut diags = Diagnostics::new();
         assert_eq!(parse(&good, &Variables::new(), &mut diags).len(), 1);
         assert!(diags.is_empty(), "{diags}");
-        let bad = map(vec![("local", s("a.yml", 2)), ("integrity", s("md5-x", 3))], 2);
+        let bad = map(
+            vec![("local", s("a.yml", 2)), ("integrity", s("md5-x", 3))],
+            2,
+        );
         parse(&bad, &Variables::new(), &mut diags);
         let messages: Vec<_> = diags.errors().map(|d| d.message.as_str()).collect();
-        assert_eq!(messages, ["`integrity` can only be given for remote includes", "`integrity` must start with `sha256-`"]);
+        assert_eq!(
+            messages,
+            [
+                "`integrity` can only be given for remote includes",
+                "`integrity` must start with `sha256-`"
+            ]
+        );
     }
 
     #[test]
@@ -362,6 +577,10 @@ mod tests {
         let mut diags = Diagnostics::new();
         assert!(parse(&include, &Variables::new(), &mut diags).is_empty());
         assert_eq!(diags.0[0].key_path, "include.remote");
-        assert!(diags.0[0].message.contains("private"), "{}", diags.0[0].message);
+        assert!(
+            diags.0[0].message.contains("private"),
+            "{}",
+            diags.0[0].message
+        );
     }
 }

@@ -16,7 +16,10 @@ pub(crate) struct Problem {
 
 impl Problem {
     fn new(message: String, hint: &str) -> Self {
-        Self { message, hint: Some(hint.to_owned()) }
+        Self {
+            message,
+            hint: Some(hint.to_owned()),
+        }
     }
 
     /// The problem as an error at `location`, `key_path`.
@@ -33,7 +36,9 @@ impl Problem {
 /// `ssh` or `git`) rather than a local path.
 pub(crate) fn looks_like_url(text: &str) -> bool {
     let text = text.trim();
-    ["http://", "https://", "ssh://", "git://"].iter().any(|p| text.len() > p.len() && text[..p.len()].eq_ignore_ascii_case(p))
+    ["http://", "https://", "ssh://", "git://"]
+        .iter()
+        .any(|p| text.len() > p.len() && text[..p.len()].eq_ignore_ascii_case(p))
 }
 
 /// Checks a remote include URL: `http` or `https`, with a host that is a public name or address.
@@ -42,10 +47,18 @@ pub(crate) fn looks_like_url(text: &str) -> bool {
 pub(crate) fn check_remote_url(url: &str) -> Result<(), Problem> {
     let url = url.trim();
     let Some((scheme, rest)) = url.split_once("://") else {
-        return Err(Problem::new(format!("remote include `{url}` is not a valid URL"), "write a full `https://` URL"));
+        return Err(Problem::new(
+            format!("remote include `{url}` is not a valid URL"),
+            "write a full `https://` URL",
+        ));
     };
     if !scheme.eq_ignore_ascii_case("http") && !scheme.eq_ignore_ascii_case("https") {
-        return Err(Problem::new(format!("remote include `{url}` uses scheme `{scheme}`; only `http` and `https` are allowed"), "write an `https://` URL"));
+        return Err(Problem::new(
+            format!(
+                "remote include `{url}` uses scheme `{scheme}`; only `http` and `https` are allowed"
+            ),
+            "write an `https://` URL",
+        ));
     }
     let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
     let host_port = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
@@ -55,7 +68,10 @@ pub(crate) fn check_remote_url(url: &str) -> Result<(), Problem> {
         host_port.split(':').next().unwrap_or_default()
     };
     if host.is_empty() {
-        return Err(Problem::new(format!("remote include `{url}` has no host"), "write a full `https://` URL"));
+        return Err(Problem::new(
+            format!("remote include `{url}` has no host"),
+            "write a full `https://` URL",
+        ));
     }
     match refusal(host) {
         Some(why) => Err(Problem::new(
@@ -75,12 +91,16 @@ fn refusal(host: &str) -> Option<&'static str> {
         return refused_ip(ip);
     }
     // `http://2130706433/` or `http://0x7f.1/` reach loopback on many resolvers.
-    let numeric = name.split('.').all(|l| !l.is_empty() && (l.bytes().all(|b| b.is_ascii_digit()) || is_hex_label(l)));
+    let numeric = name
+        .split('.')
+        .all(|l| !l.is_empty() && (l.bytes().all(|b| b.is_ascii_digit()) || is_hex_label(l)));
     numeric.then_some("a numeric address that is not a plain dotted IPv4 address")
 }
 
 fn is_hex_label(label: &str) -> bool {
-    label.strip_prefix("0x").is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
+    label
+        .strip_prefix("0x")
+        .is_some_and(|h| h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 fn refused_ip(ip: IpAddr) -> Option<&'static str> {
@@ -127,7 +147,9 @@ fn refused_v6(ip: Ipv6Addr) -> Option<&'static str> {
 /// A compiled wildcard path: `**` matches anything (including `/`), `*` anything but `/`,
 /// the rest literally, anchored at both ends.
 pub(crate) fn wildcard(pattern: &str) -> Option<Regex> {
-    let escaped = regex::escape(pattern).replace(r"\*\*", ".*?").replace(r"\*", "[^/]*?");
+    let escaped = regex::escape(pattern)
+        .replace(r"\*\*", ".*?")
+        .replace(r"\*", "[^/]*?");
     Regex::new(&format!("^{escaped}$")).ok()
 }
 
@@ -135,7 +157,11 @@ pub(crate) fn wildcard(pattern: &str) -> Option<Regex> {
 /// case-insensitive, with at least one character before it).
 pub(crate) fn has_yaml_extension(path: &str) -> bool {
     let base = path.rsplit('/').next().unwrap_or(path).to_ascii_lowercase();
-    ["yml", "yaml"].iter().any(|ext| base.strip_suffix(ext).and_then(|b| b.strip_suffix('.')).is_some_and(|stem| !stem.is_empty()))
+    ["yml", "yaml"].iter().any(|ext| {
+        base.strip_suffix(ext)
+            .and_then(|b| b.strip_suffix('.'))
+            .is_some_and(|stem| !stem.is_empty())
+    })
 }
 
 #[cfg(test)]
@@ -177,7 +203,11 @@ mod tests {
             assert!(check_remote_url(url).is_err(), "{url} should be refused");
         }
         let err = check_remote_url("ftp://example.com/a.yml").unwrap_err();
-        assert!(err.message.contains("only `http` and `https`"), "{}", err.message);
+        assert!(
+            err.message.contains("only `http` and `https`"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
@@ -196,6 +226,10 @@ mod tests {
     #[test]
     fn yaml_extension() {
         assert!(has_yaml_extension("ci/a.yml") && has_yaml_extension("A.YAML"));
-        assert!(!has_yaml_extension("ci/.yml") && !has_yaml_extension("a.json") && !has_yaml_extension("yml"));
+        assert!(
+            !has_yaml_extension("ci/.yml")
+                && !has_yaml_extension("a.json")
+                && !has_yaml_extension("yml")
+        );
     }
 }

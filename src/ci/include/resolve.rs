@@ -50,20 +50,40 @@ struct FileRef {
 }
 
 impl<'a> Resolver<'a> {
-    pub(super) fn new(reader: &'a dyn FileReader, ctx: &'a PipelineContext, variables: &'a Variables) -> Self {
-        Self { reader, ctx, variables, count: 0, aborted: false, stack: Vec::new(), diags: Diagnostics::new(), warnings: Diagnostics::new() }
+    pub(super) fn new(
+        reader: &'a dyn FileReader,
+        ctx: &'a PipelineContext,
+        variables: &'a Variables,
+    ) -> Self {
+        Self {
+            reader,
+            ctx,
+            variables,
+            count: 0,
+            aborted: false,
+            stack: Vec::new(),
+            diags: Diagnostics::new(),
+            warnings: Diagnostics::new(),
+        }
     }
 
     /// Resolves the includes of the main file (`config`, a mapping, read from `path`).
     pub(super) fn expand_main(&mut self, config: Node, path: &str) -> Node {
-        self.stack.push(Frame { name: path.to_owned(), identity: identity(&FileSource::Local, path, None) });
+        self.stack.push(Frame {
+            name: path.to_owned(),
+            identity: identity(&FileSource::Local, path, None),
+        });
         self.expand(config, &FileSource::Local)
     }
 
     /// Resolves the `include` of `config` (a mapping); local includes resolve in `context`.
     fn expand(&mut self, mut config: Node, context: &FileSource) -> Node {
-        let Some(map) = config.as_map_mut() else { return config };
-        let Some((_, include)) = map.remove("include") else { return config };
+        let Some(map) = config.as_map_mut() else {
+            return config;
+        };
+        let Some((_, include)) = map.remove("include") else {
+            return config;
+        };
         let entries = entry::parse(&include, self.variables, &mut self.diags);
         let mut merged: Option<Node> = None;
         for entry in entries {
@@ -85,7 +105,9 @@ impl<'a> Resolver<'a> {
                 }
             }
         }
-        let Some(mut merged) = merged else { return config };
+        let Some(mut merged) = merged else {
+            return config;
+        };
         let location = config.location.clone();
         deep_merge(&mut merged, config);
         merged.location = location;
@@ -94,16 +116,28 @@ impl<'a> Resolver<'a> {
 
     /// Whether the entry's `rules` (if any) include it: a rule matches and is not `when: never`.
     fn rules_pass(&mut self, entry: &Entry, context: &FileSource) -> bool {
-        let Some(node) = &entry.rules else { return true };
+        let Some(node) = &entry.rules else {
+            return true;
+        };
         let before = self.diags.errors().count();
-        let parsed = rules::parse(node, &format!("{}.rules", entry.key_path), RulesKind::Include, &mut self.diags);
+        let parsed = rules::parse(
+            node,
+            &format!("{}.rules", entry.key_path),
+            RulesKind::Include,
+            &mut self.diags,
+        );
         if self.diags.errors().count() > before {
             return false;
         }
         let reader = self.reader;
         let files = || reader.list(context).unwrap_or_default();
         let changed_since = |_: &str| None;
-        let env = RuleEnv { variables: self.variables, changed_paths: self.ctx.changed_paths.as_deref(), changed_since: &changed_since, files: &files };
+        let env = RuleEnv {
+            variables: self.variables,
+            changed_paths: self.ctx.changed_paths.as_deref(),
+            changed_since: &changed_since,
+            files: &files,
+        };
         rules::first_match(&parsed, &env).is_some_and(|rule| rule.when.as_deref() != Some("never"))
     }
 
@@ -119,9 +153,19 @@ impl<'a> Resolver<'a> {
         match &entry.target {
             Target::Local(at) if at.value.contains('*') => self.match_wildcard(at, context),
             Target::Local(at) => vec![file(context.clone(), at, context)],
-            Target::Project { project, git_ref, files } => {
-                let source = FileSource::Project { project: project.clone(), git_ref: git_ref.clone() };
-                files.iter().map(|at| file(source.clone(), at, &source)).collect()
+            Target::Project {
+                project,
+                git_ref,
+                files,
+            } => {
+                let source = FileSource::Project {
+                    project: project.clone(),
+                    git_ref: git_ref.clone(),
+                };
+                files
+                    .iter()
+                    .map(|at| file(source.clone(), at, &source))
+                    .collect()
             }
             Target::Template(at) => vec![file(FileSource::Template, at, context)],
             Target::Remote(at) => vec![file(FileSource::Remote, at, context)],
@@ -130,8 +174,14 @@ impl<'a> Resolver<'a> {
                 Vec::new()
             }
             Target::Artifact(at) => {
-                let d = Diagnostic::error(Some(at.location.clone()), at.key_path.clone(), "`include:artifact` is only allowed in `trigger:include` of a child pipeline");
-                self.diags.push(d.with_hint("include the file with `include:local` if it is in the repository"));
+                let d = Diagnostic::error(
+                    Some(at.location.clone()),
+                    at.key_path.clone(),
+                    "`include:artifact` is only allowed in `trigger:include` of a child pipeline",
+                );
+                self.diags.push(
+                    d.with_hint("include the file with `include:local` if it is in the repository"),
+                );
                 Vec::new()
             }
         }
@@ -139,23 +189,42 @@ impl<'a> Resolver<'a> {
 
     fn match_wildcard(&mut self, at: &Located, context: &FileSource) -> Vec<FileRef> {
         let Some(pattern) = wildcard(&at.value) else {
-            self.diags.push(Diagnostic::error(Some(at.location.clone()), at.key_path.clone(), format!("`{}` is not a valid wildcard path", at.value)));
+            self.diags.push(Diagnostic::error(
+                Some(at.location.clone()),
+                at.key_path.clone(),
+                format!("`{}` is not a valid wildcard path", at.value),
+            ));
             return Vec::new();
         };
         let mut paths = match self.reader.list(context) {
             Ok(paths) => paths,
             Err(e) => {
-                let message = format!("cannot list the files of {} for `{}`: {e}", describe(context), at.value);
-                self.diags.push(Diagnostic::error(Some(at.location.clone()), at.key_path.clone(), message));
+                let message = format!(
+                    "cannot list the files of {} for `{}`: {e}",
+                    describe(context),
+                    at.value
+                );
+                self.diags.push(Diagnostic::error(
+                    Some(at.location.clone()),
+                    at.key_path.clone(),
+                    message,
+                ));
                 return Vec::new();
             }
         };
         paths.retain(|p| pattern.is_match(p));
         paths.sort();
         if paths.is_empty() {
-            let message = format!("`{}` matches no file in {}, so nothing is included", at.value, describe(context));
+            let message = format!(
+                "`{}` matches no file in {}, so nothing is included",
+                at.value,
+                describe(context)
+            );
             let hint = "`*` matches within one folder, `**` across folders; paths are relative to the repository root";
-            self.warnings.push(Diagnostic::warning(Some(at.location.clone()), at.key_path.clone(), message).with_hint(hint));
+            self.warnings.push(
+                Diagnostic::warning(Some(at.location.clone()), at.key_path.clone(), message)
+                    .with_hint(hint),
+            );
         }
         let make = |path: String| FileRef {
             name: display(context, &path),
@@ -174,34 +243,59 @@ impl<'a> Resolver<'a> {
         self.count += 1;
         if self.count > MAX_INCLUDES {
             self.aborted = true;
-            let message = format!("including `{}` goes over the limit of {MAX_INCLUDES} includes per pipeline", file.name);
+            let message = format!(
+                "including `{}` goes over the limit of {MAX_INCLUDES} includes per pipeline",
+                file.name
+            );
             let hint = "a file counts each time it is included, nested includes too; include fewer or larger files";
-            self.diags.push(Diagnostic::error(at, key_path, message).with_hint(hint));
+            self.diags
+                .push(Diagnostic::error(at, key_path, message).with_hint(hint));
             return None;
         }
         if self.stack.len() > MAX_DEPTH {
             self.aborted = true;
-            let message = format!("including `{}` nests includes more than {MAX_DEPTH} levels deep", file.name);
-            self.diags.push(Diagnostic::error(at, key_path, message).with_hint(self.chain_hint(&file.name)));
+            let message = format!(
+                "including `{}` nests includes more than {MAX_DEPTH} levels deep",
+                file.name
+            );
+            self.diags.push(
+                Diagnostic::error(at, key_path, message).with_hint(self.chain_hint(&file.name)),
+            );
             return None;
         }
         if !has_yaml_extension(&file.path) {
-            let message = format!("included file `{}` does not have a `.yml` or `.yaml` extension", file.name);
-            self.diags.push(Diagnostic::error(at, key_path, message).with_hint("only YAML files can be included"));
+            let message = format!(
+                "included file `{}` does not have a `.yml` or `.yaml` extension",
+                file.name
+            );
+            self.diags.push(
+                Diagnostic::error(at, key_path, message)
+                    .with_hint("only YAML files can be included"),
+            );
             return None;
         }
         let inputs_json = entry.inputs.as_ref().map(|n| n.to_json().to_string());
         let identity = identity(&file.source, &file.path, inputs_json.as_deref());
         if let Some(start) = self.stack.iter().position(|f| f.identity == identity) {
-            let mut chain: Vec<&str> = self.stack[start..].iter().map(|f| f.name.as_str()).collect();
+            let mut chain: Vec<&str> = self.stack[start..]
+                .iter()
+                .map(|f| f.name.as_str())
+                .collect();
             chain.push(&file.name);
             let message = format!("include cycle: {}", chain.join(" -> "));
-            let hint = format!("`{}` is already being included; remove one of the includes (GitLab would include them over and over until the limit of {MAX_INCLUDES} includes)", file.name);
-            self.diags.push(Diagnostic::error(at, key_path, message).with_hint(hint));
+            let hint = format!(
+                "`{}` is already being included; remove one of the includes (GitLab would include them over and over until the limit of {MAX_INCLUDES} includes)",
+                file.name
+            );
+            self.diags
+                .push(Diagnostic::error(at, key_path, message).with_hint(hint));
             return None;
         }
         let config = self.load(entry, &file)?;
-        self.stack.push(Frame { name: file.name.clone(), identity });
+        self.stack.push(Frame {
+            name: file.name.clone(),
+            identity,
+        });
         let expanded = self.expand(config, &file.context);
         self.stack.pop();
         Some(expanded)
@@ -220,7 +314,11 @@ impl<'a> Resolver<'a> {
             }
         };
         if text.trim().is_empty() {
-            self.diags.push(Diagnostic::error(at, key_path, format!("included file `{}` is empty", file.name)));
+            self.diags.push(Diagnostic::error(
+                at,
+                key_path,
+                format!("included file `{}` is empty", file.name),
+            ));
             return None;
         }
         let loaded = match crate::ci::yaml::load(&file.name, &text) {
@@ -231,8 +329,18 @@ impl<'a> Resolver<'a> {
             }
         };
         self.warnings.extend(loaded.warnings);
-        let site = inputs::Site { location: Some(entry.location.clone()), key_path: entry.key_path.clone() };
-        let config = match inputs::apply_at(loaded.header.as_ref(), entry.inputs.as_ref(), loaded.config, &file.name, self.variables, &site) {
+        let site = inputs::Site {
+            location: Some(entry.location.clone()),
+            key_path: entry.key_path.clone(),
+        };
+        let config = match inputs::apply_at(
+            loaded.header.as_ref(),
+            entry.inputs.as_ref(),
+            loaded.config,
+            &file.name,
+            self.variables,
+            &site,
+        ) {
             Ok(config) => config,
             Err(d) => {
                 self.diags.extend(d);
@@ -240,7 +348,11 @@ impl<'a> Resolver<'a> {
             }
         };
         if config.as_map().is_none() {
-            let message = format!("included file `{}` must be a mapping of jobs and keywords, found {}", file.name, config.type_name());
+            let message = format!(
+                "included file `{}` must be a mapping of jobs and keywords, found {}",
+                file.name,
+                config.type_name()
+            );
             self.diags.push(Diagnostic::error(at, key_path, message));
             return None;
         }
@@ -273,8 +385,17 @@ impl<'a> Resolver<'a> {
     }
 
     fn chain_hint(&self, next: &str) -> String {
-        let names: Vec<&str> = self.stack.iter().map(|f| f.name.as_str()).rev().take(3).collect();
-        format!("the chain ends with {} -> {next}; flatten the includes", names.into_iter().rev().collect::<Vec<_>>().join(" -> "))
+        let names: Vec<&str> = self
+            .stack
+            .iter()
+            .map(|f| f.name.as_str())
+            .rev()
+            .take(3)
+            .collect();
+        format!(
+            "the chain ends with {} -> {next}; flatten the includes",
+            names.into_iter().rev().collect::<Vec<_>>().join(" -> ")
+        )
     }
 }
 
@@ -297,8 +418,14 @@ fn identity(source: &FileSource, path: &str, inputs: Option<&str>) -> String {
 fn display(source: &FileSource, path: &str) -> String {
     match source {
         FileSource::Local | FileSource::Remote => path.to_owned(),
-        FileSource::Project { project, git_ref: Some(r) } => format!("{project}@{r}:{path}"),
-        FileSource::Project { project, git_ref: None } => format!("{project}:{path}"),
+        FileSource::Project {
+            project,
+            git_ref: Some(r),
+        } => format!("{project}@{r}:{path}"),
+        FileSource::Project {
+            project,
+            git_ref: None,
+        } => format!("{project}:{path}"),
         FileSource::Template => format!("template:{path}"),
     }
 }
@@ -306,8 +433,14 @@ fn display(source: &FileSource, path: &str) -> String {
 fn describe(source: &FileSource) -> String {
     match source {
         FileSource::Local => "the repository".to_owned(),
-        FileSource::Project { project, git_ref: Some(r) } => format!("project `{project}` at `{r}`"),
-        FileSource::Project { project, git_ref: None } => format!("project `{project}` on its default branch"),
+        FileSource::Project {
+            project,
+            git_ref: Some(r),
+        } => format!("project `{project}` at `{r}`"),
+        FileSource::Project {
+            project,
+            git_ref: None,
+        } => format!("project `{project}` on its default branch"),
         FileSource::Template => "Sluice's templates".to_owned(),
         FileSource::Remote => "the remote cache".to_owned(),
     }

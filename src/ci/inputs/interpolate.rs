@@ -61,7 +61,10 @@ pub(super) fn reject_blocks(config: &Node, file: &str, diags: &mut Diagnostics) 
 fn visit_strings(node: &Node, path: &str, f: &mut dyn FnMut(&str, &Location, &str)) {
     match &node.value {
         Value::Str(s) => f(s, &node.location, path),
-        Value::Seq(items) => items.iter().enumerate().for_each(|(i, item)| visit_strings(item, &format!("{path}[{i}]"), f)),
+        Value::Seq(items) => items
+            .iter()
+            .enumerate()
+            .for_each(|(i, item)| visit_strings(item, &format!("{path}[{i}]"), f)),
         Value::Map(map) => {
             for (key, value) in map.iter() {
                 let child = join(path, &key.name);
@@ -110,24 +113,41 @@ fn interpolate_key(key: Key, ctx: &Context, parent: &str, diags: &mut Diagnostic
     }
     let path = join(parent, &key.name);
     let node = interpolate_scalar(key.name.clone(), key.location.clone(), ctx, &path, diags);
-    let name = node.scalar_to_string().unwrap_or_else(|| ruby_inspect(&node));
-    Key { name, location: key.location }
+    let name = node
+        .scalar_to_string()
+        .unwrap_or_else(|| ruby_inspect(&node));
+    Key {
+        name,
+        location: key.location,
+    }
 }
 
 /// Interpolates one string: a lone block gives the typed value, otherwise a spliced string.
-fn interpolate_scalar(text: String, location: Location, ctx: &Context, path: &str, diags: &mut Diagnostics) -> Node {
+fn interpolate_scalar(
+    text: String,
+    location: Location,
+    ctx: &Context,
+    path: &str,
+    diags: &mut Diagnostics,
+) -> Node {
     if !text.contains("$[[") {
         return Node::new(Value::Str(text), location);
     }
     let mut values = Vec::new();
     let mut failed = false;
     for caps in BLOCK.captures_iter(&text) {
-        let (Some(whole), Some(data)) = (caps.get(0), caps.get(1)) else { continue };
+        let (Some(whole), Some(data)) = (caps.get(0), caps.get(1)) else {
+            continue;
+        };
         match evaluate(data.as_str(), ctx) {
             Ok(value) => values.push((whole.range(), value)),
             Err((message, hint)) => {
                 failed = true;
-                let d = Diagnostic::error(Some(location.clone()), path, format!("`{}` in `{}`: {message}", whole.as_str(), ctx.file));
+                let d = Diagnostic::error(
+                    Some(location.clone()),
+                    path,
+                    format!("`{}` in `{}`: {message}", whole.as_str(), ctx.file),
+                );
                 diags.push(match hint {
                     Some(h) => d.with_hint(h),
                     None => d,
@@ -146,7 +166,11 @@ fn interpolate_scalar(text: String, location: Location, ctx: &Context, path: &st
     let mut at = 0;
     for (range, value) in &values {
         out.push_str(&text[at..range.start]);
-        out.push_str(&value.scalar_to_string().unwrap_or_else(|| ruby_inspect(value)));
+        out.push_str(
+            &value
+                .scalar_to_string()
+                .unwrap_or_else(|| ruby_inspect(value)),
+        );
         at = range.end;
     }
     out.push_str(&text[at..]);
@@ -162,7 +186,10 @@ fn evaluate(data: &str, ctx: &Context) -> Result<Node, BlockError> {
     let functions: Vec<&str> = parts.collect();
     let mut value = lookup(access, ctx)?;
     if functions.len() > MAX_FUNCTIONS {
-        return Err((format!("too many functions in one block, at most {MAX_FUNCTIONS} are allowed"), None));
+        return Err((
+            format!("too many functions in one block, at most {MAX_FUNCTIONS} are allowed"),
+            None,
+        ));
     }
     for function in functions {
         value = apply_function(function, value, ctx)?;
@@ -172,39 +199,65 @@ fn evaluate(data: &str, ctx: &Context) -> Result<Node, BlockError> {
 
 fn lookup(access: &str, ctx: &Context) -> Result<Node, BlockError> {
     if access.len() > MAX_ACCESS_BYTES {
-        return Err((format!("the expression is longer than {MAX_ACCESS_BYTES} bytes"), None));
+        return Err((
+            format!("the expression is longer than {MAX_ACCESS_BYTES} bytes"),
+            None,
+        ));
     }
     let objects: Vec<&str> = access.splitn(5, '.').collect();
     if objects.len() < 2 {
-        return Err(("invalid interpolation: expected `inputs.NAME`".to_owned(), Some("write `$[[ inputs.NAME ]]`".to_owned())));
+        return Err((
+            "invalid interpolation: expected `inputs.NAME`".to_owned(),
+            Some("write `$[[ inputs.NAME ]]`".to_owned()),
+        ));
     }
     if objects[0] != "inputs" {
-        return Err((format!("unknown interpolation key `{}`", objects[0]), Some("only `inputs.NAME` can be interpolated".to_owned())));
+        return Err((
+            format!("unknown interpolation key `{}`", objects[0]),
+            Some("only `inputs.NAME` can be interpolated".to_owned()),
+        ));
     }
     let name = objects[1];
     let Some(value) = ctx.inputs.get(name) else {
         let hint = match closest(name, ctx.inputs.keys().map(String::as_str)) {
             Some(best) => format!("did you mean `{best}`?"),
             None if ctx.inputs.is_empty() => format!("`{}` declares no inputs", ctx.file),
-            None => format!("its inputs are: {}", super::backticked(&ctx.inputs.keys().collect::<Vec<_>>())),
+            None => format!(
+                "its inputs are: {}",
+                super::backticked(&ctx.inputs.keys().collect::<Vec<_>>())
+            ),
         };
         return Err((format!("unknown input `{name}`"), Some(hint)));
     };
     if let Some(field) = objects.get(2) {
-        return Err((format!("input `{name}` has no key `{field}`: input values cannot be navigated"), None));
+        return Err((
+            format!("input `{name}` has no key `{field}`: input values cannot be navigated"),
+            None,
+        ));
     }
     Ok(value.clone())
 }
 
 fn apply_function(function: &str, value: Node, ctx: &Context) -> Result<Node, BlockError> {
     let (name, result) = if function == "expand_vars" {
-        ("expand_vars", string_arg(&value, "expand_vars").map(|s| expand_existing(s, ctx.variables)))
+        (
+            "expand_vars",
+            string_arg(&value, "expand_vars").map(|s| expand_existing(s, ctx.variables)),
+        )
     } else if function == "posix_escape" {
-        ("posix_escape", string_arg(&value, "posix_escape").map(shell_escape))
+        (
+            "posix_escape",
+            string_arg(&value, "posix_escape").map(shell_escape),
+        )
     } else if let Some((offset, length)) = parse_truncate(function) {
-        ("truncate", string_arg(&value, "truncate").map(|s| s.chars().skip(offset).take(length).collect()))
+        (
+            "truncate",
+            string_arg(&value, "truncate").map(|s| s.chars().skip(offset).take(length).collect()),
+        )
     } else {
-        let message = format!("no function matching `{function}`: check that the function name, arguments, and types are correct");
+        let message = format!(
+            "no function matching `{function}`: check that the function name, arguments, and types are correct"
+        );
         return Err((message, Some(format!("the functions are {FUNCTIONS}"))));
     };
     let text = result.map_err(|m| (format!("error in `{name}` function: {m}"), None))?;
@@ -212,7 +265,12 @@ fn apply_function(function: &str, value: Node, ctx: &Context) -> Result<Node, Bl
 }
 
 fn string_arg<'n>(value: &'n Node, function: &str) -> Result<&'n str, String> {
-    value.as_str().ok_or_else(|| format!("invalid input type: {function} can only be used with string inputs, found {}", value.type_name()))
+    value.as_str().ok_or_else(|| {
+        format!(
+            "invalid input type: {function} can only be used with string inputs, found {}",
+            value.type_name()
+        )
+    })
 }
 
 /// `truncate(offset,length)` as GitLab matches it (the closing parenthesis is optional there).
@@ -222,14 +280,20 @@ fn parse_truncate(function: &str) -> Option<(usize, usize)> {
         Regex::new(r"^truncate\(\s*(\d+)\s*,\s*(\d+)\s*\)?$").expect("valid truncate pattern")
     });
     let caps = TRUNCATE.captures(function)?;
-    let number = |i: usize| caps.get(i).map_or(0, |m| m.as_str().parse::<usize>().unwrap_or(usize::MAX));
+    let number = |i: usize| {
+        caps.get(i)
+            .map_or(0, |m| m.as_str().parse::<usize>().unwrap_or(usize::MAX))
+    };
     Some((number(1), number(2)))
 }
 
 /// GitLab's `ExpandVariables.expand_existing`: `$VAR` and `${VAR}` of known variables are replaced
 /// by their raw values (no nested expansion); unknown ones and `$$` stay as written.
 fn expand_existing(text: &str, variables: &Variables) -> String {
-    text.split("$$").map(|part| expand_with(part, |name| variables.raw(name).map(str::to_owned))).collect::<Vec<_>>().join("$$")
+    text.split("$$")
+        .map(|part| expand_with(part, |name| variables.raw(name).map(str::to_owned)))
+        .collect::<Vec<_>>()
+        .join("$$")
 }
 
 /// Ruby's `Shellwords.shellescape`.
@@ -256,8 +320,21 @@ fn ruby_inspect(node: &Node) -> String {
     match &node.value {
         Value::Str(s) => serde_json::Value::String(s.clone()).to_string(),
         Value::Null => "nil".to_owned(),
-        Value::Seq(items) => format!("[{}]", items.iter().map(ruby_inspect).collect::<Vec<_>>().join(", ")),
-        Value::Map(map) => format!("{{{}}}", map.iter().map(|(k, v)| format!(":{}=>{}", k.name, ruby_inspect(v))).collect::<Vec<_>>().join(", ")),
+        Value::Seq(items) => format!(
+            "[{}]",
+            items
+                .iter()
+                .map(ruby_inspect)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Value::Map(map) => format!(
+            "{{{}}}",
+            map.iter()
+                .map(|(k, v)| format!(":{}=>{}", k.name, ruby_inspect(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         Value::Reference(path) => format!("!reference {path:?}"),
         _ => node.scalar_to_string().unwrap_or_default(),
     }
