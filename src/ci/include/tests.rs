@@ -386,3 +386,19 @@ fn missing_main_file_is_an_error() {
         errs[0].message
     );
 }
+
+#[test]
+fn expand_vars_sees_the_pipeline_variables() {
+    let reader = main_with("include:\n  - local: t.yml\n    inputs:\n      v: $CI_COMMIT_REF_NAME-x\n")
+        .with_local("t.yml", "spec:\n  inputs:\n    v:\n---\njob:\n  script: echo $[[ inputs.v | expand_vars ]] $[[ inputs.v ]]\n");
+    assert_eq!(ok(&reader), json!({"job": {"script": "echo main-x $CI_COMMIT_REF_NAME-x"}}));
+}
+
+#[test]
+fn the_same_file_with_other_inputs_is_not_a_cycle() {
+    let reader = main_with("include:\n  - local: t.yml\n    inputs: {n: one}\n").with_local(
+        "t.yml",
+        "spec:\n  inputs:\n    n:\n---\ninclude:\n  - local: t.yml\n    inputs: {n: two}\n    rules:\n      - if: '\"$[[ inputs.n ]]\" == \"one\"'\n$[[ inputs.n ]]: 1\n",
+    );
+    assert_eq!(ok(&reader), json!({"two": 1, "one": 1}));
+}
