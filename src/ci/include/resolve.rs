@@ -277,18 +277,8 @@ impl<'a> Resolver<'a> {
         let inputs_json = entry.inputs.as_ref().map(|n| n.to_json().to_string());
         let identity = identity(&file.source, &file.path, inputs_json.as_deref());
         if let Some(start) = self.stack.iter().position(|f| f.identity == identity) {
-            let mut chain: Vec<&str> = self.stack[start..]
-                .iter()
-                .map(|f| f.name.as_str())
-                .collect();
-            chain.push(&file.name);
-            let message = format!("include cycle: {}", chain.join(" -> "));
-            let hint = format!(
-                "`{}` is already being included; remove one of the includes (GitLab would include them over and over until the limit of {MAX_INCLUDES} includes)",
-                file.name
-            );
-            self.diags
-                .push(Diagnostic::error(at, key_path, message).with_hint(hint));
+            let d = self.cycle_error(start, &file);
+            self.diags.push(d);
             return None;
         }
         let config = self.load(entry, &file)?;
@@ -382,6 +372,26 @@ impl<'a> Resolver<'a> {
             }
             (_, e) => Diagnostic::error(at, key_path, format!("cannot read `{}`: {e}", file.name)),
         }
+    }
+
+    /// The cycle closed by including `file` again, from its first place on the chain.
+    fn cycle_error(&self, start: usize, file: &FileRef) -> Diagnostic {
+        let mut chain: Vec<&str> = self.stack[start..]
+            .iter()
+            .map(|f| f.name.as_str())
+            .collect();
+        chain.push(&file.name);
+        let message = format!("include cycle: {}", chain.join(" -> "));
+        let hint = format!(
+            "`{}` is already being included; remove one of the includes (GitLab would include them over and over until the limit of {MAX_INCLUDES} includes)",
+            file.name
+        );
+        Diagnostic::error(
+            Some(file.at.location.clone()),
+            file.at.key_path.clone(),
+            message,
+        )
+        .with_hint(hint)
     }
 
     fn chain_hint(&self, next: &str) -> String {

@@ -391,7 +391,10 @@ fn missing_main_file_is_an_error() {
 fn expand_vars_sees_the_pipeline_variables() {
     let reader = main_with("include:\n  - local: t.yml\n    inputs:\n      v: $CI_COMMIT_REF_NAME-x\n")
         .with_local("t.yml", "spec:\n  inputs:\n    v:\n---\njob:\n  script: echo $[[ inputs.v | expand_vars ]] $[[ inputs.v ]]\n");
-    assert_eq!(ok(&reader), json!({"job": {"script": "echo main-x $CI_COMMIT_REF_NAME-x"}}));
+    assert_eq!(
+        ok(&reader),
+        json!({"job": {"script": "echo main-x $CI_COMMIT_REF_NAME-x"}})
+    );
 }
 
 #[test]
