@@ -81,6 +81,13 @@ impl Expression {
     }
 }
 
+/// A `/regex/flags` string compiled as GitLab's `UntrustedRegexp::RubySyntax` reads it (flags
+/// `i`, `m`, `s`, `U`); `None` when the text is not shaped like a pattern. Used for
+/// `only`/`except` ref patterns.
+pub(crate) fn ruby_regex(text: &str) -> Option<Result<regex::Regex, regex::Error>> {
+    lex::Pattern::from_text(text).map(|compiled| compiled.map(|pattern| pattern.regex))
+}
+
 impl PartialEq for Expression {
     fn eq(&self, other: &Self) -> bool {
         self.source == other.source
