@@ -197,7 +197,10 @@ fn parse_rule(node: &Node, path: &str, kind: RulesKind, diags: &mut Diagnostics)
             diags.push(unknown_key(&key.name, &key.location, path, kind));
             continue;
         }
-        read_key(&mut rule, &key.name, value, &key_path, kind, diags);
+        // GitLab compacts the rule: a key set to null is as if it were absent.
+        if !value.is_null() {
+            read_key(&mut rule, &key.name, value, &key_path, kind, diags);
+        }
     }
     check_delay(&rule, map, path, diags);
     Some(rule)
@@ -226,19 +229,21 @@ fn read_key(rule: &mut Rule, key: &str, value: &Node, key_path: &str, kind: Rule
     }
 }
 
-/// `when: delayed` needs `start_in`; `start_in` needs `when: delayed`.
+/// `when: delayed` needs `start_in`; `start_in` (even null) needs `when: delayed`.
 fn check_delay(rule: &Rule, map: &super::node::Map, path: &str, diags: &mut Diagnostics) {
     let delayed = rule.when.as_deref() == Some("delayed");
-    match (delayed, map.key("start_in")) {
-        (true, None) => diags.push(
+    let start_in_given = map.get("start_in").is_some_and(|n| !n.is_null());
+    if delayed && !start_in_given {
+        diags.push(
             Diagnostic::error(Some(rule.location.clone()), path, "`when: delayed` requires `start_in`")
                 .with_hint("add `start_in`, such as `start_in: 30 minutes`"),
-        ),
-        (false, Some(key)) => diags.push(
+        );
+    }
+    if let (false, Some(key)) = (delayed, map.key("start_in")) {
+        diags.push(
             Diagnostic::error(Some(key.location.clone()), format!("{path}.start_in"), "`start_in` is only allowed with `when: delayed`")
                 .with_hint("add `when: delayed`, or remove `start_in`"),
-        ),
-        _ => {}
+        );
     }
 }
 
@@ -317,7 +322,6 @@ fn parse_changes(value: &Node, key_path: &str, diags: &mut Diagnostics) -> Optio
 fn parse_exists(value: &Node, key_path: &str, diags: &mut Diagnostics) -> Option<Exists> {
     let simple = |paths| Some(Exists { paths, project: None, git_ref: None });
     match &value.value {
-        Value::Null => simple(Vec::new()),
         Value::Str(s) => simple(vec![s.clone()]),
         Value::Seq(_) => simple(path_list(value, key_path, diags)?),
         Value::Map(map) => {

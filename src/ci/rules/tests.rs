@@ -184,6 +184,14 @@ fn invalid_if_reports_expression_error_and_hint() {
 }
 
 #[test]
+fn null_keys_are_absent() {
+    let rules = parse_ok(json!([{"if": null, "when": null, "changes": null}]), RulesKind::Job);
+    assert_eq!(rules[0], Rule::empty(rules[0].location.clone()));
+    parse_err(json!([{"when": "delayed", "start_in": null}]), RulesKind::Job);
+    parse_err(json!([{"if": "$A", "start_in": null}]), RulesKind::Job);
+}
+
+#[test]
 fn valid_rules_survive_invalid_siblings() {
     let mut diags = Diagnostics::new();
     let rules = parse(&node(json!([{"if": "$A =="}, {"when": "never"}])), "job.rules", RulesKind::Job, &mut diags);
@@ -211,7 +219,8 @@ fn changes_and_exists_forms() {
     assert_eq!(rules[0].changes.as_ref().unwrap().compare_to.as_deref(), Some("refs/heads/main"));
     assert_eq!(rules[1].exists.as_ref().unwrap().paths, ["Dockerfile"]);
     assert_eq!(rules[2].exists.as_ref().unwrap().git_ref.as_deref(), Some("main"));
-    assert!(rules[3].exists.as_ref().unwrap().paths.is_empty());
+    // A null key is absent, as GitLab compacts rules.
+    assert!(rules[3].exists.is_none());
     parse_err(json!([{"changes": {"compare_to": "main"}}]), RulesKind::Job);
     parse_err(json!([{"exists": {"paths": ["x"], "ref": "main"}}]), RulesKind::Job);
     parse_err(json!([{"changes": {"paths": ["x"], "compare": "main"}}]), RulesKind::Job);
