@@ -1,6 +1,6 @@
 //! `rules:` of jobs, `workflow:` and `include:`: reading and validating them into [`Rule`]s
 //! (this file), and choosing the first rule that matches ([`first_match`], in
-//! [`evaluate`](self::evaluate)). Paths are matched by [`glob`] as Ruby's `File.fnmatch?` does.
+//! `rules/evaluate.rs`). Paths are matched by [`glob`] as Ruby's `File.fnmatch?` does.
 //!
 //! Validation follows GitLab's `Entry::Rules::Rule` and `Entry::Include::Rules::Rule`: the keys
 //! allowed per kind, `when` values per kind, `start_in` only (and always) with `when: delayed`

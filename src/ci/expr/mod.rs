@@ -1,9 +1,9 @@
 //! The CI/CD expression language of `rules:if`, `workflow:rules:if`, `include:rules:if` and
 //! `only/except:variables`: `$VAR == "x" && ($B =~ /re/i || $C != null)`.
 //!
-//! It follows GitLab's `lib/gitlab/ci/pipeline/expression/`: the same lexemes ([`lex`]), the
-//! same shunting-yard parser and precedences ([`parse`]: comparisons bind tighter than `&&`,
-//! which binds tighter than `||`), and the same Ruby value semantics ([`eval`]). Patterns use
+//! It follows GitLab's `lib/gitlab/ci/pipeline/expression/`: the same lexemes (`lex.rs`), the
+//! same shunting-yard parser and precedences (`parse.rs`: comparisons bind tighter than `&&`,
+//! which binds tighter than `||`), and the same Ruby value semantics (`eval.rs`). Patterns use
 //! the `regex` crate, which like GitLab's RE2 has no backreferences or look-around; unlike
 //! RE2 its `\d`, `\w` and `\b` are Unicode-aware.
 //!
