@@ -14,3 +14,42 @@ pub mod store;
 pub mod executor;
 pub mod run;
 pub mod cli;
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    /// `ci` is pure (STYLE rule 9): no file system, processes, network, clock, environment or
+    /// other Sluice modules besides `diagnostic`. Tests inside `ci` may use what they like.
+    #[test]
+    fn ci_module_does_no_io() {
+        const FORBIDDEN: &[&str] = &[
+            "std::fs", "tokio", "std::process", "std::net::Tcp", "std::net::Udp", "std::env", "SystemTime", "Instant",
+            "crate::git", "crate::store", "crate::run", "crate::executor", "crate::cli", "crate::pipelines",
+        ];
+        let mut offenders = Vec::new();
+        let mut stack = vec![Path::new(env!("CARGO_MANIFEST_DIR")).join("src/ci")];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                    continue;
+                }
+                let name = path.file_name().unwrap().to_string_lossy();
+                if !name.ends_with(".rs") || name.starts_with("tests") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                // Code after an inline `#[cfg(test)]` module is test code.
+                let code = text.split("#[cfg(test)]").next().unwrap_or("");
+                for word in FORBIDDEN {
+                    if code.contains(word) {
+                        offenders.push(format!("{}: {word}", path.display()));
+                    }
+                }
+            }
+        }
+        assert!(offenders.is_empty(), "the ci module must stay pure:\n{}", offenders.join("\n"));
+    }
+}

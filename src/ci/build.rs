@@ -10,15 +10,11 @@
 
 pub mod globals;
 
-// The planning flow needs `crate::ci::rules` and `crate::ci::only_except` from the `expr`
-// branch; it is compiled once that branch is merged (remove the four `cfg(any())` lines).
-#[cfg(any())]
 mod plan;
-#[cfg(any())]
 mod plan_job;
-#[cfg(any())]
 mod select;
-#[cfg(any())]
+
 pub use plan::{NO_JOBS_REASON, WORKFLOW_REASON, build};
-#[cfg(all(test, any()))]
+
+#[cfg(test)]
 mod tests;

@@ -6,7 +6,7 @@ use clap::Args;
 
 use super::ExitStatus;
 use super::source::{PipelineArgs, SourceArgs, prepare};
-use crate::ci::pipeline::{Job, Pipeline};
+use crate::ci::pipeline::{Job, Pipeline, When};
 use crate::ci::{Diagnostics, PlanRequest, plan};
 
 /// Arguments of `sluice plan`.
@@ -109,12 +109,15 @@ fn render_text(pipeline: &Pipeline) -> String {
             let _ = writeln!(out, "  {:width$}  {}", job.name, job_details(job));
         }
     }
-    let runnable = pipeline.jobs.iter().filter(|j| j.when != crate::ci::pipeline::When::Never).count();
+    let runnable = pipeline.jobs.iter().filter(|j| j.when != When::Never).count();
     let _ = writeln!(out, "\n{runnable} of {} jobs will run", pipeline.jobs.len());
     out
 }
 
 fn job_details(job: &Job) -> String {
+    if job.when == When::Never {
+        return "never (excluded by rules, only or except)".to_owned();
+    }
     let mut details = job.when.to_string();
     if job.allow_failure {
         details.push_str(", allowed to fail");

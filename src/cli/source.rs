@@ -19,7 +19,7 @@ pub struct SourceArgs {
     #[arg(long, default_value = ".gitlab-ci.yml")]
     pub file: String,
     /// Serve `include: project: NAME` from the git repository at PATH (repeatable)
-    #[arg(long = "project-repo", value_name = "NAME=PATH", value_parser = parse_key_value)]
+    #[arg(long = "project-repo", value_name = "NAME=PATH", value_parser = parse_project_repo)]
     pub project_repos: Vec<(String, String)>,
     /// Serve `include: remote:` from cached copies in DIR (file names: the URL with characters
     /// other than letters, digits, `.` and `-` replaced by `_`)
@@ -69,6 +69,14 @@ fn parse_key_value(s: &str) -> Result<(String, String), String> {
         return Err(format!("`{key}` is not a valid name; use letters, digits and `_`"));
     }
     Ok((key.to_owned(), value.to_owned()))
+}
+
+/// Parses `group/project=PATH`.
+fn parse_project_repo(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((name, path)) if !name.is_empty() && !path.is_empty() => Ok((name.to_owned(), path.to_owned())),
+        _ => Err(format!("`{s}` is not NAME=PATH (for example `group/tools=../tools`)")),
+    }
 }
 
 fn parse_source(s: &str) -> Result<PipelineSource, String> {

@@ -84,6 +84,9 @@ impl Repo {
         git(&self.path, &["remote", "add", "origin", "https://gitlab.example.com/group/project.git"]);
         git(&self.path, &["add", "-A"]);
         git(&self.path, &["commit", "-q", "--allow-empty", "-m", "initial"]);
+        // gitlab-ci-local asks for the remote's default branch.
+        git(&self.path, &["update-ref", "refs/remotes/origin/main", "HEAD"]);
+        git(&self.path, &["symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main"]);
     }
 
     /// Writes a file and commits it.
@@ -118,14 +121,17 @@ pub fn dump(output: &Output) -> String {
 }
 
 /// Whether every key of `expected` is in `actual` with a matching value: objects are matched
-/// as subsets, arrays element by element with equal length, scalars exactly. Returns the path
-/// of the first difference.
+/// as subsets (an expected `null` also accepts an absent key), arrays element by element with
+/// equal length, scalars exactly. Returns the path of the first difference.
 pub fn json_subset(expected: &serde_json::Value, actual: &serde_json::Value, path: &str) -> Result<(), String> {
     use serde_json::Value;
     match (expected, actual) {
         (Value::Object(e), Value::Object(a)) => {
             for (key, value) in e {
                 let Some(actual_value) = a.get(key) else {
+                    if value.is_null() {
+                        continue;
+                    }
                     return Err(format!("{path}.{key}: missing"));
                 };
                 json_subset(value, actual_value, &format!("{path}.{key}"))?;

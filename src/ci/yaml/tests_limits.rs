@@ -2,7 +2,6 @@
 //! or slow path on arbitrary input.
 
 use std::fmt::Write as _;
-use std::time::{Duration, Instant};
 
 use proptest::prelude::*;
 
@@ -23,14 +22,12 @@ fn laughs(levels: usize, width: usize) -> String {
 #[test]
 fn billion_laughs_fails_fast_at_the_alias() {
     let text = laughs(10, 10);
-    let started = Instant::now();
+    // The node budget is what keeps this fast and small; `cargo bench` measures speed.
     let errors = load(FILE, &text).unwrap_err();
-    let elapsed = started.elapsed();
     let e = errors.errors().next().unwrap();
     assert_eq!(e.message, format!("YAML aliases expand to more than {MAX_NODES} nodes"));
     let l = e.location.as_ref().unwrap();
     assert!(l.line >= 6 && l.line <= 8, "located at an alias line: {e}");
-    assert!(elapsed < Duration::from_secs(2), "took {elapsed:?}");
 }
 
 #[test]
@@ -95,14 +92,10 @@ pub(super) fn big_file(jobs: usize) -> String {
 }
 
 #[test]
-fn large_files_load_quickly() {
+fn large_files_load_whole() {
     let text = big_file(2000);
-    let started = Instant::now();
     let loaded = load(FILE, &text).unwrap();
-    let elapsed = started.elapsed();
     assert_eq!(loaded.config.as_map().unwrap().len(), 2002);
-    // Generous for debug builds on a shared machine; release is far below 20 ms.
-    assert!(elapsed < Duration::from_secs(3), "took {elapsed:?}");
 }
 
 const FRAGMENTS: &[&str] = &[
@@ -117,19 +110,15 @@ proptest! {
 
     #[test]
     fn never_panics_on_arbitrary_text(text in ".{0,200}") {
-        let started = Instant::now();
         let _ = load(FILE, &text);
-        prop_assert!(started.elapsed() < Duration::from_secs(2));
     }
 
     #[test]
     fn never_panics_on_yaml_like_text(parts in proptest::collection::vec(proptest::sample::select(FRAGMENTS), 0..60)) {
         let text = parts.concat();
-        let started = Instant::now();
         if let Err(errors) = load(FILE, &text) {
             prop_assert!(errors.has_errors());
             prop_assert!(errors.errors().all(|e| e.location.is_some()));
         }
-        prop_assert!(started.elapsed() < Duration::from_secs(2));
     }
 }

@@ -255,7 +255,7 @@ async fn timeout_kills_the_whole_group() {
     let (outcome, output) = run(&spec).await;
     assert_eq!(outcome.exit, Exit::TimedOut);
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        started.elapsed() < Duration::from_secs(30),
         "took {:?}",
         started.elapsed()
     );
@@ -267,13 +267,13 @@ async fn sigterm_comes_first() {
     let f = fixture();
     let mut spec = spec(&f, &["trap 'echo terminating; exit 143' TERM", "sleep 100"]);
     spec.timeout = Some(Duration::from_millis(300));
-    spec.grace = Duration::from_secs(5);
+    spec.grace = Duration::from_secs(90);
     let started = Instant::now();
     let (outcome, output) = run(&spec).await;
     assert_eq!(outcome.exit, Exit::TimedOut);
     assert!(output.ends_with("terminating\n"), "{output}");
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        started.elapsed() < Duration::from_secs(30),
         "the group was not ended by SIGTERM"
     );
 }
@@ -291,7 +291,7 @@ async fn sigkill_follows_an_ignored_sigterm() {
     let (outcome, output) = run(&spec).await;
     assert_eq!(outcome.exit, Exit::TimedOut);
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        started.elapsed() < Duration::from_secs(30),
         "took {:?}",
         started.elapsed()
     );
@@ -319,7 +319,7 @@ async fn cancellation_ends_the_group() {
     let output = String::from_utf8_lossy(&sink.output).into_owned();
     assert_eq!(outcome.exit, Exit::Canceled);
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        started.elapsed() < Duration::from_secs(30),
         "took {:?}",
         started.elapsed()
     );
@@ -377,7 +377,7 @@ async fn failing_on_spawn_stops_the_script() {
         "{error:?}"
     );
     assert!(
-        started.elapsed() < Duration::from_secs(3),
+        started.elapsed() < Duration::from_secs(30),
         "took {:?}",
         started.elapsed()
     );
@@ -413,7 +413,7 @@ async fn dropping_the_run_kills_the_group() {
     }
     let output = String::from_utf8_lossy(&sink.output).into_owned();
     let child = child_pid(&output);
-    let deadline = Instant::now() + Duration::from_secs(3);
+    let deadline = Instant::now() + Duration::from_secs(30);
     while rustix::process::test_kill_process(child).is_ok() {
         assert!(
             Instant::now() < deadline,
