@@ -8,7 +8,6 @@
 //! valid expression. Every problem becomes a located [`Diagnostic`]; valid rules are returned
 //! even when others are not. Nothing here decides what a matching rule *does* to a job.
 
-mod duration;
 mod evaluate;
 pub mod glob;
 
@@ -427,8 +426,9 @@ fn parse_start_in(value: &Node, key_path: &str, diags: &mut Diagnostics) -> Opti
             return None;
         }
     };
-    match duration::parse_seconds(&text) {
-        Some(seconds) if seconds <= duration::ONE_WEEK => Some(text),
+    const ONE_WEEK: u64 = 7 * 24 * 3600;
+    match crate::ci::job::parse_duration(&text) {
+        Some(seconds) if seconds <= ONE_WEEK => Some(text),
         Some(_) => {
             diags.push(Diagnostic::error(Some(value.location.clone()), key_path, format!("`{text}` is longer than the limit of 1 week")));
             None
