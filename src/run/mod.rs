@@ -33,3 +33,5 @@ pub use scheduler::{PipelineRun, RunError, RunOptions, RunSummary, run_pipeline}
 pub use trigger::LockedReader;
 pub use variables::RunVariable;
 
+#[cfg(test)]
+mod tests;
