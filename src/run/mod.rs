@@ -23,6 +23,7 @@ pub mod mask;
 pub mod observer;
 pub mod retry;
 pub mod scheduler;
+mod tasks;
 pub mod trigger;
 pub mod variables;
 pub mod workspace;

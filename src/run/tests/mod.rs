@@ -70,7 +70,10 @@ impl Recorder {
     }
 
     fn position(&self, event: &Event) -> usize {
-        self.events().iter().position(|e| e == event).unwrap_or_else(|| panic!("no {event:?} in {:#?}", self.events()))
+        self.events()
+            .iter()
+            .position(|e| e == event)
+            .unwrap_or_else(|| panic!("no {event:?} in {:#?}", self.events()))
     }
 
     fn saw(&self, event: &Event) -> bool {
@@ -95,12 +98,24 @@ impl Fixture {
         let root = dir.path().join("repo");
         std::fs::create_dir_all(&root).expect("repo");
         std::fs::write(root.join("README.md"), "hello\n").expect("write");
-        let source = SourceTree { root, files: vec!["README.md".to_owned()], untracked: Vec::new(), include_untracked: false };
+        let source = SourceTree {
+            root,
+            files: vec!["README.md".to_owned()],
+            untracked: Vec::new(),
+            include_untracked: false,
+        };
         let mut options = RunOptions::new(dir.path().join("state"));
         options.concurrency = 4;
         options.grace = Duration::from_millis(300);
         options.default_timeout = Duration::from_secs(60);
-        Fixture { dir, source, store: Store::open_in_memory().expect("store"), options, observer: Recorder::default(), files: Vec::new() }
+        Fixture {
+            dir,
+            source,
+            store: Store::open_in_memory().expect("store"),
+            options,
+            observer: Recorder::default(),
+            files: Vec::new(),
+        }
     }
 
     /// A scratch path outside every workspace, for marker files shared between jobs.
@@ -109,25 +124,41 @@ impl Fixture {
     }
 
     fn context() -> PipelineContext {
-        PipelineContext::push("group/project", "main", "0123456789abcdef0123456789abcdef01234567")
+        PipelineContext::push(
+            "group/project",
+            "main",
+            "0123456789abcdef0123456789abcdef01234567",
+        )
     }
 
     fn reader(&self, yaml: &str) -> MemoryReader {
-        self.files.iter().fold(MemoryReader::new().with_local(".gitlab-ci.yml", yaml), |r, (p, c)| r.with_local(p, c))
+        self.files.iter().fold(
+            MemoryReader::new().with_local(".gitlab-ci.yml", yaml),
+            |r, (p, c)| r.with_local(p, c),
+        )
     }
 
     fn plan(&self, yaml: &str) -> Pipeline {
         let ctx = Self::context();
         let reader = self.reader(yaml);
         let no_changes = |_: &str| None;
-        let request = PlanRequest { path: ".gitlab-ci.yml", context: &ctx, reader: &reader, changed_since: &no_changes };
+        let request = PlanRequest {
+            path: ".gitlab-ci.yml",
+            context: &ctx,
+            reader: &reader,
+            changed_since: &no_changes,
+        };
         match plan(&request) {
             Ok(pipeline) => pipeline,
             Err(diagnostics) => panic!("invalid test pipeline:\n{diagnostics}"),
         }
     }
 
-    async fn try_run(&self, yaml: &str, cancel: &CancellationToken) -> Result<RunSummary, RunError> {
+    async fn try_run(
+        &self,
+        yaml: &str,
+        cancel: &CancellationToken,
+    ) -> Result<RunSummary, RunError> {
         let pipeline = self.plan(yaml);
         let ctx = Self::context();
         let reader = self.reader(yaml);
@@ -140,20 +171,28 @@ impl Fixture {
             store: &self.store,
             observer: &self.observer,
         };
-        let summary = tokio::time::timeout(Duration::from_secs(60), run_pipeline(&run, &self.options, cancel))
-            .await
-            .expect("the run finishes within a minute")?;
+        let summary = tokio::time::timeout(
+            Duration::from_secs(60),
+            run_pipeline(&run, &self.options, cancel),
+        )
+        .await
+        .expect("the run finishes within a minute")?;
         self.check_record(&summary);
         Ok(summary)
     }
 
     async fn run(&self, yaml: &str) -> RunSummary {
-        self.try_run(yaml, &CancellationToken::new()).await.expect("run")
+        self.try_run(yaml, &CancellationToken::new())
+            .await
+            .expect("run")
     }
 
     /// The store agrees with the summary: final statuses, and no job left running.
     fn check_record(&self, summary: &RunSummary) {
-        let row = self.store.get_pipeline(summary.pipeline_id).expect("pipeline row");
+        let row = self
+            .store
+            .get_pipeline(summary.pipeline_id)
+            .expect("pipeline row");
         assert_eq!(row.status, summary.status);
         assert!(row.plan.is_object(), "plan snapshot stored");
         for job in &summary.jobs {
@@ -162,13 +201,23 @@ impl Fixture {
             assert_eq!(stored.status, job.status, "{}", job.name);
             assert_eq!(stored.exit_code, job.exit_code, "{}", job.name);
             let transitions = self.store.transitions_of(id).expect("transitions");
-            assert_eq!(transitions.last().map(|t| t.to), Some(job.status), "{}", job.name);
+            assert_eq!(
+                transitions.last().map(|t| t.to),
+                Some(job.status),
+                "{}",
+                job.name
+            );
         }
         assert!(self.store.running_jobs().expect("running").is_empty());
     }
 
     fn statuses(&self, id: crate::store::JobId) -> Vec<JobStatus> {
-        self.store.transitions_of(id).expect("transitions").into_iter().map(|t| t.to).collect()
+        self.store
+            .transitions_of(id)
+            .expect("transitions")
+            .into_iter()
+            .map(|t| t.to)
+            .collect()
     }
 
     fn rows(&self, summary: &RunSummary) -> Vec<JobRow> {
@@ -177,5 +226,9 @@ impl Fixture {
 }
 
 fn job<'a>(summary: &'a RunSummary, name: &str) -> &'a JobSummary {
-    summary.jobs.iter().find(|j| j.name == name).unwrap_or_else(|| panic!("no job `{name}` in {summary:#?}"))
+    summary
+        .jobs
+        .iter()
+        .find(|j| j.name == name)
+        .unwrap_or_else(|| panic!("no job `{name}` in {summary:#?}"))
 }

@@ -18,18 +18,39 @@ never: {stage: test, script: [exit 1], rules: [{when: never}]}
         .await;
     assert_eq!(summary.status, PipelineStatus::Success);
     let names: Vec<&str> = summary.jobs.iter().map(|j| j.name.as_str()).collect();
-    assert_eq!(names, ["build", "unit", "lint"], "when: never jobs are not created");
-    let build_done = f.observer.position(&Event::Finished("build".into(), JobStatus::Success));
+    assert_eq!(
+        names,
+        ["build", "unit", "lint"],
+        "when: never jobs are not created"
+    );
+    let build_done = f
+        .observer
+        .position(&Event::Finished("build".into(), JobStatus::Success));
     assert!(build_done < f.observer.position(&Event::Started("unit".into())));
     assert!(build_done < f.observer.position(&Event::Started("lint".into())));
     assert!(f.observer.lines("unit").contains(&"unit".to_owned()));
     let unit = job(&summary, "unit");
     let path = unit.log_path.clone().expect("log path");
-    assert!(std::fs::read_to_string(&path).expect("log").contains("$ echo unit"));
+    assert!(
+        std::fs::read_to_string(&path)
+            .expect("log")
+            .contains("$ echo unit")
+    );
     let id = unit.job_id.expect("row");
-    assert_eq!(f.statuses(id), [JobStatus::Created, JobStatus::Pending, JobStatus::Running, JobStatus::Success]);
+    assert_eq!(
+        f.statuses(id),
+        [
+            JobStatus::Created,
+            JobStatus::Pending,
+            JobStatus::Running,
+            JobStatus::Success
+        ]
+    );
     assert_eq!(f.store.get_job(id).expect("job").log_path, Some(path));
-    assert!(f.store.get_job(id).expect("job").process.is_some(), "process recorded");
+    assert!(
+        f.store.get_job(id).expect("job").process.is_some(),
+        "process recorded"
+    );
     assert_eq!(f.rows(&summary).len(), 3);
 }
 
@@ -49,8 +70,16 @@ late: {{stage: three, script: [echo late]}}
     );
     let summary = f.run(&yaml).await;
     assert_eq!(summary.status, PipelineStatus::Success, "{summary:#?}");
-    assert!(f.observer.position(&Event::Started("early".into())) < f.observer.position(&Event::Finished("slow".into(), JobStatus::Success)));
-    assert!(f.observer.position(&Event::Finished("slow".into(), JobStatus::Success)) < f.observer.position(&Event::Started("late".into())));
+    assert!(
+        f.observer.position(&Event::Started("early".into()))
+            < f.observer
+                .position(&Event::Finished("slow".into(), JobStatus::Success))
+    );
+    assert!(
+        f.observer
+            .position(&Event::Finished("slow".into(), JobStatus::Success))
+            < f.observer.position(&Event::Started("late".into()))
+    );
 }
 
 #[tokio::test]
@@ -68,7 +97,11 @@ happy: {stage: cleanup, when: on_success, script: [echo happy]}
         )
         .await;
     assert_eq!(summary.status, PipelineStatus::Failed);
-    let statuses: Vec<(&str, JobStatus)> = summary.jobs.iter().map(|j| (j.name.as_str(), j.status)).collect();
+    let statuses: Vec<(&str, JobStatus)> = summary
+        .jobs
+        .iter()
+        .map(|j| (j.name.as_str(), j.status))
+        .collect();
     assert_eq!(
         statuses,
         [
@@ -80,8 +113,14 @@ happy: {stage: cleanup, when: on_success, script: [echo happy]}
         ]
     );
     let build = job(&summary, "build");
-    assert_eq!((build.exit_code, build.failure_reason), (Some(1), Some(crate::store::FailureReason::ScriptFailure)));
-    assert_eq!(f.statuses(job(&summary, "test").job_id.expect("row")), [JobStatus::Created, JobStatus::Skipped]);
+    assert_eq!(
+        (build.exit_code, build.failure_reason),
+        (Some(1), Some(crate::store::FailureReason::ScriptFailure))
+    );
+    assert_eq!(
+        f.statuses(job(&summary, "test").job_id.expect("row")),
+        [JobStatus::Created, JobStatus::Skipped]
+    );
 }
 
 #[tokio::test]
@@ -98,10 +137,16 @@ after: {stage: deploy, script: [echo ok]}
     assert_eq!(summary.status, PipelineStatus::Success);
     for name in ["a", "b"] {
         let j = job(&summary, name);
-        assert_eq!((j.status, j.allowed_failure), (JobStatus::Failed, true), "{name}");
+        assert_eq!(
+            (j.status, j.allowed_failure),
+            (JobStatus::Failed, true),
+            "{name}"
+        );
     }
     assert_eq!(job(&summary, "after").status, JobStatus::Success);
-    let summary = f.run("c: {script: [exit 4], allow_failure: {exit_codes: [3]}}\n").await;
+    let summary = f
+        .run("c: {script: [exit 4], allow_failure: {exit_codes: [3]}}\n")
+        .await;
     assert_eq!(summary.status, PipelineStatus::Failed);
     assert!(!job(&summary, "c").allowed_failure);
 }
@@ -116,7 +161,11 @@ verify: {stage: verify, script: [echo verify]}
 ";
     let summary = f.run(yaml).await;
     assert_eq!(job(&summary, "optional").status, JobStatus::Manual);
-    assert_eq!(job(&summary, "verify").status, JobStatus::Success, "non-blocking manual job");
+    assert_eq!(
+        job(&summary, "verify").status,
+        JobStatus::Success,
+        "non-blocking manual job"
+    );
     assert_eq!(summary.status, PipelineStatus::Success);
     assert!(!f.observer.saw(&Event::Started("optional".into())));
 
@@ -127,7 +176,11 @@ verify: {stage: verify, script: [echo verify]}
 ";
     let summary = f.run(blocking).await;
     assert_eq!(job(&summary, "deploy").status, JobStatus::Manual);
-    assert_eq!(job(&summary, "verify").status, JobStatus::Created, "held back by a blocking manual job");
+    assert_eq!(
+        job(&summary, "verify").status,
+        JobStatus::Created,
+        "held back by a blocking manual job"
+    );
     assert_eq!(summary.status, PipelineStatus::Manual);
 
     let mut played = Fixture::new();
@@ -136,8 +189,22 @@ verify: {stage: verify, script: [echo verify]}
     assert_eq!(job(&summary, "deploy").status, JobStatus::Success);
     assert_eq!(job(&summary, "verify").status, JobStatus::Success);
     let deploy = job(&summary, "deploy").job_id.expect("row");
-    assert_eq!(played.statuses(deploy), [JobStatus::Created, JobStatus::Manual, JobStatus::Pending, JobStatus::Running, JobStatus::Success]);
-    assert!(played.observer.lines("deploy").contains(&"deploy".to_owned()));
+    assert_eq!(
+        played.statuses(deploy),
+        [
+            JobStatus::Created,
+            JobStatus::Manual,
+            JobStatus::Pending,
+            JobStatus::Running,
+            JobStatus::Success
+        ]
+    );
+    assert!(
+        played
+            .observer
+            .lines("deploy")
+            .contains(&"deploy".to_owned())
+    );
 }
 
 #[tokio::test]
@@ -156,7 +223,10 @@ three: {{resource_group: prod, script: [{script}]}}
     let waited = summary
         .jobs
         .iter()
-        .filter(|j| f.statuses(j.job_id.expect("row")).contains(&JobStatus::WaitingForResource))
+        .filter(|j| {
+            f.statuses(j.job_id.expect("row"))
+                .contains(&JobStatus::WaitingForResource)
+        })
         .count();
     assert_eq!(waited, 2);
 }
@@ -164,11 +234,16 @@ three: {{resource_group: prod, script: [{script}]}}
 #[tokio::test]
 async fn parallel_instances_get_their_node_index() {
     let f = Fixture::new();
-    let summary = f.run("test: {parallel: 3, script: ['echo node=$CI_NODE_INDEX/$CI_NODE_TOTAL']}\n").await;
+    let summary = f
+        .run("test: {parallel: 3, script: ['echo node=$CI_NODE_INDEX/$CI_NODE_TOTAL']}\n")
+        .await;
     assert_eq!(summary.jobs.len(), 3);
     for index in 1..=3 {
         let name = format!("test {index}/3");
-        assert!(f.observer.lines(&name).contains(&format!("node={index}/3")), "{name}");
+        assert!(
+            f.observer.lines(&name).contains(&format!("node={index}/3")),
+            "{name}"
+        );
     }
 }
 
@@ -188,8 +263,14 @@ deploy: {stage: deploy, script: [echo deploy]}
     assert_eq!(names, ["build", "unit"]);
     f.options.with_needs = false;
     f.options.only_jobs = Some(vec!["unti".into()]);
-    let err = f.try_run(yaml, &CancellationToken::new()).await.expect_err("unknown job");
-    assert_eq!(err.to_string(), "job `unti` is not in the pipeline (did you mean `unit`?)");
+    let err = f
+        .try_run(yaml, &CancellationToken::new())
+        .await
+        .expect_err("unknown job");
+    assert_eq!(
+        err.to_string(),
+        "job `unti` is not in the pipeline (did you mean `unit`?)"
+    );
     f.options.only_jobs = None;
     f.options.stage = Some("deploy".into());
     let summary = f.run(yaml).await;
@@ -199,9 +280,14 @@ deploy: {stage: deploy, script: [echo deploy]}
 #[tokio::test]
 async fn delayed_jobs_are_scheduled_then_run() {
     let f = Fixture::new();
-    let summary = f.run("later: {when: delayed, start_in: 1 second, script: [echo later]}\n").await;
+    let summary = f
+        .run("later: {when: delayed, start_in: 1 second, script: [echo later]}\n")
+        .await;
     let later = job(&summary, "later");
     assert_eq!(later.status, JobStatus::Success);
     let statuses = f.statuses(later.job_id.expect("row"));
-    assert_eq!(&statuses[..3], [JobStatus::Created, JobStatus::Scheduled, JobStatus::Pending]);
+    assert_eq!(
+        &statuses[..3],
+        [JobStatus::Created, JobStatus::Scheduled, JobStatus::Pending]
+    );
 }
