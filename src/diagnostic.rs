@@ -175,6 +175,26 @@ impl fmt::Display for Diagnostics {
 
 impl std::error::Error for Diagnostics {}
 
+/// The candidate closest to `unknown`, if it is close enough to be a likely typo: at most 1,
+/// 2 or 3 edits (for names of up to 4, 8 or more characters), counting case-insensitively and
+/// a swap of two neighbours as one edit (`stgae` → `stage`). `unknown` itself is never
+/// suggested.
+pub fn did_you_mean<'a>(unknown: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = unknown.to_lowercase();
+    let limit = match lower.chars().count() {
+        0..=4 => 1,
+        5..=8 => 2,
+        _ => 3,
+    };
+    candidates
+        .into_iter()
+        .filter(|c| *c != unknown)
+        .map(|c| (strsim::osa_distance(&lower, &c.to_lowercase()), c))
+        .filter(|(distance, _)| *distance <= limit)
+        .min_by_key(|(distance, _)| *distance)
+        .map(|(_, c)| c)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -187,6 +207,16 @@ mod tests {
             d.to_string(),
             ".gitlab-ci.yml:14:5: jobs.deploy.needs: job `build` does not exist\n\nhint: did you mean `builds`?"
         );
+    }
+
+    #[test]
+    fn did_you_mean_finds_typos_only() {
+        assert_eq!(did_you_mean("scirpt", ["stage", "script"]), Some("script"));
+        assert_eq!(did_you_mean("Script", ["script"]), Some("script"));
+        assert_eq!(did_you_mean("stgae", ["stage"]), Some("stage"));
+        assert_eq!(did_you_mean("build", ["test", "deploy"]), None);
+        assert_eq!(did_you_mean("x", ["script"]), None);
+        assert_eq!(did_you_mean("same", ["same"]), None);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use indexmap::IndexMap;
 
 use super::merge::deep_merge;
 use super::node::{Map, Node, Value};
-use crate::diagnostic::{Diagnostic, Diagnostics};
+use crate::diagnostic::{Diagnostic, Diagnostics, did_you_mean};
 
 /// The longest `extends` chain GitLab accepts, counted in `extends` steps from the entry
 /// being resolved (`job` → `.a` is one step).
@@ -87,7 +87,7 @@ impl Graph {
                     None => {
                         ok = false;
                         let mut d = Diagnostic::error(Some(at.location.clone()), &path, format!("`{parent}` does not exist"));
-                        d = match closest(&parent, map.keys().filter(|k| *k != name)) {
+                        d = match did_you_mean(&parent, map.keys().filter(|k| *k != name)) {
                             Some(s) => d.with_hint(format!("did you mean `{s}`?")),
                             None => d.with_hint("`extends` names top-level keys (jobs or hidden `.templates`) of the configuration"),
                         };
@@ -285,35 +285,7 @@ fn report_too_deep(resolver: &mut Resolver<'_>, name: &str, diags: &mut Diagnost
     );
 }
 
-/// The candidate closest to `name` by edit distance, if close enough to be a likely typo
-/// (distance at most 2, or a third of the name's length for long names).
-pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
-    let limit = (name.chars().count() / 3).max(2);
-    candidates
-        .into_iter()
-        .filter(|c| *c != name)
-        .map(|c| (edit_distance(name, c), c))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
 
-/// Levenshtein distance over characters.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cost = usize::from(ca != *cb);
-            let next = (row[j + 1] + 1).min(row[j] + 1).min(prev + cost);
-            prev = row[j + 1];
-            row[j + 1] = next;
-        }
-    }
-    row[b.len()]
-}
 
 #[cfg(test)]
 mod tests {
@@ -436,7 +408,7 @@ other: {extends: 3}
 
     #[test]
     fn closest_ignores_far_names() {
-        assert_eq!(closest("build", ["test", "deploy"]), None);
-        assert_eq!(closest("biuld", ["test", "build"]), Some("build"));
+        assert_eq!(crate::diagnostic::did_you_mean("build", ["test", "deploy"]), None);
+        assert_eq!(crate::diagnostic::did_you_mean("biuld", ["test", "build"]), Some("build"));
     }
 }

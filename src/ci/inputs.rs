@@ -20,7 +20,7 @@ use indexmap::IndexMap;
 
 use super::node::{Node, Value};
 use super::variables::Variables;
-use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+use crate::diagnostic::{Diagnostic, Diagnostics, Location, did_you_mean};
 use spec::{InputSpec, InputType, parse_header};
 
 /// Most `options` one input may list (GitLab's `ALLOWED_OPTIONS_LIMIT`).
@@ -267,7 +267,7 @@ fn unknown_input(key: &super::node::Key, key_path: &str, names: &[&str], file: &
         &join(key_path, &key.name),
         format!("`{file}` has no input `{}`", key.name),
     );
-    match closest(&key.name, names.iter().copied()) {
+    match did_you_mean(&key.name, names.iter().copied()) {
         Some(best) => d.with_hint(format!("did you mean `{best}`?")),
         None if names.is_empty() => d.with_hint(format!("`{file}` declares no inputs")),
         None => d.with_hint(format!("its inputs are: {}", backticked(names))),
@@ -290,45 +290,7 @@ pub(crate) fn same_value(a: &Node, b: &Node) -> bool {
     }
 }
 
-/// The name in `candidates` closest to `name` by edit distance, if close enough to be a typo.
-pub(crate) fn closest<'a>(
-    name: &str,
-    candidates: impl Iterator<Item = &'a str>,
-) -> Option<&'a str> {
-    let limit = (name.chars().count() / 3).max(1);
-    candidates
-        .map(|c| (edit_distance(name, c), c))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
 
-/// Edit distance over characters where swapping two neighbours counts as one edit (optimal
-/// string alignment), so `stgae` is one edit from `stage`.
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for j in 0..=b.len() {
-        d[0][j] = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1)
-                .min(d[i][j - 1] + 1)
-                .min(d[i - 1][j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[i - 2][j - 2] + 1);
-            }
-            d[i][j] = best;
-        }
-    }
-    d[a.len()][b.len()]
-}
 
 /// A value for a message: scalars as Ruby prints them, collections as JSON.
 pub(crate) fn display(node: &Node) -> String {

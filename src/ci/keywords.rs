@@ -240,20 +240,7 @@ pub const GLOBAL_VARIABLE_KEYWORDS: &[&str] = &["value", "expand", "description"
 /// if it is close enough to be a likely typo: at most 1 edit for names up to 4 characters,
 /// 2 up to 8, 3 beyond. Ties go to the earlier candidate.
 pub fn suggest<'c>(unknown: &str, candidates: &[&'c str]) -> Option<&'c str> {
-    let lower = unknown.to_lowercase();
-    let limit = match lower.chars().count() {
-        0..=4 => 1,
-        5..=8 => 2,
-        _ => 3,
-    };
-    let mut best: Option<(usize, &'c str)> = None;
-    for candidate in candidates {
-        let distance = edit_distance(&lower, &candidate.to_lowercase());
-        if distance <= limit && best.is_none_or(|(d, _)| distance < d) {
-            best = Some((distance, candidate));
-        }
-    }
-    best.map(|(_, c)| c)
+    crate::diagnostic::did_you_mean(unknown, candidates.iter().copied())
 }
 
 /// A `hint:` for an unknown key: did-you-mean if one is close, otherwise the allowed keys.
@@ -269,30 +256,6 @@ pub fn backticked(values: &[&str]) -> String {
     values.iter().map(|v| format!("`{v}`")).collect::<Vec<_>>().join(", ")
 }
 
-/// Damerau-Levenshtein distance (optimal string alignment: an adjacent transposition is one edit).
-fn edit_distance(a: &str, b: &str) -> usize {
-    let a: Vec<char> = a.chars().collect();
-    let b: Vec<char> = b.chars().collect();
-    let width = b.len() + 1;
-    let mut d = vec![0usize; (a.len() + 1) * width];
-    for i in 0..=a.len() {
-        d[i * width] = i;
-    }
-    for (j, cell) in d.iter_mut().enumerate().take(width) {
-        *cell = j;
-    }
-    for i in 1..=a.len() {
-        for j in 1..=b.len() {
-            let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[(i - 1) * width + j] + 1).min(d[i * width + j - 1] + 1).min(d[(i - 1) * width + j - 1] + cost);
-            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[(i - 2) * width + j - 2] + 1);
-            }
-            d[i * width + j] = best;
-        }
-    }
-    d[a.len() * width + b.len()]
-}
 
 #[cfg(test)]
 mod tests {

@@ -13,7 +13,7 @@
 
 use indexmap::{IndexMap, IndexSet};
 
-use super::extends::closest;
+use crate::diagnostic::did_you_mean;
 use super::matrix;
 use super::pipeline::{Job, Need, When};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
@@ -199,7 +199,7 @@ impl Index<'_> {
             ));
         }
         let candidates = self.jobs.keys().copied().chain(self.instances.keys().map(String::as_str));
-        match closest(target, candidates) {
+        match did_you_mean(target, candidates) {
             Some(s) => d.with_hint(format!("did you mean `{s}`?")),
             None if keyword == "needs" => d.with_hint("to need a job that may not be defined, add `optional: true` to the need"),
             None => d,

@@ -24,7 +24,8 @@ use super::context::{GitRef, PipelineContext, PipelineSource};
 use super::expr::{Expression, ruby_regex};
 use super::node::{Node, Value};
 use super::rules::glob::Glob;
-use super::rules::{RuleEnv, did_you_mean};
+use super::rules::RuleEnv;
+use crate::diagnostic::did_you_mean;
 
 /// The refs `only` has when it does not say.
 pub const DEFAULT_ONLY_REFS: [&str; 2] = ["branches", "tags"];
@@ -66,7 +67,7 @@ pub fn parse(node: &Node, key_path: &str, diags: &mut Diagnostics) -> OnlyExcept
                     "changes" => policy.changes = strings(value, &path, "paths", diags),
                     "kubernetes" => policy.kubernetes = parse_kubernetes(value, &path, diags),
                     other => {
-                        let hint = match did_you_mean(other, &KEYS) {
+                        let hint = match did_you_mean(other, KEYS.iter().copied()) {
                             Some(best) => format!("did you mean `{best}`? allowed keys: {}", list(&KEYS)),
                             None => format!("allowed keys: {}", list(&KEYS)),
                         };

@@ -144,7 +144,7 @@ fn dig<'n>(root: &'n Node, path: &[String]) -> Result<&'n Node, (String, Option<
             Some(next) => current = next,
             None => {
                 let message = if i == 0 { format!("`{key}` does not exist") } else { format!("`{here}` has no key `{key}`") };
-                let hint = super::extends::closest(key, map.keys()).map(|s| format!("did you mean `{s}`?"));
+                let hint = crate::diagnostic::did_you_mean(key, map.keys()).map(|s| format!("did you mean `{s}`?"));
                 return Err((message, hint));
             }
         }

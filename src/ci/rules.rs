@@ -8,11 +8,10 @@
 //! valid expression. Every problem becomes a located [`Diagnostic`]; valid rules are returned
 //! even when others are not. Nothing here decides what a matching rule *does* to a job.
 
-mod duration;
 mod evaluate;
 pub mod glob;
 
-use crate::diagnostic::{Diagnostic, Diagnostics, Location};
+use crate::diagnostic::{Diagnostic, Diagnostics, Location, did_you_mean};
 
 use super::expr::Expression;
 use super::node::{Node, Value};
@@ -257,7 +256,7 @@ fn unknown_key(name: &str, location: &Location, path: &str, kind: RulesKind) -> 
     } else {
         format!("unknown key `{name}` in a rule")
     };
-    let hint = match did_you_mean(name, allowed) {
+    let hint = match did_you_mean(name, allowed.iter().copied()) {
         Some(best) => format!("did you mean `{best}`? allowed keys: {}", keys_list(allowed)),
         None => format!("allowed keys: {}", keys_list(allowed)),
     };
@@ -385,7 +384,7 @@ fn path_list(node: &Node, key_path: &str, diags: &mut Diagnostics) -> Option<Vec
 fn check_keys(map: &super::node::Map, allowed: &[&str], key_path: &str, diags: &mut Diagnostics) {
     for (key, _) in map.iter() {
         if !allowed.contains(&key.name.as_str()) {
-            let hint = match did_you_mean(&key.name, allowed) {
+            let hint = match did_you_mean(&key.name, allowed.iter().copied()) {
                 Some(best) => format!("did you mean `{best}`? allowed keys: {}", keys_list(allowed)),
                 None => format!("allowed keys: {}", keys_list(allowed)),
             };
@@ -402,7 +401,7 @@ fn parse_when(value: &Node, key_path: &str, kind: RulesKind, diags: &mut Diagnos
     let text = value.as_str().filter(|s| allowed.contains(s));
     if text.is_none() {
         let shown = value.scalar_to_string().map_or_else(|| value.type_name().to_owned(), |s| format!("`{s}`"));
-        let hint = match value.as_str().and_then(|s| did_you_mean(s, allowed)) {
+        let hint = match value.as_str().and_then(|s| did_you_mean(s, allowed.iter().copied())) {
             Some(best) => format!("did you mean `{best}`?"),
             None => format!("use one of {}", keys_list(allowed)),
         };
@@ -427,8 +426,9 @@ fn parse_start_in(value: &Node, key_path: &str, diags: &mut Diagnostics) -> Opti
             return None;
         }
     };
-    match duration::parse_seconds(&text) {
-        Some(seconds) if seconds <= duration::ONE_WEEK => Some(text),
+    const ONE_WEEK: u64 = 7 * 24 * 3600;
+    match crate::ci::job::parse_duration(&text) {
+        Some(seconds) if seconds <= ONE_WEEK => Some(text),
         Some(_) => {
             diags.push(Diagnostic::error(Some(value.location.clone()), key_path, format!("`{text}` is longer than the limit of 1 week")));
             None
@@ -487,32 +487,7 @@ fn expect_string(value: &Node, key_path: &str, diags: &mut Diagnostics) -> Optio
     s
 }
 
-/// The closest of `candidates` to `name`, if close enough to be a typo (edit distance at
-/// most 2, or a third of the name's length for long names).
-pub(crate) fn did_you_mean<'a>(name: &str, candidates: &[&'a str]) -> Option<&'a str> {
-    let limit = (name.chars().count() / 3).max(2);
-    candidates
-        .iter()
-        .map(|c| (edit_distance(name, c), *c))
-        .filter(|(d, _)| *d <= limit)
-        .min_by_key(|(d, _)| *d)
-        .map(|(_, c)| c)
-}
 
-fn edit_distance(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut diagonal = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let substitution = diagonal + usize::from(ca != *cb);
-            diagonal = row[j + 1];
-            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
-        }
-    }
-    row[b.len()]
-}
 
 #[cfg(test)]
 pub(crate) mod tests;

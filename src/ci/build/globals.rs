@@ -2,7 +2,7 @@
 //! deprecated top-level `image`, `services`, `cache`, `before_script`, `after_script`) and
 //! `workflow`. Everything else at the top level is a job or a hidden template.
 
-use crate::ci::extends::closest;
+use crate::diagnostic::did_you_mean;
 use crate::ci::job::{self, VariableScope};
 use crate::ci::keywords::{DEPRECATED_GLOBAL_KEYWORDS, WORKFLOW_KEYWORDS};
 use crate::ci::node::{Key, Map, Node, Value};
@@ -102,7 +102,7 @@ fn type_error(node: &Node, path: &str, expected: &str, diags: &mut Diagnostics) 
 
 fn unknown_key(key: &Key, path: &str, allowed: &[&str]) -> Diagnostic {
     let d = Diagnostic::error(Some(key.location.clone()), path, format!("unknown key `{}`", key.name));
-    match closest(&key.name, allowed.iter().copied()) {
+    match did_you_mean(&key.name, allowed.iter().copied()) {
         Some(s) => d.with_hint(format!("did you mean `{s}`?")),
         None => d.with_hint(format!("allowed keys: {}", allowed.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", "))),
     }

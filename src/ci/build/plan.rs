@@ -9,7 +9,8 @@ use super::globals::{self, Globals};
 use super::select::{self, Conditions};
 use super::plan_job;
 use crate::ci::context::PipelineContext;
-use crate::ci::extends::{self, closest};
+use crate::ci::extends;
+use crate::diagnostic::did_you_mean;
 use crate::ci::job::{self, JobSpec};
 use crate::ci::keywords::GLOBAL_KEYWORDS;
 use crate::ci::matrix;
@@ -201,7 +202,7 @@ fn check_stage(spec: &JobSpec, node: &Node, stages: &[String], diags: &mut Diagn
     }
     let at = node.as_map().and_then(|m| m.get("stage")).map_or_else(|| node.location.clone(), |s| s.location.clone());
     let listed: Vec<String> = stages.iter().map(|s| format!("`{s}`")).collect();
-    let hint = match closest(&spec.stage, stages.iter().map(String::as_str)) {
+    let hint = match did_you_mean(&spec.stage, stages.iter().map(String::as_str)) {
         Some(s) => format!("did you mean `{s}`?"),
         None if node.as_map().is_some_and(|m| m.contains_key("stage")) => format!("add `{}` to `stages`", spec.stage),
         None => format!("a job without `stage` runs in `test`; add `test` to `stages` or give the job a stage ({})", listed.join(", ")),

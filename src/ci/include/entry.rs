@@ -2,7 +2,8 @@
 //! normalised (GitLab's `Mapper::Normalizer` and `Matcher`), keys validated, `$VAR`s expanded in
 //! locations (`Mapper::VariablesExpander`). Reading, rules and wildcards happen in the resolver.
 
-use crate::ci::inputs::{backticked, closest};
+use crate::ci::inputs::backticked;
+use crate::diagnostic::did_you_mean;
 use crate::ci::node::{Node, Value};
 use crate::ci::variables::{Variables, expand_with};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
@@ -167,7 +168,7 @@ fn parse_map(
             format!("{key_path}.{}", key.name),
             format!("include has an unknown key `{}`", key.name),
         );
-        diags.push(match closest(&key.name, ALLOWED_KEYS.iter().copied()) {
+        diags.push(match did_you_mean(&key.name, ALLOWED_KEYS.iter().copied()) {
             Some(best) => d.with_hint(format!(
                 "did you mean `{best}`? allowed keys: {}",
                 backticked(&ALLOWED_KEYS)

@@ -5,7 +5,8 @@ use super::entry::{self, Entry, Located, Target};
 use super::location::{has_yaml_extension, wildcard};
 use super::{MAX_DEPTH, MAX_INCLUDES};
 use crate::ci::context::PipelineContext;
-use crate::ci::inputs::{self, closest};
+use crate::ci::inputs;
+use crate::diagnostic::did_you_mean;
 use crate::ci::merge::deep_merge;
 use crate::ci::node::Node;
 use crate::ci::rules::{self, RuleEnv, RulesKind};
@@ -365,7 +366,7 @@ impl<'a> Resolver<'a> {
             (source @ (FileSource::Local | FileSource::Project { .. }), ReadError::NotFound) => {
                 let d = Diagnostic::error(at, key_path, format!("file `{}` does not exist in {}", file.path, describe(source)));
                 let files = self.reader.list(source).unwrap_or_default();
-                match closest(&file.path, files.iter().map(String::as_str)) {
+                match did_you_mean(&file.path, files.iter().map(String::as_str)) {
                     Some(best) => d.with_hint(format!("did you mean `{best}`?")),
                     None => d.with_hint("paths are relative to the repository root"),
                 }

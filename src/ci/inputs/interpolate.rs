@@ -12,7 +12,8 @@ use std::sync::LazyLock;
 use indexmap::IndexMap;
 use regex::Regex;
 
-use super::{closest, join};
+use super::join;
+use crate::diagnostic::did_you_mean;
 use crate::ci::node::{Key, Map, Node, Value};
 use crate::ci::variables::{Variables, expand_with};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
@@ -219,7 +220,7 @@ fn lookup(access: &str, ctx: &Context) -> Result<Node, BlockError> {
     }
     let name = objects[1];
     let Some(value) = ctx.inputs.get(name) else {
-        let hint = match closest(name, ctx.inputs.keys().map(String::as_str)) {
+        let hint = match did_you_mean(name, ctx.inputs.keys().map(String::as_str)) {
             Some(best) => format!("did you mean `{best}`?"),
             None if ctx.inputs.is_empty() => format!("`{}` declares no inputs", ctx.file),
             None => format!(

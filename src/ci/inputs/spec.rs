@@ -1,7 +1,7 @@
 //! Parsing a header document: `spec:` with `inputs:`, each input's `default`, `description`,
 //! `options`, `regex` and `type` (GitLab's `Header::Root`, `Header::Spec`, `Header::Input`).
 
-use super::{MAX_OPTIONS, backticked, closest, display, error, join};
+use super::{MAX_OPTIONS, backticked, display, error, join};
 use crate::ci::node::{Key, Node, Value};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 
@@ -257,7 +257,7 @@ fn unknown_key(key: &Key, parent_path: &str, allowed: &[&str], what: &str) -> Di
         &join(parent_path, &key.name),
         format!("{what} has an unknown key `{}`", key.name),
     );
-    match closest(&key.name, allowed.iter().copied()) {
+    match crate::diagnostic::did_you_mean(&key.name, allowed.iter().copied()) {
         Some(best) => d.with_hint(format!(
             "did you mean `{best}`? allowed keys: {}",
             backticked(allowed)
