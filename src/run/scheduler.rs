@@ -356,36 +356,16 @@ fn check_name(pipeline: &Pipeline, name: &str) -> Result<(), RunError> {
     {
         return Ok(());
     }
-    let hint = pipeline
+    let names = pipeline
         .jobs
         .iter()
         .filter(|j| j.when != When::Never)
-        .map(|j| (strsim(&j.name, name), &j.name))
-        .filter(|(distance, _)| *distance <= 3)
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, n)| n.clone());
+        .map(|j| j.name.as_str());
+    let hint = crate::diagnostic::did_you_mean(name, names).map(str::to_owned);
     Err(RunError::UnknownJob {
         name: name.to_owned(),
         hint,
     })
-}
-
-/// Levenshtein distance, for "did you mean".
-fn strsim(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let current = row[j + 1];
-            row[j + 1] = (previous + usize::from(ca != *cb))
-                .min(row[j] + 1)
-                .min(current + 1);
-            previous = current;
-        }
-    }
-    row[b.len()]
 }
 
 /// The indices of the jobs to run, in plan order.

@@ -10,8 +10,9 @@
 //! run's caller variables ([`super::RunVariable`], which stand for project settings here).
 //!
 //! Status: with `strategy: depend` (or `mirror`) the trigger job waits for the child and
-//! takes its status (`success`, `failed`, `canceled`; a child that ends `skipped` or
-//! blocked on a manual job leaves the trigger job `skipped`); otherwise the trigger job
+//! takes its status (`success`, `failed`, `canceled`; a child whose jobs were all skipped
+//! counts as `success`, and a child blocked on a manual job makes the trigger job `failed`
+//! with that reason, because a running job can only end in those three); otherwise the trigger job
 //! succeeds once the child pipeline is created, and the child keeps running detached (the run
 //! still waits for it before it returns). Cross-project triggers (`trigger: project`) are
 //! skipped by the scheduler: they cannot run locally.
@@ -148,10 +149,17 @@ pub(crate) async fn run<'s>(
                     Some(format!("downstream pipeline {} failed", child_id.get())),
                 ),
                 PipelineStatus::Canceled => (JobStatus::Canceled, None),
-                other => (
-                    JobStatus::Skipped,
+                PipelineStatus::Skipped => (
+                    JobStatus::Success,
                     Some(format!(
-                        "downstream pipeline {} ended `{other}`",
+                        "downstream pipeline {} skipped every job",
+                        child_id.get()
+                    )),
+                ),
+                other => (
+                    JobStatus::Failed,
+                    Some(format!(
+                        "downstream pipeline {} ended `{other}` (blocked on a manual job)",
                         child_id.get()
                     )),
                 ),
