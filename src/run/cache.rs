@@ -82,9 +82,15 @@ pub fn resolve(cache: &Cache, vars: &Variables, workspace: &Path) -> Result<Cach
     let key = match &cache.key {
         CacheKey::Literal(text) => {
             let key = vars.expand(text);
-            if key.trim().is_empty() { "default".to_owned() } else { key }
+            if key.trim().is_empty() {
+                "default".to_owned()
+            } else {
+                key
+            }
         }
-        CacheKey::Files { files, prefix } => files_key(files, prefix.as_deref().map(|p| vars.expand(p)), workspace)?,
+        CacheKey::Files { files, prefix } => {
+            files_key(files, prefix.as_deref().map(|p| vars.expand(p)), workspace)?
+        }
     };
     let policy = vars.expand(&cache.policy);
     let (pull, push) = match policy.as_str() {
@@ -93,7 +99,8 @@ pub fn resolve(cache: &Cache, vars: &Variables, workspace: &Path) -> Result<Cach
         "push" => (false, true),
         _ => return Err(CacheError::Policy { policy }),
     };
-    let mut fallback_keys: Vec<String> = cache.fallback_keys.iter().map(|k| vars.expand(k)).collect();
+    let mut fallback_keys: Vec<String> =
+        cache.fallback_keys.iter().map(|k| vars.expand(k)).collect();
     if let Some(global) = vars.value("CACHE_FALLBACK_KEY").filter(|k| !k.is_empty()) {
         fallback_keys.push(global);
     }
@@ -103,11 +110,19 @@ pub fn resolve(cache: &Cache, vars: &Variables, workspace: &Path) -> Result<Cach
         pull,
         push,
         when: cache.when,
-        spec: ArtifactSpec { paths: cache.paths.iter().map(|p| vars.expand(p)).collect(), exclude: Vec::new(), untracked: cache.untracked },
+        spec: ArtifactSpec {
+            paths: cache.paths.iter().map(|p| vars.expand(p)).collect(),
+            exclude: Vec::new(),
+            untracked: cache.untracked,
+        },
     })
 }
 
-fn files_key(files: &[String], prefix: Option<String>, workspace: &Path) -> Result<String, CacheError> {
+fn files_key(
+    files: &[String],
+    prefix: Option<String>,
+    workspace: &Path,
+) -> Result<String, CacheError> {
     let mut content = Vec::new();
     let mut found = false;
     for file in files {
@@ -126,7 +141,11 @@ fn files_key(files: &[String], prefix: Option<String>, workspace: &Path) -> Resu
             Err(source) => return Err(CacheError::KeyFile { path: rel, source }),
         }
     }
-    let hash = if found { format!("{:032x}", stable_hash(&content)) } else { "default".to_owned() };
+    let hash = if found {
+        format!("{:032x}", stable_hash(&content))
+    } else {
+        "default".to_owned()
+    };
     Ok(match prefix {
         Some(prefix) if !prefix.is_empty() => format!("{prefix}-{hash}"),
         _ => hash,
@@ -138,7 +157,9 @@ fn files_key(files: &[String], prefix: Option<String>, workspace: &Path) -> Resu
 pub fn stable_hash(bytes: &[u8]) -> u128 {
     const OFFSET: u128 = 0x6c62_272e_07bb_0142_62b8_2175_6295_c58d;
     const PRIME: u128 = 0x0000_0000_0100_0000_0000_0000_0000_013b;
-    bytes.iter().fold(OFFSET, |hash, byte| (hash ^ u128::from(*byte)).wrapping_mul(PRIME))
+    bytes.iter().fold(OFFSET, |hash, byte| {
+        (hash ^ u128::from(*byte)).wrapping_mul(PRIME)
+    })
 }
 
 /// The directory of cache `key` under `cache_root` (`<state>/cache`).
@@ -152,7 +173,11 @@ pub fn cache_dir(cache_root: &Path, key: &str) -> PathBuf {
 /// # Errors
 ///
 /// [`CacheError::Copy`].
-pub fn restore(cache_root: &Path, plan: &CachePlan, workspace: &Path) -> Result<Option<String>, CacheError> {
+pub fn restore(
+    cache_root: &Path,
+    plan: &CachePlan,
+    workspace: &Path,
+) -> Result<Option<String>, CacheError> {
     for key in std::iter::once(&plan.key).chain(&plan.fallback_keys) {
         let dir = cache_dir(cache_root, key);
         if dir.is_dir() {
@@ -168,15 +193,25 @@ pub fn restore(cache_root: &Path, plan: &CachePlan, workspace: &Path) -> Result<
 /// # Errors
 ///
 /// [`CacheError::Copy`], [`CacheError::Store`].
-pub fn save(cache_root: &Path, plan: &CachePlan, workspace: &Path, tracked: &[String]) -> Result<CollectStats, CacheError> {
+pub fn save(
+    cache_root: &Path,
+    plan: &CachePlan,
+    workspace: &Path,
+    tracked: &[String],
+) -> Result<CollectStats, CacheError> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
-    let unique = format!(".tmp-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
+    let unique = format!(
+        ".tmp-{}-{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
     let fresh = cache_root.join(&unique);
     let store_error = |path: &Path| {
         let path = path.to_owned();
         move |source| CacheError::Store { path, source }
     };
-    let stats = artifacts::collect(workspace, &plan.spec, tracked, &fresh).map_err(CacheError::Copy)?;
+    let stats =
+        artifacts::collect(workspace, &plan.spec, tracked, &fresh).map_err(CacheError::Copy)?;
     let target = cache_dir(cache_root, &plan.key);
     let old = cache_root.join(format!("{unique}-old"));
     let had_old = match std::fs::rename(&target, &old) {
@@ -214,18 +249,43 @@ mod tests {
         vars.set("CI_COMMIT_REF_SLUG", "main");
         vars.set("FALLBACK", "fb");
         vars.set("POLICY", "pull");
-        let plan = resolve(&cache(CacheKey::Literal("deps-$CI_COMMIT_REF_SLUG".into()), "$POLICY"), &vars, dir.path()).expect("plan");
-        assert_eq!((plan.key.as_str(), plan.pull, plan.push), ("deps-main", true, false));
+        let plan = resolve(
+            &cache(
+                CacheKey::Literal("deps-$CI_COMMIT_REF_SLUG".into()),
+                "$POLICY",
+            ),
+            &vars,
+            dir.path(),
+        )
+        .expect("plan");
+        assert_eq!(
+            (plan.key.as_str(), plan.pull, plan.push),
+            ("deps-main", true, false)
+        );
         assert_eq!(plan.fallback_keys, ["fb"]);
-        let files = CacheKey::Files { files: vec!["Cargo.lock".into()], prefix: Some("rust".into()) };
+        let files = CacheKey::Files {
+            files: vec!["Cargo.lock".into()],
+            prefix: Some("rust".into()),
+        };
         let missing = resolve(&cache(files.clone(), "pull-push"), &vars, dir.path()).expect("plan");
         assert_eq!(missing.key, "rust-default");
         std::fs::write(dir.path().join("Cargo.lock"), "v1").expect("write");
-        let one = resolve(&cache(files.clone(), "pull-push"), &vars, dir.path()).expect("plan").key;
+        let one = resolve(&cache(files.clone(), "pull-push"), &vars, dir.path())
+            .expect("plan")
+            .key;
         std::fs::write(dir.path().join("Cargo.lock"), "v2").expect("write");
-        let two = resolve(&cache(files, "pull-push"), &vars, dir.path()).expect("plan").key;
+        let two = resolve(&cache(files, "pull-push"), &vars, dir.path())
+            .expect("plan")
+            .key;
         assert!(one.starts_with("rust-") && one != two, "{one} {two}");
-        assert!(matches!(resolve(&cache(CacheKey::Literal(String::new()), "sometimes"), &vars, dir.path()), Err(CacheError::Policy { .. })));
+        assert!(matches!(
+            resolve(
+                &cache(CacheKey::Literal(String::new()), "sometimes"),
+                &vars,
+                dir.path()
+            ),
+            Err(CacheError::Policy { .. })
+        ));
     }
 
     #[test]
@@ -236,15 +296,29 @@ mod tests {
         std::fs::create_dir_all(ws.join("deps")).expect("mkdir");
         std::fs::create_dir_all(&root).expect("mkdir");
         std::fs::write(ws.join("deps/a"), "1").expect("write");
-        let plan = resolve(&cache(CacheKey::Literal("k/1".into()), ""), &Variables::new(), &ws).expect("plan");
+        let plan = resolve(
+            &cache(CacheKey::Literal("k/1".into()), ""),
+            &Variables::new(),
+            &ws,
+        )
+        .expect("plan");
         save(&root, &plan, &ws, &[]).expect("save");
         std::fs::write(ws.join("deps/a"), "2").expect("write");
         save(&root, &plan, &ws, &[]).expect("save again");
         let ws2 = dir.path().join("ws2");
         std::fs::create_dir_all(&ws2).expect("mkdir");
-        assert_eq!(restore(&root, &plan, &ws2).expect("restore"), Some("k/1".to_owned()));
-        assert_eq!(std::fs::read_to_string(ws2.join("deps/a")).expect("read"), "2");
-        let names: Vec<_> = std::fs::read_dir(&root).expect("list").map(|e| e.expect("entry").file_name()).collect();
+        assert_eq!(
+            restore(&root, &plan, &ws2).expect("restore"),
+            Some("k/1".to_owned())
+        );
+        assert_eq!(
+            std::fs::read_to_string(ws2.join("deps/a")).expect("read"),
+            "2"
+        );
+        let names: Vec<_> = std::fs::read_dir(&root)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
         assert_eq!(names.len(), 1, "{names:?}");
     }
 }

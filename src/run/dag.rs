@@ -25,15 +25,13 @@ use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::task::Poll;
 use std::time::Duration;
 
-use tokio::sync::OwnedSemaphorePermit;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use super::job::{self, ArtifactSource, Finished, JobOutcome, Ticket};
-use super::observer::{JobInfo, JobSummary};
+use super::job::{Finished, JobOutcome};
+use super::observer::JobInfo;
 use super::retry::should_retry;
 use super::scheduler::{Created, RunError, RunSummary, Shared, job_matches, log_path, new_job};
 use crate::ci::context::PipelineContext;
@@ -55,55 +53,24 @@ pub(crate) struct Scope<'a> {
 }
 
 /// A child pipeline left running after its trigger job finished (no `strategy: depend`).
-pub(crate) type Detached<'s> = Pin<Box<dyn Future<Output = Result<RunSummary, RunError>> + Send + 's>>;
+pub(crate) type Detached<'s> =
+    Pin<Box<dyn Future<Output = Result<RunSummary, RunError>> + Send + 's>>;
 
 /// What a finished future of the loop reports.
 pub(crate) enum Completion<'s> {
     /// A job attempt ended.
-    Job { node: usize, outcome: JobOutcome<'s> },
+    Job {
+        node: usize,
+        outcome: JobOutcome<'s>,
+    },
     /// A detached child pipeline ended.
-    Child { node: usize, result: Result<RunSummary, RunError> },
+    Child {
+        node: usize,
+        result: Result<RunSummary, RunError>,
+    },
 }
 
-type Task<'s> = Pin<Box<dyn Future<Output = Completion<'s>> + Send + 's>>;
-
-/// A handful of futures polled together, yielding each result as it comes (a minimal
-/// `FuturesUnordered`: every wake-up polls them all, which is fine for the few jobs that run
-/// at once, and keeps them borrowing the run's state instead of needing `'static` tasks).
-pub(crate) struct TaskSet<'s> {
-    tasks: Vec<Task<'s>>,
-}
-
-impl<'s> TaskSet<'s> {
-    fn new() -> Self {
-        Self { tasks: Vec::new() }
-    }
-
-    fn push(&mut self, task: Task<'s>) {
-        self.tasks.push(task);
-    }
-
-    fn is_empty(&self) -> bool {
-        self.tasks.is_empty()
-    }
-
-    /// The next result; `None` when the set is empty.
-    async fn next(&mut self) -> Option<Completion<'s>> {
-        if self.tasks.is_empty() {
-            return None;
-        }
-        std::future::poll_fn(|cx| {
-            for i in 0..self.tasks.len() {
-                if let Poll::Ready(done) = self.tasks[i].as_mut().poll(cx) {
-                    drop(self.tasks.swap_remove(i));
-                    return Poll::Ready(Some(done));
-                }
-            }
-            Poll::Pending
-        })
-        .await
-    }
-}
+pub(crate) use super::tasks::TaskSet;
 
 /// The jobs among `present` (plan indices) that job `index` waits for.
 pub(crate) fn prerequisites(pipeline: &Pipeline, present: &[usize], index: usize) -> Vec<usize> {
@@ -112,17 +79,29 @@ pub(crate) fn prerequisites(pipeline: &Pipeline, present: &[usize], index: usize
         Some(needs) => present
             .iter()
             .copied()
-            .filter(|&i| needs.iter().any(|n| n.is_local() && n.job == pipeline.jobs[i].name))
+            .filter(|&i| {
+                needs
+                    .iter()
+                    .any(|n| n.is_local() && n.job == pipeline.jobs[i].name)
+            })
             .collect(),
         None => {
             let own = stage_index(pipeline, &job.stage);
-            present.iter().copied().filter(|&i| stage_index(pipeline, &pipeline.jobs[i].stage) < own).collect()
+            present
+                .iter()
+                .copied()
+                .filter(|&i| stage_index(pipeline, &pipeline.jobs[i].stage) < own)
+                .collect()
         }
     }
 }
 
 fn stage_index(pipeline: &Pipeline, stage: &str) -> usize {
-    pipeline.stages.iter().position(|s| s == stage).unwrap_or(usize::MAX)
+    pipeline
+        .stages
+        .iter()
+        .position(|s| s == stage)
+        .unwrap_or(usize::MAX)
 }
 
 /// Where a job is in this run.
@@ -147,6 +126,9 @@ enum Composite {
     Canceled,
     Skipped,
 }
+
+mod report;
+mod start;
 
 struct Node<'p> {
     job: &'p Job,
@@ -187,7 +169,15 @@ pub(crate) async fn drive(
     cancel: CancellationToken,
 ) -> Result<RunSummary, RunError> {
     let started = Instant::now();
-    let scope = Scope { shared, pipeline, ctx, pipeline_id: created.pipeline_id, run_dir: created.run_dir, prefix, cancel };
+    let scope = Scope {
+        shared,
+        pipeline,
+        ctx,
+        pipeline_id: created.pipeline_id,
+        run_dir: created.run_dir,
+        prefix,
+        cancel,
+    };
     let store = shared.store;
     store.set_pipeline_status(scope.pipeline_id, PipelineStatus::Running, Timestamp::now())?;
     let mut run = Run::new(&scope, &created.jobs);
@@ -205,8 +195,15 @@ pub(crate) async fn drive(
         }
     }
     store.set_pipeline_status(scope.pipeline_id, status, Timestamp::now())?;
-    let jobs = (0..run.nodes.len()).map(|i| run.summary(i, false)).collect();
-    Ok(RunSummary { pipeline_id: scope.pipeline_id, status, duration: started.elapsed(), jobs })
+    let jobs = (0..run.nodes.len())
+        .map(|i| run.summary(i, false))
+        .collect();
+    Ok(RunSummary {
+        pipeline_id: scope.pipeline_id,
+        status,
+        duration: started.elapsed(),
+        jobs,
+    })
 }
 
 impl<'p> Run<'p> {
@@ -230,7 +227,8 @@ impl<'p> Run<'p> {
                     row: *row,
                     attempt: 1,
                     log_path: log_path.clone(),
-                    played: job.when == When::Manual && options.manual.iter().any(|m| job_matches(job, m)),
+                    played: job.when == When::Manual
+                        && options.manual.iter().any(|m| job_matches(job, m)),
                     phase: Phase::Created,
                     resource: job.resource_group.as_ref().map(|g| vars.expand_known(g)),
                     started: 0,
@@ -238,10 +236,19 @@ impl<'p> Run<'p> {
                 }
             })
             .collect();
-        Self { nodes, pending: VecDeque::new(), groups: HashMap::new(), canceled: false }
+        Self {
+            nodes,
+            pending: VecDeque::new(),
+            groups: HashMap::new(),
+            canceled: false,
+        }
     }
 
-    async fn run<'s>(&mut self, scope: &'s Scope<'s>, tasks: &mut TaskSet<'s>) -> Result<(), RunError>
+    async fn run<'s>(
+        &mut self,
+        scope: &'s Scope<'s>,
+        tasks: &mut TaskSet<'s>,
+    ) -> Result<(), RunError>
     where
         'p: 's,
     {
@@ -286,8 +293,17 @@ impl<'p> Run<'p> {
         }
     }
 
-    fn transition(&self, scope: &Scope<'_>, i: usize, to: JobStatus, reason: Option<&str>) -> Result<(), RunError> {
-        scope.shared.store.transition_job(self.nodes[i].row, to, reason, Timestamp::now())?;
+    fn transition(
+        &self,
+        scope: &Scope<'_>,
+        i: usize,
+        to: JobStatus,
+        reason: Option<&str>,
+    ) -> Result<(), RunError> {
+        scope
+            .shared
+            .store
+            .transition_job(self.nodes[i].row, to, reason, Timestamp::now())?;
         Ok(())
     }
 
@@ -340,7 +356,12 @@ impl<'p> Run<'p> {
         }
     }
 
-    fn decide(&mut self, scope: &Scope<'_>, i: usize, composite: Composite) -> Result<(), RunError> {
+    fn decide(
+        &mut self,
+        scope: &Scope<'_>,
+        i: usize,
+        composite: Composite,
+    ) -> Result<(), RunError> {
         let job = self.nodes[i].job;
         let proceed = match job.when {
             When::OnFailure => composite == Composite::Failed,
@@ -350,12 +371,14 @@ impl<'p> Run<'p> {
         if !proceed {
             return self.skip(scope, i, None);
         }
-        if let Some(trigger) = &job.trigger {
-            if trigger.include.is_empty() {
-                let project = trigger.project.as_deref().unwrap_or("another project");
-                let message = format!("cross-project pipeline (`trigger: project: {project}`) is not run locally");
-                return self.skip(scope, i, Some(message));
-            }
+        if let Some(trigger) = &job.trigger
+            && trigger.include.is_empty()
+        {
+            let project = trigger.project.as_deref().unwrap_or("another project");
+            let message = format!(
+                "cross-project pipeline (`trigger: project: {project}`) is not run locally"
+            );
+            return self.skip(scope, i, Some(message));
         }
         match job.when {
             When::Manual => {
@@ -377,7 +400,12 @@ impl<'p> Run<'p> {
         }
     }
 
-    fn skip(&mut self, scope: &Scope<'_>, i: usize, message: Option<String>) -> Result<(), RunError> {
+    fn skip(
+        &mut self,
+        scope: &Scope<'_>,
+        i: usize,
+        message: Option<String>,
+    ) -> Result<(), RunError> {
         self.transition(scope, i, JobStatus::Skipped, message.as_deref())?;
         self.finish(scope, i, Finished::not_run(JobStatus::Skipped, message));
         Ok(())
@@ -388,142 +416,18 @@ impl<'p> Run<'p> {
         self.nodes[i].phase = Phase::Final;
         self.nodes[i].finished = Some(finished);
         let summary = self.summary(i, false);
-        scope.shared.observer.job_finished(&self.info(scope, i), &summary);
+        scope
+            .shared
+            .observer
+            .job_finished(&self.info(scope, i), &summary);
     }
 
-    /// Queues node `i` for a slot, through its resource group.
-    fn ready(&mut self, scope: &Scope<'_>, i: usize, reason: Option<&str>) -> Result<(), RunError> {
-        if let Some(group) = self.nodes[i].resource.clone() {
-            let entry = self.groups.entry(group).or_default();
-            match entry.0 {
-                Some(holder) if holder != i => {
-                    entry.1.push_back(i);
-                    self.transition(scope, i, JobStatus::WaitingForResource, reason)?;
-                    self.nodes[i].phase = Phase::WaitingForResource;
-                    return Ok(());
-                }
-                _ => entry.0 = Some(i),
-            }
-        }
-        self.transition(scope, i, JobStatus::Pending, reason)?;
-        self.nodes[i].phase = Phase::Pending;
-        self.pending.push_back(i);
-        Ok(())
-    }
-
-    /// Frees node `i`'s resource group and hands it to the next waiting job.
-    fn release(&mut self, scope: &Scope<'_>, i: usize) -> Result<(), RunError> {
-        let Some(group) = self.nodes[i].resource.clone() else {
-            return Ok(());
-        };
-        let Some(entry) = self.groups.get_mut(&group) else {
-            return Ok(());
-        };
-        if entry.0 != Some(i) {
-            return Ok(());
-        }
-        entry.0 = entry.1.pop_front();
-        if let Some(next) = entry.0 {
-            self.transition(scope, next, JobStatus::Pending, Some("resource group free"))?;
-            self.nodes[next].phase = Phase::Pending;
-            self.pending.push_back(next);
-        }
-        Ok(())
-    }
-
-    fn is_trigger(&self, i: usize) -> bool {
-        self.nodes[i].job.trigger.is_some()
-    }
-
-    fn wants_slot(&self) -> bool {
-        self.pending.iter().any(|&i| !self.is_trigger(i))
-    }
-
-    /// Starts pending trigger jobs, and other pending jobs while slots are free.
-    fn start_ready<'s>(&mut self, scope: &'s Scope<'s>, tasks: &mut TaskSet<'s>) -> Result<(), RunError>
-    where
-        'p: 's,
-    {
-        let mut k = 0;
-        while k < self.pending.len() {
-            let i = self.pending[k];
-            if self.is_trigger(i) {
-                self.pending.remove(k);
-                self.start(scope, tasks, i, None)?;
-                continue;
-            }
-            match scope.shared.slots.clone().try_acquire_owned() {
-                Ok(permit) => {
-                    self.pending.remove(k);
-                    self.start(scope, tasks, i, Some(permit))?;
-                }
-                Err(_) => k += 1,
-            }
-        }
-        Ok(())
-    }
-
-    fn start_first<'s>(&mut self, scope: &'s Scope<'s>, tasks: &mut TaskSet<'s>, permit: OwnedSemaphorePermit) -> Result<(), RunError>
-    where
-        'p: 's,
-    {
-        if let Some(k) = self.pending.iter().position(|&i| !self.is_trigger(i)) {
-            if let Some(i) = self.pending.remove(k) {
-                self.start(scope, tasks, i, Some(permit))?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Records node `i` as running and starts its future.
-    fn start<'s>(&mut self, scope: &'s Scope<'s>, tasks: &mut TaskSet<'s>, i: usize, permit: Option<OwnedSemaphorePermit>) -> Result<(), RunError>
-    where
-        'p: 's,
-    {
-        self.transition(scope, i, JobStatus::Running, None)?;
-        self.nodes[i].phase = Phase::Running;
-        self.nodes[i].started += 1;
-        let info = self.info(scope, i);
-        scope.shared.observer.job_started(&info);
-        let node = &self.nodes[i];
-        let ticket = Ticket {
-            info,
-            row: node.row,
-            attempt: node.attempt,
-            log_path: node.log_path.clone(),
-            played: node.played,
-            sources: self.artifact_sources(i),
-            _permit: permit,
-        };
-        let job: &'s Job = node.job;
-        tasks.push(Box::pin(async move {
-            let outcome = job::execute(scope, job, ticket).await;
-            Completion::Job { node: i, outcome }
-        }));
-        Ok(())
-    }
-
-    /// The jobs whose artifacts (and dotenv variables) node `i` receives, in plan order:
-    /// `dependencies` if given; else the `needs` with `artifacts: true`; else every job of the
-    /// earlier stages.
-    fn artifact_sources(&self, i: usize) -> Vec<ArtifactSource> {
-        let job = self.nodes[i].job;
-        let receives = |other: &Job| match (&job.dependencies, &job.needs) {
-            (Some(dependencies), _) => dependencies.iter().any(|d| *d == other.name),
-            (None, Some(needs)) => needs.iter().any(|n| n.is_local() && n.artifacts && n.job == other.name),
-            (None, None) => other.stage != job.stage && self.nodes[i].prereqs.iter().any(|&p| self.nodes[p].job.name == other.name),
-        };
-        self.nodes
-            .iter()
-            .filter(|node| receives(node.job))
-            .filter_map(|node| {
-                let done = node.finished.as_ref()?;
-                Some(ArtifactSource { name: node.job.name.clone(), dir: done.artifacts.clone(), dotenv: done.dotenv.clone() })
-            })
-            .collect()
-    }
-
-    fn complete<'s>(&mut self, scope: &'s Scope<'s>, done: Completion<'s>, tasks: &mut TaskSet<'s>) -> Result<(), RunError>
+    fn complete<'s>(
+        &mut self,
+        scope: &'s Scope<'s>,
+        done: Completion<'s>,
+        tasks: &mut TaskSet<'s>,
+    ) -> Result<(), RunError>
     where
         'p: 's,
     {
@@ -542,7 +446,12 @@ impl<'p> Run<'p> {
             return Err(error.into());
         }
         if let Some(child) = outcome.detached {
-            tasks.push(Box::pin(async move { Completion::Child { node: i, result: child.await } }));
+            tasks.push(Box::pin(async move {
+                Completion::Child {
+                    node: i,
+                    result: child.await,
+                }
+            }));
         }
         let finished = outcome.finished;
         let node = &self.nodes[i];
@@ -551,7 +460,9 @@ impl<'p> Run<'p> {
             && should_retry(
                 node.job.retry.as_ref(),
                 node.attempt,
-                finished.failure_reason.unwrap_or(FailureReason::UnknownFailure),
+                finished
+                    .failure_reason
+                    .unwrap_or(FailureReason::UnknownFailure),
                 finished.exit_code,
             );
         if !retry {
@@ -560,10 +471,19 @@ impl<'p> Run<'p> {
         }
         let info = self.info(scope, i);
         self.nodes[i].finished = Some(finished);
-        scope.shared.observer.job_finished(&info, &self.summary(i, true));
+        scope
+            .shared
+            .observer
+            .job_finished(&info, &self.summary(i, true));
         let attempt = self.nodes[i].attempt + 1;
         let log_path = log_path(&scope.run_dir, &self.nodes[i].job.name, attempt);
-        let new = new_job(scope.pipeline_id, self.nodes[i].job, attempt, Some(self.nodes[i].row), &log_path);
+        let new = new_job(
+            scope.pipeline_id,
+            self.nodes[i].job,
+            attempt,
+            Some(self.nodes[i].row),
+            &log_path,
+        );
         let row = scope.shared.store.create_job(&new)?;
         let node = &mut self.nodes[i];
         node.row = row;
@@ -610,53 +530,6 @@ impl<'p> Run<'p> {
             self.finish(scope, i, Finished::not_run(JobStatus::Canceled, None));
         }
         Ok(())
-    }
-
-    fn pipeline_status(&self) -> PipelineStatus {
-        let status_of = |n: &Node<'_>| n.finished.as_ref().map(|f| (f.status, f.allowed));
-        if self.canceled {
-            return PipelineStatus::Canceled;
-        }
-        if self.nodes.iter().any(|n| n.phase == Phase::Final && status_of(n) == Some((JobStatus::Failed, false))) {
-            return PipelineStatus::Failed;
-        }
-        let blocked = self
-            .nodes
-            .iter()
-            .any(|n| n.phase == Phase::Created || (n.phase == Phase::Manual && !n.job.allow_failure));
-        if blocked {
-            return PipelineStatus::Manual;
-        }
-        let ran = self.nodes.iter().any(|n| matches!(status_of(n), Some((JobStatus::Success | JobStatus::Failed, _))));
-        if !ran {
-            return if self.nodes.iter().any(|n| n.phase == Phase::Manual) { PipelineStatus::Manual } else { PipelineStatus::Skipped };
-        }
-        PipelineStatus::Success
-    }
-
-    fn summary(&self, i: usize, will_retry: bool) -> JobSummary {
-        let node = &self.nodes[i];
-        let status = match (node.phase, &node.finished) {
-            (Phase::Manual, _) => JobStatus::Manual,
-            (_, Some(done)) => done.status,
-            _ => JobStatus::Created,
-        };
-        let done = node.finished.as_ref();
-        JobSummary {
-            name: node.job.name.clone(),
-            stage: node.job.stage.clone(),
-            status,
-            allowed_failure: done.is_some_and(|d| d.status == JobStatus::Failed && d.allowed),
-            exit_code: done.and_then(|d| d.exit_code),
-            failure_reason: done.and_then(|d| d.failure_reason),
-            message: done.and_then(|d| d.message.clone()),
-            duration: done.and_then(|d| d.duration),
-            attempts: node.started,
-            job_id: Some(node.row),
-            log_path: (node.started > 0).then(|| node.log_path.clone()),
-            will_retry,
-            child: done.and_then(|d| d.child.clone()),
-        }
     }
 }
 

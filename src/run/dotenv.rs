@@ -69,14 +69,20 @@ pub enum DotenvError {
 /// [`DotenvError::TooLarge`], [`DotenvError::InvalidLine`].
 pub fn parse(path: &Path, text: &str) -> Result<Vec<(String, String)>, DotenvError> {
     if text.len() > MAX_DOTENV_BYTES {
-        return Err(DotenvError::TooLarge { path: path.to_owned(), size: text.len() });
+        return Err(DotenvError::TooLarge {
+            path: path.to_owned(),
+            size: text.len(),
+        });
     }
     let mut pairs: Vec<(String, String)> = Vec::new();
     for (index, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let invalid = || DotenvError::InvalidLine { path: path.to_owned(), line: index + 1 };
+        let invalid = || DotenvError::InvalidLine {
+            path: path.to_owned(),
+            line: index + 1,
+        };
         let (key, value) = line.split_once('=').ok_or_else(invalid)?;
         let key = key.trim();
         if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
@@ -99,13 +105,22 @@ pub fn parse(path: &Path, text: &str) -> Result<Vec<(String, String)>, DotenvErr
 /// # Errors
 ///
 /// Any [`DotenvError`]; the limit on the number of variables applies to all files together.
-pub fn read_reports(workspace: &Path, paths: &[String]) -> Result<Vec<(String, String)>, DotenvError> {
+pub fn read_reports(
+    workspace: &Path,
+    paths: &[String],
+) -> Result<Vec<(String, String)>, DotenvError> {
     let mut all: Vec<(String, String)> = Vec::new();
     for written in paths {
-        let rel = super::copy::contained_path(written.trim())
-            .ok_or_else(|| DotenvError::OutsideWorkspace { path: written.clone() })?;
-        let text = std::fs::read_to_string(workspace.join(&rel))
-            .map_err(|source| DotenvError::Read { path: rel.clone(), source })?;
+        let rel = super::copy::contained_path(written.trim()).ok_or_else(|| {
+            DotenvError::OutsideWorkspace {
+                path: written.clone(),
+            }
+        })?;
+        let text =
+            std::fs::read_to_string(workspace.join(&rel)).map_err(|source| DotenvError::Read {
+                path: rel.clone(),
+                source,
+            })?;
         for (key, value) in parse(&rel, &text)? {
             match all.iter_mut().find(|(k, _)| *k == key) {
                 Some(existing) => existing.1 = value,
@@ -126,7 +141,10 @@ pub fn report_paths(reports: &[(String, serde_json::Value)]) -> Vec<String> {
         .filter(|(kind, _)| kind == "dotenv")
         .flat_map(|(_, value)| match value {
             serde_json::Value::String(path) => vec![path.clone()],
-            serde_json::Value::Array(items) => items.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect(),
+            serde_json::Value::Array(items) => items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
             _ => Vec::new(),
         })
         .collect()
@@ -144,7 +162,10 @@ mod tests {
     fn splits_at_first_equals_and_strips() {
         let pairs = parsed("A=1\n  B = x=y  \n\nC=\"quoted\"\nA=2\n");
         let expected = [("A", "2"), ("B", "x=y"), ("C", "\"quoted\"")];
-        let got: Vec<(&str, &str)> = pairs.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let got: Vec<(&str, &str)> = pairs
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         assert_eq!(got, expected);
     }
 

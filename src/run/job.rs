@@ -17,19 +17,23 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use tokio::sync::{OwnedSemaphorePermit, mpsc, oneshot};
+use tokio::sync::OwnedSemaphorePermit;
 
-use super::artifacts::{self, ArtifactSpec};
+use super::artifacts::{self};
 use super::cache;
 use super::dag::{Detached, Scope};
-use super::dotenv;
-use super::log::{JobLog, safe_name};
+use super::log::JobLog;
 use super::observer::JobInfo;
+mod outputs;
+mod process;
+
 use super::variables::{JobEnvInput, environment, job_variables};
-use crate::ci::pipeline::{Job, When};
+use crate::ci::pipeline::Job;
 use crate::ci::variables::Variables;
-use crate::executor::{AFTER_SCRIPT_TIMEOUT, Exit, OnSpawn, ScriptRun, SpawnedProcess};
-use crate::store::{FailureReason, JobId, JobStatus, ProcessRecord, StoreError, Timestamp};
+use crate::executor::{AFTER_SCRIPT_TIMEOUT, Exit, ScriptRun};
+use crate::store::{FailureReason, JobId, JobStatus, StoreError, Timestamp};
+use outputs::keep_outputs;
+use process::run_recorded;
 
 /// Everything a job attempt gets from the scheduler.
 pub(crate) struct Ticket {
@@ -83,7 +87,11 @@ impl Finished {
     }
 
     fn failed(reason: FailureReason, message: String, allowed: bool) -> Self {
-        Self { failure_reason: Some(reason), allowed, ..Self::not_run(JobStatus::Failed, Some(message)) }
+        Self {
+            failure_reason: Some(reason),
+            allowed,
+            ..Self::not_run(JobStatus::Failed, Some(message))
+        }
     }
 
     /// A failure of the runner itself, never allowed.
@@ -102,16 +110,35 @@ pub(crate) struct JobOutcome<'s> {
 }
 
 /// Runs one attempt; its status is already `running` in the store.
-pub(crate) async fn execute<'s>(scope: &'s Scope<'s>, job: &'s Job, ticket: Ticket) -> JobOutcome<'s> {
+pub(crate) async fn execute<'s>(
+    scope: &'s Scope<'s>,
+    job: &'s Job,
+    ticket: Ticket,
+) -> JobOutcome<'s> {
     let started = Instant::now();
-    let mut log = match JobLog::create(&ticket.log_path, scope.shared.masker, scope.shared.observer, ticket.info.clone()) {
+    let mut log = match JobLog::create(
+        &ticket.log_path,
+        scope.shared.masker,
+        scope.shared.observer,
+        ticket.info.clone(),
+    ) {
         Ok(log) => log,
         Err(error) => {
-            let finished = Finished::failed(FailureReason::RunnerSystemFailure, format!("cannot create the job log: {error}"), job.allow_failure);
+            let finished = Finished::failed(
+                FailureReason::RunnerSystemFailure,
+                format!("cannot create the job log: {error}"),
+                job.allow_failure,
+            );
             return record(scope, &ticket, finished, None, started);
         }
     };
-    log.line(&format!("Running with Sluice {} (pipeline {}, job {}, attempt {})", env!("CARGO_PKG_VERSION"), scope.pipeline_id.get(), ticket.row.get(), ticket.attempt));
+    log.line(&format!(
+        "Running with Sluice {} (pipeline {}, job {}, attempt {})",
+        env!("CARGO_PKG_VERSION"),
+        scope.pipeline_id.get(),
+        ticket.row.get(),
+        ticket.attempt
+    ));
     let (finished, detached) = if job.trigger.is_some() {
         super::trigger::run(scope, job, &ticket, &mut log).await
     } else {
@@ -131,23 +158,52 @@ fn final_line(finished: &Finished) -> String {
         (JobStatus::Success, _, _) => "Job succeeded".to_owned(),
         (JobStatus::Canceled, _, _) => "Job canceled".to_owned(),
         (_, Some(code), _) => format!("ERROR: Job failed: exit code {code}"),
-        (_, None, Some(FailureReason::JobExecutionTimeout)) => "ERROR: Job failed: execution took longer than the timeout".to_owned(),
-        (_, None, _) => format!("ERROR: Job failed: {}", finished.message.as_deref().unwrap_or("system failure")),
+        (_, None, Some(FailureReason::JobExecutionTimeout)) => {
+            "ERROR: Job failed: execution took longer than the timeout".to_owned()
+        }
+        (_, None, _) => format!(
+            "ERROR: Job failed: {}",
+            finished.message.as_deref().unwrap_or("system failure")
+        ),
     }
 }
 
 /// Records the final status (before the scheduler acts on it) and builds the outcome.
-fn record<'s>(scope: &Scope<'_>, ticket: &Ticket, mut finished: Finished, detached: Option<Detached<'s>>, started: Instant) -> JobOutcome<'s> {
+fn record<'s>(
+    scope: &Scope<'_>,
+    ticket: &Ticket,
+    mut finished: Finished,
+    detached: Option<Detached<'s>>,
+    started: Instant,
+) -> JobOutcome<'s> {
     finished.duration = Some(started.elapsed());
     let store = scope.shared.store;
     let now = Timestamp::now();
-    let result = if finished.failure_reason.is_none() && finished.status != JobStatus::Success && finished.message.is_some() {
+    let result = if finished.failure_reason.is_none()
+        && finished.status != JobStatus::Success
+        && finished.message.is_some()
+    {
         // Failures without a GitLab reason word (a trigger's downstream) keep their message.
-        store.transition_job(ticket.row, finished.status, finished.message.as_deref(), now)
+        store.transition_job(
+            ticket.row,
+            finished.status,
+            finished.message.as_deref(),
+            now,
+        )
     } else {
-        store.finish_job(ticket.row, finished.status, finished.exit_code, finished.failure_reason, now)
+        store.finish_job(
+            ticket.row,
+            finished.status,
+            finished.exit_code,
+            finished.failure_reason,
+            now,
+        )
     };
-    JobOutcome { finished, store_error: result.err(), detached }
+    JobOutcome {
+        finished,
+        store_error: result.err(),
+        detached,
+    }
 }
 
 /// Directories of one attempt.
@@ -160,7 +216,11 @@ struct Dirs {
 impl Dirs {
     fn new(run_dir: &Path, row: JobId) -> Self {
         let builds = run_dir.join("builds");
-        Self { workspace: builds.join(row.get().to_string()), scratch: run_dir.join("scratch").join(row.get().to_string()), builds }
+        Self {
+            workspace: builds.join(row.get().to_string()),
+            scratch: run_dir.join("scratch").join(row.get().to_string()),
+            builds,
+        }
     }
 
     fn create(&self) -> std::io::Result<()> {
@@ -186,17 +246,30 @@ impl Dirs {
 }
 
 /// Runs `f` on the blocking pool; a panic or cancellation of that task is an I/O error.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T, String> + Send + 'static) -> Result<T, String> {
-    tokio::task::spawn_blocking(f).await.unwrap_or_else(|error| Err(format!("internal task failed: {error}")))
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, String> + Send + 'static,
+) -> Result<T, String> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|error| Err(format!("internal task failed: {error}")))
 }
 
-async fn run_script_job(scope: &Scope<'_>, job: &Job, ticket: &Ticket, log: &mut JobLog<'_>) -> Finished {
+async fn run_script_job(
+    scope: &Scope<'_>,
+    job: &Job,
+    ticket: &Ticket,
+    log: &mut JobLog<'_>,
+) -> Finished {
     let dirs = Dirs::new(&scope.run_dir, ticket.row);
     let finished = match prepare(scope, job, ticket, &dirs, log).await {
         Ok(prepared) => run_prepared(scope, job, ticket, &dirs, prepared, log).await,
         Err(message) => {
             log.line(&format!("ERROR: {message}"));
-            Finished::failed(FailureReason::RunnerSystemFailure, message, job.allow_failure)
+            Finished::failed(
+                FailureReason::RunnerSystemFailure,
+                message,
+                job.allow_failure,
+            )
         }
     };
     dirs.remove(scope.shared.options.keep_workspaces).await;
@@ -211,14 +284,29 @@ struct Prepared {
     timeout: Duration,
 }
 
-async fn prepare(scope: &Scope<'_>, job: &Job, ticket: &Ticket, dirs: &Dirs, log: &mut JobLog<'_>) -> Result<Prepared, String> {
+async fn prepare(
+    scope: &Scope<'_>,
+    job: &Job,
+    ticket: &Ticket,
+    dirs: &Dirs,
+    log: &mut JobLog<'_>,
+) -> Result<Prepared, String> {
     let shared = scope.shared;
-    dirs.create().map_err(|e| format!("cannot create the job's directories: {e}"))?;
+    dirs.create()
+        .map_err(|e| format!("cannot create the job's directories: {e}"))?;
     log.line("Preparing the workspace (a copy of the working tree)");
     let source = shared.source.clone();
     let workspace = dirs.workspace.clone();
-    let stats = blocking(move || super::workspace::prepare(&source, &workspace).map_err(|e| format!("{e:#}"))).await?;
-    log.line(&format!("Copied {} files ({} bytes) in {} ms", stats.files + stats.symlinks, stats.bytes, stats.duration.as_millis()));
+    let stats = blocking(move || {
+        super::workspace::prepare(&source, &workspace).map_err(|e| format!("{e:#}"))
+    })
+    .await?;
+    log.line(&format!(
+        "Copied {} files ({} bytes) in {} ms",
+        stats.files + stats.symlinks,
+        stats.bytes,
+        stats.duration.as_millis()
+    ));
     for source in &ticket.sources {
         let Some(dir) = source.dir.clone().filter(|d| d.is_dir()) else {
             continue;
@@ -227,8 +315,15 @@ async fn prepare(scope: &Scope<'_>, job: &Job, ticket: &Ticket, dirs: &Dirs, log
         let workspace = dirs.workspace.clone();
         blocking(move || artifacts::restore(&dir, &workspace).map_err(|e| e.to_string())).await?;
     }
-    let timeout = Duration::from_secs(job.timeout.unwrap_or(shared.options.default_timeout.as_secs()));
-    let dotenv: Vec<(String, String)> = ticket.sources.iter().flat_map(|s| s.dotenv.iter().cloned()).collect();
+    let timeout = Duration::from_secs(
+        job.timeout
+            .unwrap_or(shared.options.default_timeout.as_secs()),
+    );
+    let dotenv: Vec<(String, String)> = ticket
+        .sources
+        .iter()
+        .flat_map(|s| s.dotenv.iter().cloned())
+        .collect();
     let vars = job_variables(&JobEnvInput {
         ctx: scope.ctx,
         pipeline: scope.pipeline,
@@ -242,25 +337,45 @@ async fn prepare(scope: &Scope<'_>, job: &Job, ticket: &Ticket, dirs: &Dirs, log
         dotenv: &dotenv,
         caller: &shared.options.variables,
     });
-    let env = environment(vars.clone(), &shared.options.variables, &dirs.scratch).map_err(|e| format!("cannot write file variables: {e}"))?;
+    let env = environment(vars.clone(), &shared.options.variables, &dirs.scratch)
+        .map_err(|e| format!("cannot write file variables: {e}"))?;
     let mut caches = Vec::new();
     let cache_root = shared.options.state_dir.join("cache");
     for spec in &job.cache {
         let plan = cache::resolve(spec, &vars, &dirs.workspace).map_err(|e| e.to_string())?;
         if plan.pull {
             let (root, workspace, p) = (cache_root.clone(), dirs.workspace.clone(), plan.clone());
-            match blocking(move || cache::restore(&root, &p, &workspace).map_err(|e| format!("{e:#}"))).await {
+            match blocking(move || {
+                cache::restore(&root, &p, &workspace).map_err(|e| format!("{e:#}"))
+            })
+            .await
+            {
                 Ok(Some(key)) => log.line(&format!("Restored cache `{key}`")),
                 Ok(None) => log.line(&format!("No cache `{}` yet", plan.key)),
-                Err(message) => log.line(&format!("WARNING: cannot restore cache `{}`: {message}", plan.key)),
+                Err(message) => log.line(&format!(
+                    "WARNING: cannot restore cache `{}`: {message}",
+                    plan.key
+                )),
             }
         }
         caches.push(plan);
     }
-    Ok(Prepared { vars, env, caches, timeout })
+    Ok(Prepared {
+        vars,
+        env,
+        caches,
+        timeout,
+    })
 }
 
-async fn run_prepared(scope: &Scope<'_>, job: &Job, ticket: &Ticket, dirs: &Dirs, prepared: Prepared, log: &mut JobLog<'_>) -> Finished {
+async fn run_prepared(
+    scope: &Scope<'_>,
+    job: &Job,
+    ticket: &Ticket,
+    dirs: &Dirs,
+    prepared: Prepared,
+    log: &mut JobLog<'_>,
+) -> Finished {
     if scope.cancel.is_cancelled() {
         return Finished::not_run(JobStatus::Canceled, None);
     }
@@ -274,20 +389,41 @@ async fn run_prepared(scope: &Scope<'_>, job: &Job, ticket: &Ticket, dirs: &Dirs
         Ok(Exit::Code(0)) => Finished::not_run(JobStatus::Success, None),
         Ok(Exit::Code(code)) => Finished {
             exit_code: Some(code),
-            ..Finished::failed(FailureReason::ScriptFailure, format!("exit code {code}"), job.allow_failure || job.allow_failure_exit_codes.contains(&code))
+            ..Finished::failed(
+                FailureReason::ScriptFailure,
+                format!("exit code {code}"),
+                job.allow_failure || job.allow_failure_exit_codes.contains(&code),
+            )
         },
-        Ok(Exit::Signal(signal)) => Finished::failed(FailureReason::ScriptFailure, format!("killed by signal {signal}"), job.allow_failure),
+        Ok(Exit::Signal(signal)) => Finished::failed(
+            FailureReason::ScriptFailure,
+            format!("killed by signal {signal}"),
+            job.allow_failure,
+        ),
         Ok(Exit::TimedOut) => {
-            let message = format!("execution took longer than {} seconds", prepared.timeout.as_secs());
-            Finished::failed(FailureReason::JobExecutionTimeout, message, job.allow_failure)
+            let message = format!(
+                "execution took longer than {} seconds",
+                prepared.timeout.as_secs()
+            );
+            Finished::failed(
+                FailureReason::JobExecutionTimeout,
+                message,
+                job.allow_failure,
+            )
         }
         Ok(Exit::Canceled) => Finished::not_run(JobStatus::Canceled, None),
         Err(message) => {
             log.line(&format!("ERROR: {message}"));
-            Finished::failed(FailureReason::RunnerSystemFailure, message, job.allow_failure)
+            Finished::failed(
+                FailureReason::RunnerSystemFailure,
+                message,
+                job.allow_failure,
+            )
         }
     };
-    if finished.status == JobStatus::Success || finished.failure_reason != Some(FailureReason::RunnerSystemFailure) {
+    if finished.status == JobStatus::Success
+        || finished.failure_reason != Some(FailureReason::RunnerSystemFailure)
+    {
         run_after_script(scope, job, ticket, dirs, &prepared, finished.status, log).await;
     }
     if finished.status != JobStatus::Canceled {
@@ -296,60 +432,15 @@ async fn run_prepared(scope: &Scope<'_>, job: &Job, ticket: &Ticket, dirs: &Dirs
     finished
 }
 
-/// Runs `spec`, recording its process in the store before the executor waits for it.
-async fn run_recorded(scope: &Scope<'_>, row: JobId, mut spec: ScriptRun, cancel: &tokio_util::sync::CancellationToken, log: &mut JobLog<'_>) -> Result<Exit, String> {
-    type Spawned = (SpawnedProcess, oneshot::Sender<Result<(), String>>);
-    let (tx, mut rx) = mpsc::unbounded_channel::<Spawned>();
-    let on_spawn: OnSpawn = std::sync::Arc::new(move |process| {
-        let tx = tx.clone();
-        Box::pin(async move {
-            let (ack, acked) = oneshot::channel();
-            tx.send((process, ack)).map_err(|_| "the runner stopped listening".to_owned())?;
-            acked.await.map_err(|_| "the runner stopped listening".to_owned())??;
-            Ok(())
-        })
-    });
-    spec.on_spawn = Some(on_spawn);
-    let executor = scope.shared.executor.clone();
-    let run = executor.run(&spec, log, cancel);
-    tokio::pin!(run);
-    loop {
-        tokio::select! {
-            outcome = &mut run => return outcome.map(|o| o.exit).map_err(|e| error_chain(&e)),
-            Some((process, ack)) = rx.recv() => {
-                let record = ProcessRecord { pid: process.pid, pgid: process.pgid, start_time: proc_start_time(process.pid) };
-                let recorded = scope.shared.store.record_process(row, record).map_err(|e| error_chain(&e));
-                let _ = ack.send(recorded);
-            }
-        }
-    }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
-/// The process's start time in clock ticks since boot (`/proc/<pid>/stat` field 22), or 0
-/// when it cannot be read (the record then cannot be verified after a crash).
-fn proc_start_time(pid: u32) -> u64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0;
-    };
-    // The command name (field 2) is parenthesised and may contain spaces: count after it.
-    stat.rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().nth(19))
-        .and_then(|field| field.parse().ok())
-        .unwrap_or(0)
-}
-
-async fn run_after_script(scope: &Scope<'_>, job: &Job, ticket: &Ticket, dirs: &Dirs, prepared: &Prepared, status: JobStatus, log: &mut JobLog<'_>) {
+async fn run_after_script(
+    scope: &Scope<'_>,
+    job: &Job,
+    ticket: &Ticket,
+    dirs: &Dirs,
+    prepared: &Prepared,
+    status: JobStatus,
+    log: &mut JobLog<'_>,
+) {
     if job.after_script.is_empty() {
         return;
     }
@@ -372,64 +463,5 @@ async fn run_after_script(scope: &Scope<'_>, job: &Job, ticket: &Ticket, dirs: &
         Ok(Exit::TimedOut) => log.line("WARNING: after_script timed out"),
         Ok(exit) => log.line(&format!("WARNING: after_script failed: {exit:?}")),
         Err(message) => log.line(&format!("WARNING: after_script could not run: {message}")),
-    }
-}
-
-/// Whether something kept per `when` is kept for a job that ended with `status`.
-fn kept(when: When, status: JobStatus) -> bool {
-    match when {
-        When::OnFailure => status == JobStatus::Failed,
-        When::Always => matches!(status, JobStatus::Success | JobStatus::Failed),
-        _ => status == JobStatus::Success,
-    }
-}
-
-/// Collects artifacts, reads dotenv reports and saves caches.
-async fn keep_outputs(scope: &Scope<'_>, job: &Job, dirs: &Dirs, prepared: &Prepared, finished: &mut Finished, log: &mut JobLog<'_>) {
-    let shared = scope.shared;
-    if let Some(spec) = &job.artifacts {
-        let reports = dotenv::report_paths(&spec.reports);
-        if !reports.is_empty() {
-            let workspace = dirs.workspace.clone();
-            match blocking(move || dotenv::read_reports(&workspace, &reports).map_err(|e| error_chain(&e))).await {
-                Ok(vars) => finished.dotenv = vars,
-                Err(message) => log.line(&format!("WARNING: dotenv report ignored: {message}")),
-            }
-        }
-        if kept(spec.when, finished.status) && (!spec.paths.is_empty() || spec.untracked) {
-            let dest = scope.run_dir.join("artifacts").join(safe_name(&job.name));
-            let selection = ArtifactSpec {
-                paths: spec.paths.iter().map(|p| prepared.vars.expand(p)).collect(),
-                exclude: spec.exclude.iter().map(|p| prepared.vars.expand(p)).collect(),
-                untracked: spec.untracked,
-            };
-            let (workspace, tracked, target) = (dirs.workspace.clone(), shared.source.files.clone(), dest.clone());
-            let collected = blocking(move || {
-                let _ = std::fs::remove_dir_all(&target);
-                artifacts::collect(&workspace, &selection, &tracked, &target).map_err(|e| error_chain(&e))
-            })
-            .await;
-            match collected {
-                Ok(stats) => {
-                    for pattern in &stats.unmatched {
-                        log.line(&format!("WARNING: {pattern}: no matching files"));
-                    }
-                    for refused in &stats.refused {
-                        log.line(&format!("WARNING: {}: {}", refused.path, refused.reason));
-                    }
-                    log.line(&format!("Uploaded {} artifact files", stats.copied.files + stats.copied.symlinks));
-                    finished.artifacts = Some(dest);
-                }
-                Err(message) => log.line(&format!("WARNING: cannot collect artifacts: {message}")),
-            }
-        }
-    }
-    let cache_root = shared.options.state_dir.join("cache");
-    for plan in prepared.caches.iter().filter(|p| p.push && kept(p.when, finished.status)) {
-        let (root, workspace, tracked, p) = (cache_root.clone(), dirs.workspace.clone(), shared.source.files.clone(), plan.clone());
-        match blocking(move || cache::save(&root, &p, &workspace, &tracked).map_err(|e| error_chain(&e))).await {
-            Ok(_) => log.line(&format!("Saved cache `{}`", plan.key)),
-            Err(message) => log.line(&format!("WARNING: cannot save cache `{}`: {message}", plan.key)),
-        }
     }
 }

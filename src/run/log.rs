@@ -27,7 +27,8 @@ const MAX_STEM: usize = 180;
 pub fn safe_name(name: &str) -> String {
     let mut out = String::with_capacity(name.len());
     for (i, byte) in name.bytes().enumerate() {
-        let keep = byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_' || (byte == b'.' && i > 0);
+        let keep =
+            byte.is_ascii_alphanumeric() || byte == b'-' || byte == b'_' || (byte == b'.' && i > 0);
         if keep {
             out.push(char::from(byte));
         } else {
@@ -42,7 +43,11 @@ pub fn safe_name(name: &str) -> String {
         while !out.is_char_boundary(cut) {
             cut -= 1;
         }
-        out = format!("{}~{:032x}", &out[..cut], super::cache::stable_hash(name.as_bytes()));
+        out = format!(
+            "{}~{:032x}",
+            &out[..cut],
+            super::cache::stable_hash(name.as_bytes())
+        );
     }
     out
 }
@@ -94,7 +99,12 @@ impl<'a> JobLog<'a> {
     /// # Errors
     ///
     /// The file or its directory could not be created.
-    pub(crate) fn create(path: &Path, masker: &Masker, observer: &'a dyn RunObserver, job: JobInfo) -> io::Result<Self> {
+    pub(crate) fn create(
+        path: &Path,
+        masker: &Masker,
+        observer: &'a dyn RunObserver,
+        job: JobInfo,
+    ) -> io::Result<Self> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent)?;
         }
@@ -134,11 +144,11 @@ impl<'a> JobLog<'a> {
         if masked.is_empty() {
             return;
         }
-        if let Some(file) = &mut self.file {
-            if let Err(error) = file.write_all(masked) {
-                self.error.get_or_insert(error);
-                self.file = None;
-            }
+        if let Some(file) = &mut self.file
+            && let Err(error) = file.write_all(masked)
+        {
+            self.error.get_or_insert(error);
+            self.file = None;
         }
         let mut rest = masked;
         while let Some(pos) = rest.iter().position(|b| *b == b'\n') {
@@ -154,7 +164,8 @@ impl<'a> JobLog<'a> {
         if line.last() == Some(&b'\r') {
             line.pop();
         }
-        self.observer.job_output(&self.job, &String::from_utf8_lossy(&line));
+        self.observer
+            .job_output(&self.job, &String::from_utf8_lossy(&line));
     }
 
     /// Ends the log: emits what the masker held back and the last unfinished line.
@@ -170,10 +181,10 @@ impl<'a> JobLog<'a> {
         if !self.line.is_empty() {
             self.flush_line();
         }
-        if let Some(file) = &mut self.file {
-            if let Err(error) = file.flush() {
-                self.error.get_or_insert(error);
-            }
+        if let Some(file) = &mut self.file
+            && let Err(error) = file.flush()
+        {
+            self.error.get_or_insert(error);
         }
         match self.error.take() {
             Some(error) => Err(error),
@@ -238,6 +249,9 @@ mod tests {
         log.finish().expect("finish");
         let text = std::fs::read_to_string(&path).expect("read");
         assert_eq!(text, "x [MASKED] y\npartial\nrunner says [MASKED]\n");
-        assert_eq!(*observer.0.lock().expect("lock"), ["x [MASKED] y", "partial", "runner says [MASKED]"]);
+        assert_eq!(
+            *observer.0.lock().expect("lock"),
+            ["x [MASKED] y", "partial", "runner says [MASKED]"]
+        );
     }
 }

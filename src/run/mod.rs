@@ -23,6 +23,7 @@ pub mod mask;
 pub mod observer;
 pub mod retry;
 pub mod scheduler;
+mod tasks;
 pub mod trigger;
 pub mod variables;
 pub mod workspace;
@@ -33,3 +34,5 @@ pub use scheduler::{PipelineRun, RunError, RunOptions, RunSummary, run_pipeline}
 pub use trigger::LockedReader;
 pub use variables::RunVariable;
 
+#[cfg(test)]
+mod tests;

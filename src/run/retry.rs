@@ -11,7 +11,12 @@ use crate::store::FailureReason;
 
 /// Whether attempt number `attempt` (1-based) that failed with `reason` and `exit_code`
 /// gets another attempt under `retry`.
-pub fn should_retry(retry: Option<&Retry>, attempt: u32, reason: FailureReason, exit_code: Option<i32>) -> bool {
+pub fn should_retry(
+    retry: Option<&Retry>,
+    attempt: u32,
+    reason: FailureReason,
+    exit_code: Option<i32>,
+) -> bool {
     let Some(retry) = retry else {
         return false;
     };
@@ -21,7 +26,10 @@ pub fn should_retry(retry: Option<&Retry>, attempt: u32, reason: FailureReason, 
     let by_reason = if retry.when.is_empty() {
         retry.exit_codes.is_empty()
     } else {
-        retry.when.iter().any(|w| w == "always" || w == reason.as_str())
+        retry
+            .when
+            .iter()
+            .any(|w| w == "always" || w == reason.as_str())
     };
     let by_exit_code = exit_code.is_some_and(|code| retry.exit_codes.contains(&code));
     by_reason || by_exit_code
@@ -32,33 +40,92 @@ mod tests {
     use super::*;
 
     fn retry(max: u32, when: &[&str], exit_codes: &[i32]) -> Retry {
-        Retry { max, when: when.iter().map(|w| (*w).to_owned()).collect(), exit_codes: exit_codes.to_vec() }
+        Retry {
+            max,
+            when: when.iter().map(|w| (*w).to_owned()).collect(),
+            exit_codes: exit_codes.to_vec(),
+        }
     }
 
     #[test]
     fn max_counts_retries_after_the_first_attempt() {
         let r = retry(2, &[], &[]);
-        assert!(should_retry(Some(&r), 1, FailureReason::ScriptFailure, Some(1)));
-        assert!(should_retry(Some(&r), 2, FailureReason::ScriptFailure, Some(1)));
-        assert!(!should_retry(Some(&r), 3, FailureReason::ScriptFailure, Some(1)));
-        assert!(!should_retry(None, 1, FailureReason::ScriptFailure, Some(1)));
+        assert!(should_retry(
+            Some(&r),
+            1,
+            FailureReason::ScriptFailure,
+            Some(1)
+        ));
+        assert!(should_retry(
+            Some(&r),
+            2,
+            FailureReason::ScriptFailure,
+            Some(1)
+        ));
+        assert!(!should_retry(
+            Some(&r),
+            3,
+            FailureReason::ScriptFailure,
+            Some(1)
+        ));
+        assert!(!should_retry(
+            None,
+            1,
+            FailureReason::ScriptFailure,
+            Some(1)
+        ));
     }
 
     #[test]
     fn when_and_exit_codes_are_alternatives() {
         let r = retry(1, &["job_execution_timeout"], &[137]);
-        assert!(should_retry(Some(&r), 1, FailureReason::JobExecutionTimeout, None));
-        assert!(should_retry(Some(&r), 1, FailureReason::ScriptFailure, Some(137)));
-        assert!(!should_retry(Some(&r), 1, FailureReason::ScriptFailure, Some(1)));
+        assert!(should_retry(
+            Some(&r),
+            1,
+            FailureReason::JobExecutionTimeout,
+            None
+        ));
+        assert!(should_retry(
+            Some(&r),
+            1,
+            FailureReason::ScriptFailure,
+            Some(137)
+        ));
+        assert!(!should_retry(
+            Some(&r),
+            1,
+            FailureReason::ScriptFailure,
+            Some(1)
+        ));
     }
 
     #[test]
     fn exit_codes_alone_retry_only_those_codes() {
         let r = retry(1, &[], &[3]);
-        assert!(should_retry(Some(&r), 1, FailureReason::ScriptFailure, Some(3)));
-        assert!(!should_retry(Some(&r), 1, FailureReason::ScriptFailure, Some(4)));
-        assert!(!should_retry(Some(&r), 1, FailureReason::JobExecutionTimeout, None));
+        assert!(should_retry(
+            Some(&r),
+            1,
+            FailureReason::ScriptFailure,
+            Some(3)
+        ));
+        assert!(!should_retry(
+            Some(&r),
+            1,
+            FailureReason::ScriptFailure,
+            Some(4)
+        ));
+        assert!(!should_retry(
+            Some(&r),
+            1,
+            FailureReason::JobExecutionTimeout,
+            None
+        ));
         let always = retry(1, &["always"], &[]);
-        assert!(should_retry(Some(&always), 1, FailureReason::RunnerSystemFailure, None));
+        assert!(should_retry(
+            Some(&always),
+            1,
+            FailureReason::RunnerSystemFailure,
+            None
+        ));
     }
 }

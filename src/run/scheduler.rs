@@ -29,8 +29,8 @@ use crate::ci::pipeline::{Job, Pipeline, When};
 use crate::ci::source::FileReader;
 use crate::executor::Executor;
 use crate::store::{
-    JobId, JobStatus, JobWhen, NewJob, NewPipeline, PipelineId, PipelineStatus, PipelineVariable, Store, StoreError,
-    Timestamp,
+    JobId, JobStatus, JobWhen, NewJob, NewPipeline, PipelineId, PipelineStatus, PipelineVariable,
+    Store, StoreError, Timestamp,
 };
 
 /// How to run a pipeline.
@@ -172,9 +172,17 @@ pub struct PipelineRun<'a> {
 /// Before anything is recorded or run: [`RunError::NotCreated`], [`RunError::Mask`],
 /// [`RunError::UnknownJob`], [`RunError::UnknownStage`], [`RunError::StateDir`]. During the
 /// run: [`RunError::Store`] (the run stops, canceling its jobs).
-pub async fn run_pipeline(run: &PipelineRun<'_>, options: &RunOptions, cancel: &CancellationToken) -> Result<RunSummary, RunError> {
+pub async fn run_pipeline(
+    run: &PipelineRun<'_>,
+    options: &RunOptions,
+    cancel: &CancellationToken,
+) -> Result<RunSummary, RunError> {
     if !run.pipeline.created {
-        let reason = run.pipeline.reason.clone().unwrap_or_else(|| "workflow:rules did not match".to_owned());
+        let reason = run
+            .pipeline
+            .reason
+            .clone()
+            .unwrap_or_else(|| "workflow:rules did not match".to_owned());
         return Err(RunError::NotCreated { reason });
     }
     let masker = masker_for(&options.variables)?;
@@ -182,8 +190,10 @@ pub async fn run_pipeline(run: &PipelineRun<'_>, options: &RunOptions, cancel: &
         check_name(run.pipeline, name)?;
     }
     let selected = select(run.pipeline, options)?;
-    std::fs::create_dir_all(&options.state_dir)
-        .map_err(|source| RunError::StateDir { path: options.state_dir.clone(), source })?;
+    std::fs::create_dir_all(&options.state_dir).map_err(|source| RunError::StateDir {
+        path: options.state_dir.clone(),
+        source,
+    })?;
     let slots = Arc::new(Semaphore::new(options.concurrency.max(1)));
     let shared = Shared {
         source: run.source,
@@ -196,7 +206,15 @@ pub async fn run_pipeline(run: &PipelineRun<'_>, options: &RunOptions, cancel: &
         slots: &slots,
     };
     let created = create_records(shared, run.pipeline, run.context, &selected)?;
-    super::dag::drive(shared, run.pipeline, run.context, created, None, cancel.child_token()).await
+    super::dag::drive(
+        shared,
+        run.pipeline,
+        run.context,
+        created,
+        None,
+        cancel.child_token(),
+    )
+    .await
 }
 
 /// What every pipeline of a run shares, child pipelines included.
@@ -222,7 +240,12 @@ pub(crate) struct Created {
 }
 
 /// Records the pipeline and its selected jobs (all `created`).
-pub(crate) fn create_records(shared: Shared<'_>, pipeline: &Pipeline, ctx: &PipelineContext, selected: &[usize]) -> Result<Created, RunError> {
+pub(crate) fn create_records(
+    shared: Shared<'_>,
+    pipeline: &Pipeline,
+    ctx: &PipelineContext,
+    selected: &[usize],
+) -> Result<Created, RunError> {
     let store = shared.store;
     let now = Timestamp::now();
     let project_id = store.ensure_project(&ctx.project_path, now)?;
@@ -231,7 +254,13 @@ pub(crate) fn create_records(shared: Shared<'_>, pipeline: &Pipeline, ctx: &Pipe
         .variables
         .iter()
         .map(|(name, value)| PipelineVariable::new(name.clone(), value.clone(), false))
-        .chain(shared.options.variables.iter().map(|v| PipelineVariable::new(v.name.clone(), v.value.clone(), v.masked)))
+        .chain(
+            shared
+                .options
+                .variables
+                .iter()
+                .map(|v| PipelineVariable::new(v.name.clone(), v.value.clone(), v.masked)),
+        )
         .collect();
     let pipeline_id = store.create_pipeline(&NewPipeline {
         project_id,
@@ -253,11 +282,21 @@ pub(crate) fn create_records(shared: Shared<'_>, pipeline: &Pipeline, ctx: &Pipe
         let id = store.create_job(&new_job(pipeline_id, job, 1, None, &log_path))?;
         jobs.push((index, id, log_path));
     }
-    Ok(Created { pipeline_id, run_dir, jobs })
+    Ok(Created {
+        pipeline_id,
+        run_dir,
+        jobs,
+    })
 }
 
 /// The row of a job's `attempt`.
-pub(crate) fn new_job(pipeline_id: PipelineId, job: &Job, attempt: u32, retry_of: Option<JobId>, log_path: &Path) -> NewJob {
+pub(crate) fn new_job(
+    pipeline_id: PipelineId,
+    job: &Job,
+    attempt: u32,
+    retry_of: Option<JobId>,
+    log_path: &Path,
+) -> NewJob {
     NewJob {
         pipeline_id,
         name: job.name.clone(),
@@ -297,50 +336,56 @@ pub(crate) fn log_path(run_dir: &Path, name: &str, attempt: u32) -> PathBuf {
 /// Whether `job` is called `name`, or is an instance of the `parallel` job `name`.
 pub(crate) fn job_matches(job: &Job, name: &str) -> bool {
     job.name == name
-        || (job.parallel.is_some() && job.name.strip_prefix(name).is_some_and(|rest| rest.starts_with(' ')))
-        || (job.matrix.is_some() && job.name.strip_prefix(name).is_some_and(|rest| rest.starts_with(": [")))
+        || (job.parallel.is_some()
+            && job
+                .name
+                .strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(' ')))
+        || (job.matrix.is_some()
+            && job
+                .name
+                .strip_prefix(name)
+                .is_some_and(|rest| rest.starts_with(": [")))
 }
 
 fn check_name(pipeline: &Pipeline, name: &str) -> Result<(), RunError> {
-    if pipeline.jobs.iter().any(|j| j.when != When::Never && job_matches(j, name)) {
+    if pipeline
+        .jobs
+        .iter()
+        .any(|j| j.when != When::Never && job_matches(j, name))
+    {
         return Ok(());
     }
-    let hint = pipeline
+    let names = pipeline
         .jobs
         .iter()
         .filter(|j| j.when != When::Never)
-        .map(|j| (strsim(&j.name, name), &j.name))
-        .filter(|(distance, _)| *distance <= 3)
-        .min_by_key(|(distance, _)| *distance)
-        .map(|(_, n)| n.clone());
-    Err(RunError::UnknownJob { name: name.to_owned(), hint })
-}
-
-/// Levenshtein distance, for "did you mean".
-fn strsim(a: &str, b: &str) -> usize {
-    let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut previous = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let current = row[j + 1];
-            row[j + 1] = (previous + usize::from(ca != *cb)).min(row[j] + 1).min(current + 1);
-            previous = current;
-        }
-    }
-    row[b.len()]
+        .map(|j| j.name.as_str());
+    let hint = crate::diagnostic::did_you_mean(name, names).map(str::to_owned);
+    Err(RunError::UnknownJob {
+        name: name.to_owned(),
+        hint,
+    })
 }
 
 /// The indices of the jobs to run, in plan order.
 fn select(pipeline: &Pipeline, options: &RunOptions) -> Result<Vec<usize>, RunError> {
-    let candidates: Vec<usize> = (0..pipeline.jobs.len()).filter(|&i| pipeline.jobs[i].when != When::Never).collect();
-    if let Some(stage) = &options.stage {
-        if !candidates.iter().any(|&i| &pipeline.jobs[i].stage == stage) {
-            return Err(RunError::UnknownStage { name: stage.clone() });
-        }
+    let candidates: Vec<usize> = (0..pipeline.jobs.len())
+        .filter(|&i| pipeline.jobs[i].when != When::Never)
+        .collect();
+    if let Some(stage) = &options.stage
+        && !candidates.iter().any(|&i| &pipeline.jobs[i].stage == stage)
+    {
+        return Err(RunError::UnknownStage {
+            name: stage.clone(),
+        });
     }
-    let in_stage = |i: &usize| options.stage.as_ref().is_none_or(|s| &pipeline.jobs[*i].stage == s);
+    let in_stage = |i: &usize| {
+        options
+            .stage
+            .as_ref()
+            .is_none_or(|s| &pipeline.jobs[*i].stage == s)
+    };
     let Some(names) = &options.only_jobs else {
         return Ok(candidates.into_iter().filter(in_stage).collect());
     };

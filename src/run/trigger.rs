@@ -10,8 +10,9 @@
 //! run's caller variables ([`super::RunVariable`], which stand for project settings here).
 //!
 //! Status: with `strategy: depend` (or `mirror`) the trigger job waits for the child and
-//! takes its status (`success`, `failed`, `canceled`; a child that ends `skipped` or
-//! blocked on a manual job leaves the trigger job `skipped`); otherwise the trigger job
+//! takes its status (`success`, `failed`, `canceled`; a child whose jobs were all skipped
+//! counts as `success`, and a child blocked on a manual job makes the trigger job `failed`
+//! with that reason, because a running job can only end in those three); otherwise the trigger job
 //! succeeds once the child pipeline is created, and the child keeps running detached (the run
 //! still waits for it before it returns). Cross-project triggers (`trigger: project`) are
 //! skipped by the scheduler: they cannot run locally.
@@ -41,11 +42,17 @@ impl<R> LockedReader<R> {
 
 impl<R: FileReader> FileReader for LockedReader<R> {
     fn read(&self, source: &FileSource, path: &str) -> Result<String, ReadError> {
-        self.0.lock().map_err(|_| ReadError::Failed("reader lock poisoned".to_owned()))?.read(source, path)
+        self.0
+            .lock()
+            .map_err(|_| ReadError::Failed("reader lock poisoned".to_owned()))?
+            .read(source, path)
     }
 
     fn list(&self, source: &FileSource) -> Result<Vec<String>, ReadError> {
-        self.0.lock().map_err(|_| ReadError::Failed("reader lock poisoned".to_owned()))?.list(source)
+        self.0
+            .lock()
+            .map_err(|_| ReadError::Failed("reader lock poisoned".to_owned()))?
+            .list(source)
     }
 }
 
@@ -60,10 +67,10 @@ struct ChildReader<'a> {
 
 impl FileReader for ChildReader<'_> {
     fn read(&self, source: &FileSource, path: &str) -> Result<String, ReadError> {
-        if *source == FileSource::Local {
-            if let Some((_, text)) = self.files.iter().find(|(p, _)| p == path) {
-                return Ok(text.clone());
-            }
+        if *source == FileSource::Local
+            && let Some((_, text)) = self.files.iter().find(|(p, _)| p == path)
+        {
+            return Ok(text.clone());
         }
         self.inner.read(source, path)
     }
@@ -74,59 +81,117 @@ impl FileReader for ChildReader<'_> {
 }
 
 /// Runs trigger job `job`; its status is `running` in the store.
-pub(crate) async fn run<'s>(scope: &'s Scope<'s>, job: &'s Job, ticket: &Ticket, log: &mut JobLog<'_>) -> (Finished, Option<Detached<'s>>) {
+pub(crate) async fn run<'s>(
+    scope: &'s Scope<'s>,
+    job: &'s Job,
+    ticket: &Ticket,
+    log: &mut JobLog<'_>,
+) -> (Finished, Option<Detached<'s>>) {
     let Some(trigger) = &job.trigger else {
         return (Finished::not_run(JobStatus::Skipped, None), None);
     };
-    let failed = |message: String| Finished { failure_reason: None, ..Finished::not_run(JobStatus::Failed, Some(message)) };
+    let failed = |message: String| Finished {
+        failure_reason: None,
+        ..Finished::not_run(JobStatus::Failed, Some(message))
+    };
     let (child, ctx) = match plan_child(scope, job, log) {
         Ok(planned) => planned,
         Err(message) => {
             log.line(&format!("ERROR: {message}"));
-            return (Finished { allowed: job.allow_failure, ..failed(message) }, None);
+            return (
+                Finished {
+                    allowed: job.allow_failure,
+                    ..failed(message)
+                },
+                None,
+            );
         }
     };
     let shared = scope.shared;
-    let selected: Vec<usize> = (0..child.jobs.len()).filter(|&i| child.jobs[i].when != When::Never).collect();
+    let selected: Vec<usize> = (0..child.jobs.len())
+        .filter(|&i| child.jobs[i].when != When::Never)
+        .collect();
     let created = match create_records(shared, &child, &ctx, &selected) {
         Ok(created) => created,
         Err(error) => {
-            let finished = Finished::failed_with(FailureReason::RunnerSystemFailure, error.to_string());
+            let finished =
+                Finished::failed_with(FailureReason::RunnerSystemFailure, error.to_string());
             return (finished, None);
         }
     };
     let child_id = created.pipeline_id;
-    log.line(&format!("Created child pipeline {} with {} jobs", child_id.get(), selected.len()));
+    log.line(&format!(
+        "Created child pipeline {} with {} jobs",
+        child_id.get(),
+        selected.len()
+    ));
     let prefix = ticket.info.display_name.clone();
     let cancel = scope.cancel.child_token();
     let depend = matches!(trigger.strategy.as_deref(), Some("depend" | "mirror"));
-    let running: Detached<'s> = Box::pin(async move { dag::drive(shared, &child, &ctx, created, Some(prefix), cancel).await });
+    let running: Detached<'s> =
+        Box::pin(
+            async move { dag::drive(shared, &child, &ctx, created, Some(prefix), cancel).await },
+        );
     if !depend {
         return (Finished::not_run(JobStatus::Success, None), Some(running));
     }
     match running.await {
         Ok(summary) => {
-            log.line(&format!("Child pipeline {} finished: {}", child_id.get(), summary.status));
+            log.line(&format!(
+                "Child pipeline {} finished: {}",
+                child_id.get(),
+                summary.status
+            ));
             let (status, message) = match summary.status {
                 PipelineStatus::Success => (JobStatus::Success, None),
-                PipelineStatus::Failed => (JobStatus::Failed, Some(format!("downstream pipeline {} failed", child_id.get()))),
+                PipelineStatus::Failed => (
+                    JobStatus::Failed,
+                    Some(format!("downstream pipeline {} failed", child_id.get())),
+                ),
                 PipelineStatus::Canceled => (JobStatus::Canceled, None),
-                other => (JobStatus::Skipped, Some(format!("downstream pipeline {} ended `{other}`", child_id.get()))),
+                PipelineStatus::Skipped => (
+                    JobStatus::Success,
+                    Some(format!(
+                        "downstream pipeline {} skipped every job",
+                        child_id.get()
+                    )),
+                ),
+                other => (
+                    JobStatus::Failed,
+                    Some(format!(
+                        "downstream pipeline {} ended `{other}` (blocked on a manual job)",
+                        child_id.get()
+                    )),
+                ),
             };
             let allowed = status == JobStatus::Failed && job.allow_failure;
-            let finished = Finished { allowed, child: Some(Box::new(summary)), ..Finished::not_run(status, message) };
+            let finished = Finished {
+                allowed,
+                child: Some(Box::new(summary)),
+                ..Finished::not_run(status, message)
+            };
             (finished, None)
         }
         Err(error) => {
-            let message = format!("downstream pipeline {} could not run: {error}", child_id.get());
+            let message = format!(
+                "downstream pipeline {} could not run: {error}",
+                child_id.get()
+            );
             log.line(&format!("ERROR: {message}"));
-            (Finished::failed_with(FailureReason::RunnerSystemFailure, message), None)
+            (
+                Finished::failed_with(FailureReason::RunnerSystemFailure, message),
+                None,
+            )
         }
     }
 }
 
 /// Plans the child pipeline of trigger job `job`.
-fn plan_child(scope: &Scope<'_>, job: &Job, log: &mut JobLog<'_>) -> Result<(Pipeline, PipelineContext), String> {
+fn plan_child(
+    scope: &Scope<'_>,
+    job: &Job,
+    log: &mut JobLog<'_>,
+) -> Result<(Pipeline, PipelineContext), String> {
     let Some(trigger) = &job.trigger else {
         return Err("not a trigger job".to_owned());
     };
@@ -135,11 +200,25 @@ fn plan_child(scope: &Scope<'_>, job: &Job, log: &mut JobLog<'_>) -> Result<(Pip
     for (n, entry) in trigger.include.iter().enumerate() {
         match entry {
             serde_json::Value::Object(map) if map.contains_key("artifact") => {
-                let artifact = map.get("artifact").and_then(|v| v.as_str()).unwrap_or_default();
-                let producer = map.get("job").and_then(|v| v.as_str()).ok_or("`trigger:include:artifact` needs `job`")?;
-                let rel = super::copy::contained_path(artifact).ok_or_else(|| format!("artifact path `{artifact}` leaves the project directory"))?;
-                let path = scope.run_dir.join("artifacts").join(safe_name(producer)).join(rel);
-                let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read artifact `{artifact}` of job `{producer}`: {e}"))?;
+                let artifact = map
+                    .get("artifact")
+                    .and_then(|v| v.as_str())
+                    .unwrap_or_default();
+                let producer = map
+                    .get("job")
+                    .and_then(|v| v.as_str())
+                    .ok_or("`trigger:include:artifact` needs `job`")?;
+                let rel = super::copy::contained_path(artifact).ok_or_else(|| {
+                    format!("artifact path `{artifact}` leaves the project directory")
+                })?;
+                let path = scope
+                    .run_dir
+                    .join("artifacts")
+                    .join(safe_name(producer))
+                    .join(rel);
+                let text = std::fs::read_to_string(&path).map_err(|e| {
+                    format!("cannot read artifact `{artifact}` of job `{producer}`: {e}")
+                })?;
                 let served = format!(".sluice-child-artifact-{n}.yml");
                 files.push((served.clone(), text));
                 entries.push(serde_json::json!({ "local": served }));
@@ -149,7 +228,10 @@ fn plan_child(scope: &Scope<'_>, job: &Job, log: &mut JobLog<'_>) -> Result<(Pip
     }
     let root = serde_json::json!({ "include": entries }).to_string();
     files.push((CHILD_ROOT.to_owned(), root));
-    let reader = ChildReader { inner: scope.shared.reader, files };
+    let reader = ChildReader {
+        inner: scope.shared.reader,
+        files,
+    };
     let mut ctx = scope.ctx.clone();
     ctx.source = PipelineSource::ParentPipeline;
     if !trigger.forward_pipeline_variables {
@@ -169,7 +251,12 @@ fn plan_child(scope: &Scope<'_>, job: &Job, log: &mut JobLog<'_>) -> Result<(Pip
             dotenv: &[],
             caller: &[],
         });
-        let names = scope.pipeline.variables.iter().map(|(n, _)| n).chain(job.variables.iter().map(|(n, _)| n));
+        let names = scope
+            .pipeline
+            .variables
+            .iter()
+            .map(|(n, _)| n)
+            .chain(job.variables.iter().map(|(n, _)| n));
         for name in names {
             if let Some(value) = vars.value(name) {
                 ctx.variables.retain(|(n, _)| n != name);
@@ -178,10 +265,18 @@ fn plan_child(scope: &Scope<'_>, job: &Job, log: &mut JobLog<'_>) -> Result<(Pip
         }
     }
     let no_changes = |_: &str| None;
-    let request = PlanRequest { path: CHILD_ROOT, context: &ctx, reader: &reader, changed_since: &no_changes };
+    let request = PlanRequest {
+        path: CHILD_ROOT,
+        context: &ctx,
+        reader: &reader,
+        changed_since: &no_changes,
+    };
     match plan(&request) {
         Ok(child) if child.created => Ok((child, ctx)),
-        Ok(child) => Err(format!("no child pipeline is created: {}", child.reason.unwrap_or_default())),
+        Ok(child) => Err(format!(
+            "no child pipeline is created: {}",
+            child.reason.unwrap_or_default()
+        )),
         Err(diagnostics) => {
             for line in diagnostics.to_string().lines() {
                 log.line(line);

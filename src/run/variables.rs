@@ -43,14 +43,23 @@ pub struct RunVariable {
 impl RunVariable {
     /// A plain, unmasked variable.
     pub fn new(name: impl Into<String>, value: impl Into<String>) -> Self {
-        Self { name: name.into(), value: value.into(), masked: false, file: false }
+        Self {
+            name: name.into(),
+            value: value.into(),
+            masked: false,
+            file: false,
+        }
     }
 }
 
 /// Prints the value only for unmasked variables.
 impl std::fmt::Debug for RunVariable {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let value: &dyn std::fmt::Debug = if self.masked { &"[MASKED]" } else { &self.value };
+        let value: &dyn std::fmt::Debug = if self.masked {
+            &"[MASKED]"
+        } else {
+            &self.value
+        };
         f.debug_struct("RunVariable")
             .field("name", &self.name)
             .field("value", value)
@@ -69,7 +78,12 @@ pub fn masker_for(variables: &[RunVariable]) -> Result<Masker, MaskError> {
     for variable in variables.iter().filter(|v| v.masked) {
         mask::validate_masked(&variable.name, &variable.value)?;
     }
-    Masker::new(variables.iter().filter(|v| v.masked).map(|v| v.value.clone()))
+    Masker::new(
+        variables
+            .iter()
+            .filter(|v| v.masked)
+            .map(|v| v.value.clone()),
+    )
 }
 
 /// What a job's variables are made from besides the job itself.
@@ -89,7 +103,10 @@ pub(crate) struct JobEnvInput<'a> {
 }
 
 fn raw(value: impl Into<String>) -> Variable {
-    Variable { value: value.into(), expand: false }
+    Variable {
+        value: value.into(),
+        expand: false,
+    }
 }
 
 /// The job's variables with every layer applied; `file` variables still hold their content.
@@ -120,20 +137,44 @@ pub(crate) fn job_variables(input: &JobEnvInput<'_>) -> Variables {
     }
     for (name, value) in &input.pipeline.variables {
         if job.inherit_variables.includes(name) {
-            vars.insert(name.clone(), Variable { value: value.clone(), expand: true });
+            vars.insert(
+                name.clone(),
+                Variable {
+                    value: value.clone(),
+                    expand: true,
+                },
+            );
         }
     }
     for (name, variable) in &job.variables {
-        vars.insert(name.clone(), Variable { value: variable.value.clone(), expand: variable.expand });
+        vars.insert(
+            name.clone(),
+            Variable {
+                value: variable.value.clone(),
+                expand: variable.expand,
+            },
+        );
     }
     for (name, value) in input.dotenv {
         vars.insert(name.clone(), raw(value.clone()));
     }
     for (name, value) in &input.ctx.variables {
-        vars.insert(name.clone(), Variable { value: value.clone(), expand: true });
+        vars.insert(
+            name.clone(),
+            Variable {
+                value: value.clone(),
+                expand: true,
+            },
+        );
     }
     for variable in input.caller {
-        vars.insert(variable.name.clone(), Variable { value: variable.value.clone(), expand: true });
+        vars.insert(
+            variable.name.clone(),
+            Variable {
+                value: variable.value.clone(),
+                expand: true,
+            },
+        );
     }
     add_environment(&mut vars, job);
     vars
@@ -147,7 +188,10 @@ fn add_environment(vars: &mut Variables, job: &Job) {
     let name = vars.expand_known(&environment.name);
     vars.insert("CI_ENVIRONMENT_SLUG", raw(environment_slug(&name)));
     vars.insert("CI_ENVIRONMENT_ACTION", raw(environment.action.clone()));
-    let tier = environment.deployment_tier.clone().unwrap_or_else(|| guess_tier(&name).to_owned());
+    let tier = environment
+        .deployment_tier
+        .clone()
+        .unwrap_or_else(|| guess_tier(&name).to_owned());
     vars.insert("CI_ENVIRONMENT_TIER", raw(tier));
     if let Some(url) = &environment.url {
         let url = vars.expand_known(url);
@@ -161,7 +205,11 @@ fn add_environment(vars: &mut Variables, job: &Job) {
 /// change the name; we do not, so the slug is stable between local runs.)
 fn environment_slug(name: &str) -> String {
     let slug = slugify(name);
-    let mut slug = if slug.starts_with(|c: char| c.is_ascii_lowercase()) { slug } else { format!("env-{slug}") };
+    let mut slug = if slug.starts_with(|c: char| c.is_ascii_lowercase()) {
+        slug
+    } else {
+        format!("env-{slug}")
+    };
     slug.truncate(24);
     slug.trim_end_matches('-').to_owned()
 }
@@ -192,7 +240,11 @@ fn guess_tier(name: &str) -> &'static str {
 /// # Errors
 ///
 /// A file variable could not be written.
-pub(crate) fn environment(mut vars: Variables, caller: &[RunVariable], scratch: &Path) -> io::Result<Vec<(String, String)>> {
+pub(crate) fn environment(
+    mut vars: Variables,
+    caller: &[RunVariable],
+    scratch: &Path,
+) -> io::Result<Vec<(String, String)>> {
     let mut dir: Option<PathBuf> = None;
     for variable in caller.iter().filter(|v| v.file) {
         let dir = match &dir {
@@ -214,7 +266,12 @@ pub(crate) fn environment(mut vars: Variables, caller: &[RunVariable], scratch: 
 fn write_private(path: &Path, content: &[u8]) -> io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(path)?;
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
     file.write_all(content)
 }
 
@@ -253,7 +310,10 @@ mod tests {
         conf.file = true;
         let env = environment(vars, &[conf], dir.path()).expect("env");
         let path = dir.path().join("variables/CONF");
-        assert_eq!(std::fs::read_to_string(&path).expect("read"), "secret content");
+        assert_eq!(
+            std::fs::read_to_string(&path).expect("read"),
+            "secret content"
+        );
         let get = |n: &str| env.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
         assert_eq!(get("CONF"), Some(path.display().to_string()));
         assert_eq!(get("USES"), Some(format!("cat {}", path.display())));
