@@ -7,8 +7,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod lint;
+mod logs;
 mod plan;
+mod run;
+mod run_output;
 mod source;
+mod variables_file;
 
 /// Exit statuses of every command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +46,10 @@ enum Command {
     Lint(lint::LintArgs),
     /// Show the pipeline GitLab would create for a push, tag, merge request or schedule
     Plan(plan::PlanArgs),
+    /// Run the pipeline on this machine, as GitLab would run it
+    Run(run::RunArgs),
+    /// Print a job's log from the last local run
+    Logs(logs::LogsArgs),
 }
 
 /// Runs the command and returns the process exit code.
@@ -49,6 +57,8 @@ pub fn run(cli: Cli) -> ExitCode {
     let result = match cli.command {
         Command::Lint(args) => lint::run(&args),
         Command::Plan(args) => plan::run(&args),
+        Command::Run(args) => run::run(&args),
+        Command::Logs(args) => logs::run(&args),
     };
     match result {
         Ok(status) => status.into(),

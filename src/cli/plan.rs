@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 use clap::Args;
 
 use super::ExitStatus;
-use super::source::{PipelineArgs, SourceArgs, prepare};
+use super::source::{PipelineArgs, Prepared, SourceArgs, prepare};
 use crate::ci::pipeline::{Job, Pipeline, When};
 use crate::ci::{Diagnostics, PlanRequest, plan};
 
@@ -35,14 +35,19 @@ pub struct PlanArgs {
 /// repository, the inner one the configuration's diagnostics.
 pub(super) fn plan_with(source: &SourceArgs, pipeline: &PipelineArgs) -> anyhow::Result<Result<Pipeline, Diagnostics>> {
     let prepared = prepare(source, pipeline)?;
+    Ok(plan_prepared(&source.file, &prepared))
+}
+
+/// Plans `file` for an already prepared context and reader.
+pub(super) fn plan_prepared(file: &str, prepared: &Prepared) -> Result<Pipeline, Diagnostics> {
     let changed_since = |compare_to: &str| prepared.changed_since(compare_to);
     let request = PlanRequest {
-        path: &source.file,
+        path: file,
         context: &prepared.context,
         reader: &prepared.reader,
         changed_since: &changed_since,
     };
-    Ok(plan(&request))
+    plan(&request)
 }
 
 /// Prints warnings on stderr.

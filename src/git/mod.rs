@@ -158,25 +158,36 @@ impl Repo {
     /// Files of the working tree that git knows or would add: tracked files still present,
     /// plus untracked files that are not ignored. Sorted.
     pub fn working_tree_files(&self) -> Result<Vec<String>, GitError> {
+        let mut files = self.tracked_files()?;
+        files.extend(self.untracked_files()?);
+        files.sort();
+        files.dedup();
+        Ok(files)
+    }
+
+    /// Tracked files (the index) that are still present in the working tree, sorted.
+    pub fn tracked_files(&self) -> Result<Vec<String>, GitError> {
         let index = self.repo.index().map_err(other("read the index"))?;
-        let root = self.path.clone();
         let mut files: Vec<String> = index
             .iter()
             .filter_map(|entry| String::from_utf8(entry.path).ok())
-            .filter(|path| root.join(path).is_file())
+            .filter(|path| self.path.join(path).is_file() || self.path.join(path).is_symlink())
             .collect();
+        files.sort();
+        Ok(files)
+    }
+
+    /// Untracked files that are not ignored, sorted.
+    pub fn untracked_files(&self) -> Result<Vec<String>, GitError> {
         let mut options = StatusOptions::new();
         options.include_untracked(true).recurse_untracked_dirs(true).include_ignored(false);
         let statuses = self.repo.statuses(Some(&mut options)).map_err(other("read the status"))?;
-        for status in statuses.iter() {
-            if status.status().is_wt_new() {
-                if let Ok(path) = status.path() {
-                    files.push(path.to_owned());
-                }
-            }
-        }
+        let mut files: Vec<String> = statuses
+            .iter()
+            .filter(|status| status.status().is_wt_new())
+            .filter_map(|status| status.path().ok().map(str::to_owned))
+            .collect();
         files.sort();
-        files.dedup();
         Ok(files)
     }
 

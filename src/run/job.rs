@@ -386,7 +386,7 @@ async fn run_prepared(
     spec.timeout = Some(prepared.timeout);
     spec.grace = scope.shared.options.grace;
     let mut finished = match run_recorded(scope, ticket.row, spec, &scope.cancel, log).await {
-        Ok(Exit::Code(0)) => Finished::not_run(JobStatus::Success, None),
+        Ok(Exit::Code(0)) => Finished { exit_code: Some(0), ..Finished::not_run(JobStatus::Success, None) },
         Ok(Exit::Code(code)) => Finished {
             exit_code: Some(code),
             ..Finished::failed(

@@ -250,17 +250,15 @@ pub(crate) fn create_records(
     let now = Timestamp::now();
     let project_id = store.ensure_project(&ctx.project_path, now)?;
     let plan = serde_json::to_value(pipeline).unwrap_or(serde_json::Value::Null);
+    // The caller's run variables carry the `masked` flag; the context repeats some of them
+    // (rules must see them), so those are recorded once, from the run variables.
+    let run_variables = &shared.options.variables;
     let variables = ctx
         .variables
         .iter()
+        .filter(|(name, _)| !run_variables.iter().any(|v| &v.name == name))
         .map(|(name, value)| PipelineVariable::new(name.clone(), value.clone(), false))
-        .chain(
-            shared
-                .options
-                .variables
-                .iter()
-                .map(|v| PipelineVariable::new(v.name.clone(), v.value.clone(), v.masked)),
-        )
+        .chain(run_variables.iter().map(|v| PipelineVariable::new(v.name.clone(), v.value.clone(), v.masked)))
         .collect();
     let pipeline_id = store.create_pipeline(&NewPipeline {
         project_id,
