@@ -55,9 +55,15 @@ mod tests {
     #[test]
     fn gerrit_header_is_stripped() {
         assert_eq!(strip_gerrit_header("Patch Set 2:\n\nrecheck"), "recheck");
-        assert_eq!(strip_gerrit_header("Patch Set 12: Code-Review+1\n\n/recheck"), "/recheck");
+        assert_eq!(
+            strip_gerrit_header("Patch Set 12: Code-Review+1\n\n/recheck"),
+            "/recheck"
+        );
         assert_eq!(strip_gerrit_header("Patch Set 3: Verified-1"), "");
         assert_eq!(strip_gerrit_header("recheck"), "recheck");
-        assert_eq!(strip_gerrit_header("Patch Set x:\n\nrecheck"), "Patch Set x:\n\nrecheck");
+        assert_eq!(
+            strip_gerrit_header("Patch Set x:\n\nrecheck"),
+            "Patch Set x:\n\nrecheck"
+        );
     }
 }

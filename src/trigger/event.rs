@@ -74,8 +74,9 @@ pub struct Event {
     /// What happened.
     pub kind: EventKind,
     /// The ref the pipeline runs for: the pushed branch or tag, the merge request's source
-    /// branch, or for Gerrit changes the target branch. See [`Event::fetch_ref`] for what to
-    /// fetch.
+    /// branch, or for Gerrit changes the target branch. A GitHub recheck names no branch:
+    /// it carries `pull/N/head` and empty merge request branches, for the daemon to fill in
+    /// from the pull request's last recorded event. See [`Event::fetch_ref`] for what to fetch.
     pub git_ref: GitRef,
     /// The commit to run. `None` when the forge does not send it (a GitHub `issue_comment`):
     /// the daemon resolves [`Event::fetch_ref`] after fetching it.
@@ -96,13 +97,20 @@ pub struct Event {
     pub commit_message: Option<String>,
     /// The commit title (first line of the message), when the forge sent the message.
     pub commit_title: Option<String>,
-    /// The commit author as `Name <email>` (or just a name or login), when sent.
+    /// The commit author as `Name <email>` (or whichever part was sent); for a push whose
+    /// commit the payload does not describe, the pusher.
     pub author: Option<String>,
 }
 
 impl Event {
     /// An event with only the required parts; the optional ones are empty.
-    pub fn new(source: Forge, project: &str, kind: EventKind, git_ref: GitRef, pipeline_source: PipelineSource) -> Self {
+    pub fn new(
+        source: Forge,
+        project: &str,
+        kind: EventKind,
+        git_ref: GitRef,
+        pipeline_source: PipelineSource,
+    ) -> Self {
         Event {
             source,
             project: project.to_owned(),
@@ -178,7 +186,10 @@ mod tests {
 
     #[test]
     fn header_keys_are_prefixed_and_bounded() {
-        assert_eq!(DedupKey::from_header("github", " abc-1 ").unwrap().as_str(), "github:abc-1");
+        assert_eq!(
+            DedupKey::from_header("github", " abc-1 ").unwrap().as_str(),
+            "github:abc-1"
+        );
         assert_eq!(DedupKey::from_header("github", ""), None);
         assert_eq!(DedupKey::from_header("github", "a b"), None);
         assert_eq!(DedupKey::from_header("github", &"x".repeat(129)), None);
@@ -194,7 +205,13 @@ mod tests {
 
     #[test]
     fn commit_title_is_first_line() {
-        let mut event = Event::new(Forge::Poll, "p", EventKind::Push, GitRef::Branch("main".into()), PipelineSource::Push);
+        let mut event = Event::new(
+            Forge::Poll,
+            "p",
+            EventKind::Push,
+            GitRef::Branch("main".into()),
+            PipelineSource::Push,
+        );
         event.set_commit_message("Fix it\n\nLonger text\n");
         assert_eq!(event.commit_title.as_deref(), Some("Fix it"));
     }

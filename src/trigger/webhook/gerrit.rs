@@ -25,16 +25,22 @@ pub fn receive(endpoint: &Endpoint, delivery: &Delivery<'_>) -> Result<Outcome, 
     let token = form_urlencoded::parse(delivery.query.as_bytes())
         .find(|(name, _)| name == "token")
         .map(|(_, value)| value)
-        .ok_or_else(|| WebhookError::Unauthorized { reason: "missing `token` in the URL".to_owned() })?;
+        .ok_or_else(|| WebhookError::Unauthorized {
+            reason: "missing `token` in the URL".to_owned(),
+        })?;
     if !token_matches(secret, token.as_bytes()) {
-        return Err(WebhookError::Unauthorized { reason: "`token` in the URL does not match".to_owned() });
+        return Err(WebhookError::Unauthorized {
+            reason: "`token` in the URL does not match".to_owned(),
+        });
     }
 
     let key = DedupKey::body_hash(delivery.body);
     let head: EventType = parse_json(delivery.body, "Gerrit event")?;
     let project = endpoint.project.as_str();
     let handled = match head.kind.as_str() {
-        "patchset-created" => patchset_created(project, parse_json(delivery.body, "patchset-created")?)?,
+        "patchset-created" => {
+            patchset_created(project, parse_json(delivery.body, "patchset-created")?)?
+        }
         "change-merged" => change_merged(project, parse_json(delivery.body, "change-merged")?)?,
         "comment-added" => comment_added(endpoint, parse_json(delivery.body, "comment-added")?)?,
         "ref-updated" => ref_updated(project, parse_json(delivery.body, "ref-updated")?),
@@ -189,17 +195,39 @@ fn change_vars(kind: &str, change: &Change, patch_set: Option<&PatchSet>) -> Vec
 }
 
 /// A merge-request-like event for a change's patch set (new patch set or recheck).
-fn patch_set_event(project: &str, kind: EventKind, event_type: &str, change: Change, ps: PatchSet) -> Result<Event, WebhookError> {
-    let iid: u64 = change.number.text().parse().map_err(|_| WebhookError::BadRequest {
-        reason: format!("{event_type}: change number `{}` is not a number", shown(&change.number.text())),
-    })?;
-    let mut event = Event::new(Forge::Gerrit, project, kind, GitRef::Branch(change.branch.clone()), PipelineSource::MergeRequestEvent);
+fn patch_set_event(
+    project: &str,
+    kind: EventKind,
+    event_type: &str,
+    change: Change,
+    ps: PatchSet,
+) -> Result<Event, WebhookError> {
+    let iid: u64 = change
+        .number
+        .text()
+        .parse()
+        .map_err(|_| WebhookError::BadRequest {
+            reason: format!(
+                "{event_type}: change number `{}` is not a number",
+                shown(&change.number.text())
+            ),
+        })?;
+    let mut event = Event::new(
+        Forge::Gerrit,
+        project,
+        kind,
+        GitRef::Branch(change.branch.clone()),
+        PipelineSource::MergeRequestEvent,
+    );
     event.variables = change_vars(event_type, &change, Some(&ps));
     event.fetch_ref = Some(ps.git_ref.clone());
     if let Some(message) = &change.commit_message {
         event.set_commit_message(message);
     }
-    event.author = ps.author.as_ref().and_then(|a| person(a.name.as_deref(), a.email.as_deref()));
+    event.author = ps
+        .author
+        .as_ref()
+        .and_then(|a| person(a.name.as_deref(), a.email.as_deref()));
     event.sha = Some(ps.revision);
     event.merge_request = Some(MergeRequest {
         iid,
@@ -214,7 +242,13 @@ fn patch_set_event(project: &str, kind: EventKind, event_type: &str, change: Cha
 }
 
 fn patchset_created(project: &str, e: PatchSetEvent) -> Result<Handled, WebhookError> {
-    let event = patch_set_event(project, EventKind::MergeRequest, "patchset-created", e.change, e.patch_set)?;
+    let event = patch_set_event(
+        project,
+        EventKind::MergeRequest,
+        "patchset-created",
+        e.change,
+        e.patch_set,
+    )?;
     Ok(Ok(Box::new(event)))
 }
 
@@ -223,16 +257,32 @@ fn change_merged(project: &str, e: ChangeMerged) -> Result<Handled, WebhookError
         .new_rev
         .filter(|s| !s.is_empty())
         .or_else(|| e.patch_set.as_ref().map(|ps| ps.revision.clone()))
-        .ok_or_else(|| WebhookError::BadRequest { reason: "change-merged without `newRev` or `patchSet.revision`".to_owned() })?;
+        .ok_or_else(|| WebhookError::BadRequest {
+            reason: "change-merged without `newRev` or `patchSet.revision`".to_owned(),
+        })?;
     let change = e.change;
-    let mut event = Event::new(Forge::Gerrit, project, EventKind::Push, GitRef::Branch(change.branch.clone()), PipelineSource::Push);
+    let mut event = Event::new(
+        Forge::Gerrit,
+        project,
+        EventKind::Push,
+        GitRef::Branch(change.branch.clone()),
+        PipelineSource::Push,
+    );
     event.variables = change_vars("change-merged", &change, e.patch_set.as_ref());
     push_var(&mut event.variables, "GERRIT_NEWREV", &sha);
-    account_vars(&mut event.variables, "GERRIT_SUBMITTER", e.submitter.as_ref());
+    account_vars(
+        &mut event.variables,
+        "GERRIT_SUBMITTER",
+        e.submitter.as_ref(),
+    );
     if let Some(message) = &change.commit_message {
         event.set_commit_message(message);
     }
-    event.author = e.patch_set.as_ref().and_then(|ps| ps.author.as_ref()).and_then(|a| person(a.name.as_deref(), a.email.as_deref()));
+    event.author = e
+        .patch_set
+        .as_ref()
+        .and_then(|ps| ps.author.as_ref())
+        .and_then(|a| person(a.name.as_deref(), a.email.as_deref()));
     event.sha = Some(sha);
     Ok(Ok(Box::new(event)))
 }
@@ -244,8 +294,18 @@ fn comment_added(endpoint: &Endpoint, e: CommentAdded) -> Result<Handled, Webhoo
     if let Some(status) = e.change.status.as_deref().filter(|s| *s != "NEW") {
         return Ok(Err(format!("recheck on a {} change", shown(status))));
     }
-    let mut event = patch_set_event(&endpoint.project, EventKind::Recheck, "comment-added", e.change, e.patch_set)?;
-    account_vars(&mut event.variables, "GERRIT_EVENT_ACCOUNT", e.author.as_ref());
+    let mut event = patch_set_event(
+        &endpoint.project,
+        EventKind::Recheck,
+        "comment-added",
+        e.change,
+        e.patch_set,
+    )?;
+    account_vars(
+        &mut event.variables,
+        "GERRIT_EVENT_ACCOUNT",
+        e.author.as_ref(),
+    );
     Ok(Ok(Box::new(event)))
 }
 
@@ -260,7 +320,10 @@ fn ref_updated(project: &str, e: RefUpdated) -> Handled {
         // Gerrit before 2.8 sent short branch names.
         (GitRef::Branch(name.to_owned()), EventKind::Push)
     } else {
-        return Err(format!("update of `{}`, neither a branch nor a tag", shown(name)));
+        return Err(format!(
+            "update of `{}`, neither a branch nor a tag",
+            shown(name)
+        ));
     };
     if is_zero_sha(&update.new_rev) {
         return Err(format!("`{}` was deleted", shown(name)));

@@ -25,9 +25,11 @@ pub fn receive(endpoint: &Endpoint, delivery: &Delivery<'_>) -> Result<Outcome, 
         .header("X-GitHub-Delivery")
         .and_then(|v| DedupKey::from_header("github", v))
         .unwrap_or_else(|| DedupKey::body_hash(delivery.body));
-    let kind = headers.header("X-GitHub-Event").ok_or_else(|| WebhookError::BadRequest {
-        reason: "missing X-GitHub-Event header".to_owned(),
-    })?;
+    let kind = headers
+        .header("X-GitHub-Event")
+        .ok_or_else(|| WebhookError::BadRequest {
+            reason: "missing X-GitHub-Event header".to_owned(),
+        })?;
     if !matches!(kind, "push" | "pull_request" | "issue_comment") {
         let reason = match kind {
             "ping" => "ping".to_owned(),
@@ -54,17 +56,20 @@ type Handled = Result<Box<Event>, String>;
 /// The JSON document: the body itself, or the `payload` field of a form-encoded body (the
 /// signature was checked over the raw bytes before this).
 fn payload_json(delivery: &Delivery<'_>) -> Result<Vec<u8>, WebhookError> {
-    let form = delivery
-        .headers
-        .header("Content-Type")
-        .is_some_and(|t| t.trim_start().to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"));
+    let form = delivery.headers.header("Content-Type").is_some_and(|t| {
+        t.trim_start()
+            .to_ascii_lowercase()
+            .starts_with("application/x-www-form-urlencoded")
+    });
     if !form {
         return Ok(delivery.body.to_vec());
     }
     form_urlencoded::parse(delivery.body)
         .find(|(name, _)| name == "payload")
         .map(|(_, value)| value.into_owned().into_bytes())
-        .ok_or_else(|| WebhookError::BadRequest { reason: "form-encoded delivery without a `payload` field".to_owned() })
+        .ok_or_else(|| WebhookError::BadRequest {
+            reason: "form-encoded delivery without a `payload` field".to_owned(),
+        })
 }
 
 fn parse<'de, T: Deserialize<'de>>(json: &'de [u8], what: &str) -> Result<T, WebhookError> {
@@ -108,7 +113,10 @@ fn push(project: &str, push: Push) -> Result<Handled, WebhookError> {
     } else if let Some(tag) = push.git_ref.strip_prefix("refs/tags/") {
         (GitRef::Tag(tag.to_owned()), EventKind::TagPush)
     } else {
-        return Ok(Err(format!("push to `{}`, neither a branch nor a tag", shown(&push.git_ref))));
+        return Ok(Err(format!(
+            "push to `{}`, neither a branch nor a tag",
+            shown(&push.git_ref)
+        )));
     };
     if push.deleted || is_zero_sha(&push.after) {
         return Ok(Err(format!("`{}` was deleted", shown(&push.git_ref))));
@@ -120,9 +128,15 @@ fn push(project: &str, push: Push) -> Result<Handled, WebhookError> {
             if let Some(message) = &commit.message {
                 event.set_commit_message(message);
             }
-            event.author = commit.author.and_then(|a| person(a.name.as_deref(), a.email.as_deref()));
+            event.author = commit
+                .author
+                .and_then(|a| person(a.name.as_deref(), a.email.as_deref()));
         }
-        None => event.author = push.pusher.and_then(|p| person(p.name.as_deref(), p.email.as_deref())),
+        None => {
+            event.author = push
+                .pusher
+                .and_then(|p| person(p.name.as_deref(), p.email.as_deref()))
+        }
     }
     event.sha = Some(push.after);
     Ok(Ok(Box::new(event)))
@@ -164,7 +178,10 @@ struct Label {
 
 fn pull_request(project: &str, event: PullRequestEvent) -> Result<Handled, WebhookError> {
     if !matches!(event.action.as_str(), "opened" | "synchronize" | "reopened") {
-        return Ok(Err(format!("pull request action `{}` is not acted on", shown(&event.action))));
+        return Ok(Err(format!(
+            "pull request action `{}` is not acted on",
+            shown(&event.action)
+        )));
     }
     let pr = event.pull_request;
     let n = event.number;
@@ -177,15 +194,38 @@ fn pull_request(project: &str, event: PullRequestEvent) -> Result<Handled, Webho
     );
     out.fetch_ref = Some(format!("refs/pull/{n}/head"));
     // What GitLab defines for external (GitHub) pull request pipelines.
-    let repo = |b: &Branch| b.repo.as_ref().map(|r| r.full_name.clone()).unwrap_or_default();
+    let repo = |b: &Branch| {
+        b.repo
+            .as_ref()
+            .map(|r| r.full_name.clone())
+            .unwrap_or_default()
+    };
     out.variables = vec![
         ("CI_EXTERNAL_PULL_REQUEST_IID".to_owned(), n.to_string()),
-        ("CI_EXTERNAL_PULL_REQUEST_SOURCE_REPOSITORY".to_owned(), repo(&pr.head)),
-        ("CI_EXTERNAL_PULL_REQUEST_TARGET_REPOSITORY".to_owned(), repo(&pr.base)),
-        ("CI_EXTERNAL_PULL_REQUEST_SOURCE_BRANCH_NAME".to_owned(), pr.head.name.clone()),
-        ("CI_EXTERNAL_PULL_REQUEST_SOURCE_BRANCH_SHA".to_owned(), pr.head.sha.clone()),
-        ("CI_EXTERNAL_PULL_REQUEST_TARGET_BRANCH_NAME".to_owned(), pr.base.name.clone()),
-        ("CI_EXTERNAL_PULL_REQUEST_TARGET_BRANCH_SHA".to_owned(), pr.base.sha.clone()),
+        (
+            "CI_EXTERNAL_PULL_REQUEST_SOURCE_REPOSITORY".to_owned(),
+            repo(&pr.head),
+        ),
+        (
+            "CI_EXTERNAL_PULL_REQUEST_TARGET_REPOSITORY".to_owned(),
+            repo(&pr.base),
+        ),
+        (
+            "CI_EXTERNAL_PULL_REQUEST_SOURCE_BRANCH_NAME".to_owned(),
+            pr.head.name.clone(),
+        ),
+        (
+            "CI_EXTERNAL_PULL_REQUEST_SOURCE_BRANCH_SHA".to_owned(),
+            pr.head.sha.clone(),
+        ),
+        (
+            "CI_EXTERNAL_PULL_REQUEST_TARGET_BRANCH_NAME".to_owned(),
+            pr.base.name.clone(),
+        ),
+        (
+            "CI_EXTERNAL_PULL_REQUEST_TARGET_BRANCH_SHA".to_owned(),
+            pr.base.sha.clone(),
+        ),
     ];
     out.sha = Some(pr.head.sha);
     out.merge_request = Some(MergeRequest {
@@ -224,7 +264,10 @@ struct Comment {
 
 fn issue_comment(endpoint: &Endpoint, event: IssueCommentEvent) -> Result<Handled, WebhookError> {
     if event.action != "created" {
-        return Ok(Err(format!("comment action `{}` is not acted on", shown(&event.action))));
+        return Ok(Err(format!(
+            "comment action `{}` is not acted on",
+            shown(&event.action)
+        )));
     }
     let issue = event.issue;
     if issue.pull_request.is_none() {

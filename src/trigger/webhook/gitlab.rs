@@ -18,14 +18,22 @@ use crate::trigger::event::{DedupKey, Event, EventKind, Forge};
 /// [`WebhookError::TooLarge`], then [`WebhookError::Disabled`] or
 /// [`WebhookError::Unauthorized`] (token, then signature), then
 /// [`WebhookError::BadRequest`] for a malformed body of a supported event.
-pub fn receive(endpoint: &Endpoint, delivery: &Delivery<'_>, now: SystemTime) -> Result<Outcome, WebhookError> {
+pub fn receive(
+    endpoint: &Endpoint,
+    delivery: &Delivery<'_>,
+    now: SystemTime,
+) -> Result<Outcome, WebhookError> {
     let secret = endpoint.admit(delivery)?;
     let headers = delivery.headers;
-    let token = headers.header("X-Gitlab-Token").ok_or_else(|| WebhookError::Unauthorized {
-        reason: "missing X-Gitlab-Token header".to_owned(),
-    })?;
+    let token = headers
+        .header("X-Gitlab-Token")
+        .ok_or_else(|| WebhookError::Unauthorized {
+            reason: "missing X-Gitlab-Token header".to_owned(),
+        })?;
     if !token_matches(secret, token.as_bytes()) {
-        return Err(WebhookError::Unauthorized { reason: "X-Gitlab-Token does not match".to_owned() });
+        return Err(WebhookError::Unauthorized {
+            reason: "X-Gitlab-Token does not match".to_owned(),
+        });
     }
     if let Some(signing_token) = &endpoint.signing_token {
         verify_standard_webhook(signing_token, headers, delivery.body, now)?;
@@ -33,18 +41,31 @@ pub fn receive(endpoint: &Endpoint, delivery: &Delivery<'_>, now: SystemTime) ->
 
     let key = ["Idempotency-Key", "X-Gitlab-Event-UUID"]
         .iter()
-        .find_map(|name| headers.header(name).and_then(|v| DedupKey::from_header("gitlab", v)))
+        .find_map(|name| {
+            headers
+                .header(name)
+                .and_then(|v| DedupKey::from_header("gitlab", v))
+        })
         .unwrap_or_else(|| DedupKey::body_hash(delivery.body));
-    let kind = headers.header("X-Gitlab-Event").ok_or_else(|| WebhookError::BadRequest {
-        reason: "missing X-Gitlab-Event header".to_owned(),
-    })?;
+    let kind = headers
+        .header("X-Gitlab-Event")
+        .ok_or_else(|| WebhookError::BadRequest {
+            reason: "missing X-Gitlab-Event header".to_owned(),
+        })?;
     let project = endpoint.project.as_str();
     let outcome = match kind {
         "Push Hook" => push(project, parse_json(delivery.body, "Push Hook")?, false),
         "Tag Push Hook" => push(project, parse_json(delivery.body, "Tag Push Hook")?, true),
-        "Merge Request Hook" => merge_request(project, parse_json(delivery.body, "Merge Request Hook")?),
+        "Merge Request Hook" => {
+            merge_request(project, parse_json(delivery.body, "Merge Request Hook")?)
+        }
         "Note Hook" => note(endpoint, parse_json(delivery.body, "Note Hook")?),
-        other => return Ok(Outcome::ignored(format!("GitLab event `{}` is not acted on", shown(other)))),
+        other => {
+            return Ok(Outcome::ignored(format!(
+                "GitLab event `{}` is not acted on",
+                shown(other)
+            )));
+        }
     }?;
     Ok(match outcome {
         Handled::Event(event) => Outcome::Event(*event, key),
@@ -85,12 +106,22 @@ struct Author {
 }
 
 fn push(project: &str, hook: PushHook, tag: bool) -> Result<Handled, WebhookError> {
-    let (prefix, what) = if tag { ("refs/tags/", "tag") } else { ("refs/heads/", "branch") };
-    let name = hook.git_ref.strip_prefix(prefix).ok_or_else(|| WebhookError::BadRequest {
-        reason: format!("ref `{}` is not a {what}", shown(&hook.git_ref)),
-    })?;
+    let (prefix, what) = if tag {
+        ("refs/tags/", "tag")
+    } else {
+        ("refs/heads/", "branch")
+    };
+    let name = hook
+        .git_ref
+        .strip_prefix(prefix)
+        .ok_or_else(|| WebhookError::BadRequest {
+            reason: format!("ref `{}` is not a {what}", shown(&hook.git_ref)),
+        })?;
     if is_zero_sha(&hook.after) {
-        return Ok(Handled::Ignored(format!("{what} `{}` was deleted", shown(name))));
+        return Ok(Handled::Ignored(format!(
+            "{what} `{}` was deleted",
+            shown(name)
+        )));
     }
     let (git_ref, kind) = if tag {
         (GitRef::Tag(name.to_owned()), EventKind::TagPush)
@@ -99,14 +130,20 @@ fn push(project: &str, hook: PushHook, tag: bool) -> Result<Handled, WebhookErro
     };
     let mut event = Event::new(Forge::GitLab, project, kind, git_ref, PipelineSource::Push);
     // For an annotated tag `after` is the tag object; `checkout_sha` is the commit.
-    let sha = hook.checkout_sha.filter(|s| !s.is_empty()).unwrap_or(hook.after);
+    let sha = hook
+        .checkout_sha
+        .filter(|s| !s.is_empty())
+        .unwrap_or(hook.after);
     event.before_sha = hook.before;
     match hook.commits.iter().find(|c| c.id == sha) {
         Some(commit) => {
             if let Some(message) = &commit.message {
                 event.set_commit_message(message);
             }
-            event.author = commit.author.as_ref().and_then(|a| person(a.name.as_deref(), a.email.as_deref()));
+            event.author = commit
+                .author
+                .as_ref()
+                .and_then(|a| person(a.name.as_deref(), a.email.as_deref()));
         }
         None => event.author = person(hook.user_name.as_deref(), hook.user_email.as_deref()),
     }
@@ -153,8 +190,17 @@ fn merge_request(project: &str, hook: MergeRequestHook) -> Result<Handled, Webho
     match action {
         "open" | "reopen" => {}
         "update" if new_commits => {}
-        "update" => return Ok(Handled::Ignored("merge request updated without new commits".to_owned())),
-        other => return Ok(Handled::Ignored(format!("merge request action `{}` is not acted on", shown(other)))),
+        "update" => {
+            return Ok(Handled::Ignored(
+                "merge request updated without new commits".to_owned(),
+            ));
+        }
+        other => {
+            return Ok(Handled::Ignored(format!(
+                "merge request action `{}` is not acted on",
+                shown(other)
+            )));
+        }
     }
     let labels = hook.labels.unwrap_or(attrs.labels);
     let mr = MergeRequest {
@@ -168,19 +214,33 @@ fn merge_request(project: &str, hook: MergeRequestHook) -> Result<Handled, Webho
     let last_commit = attrs.last_commit.ok_or_else(|| WebhookError::BadRequest {
         reason: "Merge Request Hook: missing `object_attributes.last_commit`".to_owned(),
     })?;
-    Ok(Handled::Event(Box::new(mr_event(project, EventKind::MergeRequest, mr, last_commit))))
+    Ok(Handled::Event(Box::new(mr_event(
+        project,
+        EventKind::MergeRequest,
+        mr,
+        last_commit,
+    ))))
 }
 
 /// An event for merge request `mr` at `commit` (open/update or recheck).
 fn mr_event(project: &str, kind: EventKind, mr: MergeRequest, commit: LastCommit) -> Event {
     let git_ref = GitRef::Branch(mr.source_branch.clone());
-    let mut event = Event::new(Forge::GitLab, project, kind, git_ref, PipelineSource::MergeRequestEvent);
+    let mut event = Event::new(
+        Forge::GitLab,
+        project,
+        kind,
+        git_ref,
+        PipelineSource::MergeRequestEvent,
+    );
     // The head ref exists in the target project even when the source branch is in a fork.
     event.fetch_ref = Some(format!("refs/merge-requests/{}/head", mr.iid));
     if let Some(message) = &commit.message {
         event.set_commit_message(message);
     }
-    event.author = commit.author.as_ref().and_then(|a| person(a.name.as_deref(), a.email.as_deref()));
+    event.author = commit
+        .author
+        .as_ref()
+        .and_then(|a| person(a.name.as_deref(), a.email.as_deref()));
     event.sha = Some(commit.id);
     event.merge_request = Some(mr);
     event
@@ -216,19 +276,27 @@ struct NoteMergeRequest {
 fn note(endpoint: &Endpoint, hook: NoteHook) -> Result<Handled, WebhookError> {
     let attrs = hook.object_attributes;
     if attrs.noteable_type != "MergeRequest" {
-        return Ok(Handled::Ignored(format!("comment on a {}, not a merge request", shown(&attrs.noteable_type))));
+        return Ok(Handled::Ignored(format!(
+            "comment on a {}, not a merge request",
+            shown(&attrs.noteable_type)
+        )));
     }
     if attrs.system || attrs.action.as_deref().is_some_and(|a| a != "create") {
         return Ok(Handled::Ignored("not a new comment by a person".to_owned()));
     }
     if !is_recheck(&endpoint.recheck, &attrs.note) {
-        return Ok(Handled::Ignored("comment does not match the recheck pattern".to_owned()));
+        return Ok(Handled::Ignored(
+            "comment does not match the recheck pattern".to_owned(),
+        ));
     }
     let mr = hook.merge_request.ok_or_else(|| WebhookError::BadRequest {
         reason: "Note Hook on a merge request without `merge_request`".to_owned(),
     })?;
     if let Some(state) = mr.state.as_deref().filter(|s| *s != "opened") {
-        return Ok(Handled::Ignored(format!("recheck on a {} merge request", shown(state))));
+        return Ok(Handled::Ignored(format!(
+            "recheck on a {} merge request",
+            shown(state)
+        )));
     }
     let last_commit = mr.last_commit.ok_or_else(|| WebhookError::BadRequest {
         reason: "Note Hook: missing `merge_request.last_commit`".to_owned(),
@@ -241,5 +309,10 @@ fn note(endpoint: &Endpoint, hook: NoteHook) -> Result<Handled, WebhookError> {
         diff_base_sha: None,
         labels: mr.labels.into_iter().map(|l| l.title).collect(),
     };
-    Ok(Handled::Event(Box::new(mr_event(&endpoint.project, EventKind::Recheck, request, last_commit))))
+    Ok(Handled::Event(Box::new(mr_event(
+        &endpoint.project,
+        EventKind::Recheck,
+        request,
+        last_commit,
+    ))))
 }

@@ -18,7 +18,9 @@ type HmacSha256 = Hmac<Sha256>;
 pub const TIMESTAMP_TOLERANCE: Duration = Duration::from_secs(5 * 60);
 
 fn unauthorized(reason: &str) -> WebhookError {
-    WebhookError::Unauthorized { reason: reason.to_owned() }
+    WebhookError::Unauthorized {
+        reason: reason.to_owned(),
+    }
 }
 
 /// Whether `given` equals the secret, in time independent of where they differ. Both sides
@@ -39,16 +41,22 @@ fn mac(key: &[u8]) -> HmacSha256 {
 ///
 /// # Errors
 /// [`WebhookError::Unauthorized`] when the header is missing, malformed or does not match.
-pub fn verify_github(secret: &SecretString, header: Option<&str>, body: &[u8]) -> Result<(), WebhookError> {
+pub fn verify_github(
+    secret: &SecretString,
+    header: Option<&str>,
+    body: &[u8],
+) -> Result<(), WebhookError> {
     let header = header.ok_or_else(|| unauthorized("missing X-Hub-Signature-256 header"))?;
     let hex = header
         .trim()
         .strip_prefix("sha256=")
         .ok_or_else(|| unauthorized("X-Hub-Signature-256 is not `sha256=<hex>`"))?;
-    let given = decode_hex(hex).ok_or_else(|| unauthorized("X-Hub-Signature-256 is not hexadecimal"))?;
+    let given =
+        decode_hex(hex).ok_or_else(|| unauthorized("X-Hub-Signature-256 is not hexadecimal"))?;
     let mut mac = mac(secret.expose_secret().as_bytes());
     mac.update(body);
-    mac.verify_slice(&given).map_err(|_| unauthorized("X-Hub-Signature-256 does not match the body"))
+    mac.verify_slice(&given)
+        .map_err(|_| unauthorized("X-Hub-Signature-256 does not match the body"))
 }
 
 /// Verifies a Standard Webhooks signature as GitLab sends it: `webhook-signature` holds one
@@ -67,7 +75,9 @@ pub fn verify_standard_webhook(
     body: &[u8],
     now: SystemTime,
 ) -> Result<(), WebhookError> {
-    let id = headers.header("webhook-id").ok_or_else(|| unauthorized("missing webhook-id header"))?;
+    let id = headers
+        .header("webhook-id")
+        .ok_or_else(|| unauthorized("missing webhook-id header"))?;
     let timestamp = headers
         .header("webhook-timestamp")
         .ok_or_else(|| unauthorized("missing webhook-timestamp header"))?;
@@ -84,7 +94,9 @@ pub fn verify_standard_webhook(
         Err(ahead) => ahead.duration(),
     };
     if skew > TIMESTAMP_TOLERANCE {
-        return Err(unauthorized("webhook-timestamp is more than 5 minutes away from now"));
+        return Err(unauthorized(
+            "webhook-timestamp is more than 5 minutes away from now",
+        ));
     }
     let key = signing_key(signing_token)?;
     let mut mac = mac(&key);
@@ -109,19 +121,24 @@ fn signing_key(token: &SecretString) -> Result<Vec<u8>, WebhookError> {
     let token = token.expose_secret();
     match token.strip_prefix("whsec_") {
         // A misconfigured token is our fault, but every delivery must still be refused.
-        Some(b64) => BASE64.decode(b64).map_err(|_| unauthorized("the configured signing token is not `whsec_<base64>`")),
+        Some(b64) => BASE64
+            .decode(b64)
+            .map_err(|_| unauthorized("the configured signing token is not `whsec_<base64>`")),
         None => Ok(token.as_bytes().to_vec()),
     }
 }
 
 /// Decodes lower- or upper-case hexadecimal.
 fn decode_hex(hex: &str) -> Option<Vec<u8>> {
-    if hex.len() % 2 != 0 {
+    if !hex.len().is_multiple_of(2) {
         return None;
     }
     (0..hex.len())
         .step_by(2)
-        .map(|i| hex.get(i..i + 2).and_then(|pair| u8::from_str_radix(pair, 16).ok()))
+        .map(|i| {
+            hex.get(i..i + 2)
+                .and_then(|pair| u8::from_str_radix(pair, 16).ok())
+        })
         .collect()
 }
 
