@@ -10,6 +10,7 @@ pub mod diagnostic;
 pub mod ci;
 pub mod pipelines;
 pub mod git;
+pub mod trigger;
 pub mod store;
 pub mod executor;
 pub mod run;
