@@ -109,7 +109,7 @@ pub enum LoadError {
 /// unknown keys, values of the wrong type or form, duplicate project names, literal secrets,
 /// unreadable secret files.
 pub fn parse(file: &str, text: &str, env: &Environment) -> Result<Loaded, Diagnostics> {
-    let loaded = yaml::load(file, text)?;
+    let loaded = yaml::load(file, text).map_err(not_a_ci_file)?;
     let mut diags = loaded.warnings;
     if let Some(header) = &loaded.header {
         diags.push(Diagnostic::error(Some(header.location.clone()), "", "must be a single YAML document"));
@@ -143,6 +143,17 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
     };
     let base_dir = std::path::absolute(&base_dir).unwrap_or(base_dir);
     parse(&path.display().to_string(), &text, &Environment::process(base_dir)).map_err(LoadError::Invalid)
+}
+
+/// Rewords the loader's "a YAML document of a CI file must be a mapping" for this file.
+fn not_a_ci_file(mut diags: Diagnostics) -> Diagnostics {
+    for diagnostic in &mut diags.0 {
+        if let Some((_, found)) = diagnostic.message.split_once("of a CI file must be a mapping of keys to values, not ") {
+            diagnostic.message = format!("must be a mapping of settings, not {found}");
+            diagnostic.hint = Some("start with `listen:`, `data_dir:` or `projects:` at the beginning of a line".into());
+        }
+    }
+    diags
 }
 
 /// Orders diagnostics by position (unlocated ones last), keeping the order of those at the

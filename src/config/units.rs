@@ -25,7 +25,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, &'static str> {
             "m" => 60,
             "h" => 3600,
             "d" => 86_400,
-            "" => return Err("needs a unit"),
+            "" if rest.is_empty() => return Err("needs a unit"),
             _ => return Err("has an unknown unit"),
         };
         rest = &rest[unit_len..];
@@ -82,6 +82,7 @@ mod tests {
         assert_eq!(parse_duration("0s"), Ok(Duration::ZERO));
         assert_eq!(parse_duration("10"), Err("needs a unit"));
         assert_eq!(parse_duration("5x"), Err("has an unknown unit"));
+        assert_eq!(parse_duration("2 minutes"), Err("has an unknown unit"));
         assert_eq!(parse_duration("ms"), Err("must be a number followed by a unit"));
         assert_eq!(parse_duration("99999999999999999999s"), Err("is too large"));
         assert_eq!(format_duration(Duration::from_secs(5430)), "1h30m30s");
