@@ -148,7 +148,12 @@ fn postgres_url_problem(url: &str) -> Option<&'static str> {
     None
 }
 
-fn read_projects(node: &Node, env: &Environment, global: Option<NonZeroUsize>, diags: &mut Diagnostics) -> Vec<ProjectConfig> {
+fn read_projects(
+    node: &Node,
+    env: &Environment,
+    global: Option<NonZeroUsize>,
+    diags: &mut Diagnostics,
+) -> Vec<ProjectConfig> {
     let Some(items) = sequence(node, "projects", diags) else {
         return Vec::new();
     };
@@ -162,13 +167,16 @@ fn read_projects(node: &Node, env: &Environment, global: Option<NonZeroUsize>, d
         {
             if let Some(first_line) = seen.get(name) {
                 let message = format!("`{name}` is already the name of the project on line {first_line}");
-                diags.push(error_at(name_node, &format!("{path}.name"), message).with_hint("project names must be unique"));
+                diags.push(
+                    error_at(name_node, &format!("{path}.name"), message).with_hint("project names must be unique"),
+                );
             } else {
                 seen.insert(name.to_owned(), name_node.location.line);
             }
         }
         if let Some(project) = read_project(entry, &path, env, diags) {
-            if let (Some(limit), Some(global), Some(node)) = (project.concurrency, global, entry.as_map().and_then(|m| m.get("concurrency")))
+            if let (Some(limit), Some(global), Some(node)) =
+                (project.concurrency, global, entry.as_map().and_then(|m| m.get("concurrency")))
                 && limit > global
             {
                 let message = format!("{limit} is more than the global `concurrency` of {global}, which applies too");

@@ -63,7 +63,9 @@ fn expand_item(item: &str, index: usize, project: &str) -> Result<String, String
             let (a, b) = range.split_once('-').ok_or_else(|| format!("`{item}`: write the range as `H(a-b)`"))?;
             let (a, b) = (number(a, item)?, number(b, item)?);
             if a > b || a < min || b > max {
-                return Err(format!("`{item}`: the range must lie within {min}-{max} ({name}) and start at its low end"));
+                return Err(format!(
+                    "`{item}`: the range must lie within {min}-{max} ({name}) and start at its low end"
+                ));
             }
             (a, b, after)
         }
@@ -126,8 +128,12 @@ mod tests {
     fn h_stays_within_its_range() {
         for i in 0..500 {
             let project = format!("project-{i}");
-            let fields: Vec<u32> = expand("H H H H H", &project).unwrap().split(' ').map(|f| f.parse().unwrap()).collect();
-            assert!(fields[0] <= 59 && fields[1] <= 23 && fields[3] >= 1 && fields[3] <= 12 && fields[4] <= 6, "{fields:?}");
+            let fields: Vec<u32> =
+                expand("H H H H H", &project).unwrap().split(' ').map(|f| f.parse().unwrap()).collect();
+            assert!(
+                fields[0] <= 59 && fields[1] <= 23 && fields[3] >= 1 && fields[3] <= 12 && fields[4] <= 6,
+                "{fields:?}"
+            );
             assert!((1..=28).contains(&fields[2]), "{fields:?}");
             let ranged: u32 = expand("H(10-14) * * * *", &project).unwrap().split(' ').next().unwrap().parse().unwrap();
             assert!((10..=14).contains(&ranged));
@@ -158,10 +164,16 @@ mod tests {
 
     #[test]
     fn malformed_h_forms_say_what_is_wrong() {
-        assert_eq!(expand("H(5-70) * * * *", "x").unwrap_err(), "`H(5-70)`: the range must lie within 0-59 (minute) and start at its low end");
+        assert_eq!(
+            expand("H(5-70) * * * *", "x").unwrap_err(),
+            "`H(5-70)`: the range must lie within 0-59 (minute) and start at its low end"
+        );
         assert_eq!(expand("H(5 * * * *", "x").unwrap_err(), "`H(5`: `H(` needs a closing `)`");
         assert_eq!(expand("H/0 * * * *", "x").unwrap_err(), "`H/0`: the step must be between 1 and 60");
         assert_eq!(expand("Hx * * * *", "x").unwrap_err(), "`Hx`: expected `/step` after `H`");
-        assert_eq!(expand("* * * *", "x").unwrap_err(), "must have five fields (minute, hour, day of month, month, day of week), not 4");
+        assert_eq!(
+            expand("* * * *", "x").unwrap_err(),
+            "must have five fields (minute, hour, day of month, month, day of week), not 4"
+        );
     }
 }

@@ -44,12 +44,15 @@ use crate::ci::node::Value;
 use crate::ci::yaml;
 use crate::diagnostic::{Diagnostic, Diagnostics};
 
+/// Looks up an environment variable by name (`None`: not set).
+pub type VarLookup = Box<dyn Fn(&str) -> Option<String>>;
+
 /// What reading a configuration needs besides its text.
 pub struct Environment {
     /// The directory relative paths resolve against: the configuration file's directory.
     pub base_dir: PathBuf,
     /// Looks up an environment variable, for `env:` secrets.
-    pub var: Box<dyn Fn(&str) -> Option<String>>,
+    pub var: VarLookup,
     /// The number of cores, the default `concurrency`.
     pub cores: NonZeroUsize,
 }
@@ -136,7 +139,8 @@ pub fn parse(file: &str, text: &str, env: &Environment) -> Result<Loaded, Diagno
 /// [`LoadError::Read`] when the file cannot be read, [`LoadError::Invalid`] with every problem
 /// of the file.
 pub fn load(path: &Path) -> Result<Loaded, LoadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: path.display().to_string(), source })?;
+    let text =
+        std::fs::read_to_string(path).map_err(|source| LoadError::Read { path: path.display().to_string(), source })?;
     let base_dir = match path.parent() {
         Some(parent) if !parent.as_os_str().is_empty() => parent.to_owned(),
         _ => PathBuf::from("."),
@@ -148,9 +152,12 @@ pub fn load(path: &Path) -> Result<Loaded, LoadError> {
 /// Rewords the loader's "a YAML document of a CI file must be a mapping" for this file.
 fn not_a_ci_file(mut diags: Diagnostics) -> Diagnostics {
     for diagnostic in &mut diags.0 {
-        if let Some((_, found)) = diagnostic.message.split_once("of a CI file must be a mapping of keys to values, not ") {
+        if let Some((_, found)) =
+            diagnostic.message.split_once("of a CI file must be a mapping of keys to values, not ")
+        {
             diagnostic.message = format!("must be a mapping of settings, not {found}");
-            diagnostic.hint = Some("start with `listen:`, `data_dir:` or `projects:` at the beginning of a line".into());
+            diagnostic.hint =
+                Some("start with `listen:`, `data_dir:` or `projects:` at the beginning of a line".into());
         }
     }
     diags

@@ -97,11 +97,26 @@ pub struct ProjectConfig {
 pub const DEFAULT_POLL: Duration = Duration::from_secs(60);
 
 const KEYS: &[&str] = &[
-    "name", "repo", "branches", "tags", "poll", "concurrency", "default_branch", "ci_file", "forge", "webhooks", "schedules",
+    "name",
+    "repo",
+    "branches",
+    "tags",
+    "poll",
+    "concurrency",
+    "default_branch",
+    "ci_file",
+    "forge",
+    "webhooks",
+    "schedules",
 ];
 
 /// Reads one project; `None` when it has errors (all reported).
-pub(super) fn read_project(node: &Node, path: &str, env: &Environment, diags: &mut Diagnostics) -> Option<ProjectConfig> {
+pub(super) fn read_project(
+    node: &Node,
+    path: &str,
+    env: &Environment,
+    diags: &mut Diagnostics,
+) -> Option<ProjectConfig> {
     let errors_before = diags.errors().count();
     let fields = Fields::open(node, path, KEYS, diags)?;
     let name = fields.required("name", diags).and_then(|node| {
@@ -134,12 +149,14 @@ pub(super) fn read_project(node: &Node, path: &str, env: &Environment, diags: &m
         None => RefPatterns::none(),
     };
     let poll = fields.get("poll").map_or(Some(DEFAULT_POLL), |node| read_poll(node, &fields.path_of("poll"), diags));
-    let concurrency = fields.get("concurrency").and_then(|node| positive_integer(node, &fields.path_of("concurrency"), diags));
+    let concurrency =
+        fields.get("concurrency").and_then(|node| positive_integer(node, &fields.path_of("concurrency"), diags));
     let ci_file = match fields.string("ci_file", diags) {
         Some((node, file)) => read_ci_file(node, &fields.path_of("ci_file"), file, diags),
         None => ".gitlab-ci.yml".to_owned(),
     };
-    let forge = fields.get("forge").and_then(|node| read_forge(node, &fields.path_of("forge"), &shown_name, env, diags));
+    let forge =
+        fields.get("forge").and_then(|node| read_forge(node, &fields.path_of("forge"), &shown_name, env, diags));
     let webhooks = match fields.get("webhooks") {
         Some(node) => read_webhooks(node, &fields.path_of("webhooks"), &shown_name, env, diags),
         None => Webhooks::default(),
@@ -193,7 +210,9 @@ fn read_ci_file(node: &Node, path: &str, file: &str, diags: &mut Diagnostics) ->
     let escapes = file.split('/').any(|part| part == "..");
     if file.is_empty() || file.starts_with('/') || escapes {
         let message = format!("`{file}` must be a path inside the repository");
-        diags.push(error_at(node, path, message).with_hint("write it relative to the repository root, as in `ci/main.yml`"));
+        diags.push(
+            error_at(node, path, message).with_hint("write it relative to the repository root, as in `ci/main.yml`"),
+        );
     }
     file.to_owned()
 }

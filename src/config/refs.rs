@@ -93,7 +93,10 @@ pub(super) fn read_tags(node: &Node, path: &str, diags: &mut Diagnostics) -> Opt
         Value::Bool(false) => Some(RefPatterns::none()),
         Value::Seq(_) => read_patterns(node, path, diags),
         _ => {
-            let message = format!("must be `true`, `false` or a list of tag names and `/regex/` patterns, not {}", node.type_name());
+            let message = format!(
+                "must be `true`, `false` or a list of tag names and `/regex/` patterns, not {}",
+                node.type_name()
+            );
             diags.push(error_at(node, path, message));
             None
         }
@@ -117,7 +120,7 @@ fn read_pattern(node: &Node, path: &str, text: &str, diags: &mut Diagnostics) ->
         return match Regex::new(&source) {
             Ok(regex) => Some(RefPattern::Regex(regex)),
             Err(error) => {
-                let message = format!("`{text}` is not a valid regular expression: {}", first_line(&error.to_string()));
+                let message = format!("`{text}` is not a valid regular expression: {}", regex_error_reason(&error));
                 diags.push(error_at(node, path, message));
                 None
             }
@@ -157,9 +160,12 @@ pub(super) fn ref_name_problem(name: &str) -> Option<&'static str> {
     None
 }
 
-fn first_line(text: &str) -> String {
-    // regex errors span several lines with a caret diagram; the last line says what is wrong.
-    text.lines().filter(|l| !l.trim().is_empty()).last().unwrap_or(text).trim().trim_start_matches("error: ").to_owned()
+/// The reason of a regex error: its last non-empty line (the first ones show the pattern
+/// with a caret diagram).
+pub(super) fn regex_error_reason(error: &regex::Error) -> String {
+    let text = error.to_string();
+    let reason = text.lines().rfind(|l| !l.trim().is_empty()).unwrap_or(&text);
+    reason.trim().trim_start_matches("error: ").to_owned()
 }
 
 #[cfg(test)]
@@ -189,7 +195,10 @@ mod tests {
         assert!(patterns.matches("release-12"));
         assert!(!patterns.matches("release-x"));
         assert!(patterns.matches("feature/x"));
-        assert_eq!(patterns.0.iter().map(ToString::to_string).collect::<Vec<_>>(), ["main", "/^release-\\d+$/", "/^FEAT/i"]);
+        assert_eq!(
+            patterns.0.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            ["main", "/^release-\\d+$/", "/^FEAT/i"]
+        );
     }
 
     #[test]
@@ -197,7 +206,10 @@ mod tests {
         assert!(read("b: true\n").0.unwrap().matches("v1.0.0"));
         assert!(!read("b: false\n").0.unwrap().matches("v1.0.0"));
         let (_, diags) = read("b: tags\n");
-        assert_eq!(diags, ["r.yaml:1:4: b: must be `true`, `false` or a list of tag names and `/regex/` patterns, not a string"]);
+        assert_eq!(
+            diags,
+            ["r.yaml:1:4: b: must be `true`, `false` or a list of tag names and `/regex/` patterns, not a string"]
+        );
     }
 
     #[test]
@@ -205,7 +217,11 @@ mod tests {
         let (patterns, diags) = read("b:\n  - '/(unclosed/'\n  - 'has space'\n  - 3\n  - '/open'\n");
         assert!(patterns.is_none());
         assert_eq!(diags.len(), 4, "{diags:?}");
-        assert!(diags[0].starts_with("r.yaml:2:5: b[0]: `/(unclosed/` is not a valid regular expression: "), "{}", diags[0]);
+        assert!(
+            diags[0].starts_with("r.yaml:2:5: b[0]: `/(unclosed/` is not a valid regular expression: "),
+            "{}",
+            diags[0]
+        );
         assert_eq!(
             diags[1],
             "r.yaml:3:5: b[1]: `has space` is not a valid branch or tag name: it contains a space, a control character or one of `~^:?*[\\`\n\nhint: write a pattern as `/regex/`"

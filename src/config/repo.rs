@@ -40,7 +40,13 @@ impl fmt::Display for RepoUrl {
 }
 
 /// Reads `repo:` at `node`.
-pub(super) fn read_repo(node: &Node, path: &str, url: &str, base_dir: &Path, diags: &mut Diagnostics) -> Option<RepoUrl> {
+pub(super) fn read_repo(
+    node: &Node,
+    path: &str,
+    url: &str,
+    base_dir: &Path,
+    diags: &mut Diagnostics,
+) -> Option<RepoUrl> {
     match parse(url, base_dir) {
         Ok(repo) => Some(repo),
         Err((message, hint)) => {
@@ -66,7 +72,10 @@ fn parse(url: &str, base_dir: &Path) -> Result<RepoUrl, Problem> {
     }
     if let Some(path) = url.strip_prefix("file://") {
         if !path.starts_with('/') {
-            return Err((format!("`{url}` must have an absolute path after `file://`"), Some("write `file:///srv/git/demo.git`")));
+            return Err((
+                format!("`{url}` must have an absolute path after `file://`"),
+                Some("write `file:///srv/git/demo.git`"),
+            ));
         }
         return Ok(RepoUrl::Local(PathBuf::from(path)));
     }
@@ -79,7 +88,10 @@ fn parse(url: &str, base_dir: &Path) -> Result<RepoUrl, Problem> {
         return Ok(RepoUrl::Ssh(url.to_owned()));
     }
     if url.starts_with("http://") {
-        return Err((format!("`{url}` uses plain `http://`"), Some("use `https://` or `ssh://`: plain HTTP lets anyone on the way change the code")));
+        return Err((
+            format!("`{url}` uses plain `http://`"),
+            Some("use `https://` or `ssh://`: plain HTTP lets anyone on the way change the code"),
+        ));
     }
     if let Some((scheme, _)) = url.split_once("://") {
         return Err((format!("`{scheme}://` is not a supported repository URL scheme"), Some(FORMS)));
@@ -142,7 +154,10 @@ mod tests {
     #[test]
     fn accepted_forms() {
         assert_eq!(ok("file:///srv/git/demo.git"), RepoUrl::Local("/srv/git/demo.git".into()));
-        assert_eq!(ok("https://gitlab.example.com/group/app.git"), RepoUrl::Https("https://gitlab.example.com/group/app.git".into()));
+        assert_eq!(
+            ok("https://gitlab.example.com/group/app.git"),
+            RepoUrl::Https("https://gitlab.example.com/group/app.git".into())
+        );
         assert_eq!(ok("ssh://git@host:2222/group/app.git"), RepoUrl::Ssh("ssh://git@host:2222/group/app.git".into()));
         assert_eq!(ok("git@github.com:org/app.git"), RepoUrl::Scp("git@github.com:org/app.git".into()));
         assert_eq!(ok("/srv/git/app"), RepoUrl::Local("/srv/git/app".into()));

@@ -66,7 +66,13 @@ pub(super) fn read_schedules(
     schedules
 }
 
-fn read_schedule(node: &Node, path: &str, project: &str, default_branch: &str, diags: &mut Diagnostics) -> Option<Schedule> {
+fn read_schedule(
+    node: &Node,
+    path: &str,
+    project: &str,
+    default_branch: &str,
+    diags: &mut Diagnostics,
+) -> Option<Schedule> {
     let fields = Fields::open(node, path, KEYS, diags)?;
     let cron = fields.required("cron", diags);
     let cron = cron.and_then(|node| read_cron(node, &fields.path_of("cron"), project, diags));
@@ -78,7 +84,11 @@ fn read_schedule(node: &Node, path: &str, project: &str, default_branch: &str, d
         Some((node, name)) => match ref_name_problem(name) {
             None => Some(name.to_owned()),
             Some(problem) => {
-                diags.push(error_at(node, &fields.path_of("ref"), format!("`{name}` is not a valid branch or tag name: {problem}")));
+                diags.push(error_at(
+                    node,
+                    &fields.path_of("ref"),
+                    format!("`{name}` is not a valid branch or tag name: {problem}"),
+                ));
                 None
             }
         },
@@ -98,7 +108,9 @@ fn read_cron(node: &Node, path: &str, project: &str, diags: &mut Diagnostics) ->
     let expanded = match cron_hash::expand(written, project) {
         Ok(expanded) => expanded,
         Err(reason) => {
-            diags.push(error_at(node, path, format!("`{written}` is not a valid cron expression: {reason}")).with_hint(hint));
+            diags.push(
+                error_at(node, path, format!("`{written}` is not a valid cron expression: {reason}")).with_hint(hint),
+            );
             return None;
         }
     };
@@ -108,7 +120,9 @@ fn read_cron(node: &Node, path: &str, project: &str, diags: &mut Diagnostics) ->
         Err(error) => {
             let reason = error.to_string();
             let reason = reason.trim_end_matches('.');
-            diags.push(error_at(node, path, format!("`{written}` is not a valid cron expression: {reason}")).with_hint(hint));
+            diags.push(
+                error_at(node, path, format!("`{written}` is not a valid cron expression: {reason}")).with_hint(hint),
+            );
             None
         }
     }
@@ -119,8 +133,12 @@ fn read_timezone(node: &Node, path: &str, name: &str, diags: &mut Diagnostics) -
         Ok(tz) => Some(tz),
         Err(_) => {
             let mut diagnostic = error_at(node, path, format!("`{name}` is not a time zone of the IANA database"));
-            let close = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).find(|candidate| candidate.eq_ignore_ascii_case(name));
-            let close = close.or_else(|| crate::diagnostic::did_you_mean(name, chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())));
+            let close = chrono_tz::TZ_VARIANTS
+                .iter()
+                .map(|tz| tz.name())
+                .find(|candidate| candidate.eq_ignore_ascii_case(name));
+            let close = close
+                .or_else(|| crate::diagnostic::did_you_mean(name, chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())));
             diagnostic = match close {
                 Some(close) => diagnostic.with_hint(format!("did you mean `{close}`?")),
                 None => diagnostic.with_hint("use a name such as `Europe/Berlin`, `America/New_York` or `UTC`"),
@@ -133,7 +151,11 @@ fn read_timezone(node: &Node, path: &str, name: &str, diags: &mut Diagnostics) -
 
 fn read_variables(node: &Node, path: &str, diags: &mut Diagnostics) -> Option<IndexMap<String, String>> {
     let Some(map) = node.as_map() else {
-        diags.push(error_at(node, path, format!("must be a mapping of variable names to values, not {}", node.type_name())));
+        diags.push(error_at(
+            node,
+            path,
+            format!("must be a mapping of variable names to values, not {}", node.type_name()),
+        ));
         return None;
     };
     let mut variables = IndexMap::new();
@@ -141,7 +163,11 @@ fn read_variables(node: &Node, path: &str, diags: &mut Diagnostics) -> Option<In
     for (key, value) in map.iter() {
         let key_path = child(path, &key.name);
         if key.name.is_empty() || !key.name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
-            let diagnostic = crate::diagnostic::Diagnostic::error(Some(key.location.clone()), key_path, "is not a valid variable name");
+            let diagnostic = crate::diagnostic::Diagnostic::error(
+                Some(key.location.clone()),
+                key_path,
+                "is not a valid variable name",
+            );
             diags.push(diagnostic.with_hint("use letters, digits and `_`"));
             ok = false;
             continue;
@@ -151,7 +177,11 @@ fn read_variables(node: &Node, path: &str, diags: &mut Diagnostics) -> Option<In
                 variables.insert(key.name.clone(), text);
             }
             None => {
-                diags.push(error_at(value, &key_path, format!("must be a string, number or boolean, not {}", value.type_name())));
+                diags.push(error_at(
+                    value,
+                    &key_path,
+                    format!("must be a string, number or boolean, not {}", value.type_name()),
+                ));
                 ok = false;
             }
         }
@@ -184,7 +214,10 @@ mod tests {
         assert_eq!((schedules[0].git_ref.as_str(), schedules[0].timezone), ("main", Tz::UTC));
         assert_eq!(schedules[1].git_ref, "release");
         assert_eq!(schedules[1].timezone, chrono_tz::Europe::Berlin);
-        assert_eq!(schedules[1].variables.iter().collect::<Vec<_>>(), [(&"NIGHTLY".to_owned(), &"true".to_owned()), (&"LEVEL".to_owned(), &"2".to_owned())]);
+        assert_eq!(
+            schedules[1].variables.iter().collect::<Vec<_>>(),
+            [(&"NIGHTLY".to_owned(), &"true".to_owned()), (&"LEVEL".to_owned(), &"2".to_owned())]
+        );
     }
 
     #[test]

@@ -6,9 +6,9 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 
-use secrecy::SecretString;
 #[cfg(test)]
 use secrecy::ExposeSecret;
+use secrecy::SecretString;
 
 use super::Environment;
 use super::fields::{error_at, string, warning_at};
@@ -198,7 +198,10 @@ mod tests {
         let env = env_with(&[("EMPTY", "")], Path::new("/"));
         let (secret, diags) = read("token: env:MISSING\n", &env);
         assert!(!secret.unwrap().is_available());
-        assert_eq!(diags, ["s.yaml:1:8: warning: token: environment variable `MISSING` is not set; the thing is disabled"]);
+        assert_eq!(
+            diags,
+            ["s.yaml:1:8: warning: token: environment variable `MISSING` is not set; the thing is disabled"]
+        );
         let (secret, diags) = read("token: env:EMPTY\n", &env);
         assert!(!secret.unwrap().is_available());
         assert_eq!(diags, ["s.yaml:1:8: warning: token: environment variable `EMPTY` is empty; the thing is disabled"]);
@@ -215,10 +218,14 @@ mod tests {
         assert!(diags.is_empty());
         let (secret, diags) = read("token: file:empty\n", &env);
         assert!(secret.is_none());
-        assert_eq!(diags, [format!("s.yaml:1:8: token: secret file `{}` is empty", dir.path().join("empty").display())]);
+        assert_eq!(
+            diags,
+            [format!("s.yaml:1:8: token: secret file `{}` is empty", dir.path().join("empty").display())]
+        );
         let (secret, diags) = read("token: \"file:missing\"\n", &env);
         assert!(secret.is_none());
-        let expected = format!("s.yaml:1:8: token: cannot read secret file `{}`: ", dir.path().join("missing").display());
+        let expected =
+            format!("s.yaml:1:8: token: cannot read secret file `{}`: ", dir.path().join("missing").display());
         assert!(diags[0].starts_with(&expected), "{diags:?}");
     }
 
@@ -228,13 +235,18 @@ mod tests {
         let (secret, diags) = read("token: glpat-abcdef123456\n", &env);
         assert!(secret.is_none());
         assert!(
-            diags[0].starts_with("s.yaml:1:8: token: must name where the secret is (`env:NAME` or `file:PATH`), not hold it"),
+            diags[0].starts_with(
+                "s.yaml:1:8: token: must name where the secret is (`env:NAME` or `file:PATH`), not hold it"
+            ),
             "{diags:?}"
         );
         assert!(diags[0].contains("hint: a secret written in the configuration file"));
         assert!(!diags[0].contains("glpat"));
         let (_, diags) = read("token: env:1BAD\n", &env);
-        assert!(diags[0].starts_with("s.yaml:1:8: token: `1BAD` is not a valid environment variable name"), "{diags:?}");
+        assert!(
+            diags[0].starts_with("s.yaml:1:8: token: `1BAD` is not a valid environment variable name"),
+            "{diags:?}"
+        );
     }
 
     #[test]

@@ -104,7 +104,10 @@ projects:
     let forge = app.forge.as_ref().unwrap();
     assert_eq!((forge.kind, forge.api_url.as_str()), (ForgeKind::Gitlab, "https://gitlab.example.com/api/v4"));
     assert_eq!(forge.token.value().map(|s| s.expose_secret()), Some("api"));
-    assert_eq!(app.webhooks.github_secret.as_ref().and_then(|s| s.value()).map(|s| s.expose_secret()), Some("gh-secret"));
+    assert_eq!(
+        app.webhooks.github_secret.as_ref().and_then(|s| s.value()).map(|s| s.expose_secret()),
+        Some("gh-secret")
+    );
     assert!(app.webhooks.recheck_pattern.is_match("again") && !app.webhooks.recheck_pattern.is_match("recheck"));
     assert_eq!(app.webhooks.max_body_bytes, 1 << 20);
     assert_eq!(app.schedules.len(), 2);
@@ -135,7 +138,9 @@ fn syntax_errors_and_odd_roots_are_located() {
     assert_eq!(errors_of("")[0].lines().next().unwrap(), "sluice.yaml:1:1: is empty");
     assert_eq!(
         errors_of("- a\n"),
-        ["sluice.yaml:1:1: must be a mapping of settings, not a sequence\n\nhint: start with `listen:`, `data_dir:` or `projects:` at the beginning of a line"]
+        [
+            "sluice.yaml:1:1: must be a mapping of settings, not a sequence\n\nhint: start with `listen:`, `data_dir:` or `projects:` at the beginning of a line"
+        ]
     );
 }
 
@@ -151,7 +156,11 @@ fn load_reads_the_file_and_resolves_paths_against_its_directory() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("sluice.yaml");
     std::fs::write(dir.path().join("secret"), "from-file\n").unwrap();
-    std::fs::write(&file, "data_dir: state\nprojects:\n  - {name: a, repo: ../a, webhooks: {gerrit_secret: 'file:secret'}}\n").unwrap();
+    std::fs::write(
+        &file,
+        "data_dir: state\nprojects:\n  - {name: a, repo: ../a, webhooks: {gerrit_secret: 'file:secret'}}\n",
+    )
+    .unwrap();
     let loaded = load(&file).unwrap();
     assert_eq!(loaded.config.data_dir, dir.path().join("state"));
     assert_eq!(loaded.config.projects[0].repo, RepoUrl::Local(dir.path().join("../a")));

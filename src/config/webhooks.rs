@@ -5,6 +5,7 @@ use regex::Regex;
 
 use super::Environment;
 use super::fields::{Fields, error_at};
+use super::refs::regex_error_reason;
 use super::secret::{Purpose, Secret, read_secret};
 use super::units::parse_size;
 use crate::ci::node::{Node, Value};
@@ -58,7 +59,13 @@ const WEBHOOK_KEYS: &[&str] =
     &["gitlab_token", "gitlab_signing_token", "github_secret", "gerrit_secret", "recheck_pattern", "max_body_bytes"];
 
 /// Reads `webhooks:` of project `project`.
-pub(super) fn read_webhooks(node: &Node, path: &str, project: &str, env: &Environment, diags: &mut Diagnostics) -> Webhooks {
+pub(super) fn read_webhooks(
+    node: &Node,
+    path: &str,
+    project: &str,
+    env: &Environment,
+    diags: &mut Diagnostics,
+) -> Webhooks {
     let mut webhooks = Webhooks::default();
     let Some(fields) = Fields::open(node, path, WEBHOOK_KEYS, diags) else {
         return webhooks;
@@ -76,8 +83,7 @@ pub(super) fn read_webhooks(node: &Node, path: &str, project: &str, env: &Enviro
         match Regex::new(pattern) {
             Ok(regex) => webhooks.recheck_pattern = regex,
             Err(error) => {
-                let reason = error.to_string().lines().filter(|l| !l.trim().is_empty()).last().unwrap_or_default().trim().to_owned();
-                let reason = reason.trim_start_matches("error: ");
+                let reason = regex_error_reason(&error);
                 let message = format!("`{pattern}` is not a valid regular expression: {reason}");
                 diags.push(error_at(node, &fields.path_of("recheck_pattern"), message));
             }
@@ -142,7 +148,13 @@ pub const GITHUB_API_URL: &str = "https://api.github.com";
 const FORGE_KEYS: &[&str] = &["type", "api_url", "token"];
 
 /// Reads `forge:` of project `project`.
-pub(super) fn read_forge(node: &Node, path: &str, project: &str, env: &Environment, diags: &mut Diagnostics) -> Option<Forge> {
+pub(super) fn read_forge(
+    node: &Node,
+    path: &str,
+    project: &str,
+    env: &Environment,
+    diags: &mut Diagnostics,
+) -> Option<Forge> {
     let fields = Fields::open(node, path, FORGE_KEYS, diags)?;
     let kind = fields.required("type", diags).and_then(|node| {
         let kind = match node.as_str() {
@@ -153,7 +165,11 @@ pub(super) fn read_forge(node: &Node, path: &str, project: &str, env: &Environme
         };
         if kind.is_none() {
             let shown = node.scalar_to_string().map_or_else(|| node.type_name().to_owned(), |s| format!("`{s}`"));
-            diags.push(error_at(node, &fields.path_of("type"), format!("must be `gitlab`, `github` or `gerrit`, not {shown}")));
+            diags.push(error_at(
+                node,
+                &fields.path_of("type"),
+                format!("must be `gitlab`, `github` or `gerrit`, not {shown}"),
+            ));
         }
         kind
     });
@@ -183,7 +199,9 @@ fn read_api_url(node: &Node, path: &str, url: &str, diags: &mut Diagnostics) -> 
         }
         Some(host) if host.contains('@') => {
             let message = "must not contain credentials";
-            diags.push(error_at(node, path, message).with_hint("give the token in `token: env:NAME` or `token: file:PATH`"));
+            diags.push(
+                error_at(node, path, message).with_hint("give the token in `token: env:NAME` or `token: file:PATH`"),
+            );
             None
         }
         _ => {

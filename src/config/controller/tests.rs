@@ -43,7 +43,10 @@ fn store_is_sqlite_and_postgres_is_validated_then_refused() {
         "sluice.yaml:1:8: store: PostgreSQL stores are not supported by this build of Sluice yet\n\nhint: use the embedded store, `sqlite://PATH` (the default)"
     );
     let bad = errors("store: 'postgresql://user:hunter2@db:port/x'\n");
-    assert!(bad[0].starts_with("sluice.yaml:1:8: store: not a valid PostgreSQL URL: the port is not a number"), "{bad:?}");
+    assert!(
+        bad[0].starts_with("sluice.yaml:1:8: store: not a valid PostgreSQL URL: the port is not a number"),
+        "{bad:?}"
+    );
     assert!(!bad[0].contains("hunter2"), "the password was printed");
     assert_eq!(
         errors("store: mysql://db\n")[0],
@@ -62,7 +65,10 @@ fn concurrency_is_a_positive_integer() {
 fn projects_are_a_list_and_missing_projects_warn() {
     assert_eq!(errors("projects: {demo: x}\n")[0], "sluice.yaml:1:11: projects: must be a list, not a mapping");
     let loaded = parse("sluice.yaml", "listen: '127.0.0.1:1'\n", &crate::config::tests::env()).unwrap();
-    assert_eq!(loaded.warnings.0[0].to_string(), "sluice.yaml:1:1: warning: projects: no projects are configured; the daemon will watch nothing");
+    assert_eq!(
+        loaded.warnings.0[0].to_string(),
+        "sluice.yaml:1:1: warning: projects: no projects are configured; the daemon will watch nothing"
+    );
 }
 
 #[test]
@@ -79,6 +85,8 @@ fn project_names_are_unique() {
     let text = "projects:\n  - {name: a, repo: /a}\n  - {name: b, repo: /b}\n  - {name: a, repo: /c}\n";
     assert_eq!(
         errors(text),
-        ["sluice.yaml:4:12: projects[2].name: `a` is already the name of the project on line 2\n\nhint: project names must be unique"]
+        [
+            "sluice.yaml:4:12: projects[2].name: `a` is already the name of the project on line 2\n\nhint: project names must be unique"
+        ]
     );
 }

@@ -44,7 +44,9 @@ fn names() {
     assert_eq!(ProjectName::new("a/../b"), Err(InvalidProjectName::Group("a/../b".into())));
     assert_eq!(
         errors("projects:\n  - name: 'my app'\n    repo: /x\n"),
-        ["sluice.yaml:2:11: projects[0].name: `my app` may only contain letters, digits, `.`, `_`, `-` and `/` between groups"]
+        [
+            "sluice.yaml:2:11: projects[0].name: `my app` may only contain letters, digits, `.`, `_`, `-` and `/` between groups"
+        ]
     );
     assert_eq!(errors("projects:\n  - repo: /x\n"), ["sluice.yaml:2:5: projects[0]: missing required key `name`"]);
     assert_eq!(errors("projects:\n  - name: x\n"), ["sluice.yaml:2:5: projects[0]: missing required key `repo`"]);
@@ -59,7 +61,9 @@ fn repo_forms() {
     assert_eq!(ssh.config.projects[1].repo, RepoUrl::Scp("git@host:b.git".into()));
     assert_eq!(
         errors("projects:\n  - name: a\n    repo: 'https://me:token@host/a.git'\n"),
-        ["sluice.yaml:3:11: projects[0].repo: must not contain credentials\n\nhint: credentials in the URL end up in the configuration's repository; use an SSH key or a git credential helper"]
+        [
+            "sluice.yaml:3:11: projects[0].repo: must not contain credentials\n\nhint: credentials in the URL end up in the configuration's repository; use an SSH key or a git credential helper"
+        ]
     );
 }
 
@@ -86,11 +90,15 @@ fn poll_is_a_duration_or_off() {
     assert_eq!(project("    poll: 0s\n").poll, None);
     assert_eq!(
         project_errors("    poll: 30\n"),
-        ["sluice.yaml:4:11: projects[0].poll: must be a duration or `off`, not `30`\n\nhint: write a duration such as `30s`, `1m` or `1h`, or `off`"]
+        [
+            "sluice.yaml:4:11: projects[0].poll: must be a duration or `off`, not `30`\n\nhint: write a duration such as `30s`, `1m` or `1h`, or `off`"
+        ]
     );
     assert_eq!(
         project_errors("    poll: 5 min\n"),
-        ["sluice.yaml:4:11: projects[0].poll: `5 min` has an unknown unit\n\nhint: write a duration such as `30s`, `1m` or `1h`, or `off`"]
+        [
+            "sluice.yaml:4:11: projects[0].poll: `5 min` has an unknown unit\n\nhint: write a duration such as `30s`, `1m` or `1h`, or `off`"
+        ]
     );
 }
 

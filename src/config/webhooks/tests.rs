@@ -25,7 +25,9 @@ fn webhook_defaults() {
 
 #[test]
 fn secrets_resolve_and_name_their_source() {
-    let hooks = project("    webhooks:\n      github_secret: env:GITHUB_SECRET\n      gitlab_signing_token: env:NOT_SET\n").webhooks;
+    let hooks =
+        project("    webhooks:\n      github_secret: env:GITHUB_SECRET\n      gitlab_signing_token: env:NOT_SET\n")
+            .webhooks;
     let github = hooks.github_secret.unwrap();
     assert_eq!(github.value().map(|s| s.expose_secret()), Some("gh-secret"));
     assert_eq!(github.source(), &SecretSource::Env("GITHUB_SECRET".into()));
@@ -37,7 +39,9 @@ fn secrets_resolve_and_name_their_source() {
 fn literal_secrets_are_refused() {
     assert_eq!(
         project_errors("    webhooks:\n      gitlab_token: hunter2\n"),
-        ["sluice.yaml:5:21: projects[0].webhooks.gitlab_token: must name where the secret is (`env:NAME` or `file:PATH`), not hold it\n\nhint: a secret written in the configuration file ends up in its repository; put it in an environment variable (`env:NAME`) or a file (`file:PATH`)"]
+        [
+            "sluice.yaml:5:21: projects[0].webhooks.gitlab_token: must name where the secret is (`env:NAME` or `file:PATH`), not hold it\n\nhint: a secret written in the configuration file ends up in its repository; put it in an environment variable (`env:NAME`) or a file (`file:PATH`)"
+        ]
     );
 }
 
@@ -57,7 +61,9 @@ fn recheck_pattern_and_max_body_bytes() {
     );
     assert_eq!(
         project_errors("    webhooks: {max_body_bytes: lots}\n"),
-        ["sluice.yaml:4:32: projects[0].webhooks.max_body_bytes: `lots` must be a number of bytes, optionally with a unit\n\nhint: write bytes (`26214400`) or a size with `KB`, `MB` or `GB` (powers of 1024), as in `25MB`"]
+        [
+            "sluice.yaml:4:32: projects[0].webhooks.max_body_bytes: `lots` must be a number of bytes, optionally with a unit\n\nhint: write bytes (`26214400`) or a size with `KB`, `MB` or `GB` (powers of 1024), as in `25MB`"
+        ]
     );
 }
 
@@ -65,7 +71,8 @@ fn recheck_pattern_and_max_body_bytes() {
 fn forge_kinds_urls_and_tokens() {
     let forge = project("    forge: {type: github, token: env:GITHUB_SECRET}\n").forge.unwrap();
     assert_eq!((forge.kind, forge.api_url.as_str()), (ForgeKind::Github, GITHUB_API_URL));
-    let forge = project("    forge: {type: gerrit, api_url: 'https://review.example.com/', token: env:UNSET}\n").forge.unwrap();
+    let forge =
+        project("    forge: {type: gerrit, api_url: 'https://review.example.com/', token: env:UNSET}\n").forge.unwrap();
     assert_eq!((forge.kind, forge.api_url.as_str()), (ForgeKind::Gerrit, "https://review.example.com"));
     assert!(!forge.token.is_available());
     assert_eq!(
@@ -83,7 +90,10 @@ fn forge_kinds_urls_and_tokens() {
         ]
     );
     let errors = project_errors("    forge: {type: gitlab, api_url: 'https://u:p@h/api', token: env:X}\n");
-    assert!(errors[0].starts_with("sluice.yaml:4:36: projects[0].forge.api_url: must not contain credentials"), "{errors:?}");
+    assert!(
+        errors[0].starts_with("sluice.yaml:4:36: projects[0].forge.api_url: must not contain credentials"),
+        "{errors:?}"
+    );
 }
 
 #[test]
@@ -92,6 +102,8 @@ fn unset_forge_token_is_a_warning_naming_the_variable() {
     let loaded = valid(text);
     assert_eq!(
         loaded.warnings.0.iter().map(ToString::to_string).collect::<Vec<_>>(),
-        ["sluice.yaml:4:34: warning: projects[0].forge.token: environment variable `NO_TOKEN` is not set; `demo` reports no statuses to its forge"]
+        [
+            "sluice.yaml:4:34: warning: projects[0].forge.token: environment variable `NO_TOKEN` is not set; `demo` reports no statuses to its forge"
+        ]
     );
 }
