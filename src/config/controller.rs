@@ -56,8 +56,8 @@ pub(super) fn read_controller(root: &Node, env: &Environment, diags: &mut Diagno
         None => DEFAULT_LISTEN.parse().ok(),
     };
     let data_dir = match fields.string("data_dir", diags) {
-        Some((_, "")) => {
-            diags.push(error_at(fields.get("data_dir")?, "data_dir", "is empty"));
+        Some((node, "")) => {
+            diags.push(error_at(node, "data_dir", "is empty"));
             None
         }
         Some((_, text)) => Some(env.base_dir.join(text)),

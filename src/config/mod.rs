@@ -5,7 +5,7 @@
 //! Two phases, as in ripgrep's low/high arguments: the file is loaded with the located YAML
 //! loader of [`crate::ci::yaml`] (every key and value keeps its file, line and column), then
 //! read field by field into the validated [`ControllerConfig`]. The second phase collects
-//! *every* problem of the file as a located [`Diagnostic`](crate::diagnostic::Diagnostic)
+//! *every* problem of the file as a located [`Diagnostic`]
 //! with its key path; nothing of the daemon starts from a file that has errors.
 //!
 //! Secrets are never written in the file: a secret field holds `env:NAME` or `file:PATH` and

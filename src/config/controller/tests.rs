@@ -31,7 +31,10 @@ fn data_dir_and_the_default_store_follow_each_other() {
     assert_eq!(config.store, StoreUrl::Sqlite("/srv/sluice/sluice.db".into()));
     let config = valid("data_dir: ./state\nprojects: []\n").config;
     assert_eq!(config.data_dir, Path::new("/etc/sluice/./state"));
-    assert_eq!(errors("data_dir: ''\n")[0], "sluice.yaml:1:11: data_dir: is empty");
+    assert_eq!(
+        errors("data_dir: ''\nconcurrency: 0\n"),
+        ["sluice.yaml:1:11: data_dir: is empty", "sluice.yaml:2:14: concurrency: must be a positive integer, not `0`"]
+    );
 }
 
 #[test]
