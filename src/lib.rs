@@ -7,6 +7,7 @@
 //! memory. Modules appear below in the order of that flow; [`cli`] sits on top.
 
 pub mod diagnostic;
+pub mod config;
 pub mod ci;
 pub mod pipelines;
 pub mod git;
