@@ -12,6 +12,7 @@ mod logs;
 mod plan;
 mod run;
 mod run_output;
+mod serve;
 mod source;
 mod variables_file;
 
@@ -53,6 +54,8 @@ enum Command {
     Logs(logs::LogsArgs),
     /// Work with the controller configuration (`sluice.yaml`)
     Config(config::ConfigArgs),
+    /// Run the controller: webhooks, polling and pipelines
+    Serve(serve::ServeArgs),
 }
 
 /// Runs the command and returns the process exit code.
@@ -63,6 +66,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Logs(args) => logs::run(&args),
         Command::Config(args) => config::run(&args),
+        Command::Serve(args) => serve::run(&args),
     };
     match result {
         Ok(status) => status.into(),

@@ -194,6 +194,34 @@ impl Store {
         write::transition_job(&mut self.conn(), id, status, None, Some(outcome), now)
     }
 
+    /// Moves a job to `failed` with `reason` as its failure reason and `message` as the
+    /// transition's recorded reason ("controller restarted"). Same guarantees as
+    /// [`Store::transition_job`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::transition_job`].
+    pub fn fail_job(
+        &self,
+        id: JobId,
+        reason: FailureReason,
+        message: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let outcome = write::Outcome {
+            exit_code: None,
+            failure_reason: Some(reason),
+        };
+        write::transition_job(
+            &mut self.conn(),
+            id,
+            JobStatus::Failed,
+            Some(message),
+            Some(outcome),
+            now,
+        )
+    }
+
     /// Records the process running a job, right after it is spawned.
     ///
     /// # Errors
@@ -312,7 +340,11 @@ impl Store {
     /// # Errors
     ///
     /// [`StoreError::Sqlite`]; [`StoreError::Corrupt`].
-    pub fn list_events(&self, project: Option<&str>, limit: u32) -> Result<Vec<EventRow>, StoreError> {
+    pub fn list_events(
+        &self,
+        project: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<EventRow>, StoreError> {
         events::list_events(&self.conn(), project, limit)
     }
 
@@ -336,7 +368,11 @@ impl Store {
     /// # Errors
     ///
     /// [`StoreError::Sqlite`].
-    pub fn ref_head(&self, project: ProjectId, git_ref: &str) -> Result<Option<String>, StoreError> {
+    pub fn ref_head(
+        &self,
+        project: ProjectId,
+        git_ref: &str,
+    ) -> Result<Option<String>, StoreError> {
         events::ref_head(&self.conn(), project, git_ref)
     }
 
@@ -345,7 +381,12 @@ impl Store {
     /// # Errors
     ///
     /// [`StoreError::Sqlite`] (an unknown project too).
-    pub fn set_ref_head(&self, project: ProjectId, git_ref: &str, sha: &str) -> Result<(), StoreError> {
+    pub fn set_ref_head(
+        &self,
+        project: ProjectId,
+        git_ref: &str,
+        sha: &str,
+    ) -> Result<(), StoreError> {
         events::set_ref_head(&mut self.conn(), project, git_ref, sha)
     }
 }

@@ -131,7 +131,10 @@ mod tests {
         let mut list: Vec<Migration> = MIGRATIONS.iter().map(|m| Migration { ..*m }).collect();
         list.push(broken);
         let err = apply(&mut conn, &list).expect_err("broken migration");
-        let expected = format!("store migration {:04} `broken` failed", latest_version() + 1);
+        let expected = format!(
+            "store migration {:04} `broken` failed",
+            latest_version() + 1
+        );
         assert_eq!(err.to_string(), expected);
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |row| row.get(0))

@@ -12,8 +12,8 @@ use rusqlite::Connection;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
 use crate::store::{
-    EventId, FailureReason, JobId, JobStatus, JobWhen, PipelineId, PipelineStatus, ProjectId, StoreError,
-    Timestamp,
+    EventId, FailureReason, JobId, JobStatus, JobWhen, PipelineId, PipelineStatus, ProjectId,
+    StoreError, Timestamp,
 };
 
 pub(crate) mod events;

@@ -1,0 +1,117 @@
+//! One poller per project with `poll:` set: fetch the mirror at start and then every
+//! interval (or at once when a webhook for the project arrives), and record an event for
+//! every watched ref whose tip moved, in the same transaction as the ref's new last seen tip.
+
+use std::sync::Arc;
+
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use super::mirrors::Mirrors;
+use crate::config::ProjectConfig;
+use crate::git::GitError;
+use crate::store::{Inserted, ProjectId, Store, StoreError, Timestamp};
+use crate::trigger::poll::{changed_refs, event_for};
+
+/// Why one poll failed; the loop logs it and tries again at the next interval.
+#[derive(Debug, thiserror::Error)]
+pub enum PollError {
+    /// Fetching or reading the mirror failed.
+    #[error("cannot poll the repository")]
+    Git(#[from] GitError),
+    /// The store could not be read or written.
+    #[error("cannot record what polling found")]
+    Store(#[from] StoreError),
+}
+
+/// A project's poller.
+pub struct Poller {
+    /// The project (with `poll` set).
+    pub project: Arc<ProjectConfig>,
+    /// Its row in the store.
+    pub project_id: ProjectId,
+    /// Where its mirror is.
+    pub mirrors: Mirrors,
+    /// The store of record.
+    pub store: Arc<Store>,
+    /// Woken when an event was recorded.
+    pub wake_worker: Arc<Notify>,
+    /// Notified by webhooks: fetch now.
+    pub fetch_now: Arc<Notify>,
+}
+
+impl Poller {
+    /// Polls until `shutdown` fires.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let Some(interval) = self.project.poll else { return };
+        let name = self.project.name.as_str().to_owned();
+        loop {
+            let (project, id, mirrors, store) = (
+                self.project.clone(),
+                self.project_id,
+                self.mirrors.clone(),
+                self.store.clone(),
+            );
+            let polled = tokio::select! {
+                () = shutdown.cancelled() => break,
+                polled = tokio::task::spawn_blocking(move || poll_once(&project, id, &mirrors, &store)) => polled,
+            };
+            match polled {
+                Ok(Ok(0)) => {}
+                Ok(Ok(recorded)) => {
+                    tracing::info!(project = %name, recorded, "polling recorded new ref tips");
+                    self.wake_worker.notify_one();
+                }
+                Ok(Err(failed)) => tracing::warn!(project = %name, "{:#}", anyhow::Error::new(failed)),
+                Err(panicked) => tracing::error!(project = %name, "polling panicked: {panicked}"),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(interval) => {}
+                () = self.fetch_now.notified() => {}
+            }
+        }
+    }
+}
+
+/// Fetches `project`'s mirror and records an event for each watched ref whose tip moved;
+/// returns how many new events were recorded. Blocks.
+///
+/// # Errors
+/// [`PollError`] when the fetch or the store fails; events recorded before are kept.
+pub fn poll_once(project: &ProjectConfig, id: ProjectId, mirrors: &Mirrors, store: &Store) -> Result<usize, PollError> {
+    let (refs, messages) = mirrors.with(project, |mirror| {
+        mirror.fetch(&[])?;
+        let refs = mirror.refs()?;
+        let repo = mirror.reader()?;
+        let messages: Vec<Option<String>> = refs.iter().map(|(_, sha)| repo.commit_message(sha).ok()).collect();
+        Ok((refs, messages))
+    })?;
+    let mut store_error = None;
+    let changes = changed_refs(project, &refs, &mut |name| match store.ref_head(id, name) {
+        Ok(head) => head,
+        Err(error) => {
+            store_error.get_or_insert(error);
+            None
+        }
+    });
+    if let Some(error) = store_error {
+        return Err(error.into());
+    }
+    let mut recorded = 0;
+    for change in changes {
+        let message = refs
+            .iter()
+            .position(|(name, _)| *name == change.full_ref)
+            .and_then(|i| messages[i].as_deref());
+        let Some((event, key)) = event_for(project, &change, message, None) else {
+            continue;
+        };
+        let new = event.to_new_event_moving_head(&key, Timestamp::now());
+        if let Inserted::New(event_id) = store.insert_event(id, &new)? {
+            tracing::info!(project = %project.name, event = event_id.get(), git_ref = %change.full_ref, sha = %change.sha, "new ref tip");
+            recorded += 1;
+        }
+    }
+    Ok(recorded)
+}
