@@ -25,23 +25,11 @@ pub fn git(dir: &Path, args: &[&str]) {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
-        .args([
-            "-c",
-            "user.name=Test",
-            "-c",
-            "user.email=test@sluice.invalid",
-            "-c",
-            "commit.gpgsign=false",
-        ])
+        .args(["-c", "user.name=Test", "-c", "user.email=test@sluice.invalid", "-c", "commit.gpgsign=false"])
         .args(args)
         .output()
         .expect("git runs");
-    assert!(
-        out.status.success(),
-        "git {args:?} failed in {}:\n{}",
-        dir.display(),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "git {args:?} failed in {}:\n{}", dir.display(), String::from_utf8_lossy(&out.stderr));
 }
 
 fn copy_dir(from: &Path, to: &Path) {
@@ -93,23 +81,12 @@ impl Repo {
     fn init(&self) {
         std::fs::create_dir_all(&self.path).unwrap();
         git(&self.path, &["init", "-q", "-b", "main"]);
-        git(
-            &self.path,
-            &[
-                "remote",
-                "add",
-                "origin",
-                "https://gitlab.example.com/group/project.git",
-            ],
-        );
+        git(&self.path, &["remote", "add", "origin", "https://gitlab.example.com/group/project.git"]);
         git(&self.path, &["add", "-A"]);
         git(&self.path, &["commit", "-q", "--allow-empty", "-m", "initial"]);
         // gitlab-ci-local asks for the remote's default branch.
         git(&self.path, &["update-ref", "refs/remotes/origin/main", "HEAD"]);
-        git(
-            &self.path,
-            &["symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main"],
-        );
+        git(&self.path, &["symbolic-ref", "refs/remotes/origin/HEAD", "refs/remotes/origin/main"]);
     }
 
     /// Writes a file and commits it.
@@ -163,12 +140,7 @@ pub fn json_subset(expected: &serde_json::Value, actual: &serde_json::Value, pat
         }
         (Value::Array(e), Value::Array(a)) => {
             if e.len() != a.len() {
-                return Err(format!(
-                    "{path}: expected {} elements, got {}: {}",
-                    e.len(),
-                    a.len(),
-                    actual
-                ));
+                return Err(format!("{path}: expected {} elements, got {}: {}", e.len(), a.len(), actual));
             }
             for (i, (ev, av)) in e.iter().zip(a).enumerate() {
                 json_subset(ev, av, &format!("{path}[{i}]"))?;
