@@ -115,3 +115,104 @@ pub fn poll_once(project: &ProjectConfig, id: ProjectId, mirrors: &Mirrors, stor
     }
     Ok(recorded)
 }
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::process::Command;
+
+    use super::*;
+    use crate::config::{Environment, parse};
+
+    fn git(dir: &Path, args: &[&str]) -> String {
+        let out = Command::new("git")
+            .arg("-C")
+            .arg(dir)
+            .args([
+                "-c",
+                "user.name=T",
+                "-c",
+                "user.email=t@sluice.invalid",
+                "-c",
+                "commit.gpgsign=false",
+            ])
+            .args(args)
+            .output()
+            .expect("git runs");
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    }
+
+    #[test]
+    fn one_event_per_new_watched_tip_and_none_when_nothing_changed() {
+        let dir = tempfile::tempdir().expect("temp");
+        let (bare, work) = (dir.path().join("demo.git"), dir.path().join("work"));
+        std::fs::create_dir_all(&work).expect("mkdir");
+        git(
+            dir.path(),
+            &["init", "-q", "--bare", "-b", "main", bare.to_str().expect("utf-8")],
+        );
+        git(&work, &["init", "-q", "-b", "main"]);
+        git(&work, &["remote", "add", "origin", bare.to_str().expect("utf-8")]);
+        let commit = |message: &str| {
+            git(&work, &["commit", "-q", "--allow-empty", "-m", message]);
+            git(&work, &["rev-parse", "HEAD"])
+        };
+        let first = commit("first");
+        git(&work, &["push", "-q", "origin", "main"]);
+        git(&work, &["push", "-q", "origin", "main:unwatched"]);
+
+        let text = format!(
+            "data_dir: data\nprojects:\n  - name: demo\n    repo: \"{}\"\n    branches: [main]\n    tags: [\"/^v/\"]\n",
+            bare.display()
+        );
+        let loaded = parse("sluice.yaml", &text, &Environment::for_tests(dir.path(), &[])).expect("config");
+        let project = &loaded.config.projects[0];
+        let store = Store::open_in_memory().expect("store");
+        let id = store
+            .ensure_project("demo", Timestamp::from_unix_millis(1))
+            .expect("project");
+        let mirrors = Mirrors::new(dir.path().join("mirrors"));
+
+        assert_eq!(poll_once(project, id, &mirrors, &store).expect("poll"), 1);
+        assert_eq!(
+            poll_once(project, id, &mirrors, &store).expect("poll"),
+            0,
+            "nothing changed"
+        );
+        let second = commit("second");
+        git(&work, &["tag", "v1"]);
+        git(&work, &["push", "-q", "origin", "main", "v1"]);
+        assert_eq!(poll_once(project, id, &mirrors, &store).expect("poll"), 2);
+        assert_eq!(poll_once(project, id, &mirrors, &store).expect("poll"), 0);
+
+        let events = store.list_events(Some("demo"), 10).expect("events");
+        let seen: Vec<(&str, &str, Option<&str>, Option<&str>)> = events
+            .iter()
+            .rev()
+            .map(|e| {
+                (
+                    e.kind.as_str(),
+                    e.git_ref.as_str(),
+                    e.before_sha.as_deref(),
+                    e.sha.as_deref(),
+                )
+            })
+            .collect();
+        let zero = crate::ci::context::ZERO_SHA;
+        assert_eq!(
+            seen,
+            [
+                ("push", "refs/heads/main", Some(zero), Some(first.as_str())),
+                ("push", "refs/heads/main", Some(first.as_str()), Some(second.as_str())),
+                ("tag_push", "refs/tags/v1", Some(zero), Some(second.as_str())),
+            ]
+        );
+        assert_eq!(store.ref_head(id, "refs/heads/main").expect("head"), Some(second));
+        assert_eq!(store.ref_head(id, "refs/heads/unwatched").expect("head"), None);
+    }
+}

@@ -1,1 +1,159 @@
-//! placeholder
+//! From a `git push` to a finished pipeline: the daemon polls a real bare repository every
+//! second, records one event per new tip, and the worker plans and runs the pipeline with
+//! real shell jobs; the store shows the result.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use sluice::store::{PipelineRow, PipelineStatus};
+
+use crate::daemon::Daemon;
+
+const PASSING: &str = "stages: [build, test]
+build:
+  stage: build
+  script:
+    - echo building > built.txt
+  artifacts:
+    paths: [built.txt]
+test:
+  stage: test
+  script:
+    - test -f built.txt
+    - echo \"ref=$CI_COMMIT_REF_NAME source=$CI_PIPELINE_SOURCE\"
+";
+
+const FAILING: &str = "stages: [build, test]
+build:
+  stage: build
+  script:
+    - echo building
+test:
+  stage: test
+  script:
+    - exit 3
+";
+
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args([
+            "-c",
+            "user.name=Test",
+            "-c",
+            "user.email=test@sluice.invalid",
+            "-c",
+            "commit.gpgsign=false",
+        ])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {args:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
+}
+
+/// A bare repository and a working clone that pushes to it.
+struct Remote {
+    _dir: tempfile::TempDir,
+    bare: PathBuf,
+    work: PathBuf,
+}
+
+impl Remote {
+    fn new() -> Remote {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let bare = dir.path().join("demo.git");
+        let work = dir.path().join("work");
+        std::fs::create_dir_all(&work).expect("mkdir");
+        git(
+            dir.path(),
+            &["init", "-q", "--bare", "-b", "main", bare.to_str().expect("utf-8")],
+        );
+        git(&work, &["init", "-q", "-b", "main"]);
+        git(&work, &["remote", "add", "origin", bare.to_str().expect("utf-8")]);
+        Remote { _dir: dir, bare, work }
+    }
+
+    /// Commits `.gitlab-ci.yml` with `ci` and pushes `main`; returns the sha.
+    fn push(&self, ci: &str, message: &str) -> String {
+        std::fs::write(self.work.join(".gitlab-ci.yml"), ci).expect("write");
+        git(&self.work, &["add", "."]);
+        git(&self.work, &["commit", "-q", "--allow-empty", "-m", message]);
+        git(&self.work, &["push", "-q", "origin", "main"]);
+        git(&self.work, &["rev-parse", "HEAD"])
+    }
+}
+
+fn start(remote: &Remote) -> Daemon {
+    let config = format!(
+        "concurrency: 2\nprojects:\n  - name: demo\n    repo: \"{}\"\n    branches: [\"main\"]\n    poll: \"1s\"\n",
+        remote.bare.display()
+    );
+    Daemon::start(&config, &[])
+}
+
+/// Waits until the store has a finished pipeline for `sha`.
+fn finished_pipeline(daemon: &Daemon, sha: &str) -> PipelineRow {
+    let store = daemon.store();
+    let found = daemon.eventually(&format!("a finished pipeline for {sha}"), || {
+        let pipelines = store.list_pipelines(Some("demo"), 20).map_err(|e| e.to_string())?;
+        let events = store.list_events(Some("demo"), 20).map_err(|e| e.to_string())?;
+        let seen = || {
+            let pipelines: Vec<String> = pipelines
+                .iter()
+                .map(|p| format!("#{} {} {}", p.id.get(), &p.sha[..8], p.status))
+                .collect();
+            let events: Vec<String> = events
+                .iter()
+                .map(|e| format!("#{} {} {} {:?}", e.id.get(), e.state, e.git_ref, e.error))
+                .collect();
+            format!("pipelines {pipelines:?}, events {events:?}")
+        };
+        match pipelines.iter().find(|p| p.sha == sha) {
+            Some(p) if p.status.is_final() => Ok(p.clone()),
+            _ => Err(seen()),
+        }
+    });
+    found.unwrap_or_else(|last| panic!("{last}"))
+}
+
+#[test]
+fn a_pushed_commit_is_polled_planned_and_run() {
+    let remote = Remote::new();
+    let green = remote.push(PASSING, "two jobs that pass");
+    let daemon = start(&remote);
+
+    let pipeline = finished_pipeline(&daemon, &green);
+    assert_eq!(
+        pipeline.status,
+        PipelineStatus::Success,
+        "{pipeline:#?}\n{}",
+        daemon.dump()
+    );
+    let jobs: Vec<(&str, &str)> = pipeline
+        .jobs
+        .iter()
+        .map(|j| (j.name.as_str(), j.status.as_str()))
+        .collect();
+    assert_eq!(jobs, [("build", "success"), ("test", "success")]);
+    assert_eq!((pipeline.git_ref.as_str(), pipeline.source.as_str()), ("main", "push"));
+
+    let red = remote.push(FAILING, "a job that fails");
+    let pipeline = finished_pipeline(&daemon, &red);
+    assert_eq!(
+        pipeline.status,
+        PipelineStatus::Failed,
+        "{pipeline:#?}\n{}",
+        daemon.dump()
+    );
+    assert_eq!(pipeline.before_sha.as_deref(), Some(green.as_str()));
+
+    // One event per new tip: polling again and again recorded nothing else.
+    let events = daemon.store().list_events(Some("demo"), 20).expect("events");
+    assert_eq!(events.len(), 2, "{events:#?}");
+}
