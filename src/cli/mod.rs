@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod config;
 mod lint;
 mod logs;
+mod pipelines;
 mod plan;
 mod run;
 mod run_output;
@@ -56,6 +57,8 @@ enum Command {
     Config(config::ConfigArgs),
     /// Run the controller: webhooks, polling and pipelines
     Serve(serve::ServeArgs),
+    /// List the pipelines recorded in the store, newest first
+    Pipelines(pipelines::PipelinesArgs),
 }
 
 /// Runs the command and returns the process exit code.
@@ -67,6 +70,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Logs(args) => logs::run(&args),
         Command::Config(args) => config::run(&args),
         Command::Serve(args) => serve::run(&args),
+        Command::Pipelines(args) => pipelines::run(&args),
     };
     match result {
         Ok(status) => status.into(),

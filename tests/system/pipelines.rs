@@ -156,4 +156,33 @@ fn a_pushed_commit_is_polled_planned_and_run() {
     // One event per new tip: polling again and again recorded nothing else.
     let events = daemon.store().list_events(Some("demo"), 20).expect("events");
     assert_eq!(events.len(), 2, "{events:#?}");
+
+    // `sluice pipelines` reads the same store while the daemon runs: newest first.
+    let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["pipelines", "--json", "--project", "demo", "--config"])
+        .arg(daemon.root.join("sluice.yaml"))
+        .output()
+        .expect("sluice pipelines runs");
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let listed: serde_json::Value = serde_json::from_slice(&output.stdout).expect("JSON");
+    let summary: Vec<(&str, &str)> = listed["pipelines"]
+        .as_array()
+        .expect("a list")
+        .iter()
+        .map(|p| (p["sha"].as_str().unwrap_or("?"), p["status"].as_str().unwrap_or("?")))
+        .collect();
+    assert_eq!(summary, [(red.as_str(), "failed"), (green.as_str(), "success")]);
+    let first = &listed["pipelines"][0];
+    assert_eq!(
+        (
+            first["project"].as_str(),
+            first["ref"].as_str(),
+            first["source"].as_str()
+        ),
+        (Some("demo"), Some("main"), Some("push"))
+    );
+    assert_eq!(
+        first["jobs"][1],
+        serde_json::json!({ "name": "test", "stage": "test", "status": "failed" })
+    );
 }
