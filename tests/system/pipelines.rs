@@ -186,3 +186,71 @@ fn a_pushed_commit_is_polled_planned_and_run() {
         serde_json::json!({ "name": "test", "stage": "test", "status": "failed" })
     );
 }
+
+const SLOW: &str = "slow:
+  script:
+    - sleep 300
+";
+
+/// Whether process `pid` is gone (absent, or a zombie nobody reaped yet).
+fn process_gone(pid: u32) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
+
+#[test]
+fn a_restart_fails_the_interrupted_job_kills_its_process_and_runs_nothing_twice() {
+    let remote = Remote::new();
+    let sha = remote.push(SLOW, "a job that outlives the daemon");
+    let mut daemon = start(&remote);
+    let store = daemon.store();
+    let running = daemon.eventually("the job runs with its process recorded", || {
+        let pipelines = store.list_pipelines(Some("demo"), 5).map_err(|e| e.to_string())?;
+        let job = pipelines
+            .iter()
+            .flat_map(|p| &p.jobs)
+            .find(|j| j.process.is_some() && j.status.as_str() == "running");
+        job.cloned().ok_or_else(|| format!("{pipelines:?}"))
+    });
+    let job = running.unwrap_or_else(|last| panic!("{last}"));
+    let process = job.process.expect("recorded");
+    daemon.kill9();
+    assert!(
+        !process_gone(process.pid),
+        "the job's process should outlive a kill -9 of the daemon"
+    );
+
+    daemon.restart();
+    let settled = daemon.eventually("the interrupted job is failed and its event done", || {
+        let job = store.get_job(job.id).map_err(|e| e.to_string())?;
+        let events = store.list_events(Some("demo"), 5).map_err(|e| e.to_string())?;
+        let done = events.iter().all(|e| e.state.as_str() == "done");
+        (job.status.as_str() == "failed" && done)
+            .then_some(job.clone())
+            .ok_or_else(|| format!("{job:?} {events:?}"))
+    });
+    let job = settled.unwrap_or_else(|last| panic!("{last}"));
+    assert_eq!(job.failure_reason.map(|r| r.as_str()), Some("runner_system_failure"));
+    let last = store.transitions_of(job.id).expect("transitions").pop().expect("one");
+    assert_eq!(last.reason.as_deref(), Some("controller restarted"));
+    let pipelines = store.list_pipelines(Some("demo"), 5).expect("pipelines");
+    assert_eq!(
+        pipelines.len(),
+        1,
+        "the event must not start a second pipeline: {pipelines:#?}"
+    );
+    assert_eq!(
+        (pipelines[0].sha.as_str(), pipelines[0].status),
+        (sha.as_str(), PipelineStatus::Failed)
+    );
+    let gone = daemon.eventually("the job's process group is killed", || {
+        process_gone(process.pid)
+            .then_some(())
+            .ok_or_else(|| format!("pid {} still alive", process.pid))
+    });
+    gone.unwrap_or_else(|last| panic!("{last}"));
+}
