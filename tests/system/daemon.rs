@@ -110,6 +110,30 @@ impl Daemon {
         }
     }
 
+    /// Sends SIGTERM and waits (with a deadline) for the daemon to exit; returns its exit code.
+    pub fn terminate(&mut self) -> Option<i32> {
+        let mut child = self.child.take().expect("a running daemon");
+        let status = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .expect("kill runs");
+        assert!(status.success(), "kill -TERM failed");
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                return status.code();
+            }
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                panic!(
+                    "the daemon did not exit within {START_DEADLINE:?} of SIGTERM\n{}",
+                    self.dump()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Starts the daemon again on the same configuration and data directory.
     pub fn restart(&mut self) {
         self.kill9();

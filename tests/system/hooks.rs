@@ -167,3 +167,11 @@ fn an_acknowledged_event_survives_kill_9() {
     let again = gitlab(&daemon, "push", Some("gl-t0ken"), &fixture("gitlab/push.json"));
     assert_status(&again, 200, &daemon);
 }
+
+#[test]
+fn sigterm_stops_the_daemon_cleanly() {
+    let mut daemon = start();
+    assert_eq!(daemon.terminate(), Some(0), "{}", daemon.dump());
+    let log = daemon.stderr();
+    assert!(log.contains("sluice stopped"), "{log}");
+}
