@@ -15,6 +15,8 @@ pub mod trigger;
 pub mod store;
 pub mod executor;
 pub mod run;
+pub mod api;
+pub mod daemon;
 pub mod cli;
 
 #[cfg(test)]

@@ -9,9 +9,11 @@ use clap::{Parser, Subcommand};
 mod config;
 mod lint;
 mod logs;
+mod pipelines;
 mod plan;
 mod run;
 mod run_output;
+mod serve;
 mod source;
 mod variables_file;
 
@@ -53,6 +55,10 @@ enum Command {
     Logs(logs::LogsArgs),
     /// Work with the controller configuration (`sluice.yaml`)
     Config(config::ConfigArgs),
+    /// Run the controller: webhooks, polling and pipelines
+    Serve(serve::ServeArgs),
+    /// List the pipelines recorded in the store, newest first
+    Pipelines(pipelines::PipelinesArgs),
 }
 
 /// Runs the command and returns the process exit code.
@@ -63,6 +69,8 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Logs(args) => logs::run(&args),
         Command::Config(args) => config::run(&args),
+        Command::Serve(args) => serve::run(&args),
+        Command::Pipelines(args) => pipelines::run(&args),
     };
     match result {
         Ok(status) => status.into(),

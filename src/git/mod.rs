@@ -5,8 +5,10 @@
 
 use std::path::{Path, PathBuf};
 
+pub mod mirror;
 mod reader;
 
+pub use mirror::Mirror;
 pub use reader::{RepoReader, remote_cache_name};
 
 use git2::{ObjectType, Oid, Repository, StatusOptions, TreeWalkMode, TreeWalkResult};

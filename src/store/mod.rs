@@ -22,18 +22,20 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use rusqlite::Connection;
 
 mod error;
+mod event;
 mod record;
 mod sqlite;
 mod status;
 
 pub use error::StoreError;
+pub use event::{EventId, EventRow, EventState, Inserted, NewEvent, RefHead};
 pub use record::{
     JobId, JobRow, JobTransition, NewJob, NewPipeline, PipelineId, PipelineRow, PipelineVariable,
     ProcessRecord, ProjectId, Timestamp,
 };
 pub use status::{FailureReason, JobStatus, JobWhen, ParseWordError, PipelineStatus};
 
-use sqlite::{read, write};
+use sqlite::{events, read, write};
 
 /// The store of record. `Send + Sync`: share it in an `Arc`.
 pub struct Store {
@@ -192,6 +194,34 @@ impl Store {
         write::transition_job(&mut self.conn(), id, status, None, Some(outcome), now)
     }
 
+    /// Moves a job to `failed` with `reason` as its failure reason and `message` as the
+    /// transition's recorded reason ("controller restarted"). Same guarantees as
+    /// [`Store::transition_job`].
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::transition_job`].
+    pub fn fail_job(
+        &self,
+        id: JobId,
+        reason: FailureReason,
+        message: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let outcome = write::Outcome {
+            exit_code: None,
+            failure_reason: Some(reason),
+        };
+        write::transition_job(
+            &mut self.conn(),
+            id,
+            JobStatus::Failed,
+            Some(message),
+            Some(outcome),
+            now,
+        )
+    }
+
     /// Records the process running a job, right after it is spawned.
     ///
     /// # Errors
@@ -269,7 +299,100 @@ impl Store {
     pub fn running_jobs(&self) -> Result<Vec<JobRow>, StoreError> {
         read::running_jobs(&self.conn())
     }
+
+    /// Records an event under its dedup key, `pending`; with `new.ref_head`, also moves that
+    /// watched ref's last seen tip.
+    ///
+    /// # Guarantees
+    ///
+    /// One transaction: the event and the ref head are both written or neither is. When the
+    /// project already has an event with the same dedup key nothing new is recorded and the
+    /// original's id is returned as [`Inserted::Duplicate`] (the ref head still moves). On
+    /// `Ok`, the event survives the process being killed.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`] for an unknown project; [`StoreError::Sqlite`].
+    pub fn insert_event(&self, project: ProjectId, new: &NewEvent) -> Result<Inserted, StoreError> {
+        events::insert_event(&mut self.conn(), project, new)
+    }
+
+    /// One event.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`]; [`StoreError::Corrupt`].
+    pub fn get_event(&self, id: EventId) -> Result<EventRow, StoreError> {
+        events::get_event(&self.conn(), id)
+    }
+
+    /// At most `limit` `pending` events, oldest first: the worker's queue.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`]; [`StoreError::Corrupt`].
+    pub fn pending_events(&self, limit: u32) -> Result<Vec<EventRow>, StoreError> {
+        events::pending_events(&self.conn(), limit)
+    }
+
+    /// At most `limit` events of any state, newest first; only `project`'s if given.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`]; [`StoreError::Corrupt`].
+    pub fn list_events(
+        &self,
+        project: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<EventRow>, StoreError> {
+        events::list_events(&self.conn(), project, limit)
+    }
+
+    /// Sets an event's state, with the pipeline it started and the error that stopped it.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`]; [`StoreError::Sqlite`] (an unknown pipeline too).
+    pub fn mark_event(
+        &self,
+        id: EventId,
+        state: EventState,
+        pipeline: Option<PipelineId>,
+        error: Option<&str>,
+    ) -> Result<(), StoreError> {
+        events::mark_event(&mut self.conn(), id, state, pipeline, error)
+    }
+
+    /// The last seen tip of watched ref `git_ref` (full name) of `project`, if any.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`].
+    pub fn ref_head(
+        &self,
+        project: ProjectId,
+        git_ref: &str,
+    ) -> Result<Option<String>, StoreError> {
+        events::ref_head(&self.conn(), project, git_ref)
+    }
+
+    /// Sets the last seen tip of a watched ref (without recording an event).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`] (an unknown project too).
+    pub fn set_ref_head(
+        &self,
+        project: ProjectId,
+        git_ref: &str,
+        sha: &str,
+    ) -> Result<(), StoreError> {
+        events::set_ref_head(&mut self.conn(), project, git_ref, sha)
+    }
 }
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod tests_events;

@@ -168,6 +168,12 @@ impl DedupKey {
         DedupKey(format!("sha256:{hex}"))
     }
 
+    /// The key of a ref tip seen by polling: `poll:<full ref>:<sha>`, so the same tip is
+    /// recorded once however often it is seen.
+    pub fn poll(full_ref: &str, sha: &str) -> DedupKey {
+        DedupKey(format!("poll:{full_ref}:{sha}"))
+    }
+
     /// The key as stored.
     pub fn as_str(&self) -> &str {
         &self.0

@@ -8,6 +8,8 @@
 
 pub mod comment;
 pub mod event;
+pub mod poll;
+pub mod record;
 pub mod webhook;
 
 pub use event::{DedupKey, Event, EventKind, Forge};

@@ -20,11 +20,18 @@ pub(crate) struct Migration {
 }
 
 /// Every migration, in order. A new file must be added here too (a test checks).
-pub(crate) const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "initial",
-    sql: include_str!("../migrations/sqlite/0001_initial.sql"),
-}];
+pub(crate) const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "initial",
+        sql: include_str!("../migrations/sqlite/0001_initial.sql"),
+    },
+    Migration {
+        version: 2,
+        name: "events",
+        sql: include_str!("../migrations/sqlite/0002_events.sql"),
+    },
+];
 
 /// The schema version this binary writes.
 #[cfg(test)]
@@ -117,13 +124,18 @@ mod tests {
         let mut conn = Connection::open_in_memory().expect("open");
         run(&mut conn).expect("migrate");
         let broken = Migration {
-            version: 2,
+            version: latest_version() + 1,
             name: "broken",
             sql: "CREATE TABLE t (x); NOT SQL;",
         };
-        let list = [Migration { ..MIGRATIONS[0] }, broken];
+        let mut list: Vec<Migration> = MIGRATIONS.iter().map(|m| Migration { ..*m }).collect();
+        list.push(broken);
         let err = apply(&mut conn, &list).expect_err("broken migration");
-        assert_eq!(err.to_string(), "store migration 0002 `broken` failed");
+        let expected = format!(
+            "store migration {:04} `broken` failed",
+            latest_version() + 1
+        );
+        assert_eq!(err.to_string(), expected);
         let version: i64 = conn
             .pragma_query_value(None, "user_version", |row| row.get(0))
             .expect("version");

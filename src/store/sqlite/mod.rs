@@ -12,10 +12,11 @@ use rusqlite::Connection;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
 use crate::store::{
-    FailureReason, JobId, JobStatus, JobWhen, PipelineId, PipelineStatus, ProjectId, StoreError,
-    Timestamp,
+    EventId, FailureReason, JobId, JobStatus, JobWhen, PipelineId, PipelineStatus, ProjectId,
+    StoreError, Timestamp,
 };
 
+pub(crate) mod events;
 pub(crate) mod migrate;
 pub(crate) mod read;
 pub(crate) mod write;
@@ -85,6 +86,7 @@ sql_integer! {
     ProjectId => get / ProjectId::new,
     PipelineId => get / PipelineId::new,
     JobId => get / JobId::new,
+    EventId => get / EventId::new,
 }
 
 macro_rules! sql_word {

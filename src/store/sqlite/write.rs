@@ -15,7 +15,7 @@ use crate::store::{
 /// `BEGIN IMMEDIATE`: takes the write lock up front, so a read-then-write transaction never
 /// fails half-way with "busy" when another process writes (SQLite cannot upgrade a read
 /// lock while a writer is active).
-fn begin(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
+pub(crate) fn begin(conn: &mut Connection) -> Result<Transaction<'_>, StoreError> {
     conn.transaction_with_behavior(TransactionBehavior::Immediate)
         .context("begin transaction")
 }

@@ -1,0 +1,153 @@
+//! Sluice's HTTP interface: webhook intake (`POST /hooks/{forge}/{project}`) and health
+//! probes (`GET /healthz`, `GET /readyz`).
+//!
+//! [`router`] builds the whole application from an [`AppState`], so tests can drive it
+//! without a socket. Handlers do no git and no planning: a webhook is verified, recorded in
+//! the store and answered; the worker is woken through a [`Notify`] that carries nothing
+//! (the store is the queue of record).
+
+mod hooks;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use secrecy::SecretString;
+use serde_json::json;
+use tokio::sync::Notify;
+
+use crate::config::{ProjectConfig, Secret};
+use crate::store::{ProjectId, Store};
+use crate::trigger::webhook::{Endpoint, WebhookSource};
+
+/// What the handlers share. Cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<Store>,
+    projects: HashMap<String, ProjectHooks>,
+    wake_worker: Arc<Notify>,
+    ready: AtomicBool,
+}
+
+/// One project's webhook endpoints and the wake-up of its poller.
+pub struct ProjectHooks {
+    /// The project's row in the store.
+    pub id: ProjectId,
+    /// `POST /hooks/gitlab/{project}`.
+    pub gitlab: Endpoint,
+    /// `POST /hooks/github/{project}`.
+    pub github: Endpoint,
+    /// `POST /hooks/gerrit/{project}`.
+    pub gerrit: Endpoint,
+    /// Wakes the project's poller so that a webhook also fetches the mirror.
+    pub fetch_now: Arc<Notify>,
+}
+
+impl ProjectHooks {
+    /// The endpoints of `project` (its row is `id`), from its validated configuration. An
+    /// endpoint whose secret is not configured, or whose `env:` variable is unset, is
+    /// disabled: every delivery gets `401`. So is GitLab's while a configured signing token
+    /// is unavailable.
+    pub fn new(project: &ProjectConfig, id: ProjectId, fetch_now: Arc<Notify>) -> Self {
+        let hooks = &project.webhooks;
+        let name = project.name.as_str();
+        // `max_body_bytes` above the address space cannot be buffered anyway.
+        let limit = usize::try_from(hooks.max_body_bytes).unwrap_or(usize::MAX);
+        let endpoint = |secret: Option<&Secret>| {
+            let mut endpoint = Endpoint::new(name, secret.and_then(Secret::value).cloned());
+            endpoint.recheck = hooks.recheck_pattern.clone();
+            endpoint.max_body_bytes = limit;
+            endpoint
+        };
+        let mut gitlab = endpoint(hooks.gitlab_token.as_ref());
+        if let Some(signing) = &hooks.gitlab_signing_token {
+            let value: Option<SecretString> = signing.value().cloned();
+            if value.is_none() {
+                gitlab.secret = None;
+            }
+            gitlab.signing_token = value;
+        }
+        ProjectHooks {
+            id,
+            gitlab,
+            github: endpoint(hooks.github_secret.as_ref()),
+            gerrit: endpoint(hooks.gerrit_secret.as_ref()),
+            fetch_now,
+        }
+    }
+
+    fn endpoint(&self, source: WebhookSource) -> &Endpoint {
+        match source {
+            WebhookSource::GitLab => &self.gitlab,
+            WebhookSource::GitHub => &self.github,
+            WebhookSource::Gerrit => &self.gerrit,
+        }
+    }
+}
+
+impl AppState {
+    /// The state of a daemon serving `projects` (by name) on `store`; recorded events wake
+    /// `wake_worker`. Not ready until [`AppState::set_ready`].
+    pub fn new(store: Arc<Store>, projects: HashMap<String, ProjectHooks>, wake_worker: Arc<Notify>) -> Self {
+        AppState {
+            inner: Arc::new(Inner {
+                store,
+                projects,
+                wake_worker,
+                ready: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Marks the daemon ready (`GET /readyz` answers 200 from now on).
+    pub fn set_ready(&self) {
+        self.inner.ready.store(true, Ordering::Release);
+    }
+}
+
+/// The HTTP application.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        // The hook handler enforces each project's own `max_body_bytes` while reading.
+        .route(
+            "/hooks/{forge}/{*project}",
+            post(hooks::receive).layer(DefaultBodyLimit::disable()),
+        )
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn healthz() -> Response {
+    (StatusCode::OK, axum::Json(json!({ "status": "ok" }))).into_response()
+}
+
+async fn readyz(axum::extract::State(state): axum::extract::State<AppState>) -> Response {
+    if state.inner.ready.load(Ordering::Acquire) {
+        (StatusCode::OK, axum::Json(json!({ "status": "ready" }))).into_response()
+    } else {
+        error(StatusCode::SERVICE_UNAVAILABLE, "starting")
+    }
+}
+
+async fn not_found() -> Response {
+    error(StatusCode::NOT_FOUND, "no such endpoint")
+}
+
+/// `{"error": message}` with `status`.
+fn error(status: StatusCode, message: impl Into<String>) -> Response {
+    (status, axum::Json(json!({ "error": message.into() }))).into_response()
+}
+
+#[cfg(test)]
+mod tests;

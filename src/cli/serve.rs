@@ -1,0 +1,110 @@
+//! `sluice serve`: loads and checks the configuration, opens the store, binds the listen
+//! address, writes the bound address to `<data_dir>/address`, and runs the daemon until
+//! SIGTERM or Ctrl-C (a second signal exits at once).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use tokio_util::sync::CancellationToken;
+
+use super::ExitStatus;
+use crate::config::{self, LoadError, StoreUrl};
+use crate::daemon::{Daemon, serve};
+use crate::executor::process_group::become_subreaper;
+use crate::store::Store;
+
+/// Arguments of `sluice serve`.
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:
+  sluice serve                               serve with ./sluice.yaml
+  sluice serve --config /etc/sluice/sluice.yaml
+  SLUICE_LOG=debug sluice serve              more logs (a tracing filter, default `info`)
+
+The address bound (useful with `listen: 127.0.0.1:0`) is written to `<data_dir>/address`.
+Logs go to stderr. SIGTERM or Ctrl-C stops taking work and lets running jobs finish for
+up to 30 seconds; a second signal exits at once.
+Exit codes: 0 stopped cleanly, 2 invalid configuration or the daemon failed.")]
+pub struct ServeArgs {
+    /// The controller configuration file
+    #[arg(long, value_name = "FILE", default_value = "sluice.yaml", env = "SLUICE_CONFIG")]
+    config: PathBuf,
+}
+
+/// Runs `sluice serve`.
+pub fn run(args: &ServeArgs) -> anyhow::Result<ExitStatus> {
+    let file = args.config.display().to_string();
+    let loaded = match config::load(&args.config) {
+        Ok(loaded) => loaded,
+        Err(LoadError::Invalid(diagnostics)) => {
+            eprintln!("{diagnostics}");
+            let errors = diagnostics.errors().count();
+            eprintln!(
+                "\nerror: `{file}` is invalid: {errors} error{}",
+                if errors == 1 { "" } else { "s" }
+            );
+            return Ok(ExitStatus::Error);
+        }
+        Err(error @ LoadError::Read { .. }) => return Err(error.into()),
+    };
+    // Each disabled endpoint is one warning here (the loader reports it once).
+    for warning in loaded.warnings.0.iter() {
+        eprintln!("{warning}\n");
+    }
+    let config = loaded.config;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("cannot create the data directory `{}`", config.data_dir.display()))?;
+    let StoreUrl::Sqlite(db) = &config.store;
+    let store = Arc::new(Store::open(db)?);
+    become_subreaper().context("cannot become the reaper of job processes")?;
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on `{}`", config.listen))?;
+        let address = listener.local_addr().context("cannot read the bound address")?;
+        write_address(&config.data_dir, &address.to_string())?;
+        let shutdown = CancellationToken::new();
+        tokio::spawn(stop_on_signal(shutdown.clone()));
+        serve(listener, Daemon::new(config, store), shutdown).await
+    })?;
+    Ok(ExitStatus::Success)
+}
+
+/// Writes `<data_dir>/address` atomically (a temporary file renamed over it), so a reader
+/// never sees half an address.
+fn write_address(data_dir: &Path, address: &str) -> anyhow::Result<()> {
+    let target = data_dir.join("address");
+    let temporary = data_dir.join(".address.tmp");
+    let mut file =
+        std::fs::File::create(&temporary).with_context(|| format!("cannot write `{}`", temporary.display()))?;
+    writeln!(file, "{address}").with_context(|| format!("cannot write `{}`", temporary.display()))?;
+    file.sync_all()
+        .with_context(|| format!("cannot write `{}`", temporary.display()))?;
+    std::fs::rename(&temporary, &target).with_context(|| format!("cannot write `{}`", target.display()))
+}
+
+/// The first SIGTERM or Ctrl-C starts a graceful shutdown; a second one exits at once.
+async fn stop_on_signal(shutdown: CancellationToken) {
+    let Ok(mut terminate) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) else {
+        tracing::error!("cannot listen for SIGTERM; stop the daemon with Ctrl-C or SIGKILL");
+        return;
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("shutting down: no new work is taken; a second signal stops at once");
+    shutdown.cancel();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate.recv() => {}
+    }
+    std::process::exit(130);
+}

@@ -1,0 +1,131 @@
+//! `sluice serve` wired together: the HTTP server, one poller per polled project and the
+//! worker that turns recorded events into pipelines, under one shutdown tree.
+//!
+//! [`serve`] takes resources already made (a bound listener, an open store, a cancellation
+//! token) so tests and the CLI start it the same way. It owns a [`TaskTracker`]: every loop
+//! is spawned on it and `select!`s on the token. Shutdown: the token fires (SIGTERM or
+//! Ctrl-C in the CLI); the server stops accepting and finishes the requests in flight,
+//! pollers stop, the worker takes no new event and lets a running pipeline finish for
+//! [`Daemon::grace`], then cancels it; `serve` returns when every task has ended.
+
+pub mod mirrors;
+pub mod poll;
+pub mod recover;
+pub mod worker;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::api::{AppState, ProjectHooks, router};
+use crate::config::ControllerConfig;
+use crate::store::{Store, Timestamp};
+
+/// Default time running jobs get to finish after a shutdown signal before they are canceled.
+pub const DEFAULT_GRACE: Duration = Duration::from_secs(30);
+
+/// Everything the daemon needs besides its listener and shutdown token.
+pub struct Daemon {
+    /// The validated controller configuration.
+    pub config: ControllerConfig,
+    /// The store of record, already open.
+    pub store: Arc<Store>,
+    /// How long running jobs may go on after shutdown starts.
+    pub grace: Duration,
+}
+
+impl Daemon {
+    /// A daemon for `config` on `store` with the default grace period.
+    pub fn new(config: ControllerConfig, store: Arc<Store>) -> Self {
+        Daemon {
+            config,
+            store,
+            grace: DEFAULT_GRACE,
+        }
+    }
+}
+
+/// Serves webhooks on `listener` and runs the pollers and the worker until `shutdown` fires
+/// and everything has drained.
+///
+/// # Errors
+///
+/// When the store cannot record the configured projects, or the HTTP server fails.
+pub async fn serve(listener: TcpListener, daemon: Daemon, shutdown: CancellationToken) -> anyhow::Result<()> {
+    let Daemon { config, store, grace } = daemon;
+    let config = Arc::new(config);
+    let wake_worker = Arc::new(Notify::new());
+    let tracker = TaskTracker::new();
+
+    let mut hooks = HashMap::new();
+    let mut projects = Vec::new();
+    for project in &config.projects {
+        let name = project.name.as_str().to_owned();
+        let id = {
+            let (store, owned) = (store.clone(), name.clone());
+            tokio::task::spawn_blocking(move || store.ensure_project(&owned, Timestamp::now()))
+                .await
+                .context("recording the projects panicked")?
+                .with_context(|| format!("cannot record project `{name}` in the store"))?
+        };
+        let fetch_now = Arc::new(Notify::new());
+        hooks.insert(name, ProjectHooks::new(project, id, fetch_now.clone()));
+        projects.push((project.clone(), id, fetch_now));
+    }
+    let mirrors = mirrors::Mirrors::new(mirrors_dir(&config.data_dir));
+
+    // Jobs a previous process left `running` are settled before anything new starts.
+    {
+        let store = store.clone();
+        tokio::task::spawn_blocking(move || recover::settle_interrupted_jobs(&store))
+            .await
+            .context("recovering interrupted jobs panicked")?
+            .context("cannot recover the jobs a previous process left running")?;
+    }
+
+    for (project, id, fetch_now) in projects {
+        if project.poll.is_some() {
+            let poller = poll::Poller {
+                project: Arc::new(project),
+                project_id: id,
+                mirrors: mirrors.clone(),
+                store: store.clone(),
+                wake_worker: wake_worker.clone(),
+                fetch_now,
+            };
+            tracker.spawn(poller.run(shutdown.clone()));
+        }
+    }
+    let worker = worker::Worker {
+        config: config.clone(),
+        store: store.clone(),
+        mirrors,
+        wake: wake_worker.clone(),
+        grace,
+    };
+    tracker.spawn(worker.run(shutdown.clone()));
+
+    let state = AppState::new(store, hooks, wake_worker);
+    state.set_ready();
+    tracing::info!(address = %listener.local_addr().map_or_else(|_| "?".to_owned(), |a| a.to_string()), "sluice is serving");
+    let server = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let served = server.await.context("the HTTP server failed");
+    // Whatever ended the server, everything else stops too.
+    shutdown.cancel();
+    tracker.close();
+    tracker.wait().await;
+    tracing::info!("sluice stopped");
+    served
+}
+
+/// `<data_dir>/mirrors`: one bare mirror per project.
+pub fn mirrors_dir(data_dir: &std::path::Path) -> PathBuf {
+    data_dir.join("mirrors")
+}
