@@ -9,6 +9,7 @@ use super::globals::{self, Globals};
 use super::select::{self, Conditions};
 use super::plan_job;
 use crate::ci::context::PipelineContext;
+use crate::ci::expr::ExpressionCache;
 use crate::ci::extends;
 use crate::diagnostic::did_you_mean;
 use crate::ci::job::{self, JobSpec};
@@ -168,6 +169,7 @@ fn parse_jobs(config: &Node, globals: &Globals, diags: &mut Diagnostics) -> Vec<
     let Some(map) = config.as_map() else { return Vec::new() };
     let mut specs = Vec::new();
     let mut visible = 0;
+    let mut exprs = ExpressionCache::new();
     for (key, node) in map.iter() {
         let name = key.name.as_str();
         if GLOBAL_KEYWORDS.contains(&name) || name.starts_with('.') {
@@ -183,7 +185,7 @@ fn parse_jobs(config: &Node, globals: &Globals, diags: &mut Diagnostics) -> Vec<
             if let Some(parallel) = &spec.parallel {
                 matrix::check(parallel, &format!("{name}.parallel"), diags);
             }
-            let conditions = select::conditions(&spec, diags);
+            let conditions = select::conditions(&spec, &mut exprs, diags);
             specs.push((spec, conditions));
         }
     }

@@ -2,6 +2,7 @@
 //! (first matching rule; none matching means `never`) or `only`/`except`.
 
 use super::plan::Planner;
+use crate::ci::expr::ExpressionCache;
 use crate::ci::job::{self, JobSpec};
 use crate::ci::matrix::Instance;
 use crate::ci::only_except::{self, OnlyExcept};
@@ -22,11 +23,12 @@ pub struct Conditions {
     pub except: Option<OnlyExcept>,
 }
 
-/// Parses the conditions of `spec`.
-pub fn conditions(spec: &JobSpec, diags: &mut Diagnostics) -> Conditions {
+/// Parses the conditions of `spec`; `exprs` holds the `rules:if` expressions of the jobs
+/// parsed before.
+pub fn conditions(spec: &JobSpec, exprs: &mut ExpressionCache, diags: &mut Diagnostics) -> Conditions {
     let name = &spec.name;
     Conditions {
-        rules: spec.rules.as_ref().map(|n| rules::parse(n, &format!("{name}.rules"), RulesKind::Job, diags)),
+        rules: spec.rules.as_ref().map(|n| rules::parse_cached(n, &format!("{name}.rules"), RulesKind::Job, exprs, diags)),
         only: spec.only.as_ref().map(|n| only_except::parse(n, &format!("{name}.only"), diags)),
         except: spec.except.as_ref().map(|n| only_except::parse(n, &format!("{name}.except"), diags)),
     }
