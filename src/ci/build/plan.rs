@@ -66,7 +66,8 @@ pub fn build(
     }
     let files_cache = OnceCell::new();
     let files = || files_cache.get_or_init(|| reader.list(&FileSource::Local).unwrap_or_default()).clone();
-    let planner = Planner { ctx, globals: &globals, files: &files, changed_since };
+    let predefined = variables::predefined(ctx);
+    let planner = Planner { ctx, predefined: &predefined, globals: &globals, files: &files, changed_since };
     let mut global_variables = globals.variables.clone();
     if let Some(rules) = &workflow_rules {
         let env_vars = planner.workflow_variables();
@@ -85,6 +86,9 @@ pub fn build(
 /// What evaluation needs besides the job specs.
 pub(super) struct Planner<'a> {
     pub(super) ctx: &'a PipelineContext,
+    /// The predefined variables of `ctx`, computed once: every job instance starts from a
+    /// copy of them, which is much cheaper than deriving them again (slugs, short sha, ...).
+    pub(super) predefined: &'a Variables,
     pub(super) globals: &'a Globals,
     files: &'a dyn Fn() -> Vec<String>,
     changed_since: &'a dyn Fn(&str) -> Option<Vec<String>>,
@@ -93,7 +97,7 @@ pub(super) struct Planner<'a> {
 impl Planner<'_> {
     /// The variables `workflow:rules` see: predefined, global YAML, caller.
     fn workflow_variables(&self) -> Variables {
-        let mut vars = variables::predefined(self.ctx);
+        let mut vars = self.predefined.clone();
         for (name, var) in &self.globals.variables {
             vars.insert(name.clone(), variables::Variable { value: var.value.clone(), expand: var.expand });
         }

@@ -95,7 +95,7 @@ pub fn select(
 /// variables, global YAML variables the job inherits, the job's own variables (with its
 /// matrix values), then the caller's variables.
 fn rule_variables(spec: &JobSpec, instance: Option<&Instance>, planner: &Planner<'_>) -> Variables {
-    let mut vars = variables::predefined(planner.ctx);
+    let mut vars = planner.predefined.clone();
     let name = instance.map_or(spec.name.as_str(), |i| i.name.as_str());
     vars.set("CI_JOB_NAME", name);
     vars.set("CI_JOB_NAME_SLUG", variables::slugify(name));
