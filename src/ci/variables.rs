@@ -21,7 +21,8 @@ pub struct Variable {
 /// An ordered collection of variables; later inserts replace earlier ones in place.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Variables {
-    vars: IndexMap<String, Variable>,
+    // foldhash, as in `node::Map`: cheaper than SipHash and without effect on order.
+    vars: IndexMap<String, Variable, foldhash::fast::RandomState>,
 }
 
 /// Nested references are followed at most this deep, so `A: $B`, `B: $A` terminates.
