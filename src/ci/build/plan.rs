@@ -21,7 +21,7 @@ use crate::ci::pipeline::{Job, Pipeline, When};
 use crate::ci::reference;
 use crate::ci::rules::{self, RuleEnv, RulesKind};
 use crate::ci::source::{FileReader, FileSource};
-use crate::ci::variables::{self, Variables};
+use crate::ci::variables::{self, Lookup, Variables};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 
 /// GitLab's reason when `workflow:rules` exclude the pipeline.
@@ -108,7 +108,7 @@ impl Planner<'_> {
     }
 
     /// What rules evaluation sees, with `vars` as the variables.
-    pub(super) fn env<'v>(&'v self, vars: &'v Variables) -> RuleEnv<'v> {
+    pub(super) fn env<'v>(&'v self, vars: &'v dyn Lookup) -> RuleEnv<'v> {
         RuleEnv { variables: vars, changed_paths: self.ctx.changed_paths.as_deref(), changed_since: self.changed_since, files: self.files }
     }
 
