@@ -197,7 +197,7 @@ fn parse_rule(node: &Node, path: &str, kind: RulesKind, exprs: &mut ExpressionCa
     }
     let mut rule = Rule::empty(node.location.clone());
     for (key, value) in map.iter() {
-        let key_path = format!("{path}.{}", key.name);
+        let key_path = [path, ".", &key.name].concat();
         if !kind.allowed_keys().contains(&key.name.as_str()) {
             diags.push(unknown_key(&key.name, &key.location, path, kind));
             continue;
