@@ -224,15 +224,21 @@ struct Resolver<'a> {
     heights: IndexMap<String, usize>,
 }
 
-impl Resolver<'_> {
+impl<'a> Resolver<'a> {
+    /// The valid parents of `name`, borrowed from the graph (not from `self`, which the
+    /// callers mutate while they iterate).
+    fn parents_of(&self, name: &str) -> &'a [String] {
+        let graph: &'a Graph = self.graph;
+        graph.parents.get(name).map_or(&[], Vec::as_slice)
+    }
+
     /// The number of `extends` steps of the longest chain starting at `name` (cycles cut).
     fn height(&mut self, name: &str) -> usize {
         if let Some(h) = self.heights.get(name) {
             return *h;
         }
         self.heights.insert(name.to_owned(), 0); // cuts cycles, which are reported elsewhere
-        let parents = self.graph.parents.get(name).cloned().unwrap_or_default();
-        let h = parents.iter().map(|p| 1 + self.height(p)).max().unwrap_or(0);
+        let h = self.parents_of(name).iter().map(|p| 1 + self.height(p)).max().unwrap_or(0);
         self.heights.insert(name.to_owned(), h);
         h
     }
@@ -279,9 +285,8 @@ impl Resolver<'_> {
     /// The deep merge of `name`'s parents, in order (`Some(None)` when it has none); `None`
     /// when one of them cannot be merged.
     fn parents_base(&mut self, name: &str) -> Option<Option<Node>> {
-        let parents = self.graph.parents.get(name).cloned().unwrap_or_default();
         let mut base: Option<Node> = None;
-        for parent in &parents {
+        for parent in self.parents_of(name) {
             let resolved = self.merged(parent)?;
             match &mut base {
                 None => base = Some(resolved),
