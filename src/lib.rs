@@ -7,9 +7,11 @@
 //! memory. Modules appear below in the order of that flow; [`cli`] sits on top.
 
 pub mod diagnostic;
+pub mod config;
 pub mod ci;
 pub mod pipelines;
 pub mod git;
+pub mod trigger;
 pub mod store;
 pub mod executor;
 pub mod run;

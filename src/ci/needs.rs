@@ -173,7 +173,7 @@ impl Index<'_> {
             let targets = self.instances.get(dependency).cloned().unwrap_or_else(|| vec![dependency.clone()]);
             for target in targets {
                 let Some((stage, included)) = self.jobs.get(target.as_str()).copied() else {
-                    let need = pseudo_need(dependency, &job.location);
+                    let need = Need::on(dependency.as_str(), job.location.clone());
                     diags.push(self.undefined(&need, &target, &path, "dependencies"));
                     continue;
                 };
@@ -214,19 +214,6 @@ impl Index<'_> {
             format!("`{target}` runs in the later stage `{}`, after this job's stage `{}`", name(stage), name(own)),
         )
         .with_hint(format!("`{keyword}` may only name jobs of the same or an earlier stage"))
-    }
-}
-
-fn pseudo_need(job: &str, location: &Location) -> Need {
-    Need {
-        job: job.to_owned(),
-        artifacts: true,
-        optional: false,
-        project: None,
-        git_ref: None,
-        pipeline: None,
-        matrix: None,
-        location: location.clone(),
     }
 }
 
@@ -300,7 +287,7 @@ mod tests {
     }
 
     fn need(job: &str) -> Need {
-        pseudo_need(job, &at(99))
+        Need::on(job, at(99))
     }
 
     fn job(name: &str, stage: &str, needs: Option<Vec<Need>>) -> Job {

@@ -203,6 +203,11 @@ pub struct Need {
 }
 
 impl Need {
+    /// A plain need on `job` of this pipeline, with its artifacts, written at `location`.
+    pub fn on(job: impl Into<String>, location: Location) -> Self {
+        Self { job: job.into(), artifacts: true, optional: false, project: None, git_ref: None, pipeline: None, matrix: None, location }
+    }
+
     /// Whether the need is on a job of this pipeline (not another project or pipeline).
     pub fn is_local(&self) -> bool {
         self.project.is_none() && self.pipeline.is_none()
@@ -555,16 +560,7 @@ mod tests {
 
     #[test]
     fn need_serializes_contract_fields() {
-        let need = Need {
-            job: "build".into(),
-            artifacts: true,
-            optional: false,
-            project: None,
-            git_ref: None,
-            pipeline: None,
-            matrix: None,
-            location: Location::new("f.yml", 1, 1),
-        };
+        let need = Need::on("build", Location::new("f.yml", 1, 1));
         assert_eq!(
             serde_json::to_string(&need).unwrap(),
             r#"{"job":"build","artifacts":true,"optional":false}"#

@@ -6,6 +6,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod config;
 mod lint;
 mod logs;
 mod plan;
@@ -50,6 +51,8 @@ enum Command {
     Run(run::RunArgs),
     /// Print a job's log from the last local run
     Logs(logs::LogsArgs),
+    /// Work with the controller configuration (`sluice.yaml`)
+    Config(config::ConfigArgs),
 }
 
 /// Runs the command and returns the process exit code.
@@ -59,6 +62,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Plan(args) => plan::run(&args),
         Command::Run(args) => run::run(&args),
         Command::Logs(args) => logs::run(&args),
+        Command::Config(args) => config::run(&args),
     };
     match result {
         Ok(status) => status.into(),

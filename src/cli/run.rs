@@ -89,6 +89,9 @@ pub struct RunArgs {
 
 /// Runs `sluice run`.
 pub fn run(args: &RunArgs) -> anyhow::Result<ExitStatus> {
+    if args.pipeline.sha.is_some() {
+        bail!("`sluice run` runs the working tree as it is; `--sha` is for `sluice plan`\n\nhint: check out the commit first (`git checkout SHA`), then run");
+    }
     let file_variables = match &args.variables_file {
         Some(path) => {
             let text = std::fs::read_to_string(path).with_context(|| format!("cannot read `{}`", path.display()))?;

@@ -1,10 +1,13 @@
 //! `run`: `sluice run` and `sluice logs` through the real binary, on real git repositories,
 //! with real shell processes: exit codes, live output, the summary, `--json`, masking,
-//! the state directory, logs, and cancellation with Ctrl-C.
+//! the state directory, logs, and cancellation with Ctrl-C; and `sluice config check` (in
+//! [`config`]).
 
 #[path = "../plan/support.rs"]
 #[allow(dead_code)]
 mod support;
+
+mod config;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

@@ -50,16 +50,7 @@ fn flatten<'n>(node: &'n Node, path: &str, out: &mut Vec<(String, &'n Node)>) {
 }
 
 fn need(node: &Node, path: &str, diags: &mut Diagnostics) -> Option<Need> {
-    let mut need = Need {
-        job: String::new(),
-        artifacts: true,
-        optional: false,
-        project: None,
-        git_ref: None,
-        pipeline: None,
-        matrix: None,
-        location: node.location.clone(),
-    };
+    let mut need = Need::on(String::new(), node.location.clone());
     if let Value::Str(name) = &node.value {
         if name.is_empty() {
             error(diags, &node.location, path, "job name must not be empty");

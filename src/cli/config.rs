@@ -1,0 +1,75 @@
+//! `sluice config check`: validates the controller configuration (`sluice.yaml`) and prints
+//! every error with its file, line, column and key.
+
+use std::path::PathBuf;
+
+use clap::{Args, Subcommand};
+
+use super::ExitStatus;
+use crate::config::{self, LoadError};
+
+/// Arguments of `sluice config`.
+#[derive(Debug, Args)]
+pub struct ConfigArgs {
+    #[command(subcommand)]
+    command: ConfigCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Check the controller configuration, reporting every error with its line and key
+    #[command(after_help = "Examples:
+  sluice config check                        check ./sluice.yaml
+  sluice config check --config /etc/sluice/sluice.yaml
+
+Secrets are read as `sluice serve` reads them: an `env:` variable that is not set is a
+warning (the endpoint it protects is disabled), a `file:` that cannot be read is an error.
+
+Exit codes: 0 valid (warnings on stderr), 2 invalid (every error is printed).")]
+    Check(CheckArgs),
+}
+
+/// Arguments of `sluice config check`.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// The controller configuration file
+    #[arg(long, value_name = "FILE", default_value = "sluice.yaml", env = "SLUICE_CONFIG")]
+    config: PathBuf,
+}
+
+/// Runs `sluice config …`.
+pub fn run(args: &ConfigArgs) -> anyhow::Result<ExitStatus> {
+    match &args.command {
+        ConfigCommand::Check(check) => run_check(check),
+    }
+}
+
+fn run_check(args: &CheckArgs) -> anyhow::Result<ExitStatus> {
+    let file = args.config.display().to_string();
+    match config::load(&args.config) {
+        Ok(loaded) => {
+            for warning in loaded.warnings.0.iter() {
+                eprintln!("{warning}\n");
+            }
+            let projects = loaded.config.projects.len();
+            let schedules: usize = loaded.config.projects.iter().map(|p| p.schedules.len()).sum();
+            println!(
+                "`{file}` is valid: {projects} project{}, {schedules} schedule{}",
+                plural(projects),
+                plural(schedules)
+            );
+            Ok(ExitStatus::Success)
+        }
+        Err(LoadError::Invalid(diagnostics)) => {
+            eprintln!("{diagnostics}");
+            let errors = diagnostics.errors().count();
+            eprintln!("\nerror: `{file}` is invalid: {errors} error{}", plural(errors));
+            Ok(ExitStatus::Error)
+        }
+        Err(error @ LoadError::Read { .. }) => Err(anyhow::Error::new(error)),
+    }
+}
+
+fn plural(n: usize) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}

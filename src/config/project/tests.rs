@@ -1,0 +1,124 @@
+//! The fields of one project.
+
+use std::time::Duration;
+
+use crate::config::tests::{errors, valid};
+use crate::config::{InvalidProjectName, ProjectConfig, ProjectName, RepoUrl};
+
+fn project(fields: &str) -> ProjectConfig {
+    let text = format!("projects:\n  - name: demo\n    repo: /srv/git/demo\n{fields}");
+    valid(&text).config.projects.remove(0)
+}
+
+/// Errors of a project with `fields` added after `name` and `repo` (which are lines 2 and 3).
+fn project_errors(fields: &str) -> Vec<String> {
+    errors(&format!("projects:\n  - name: demo\n    repo: /srv/git/demo\n{fields}"))
+}
+
+#[test]
+fn defaults() {
+    let demo = project("");
+    assert!(demo.branches.matches("main") && !demo.branches.matches("develop"));
+    assert!(demo.tags.is_empty());
+    assert_eq!(demo.poll, Some(Duration::from_secs(60)));
+    assert_eq!(demo.concurrency, None);
+    assert_eq!(demo.default_branch, "main");
+    assert_eq!(demo.ci_file, ".gitlab-ci.yml");
+    assert!(demo.forge.is_none());
+    assert!(demo.webhooks.gitlab_token.is_none() && demo.webhooks.github_secret.is_none());
+    assert!(demo.schedules.is_empty());
+}
+
+#[test]
+fn branches_default_to_the_default_branch() {
+    let demo = project("    default_branch: trunk\n");
+    assert!(demo.branches.matches("trunk") && !demo.branches.matches("main"));
+}
+
+#[test]
+fn names() {
+    assert_eq!(ProjectName::new("group/sub/app-1.x_y").map(|n| n.to_string()), Ok("group/sub/app-1.x_y".into()));
+    assert_eq!(ProjectName::new(""), Err(InvalidProjectName::Empty));
+    assert_eq!(ProjectName::new("a b"), Err(InvalidProjectName::Character("a b".into())));
+    assert_eq!(ProjectName::new("/a"), Err(InvalidProjectName::Group("/a".into())));
+    assert_eq!(ProjectName::new("a/../b"), Err(InvalidProjectName::Group("a/../b".into())));
+    assert_eq!(
+        errors("projects:\n  - name: 'my app'\n    repo: /x\n"),
+        [
+            "sluice.yaml:2:11: projects[0].name: `my app` may only contain letters, digits, `.`, `_`, `-` and `/` between groups"
+        ]
+    );
+    assert_eq!(errors("projects:\n  - repo: /x\n"), ["sluice.yaml:2:5: projects[0]: missing required key `name`"]);
+    assert_eq!(errors("projects:\n  - name: x\n"), ["sluice.yaml:2:5: projects[0]: missing required key `repo`"]);
+    assert_eq!(errors("projects:\n  - x\n"), ["sluice.yaml:2:5: projects[0]: must be a mapping, not a string"]);
+}
+
+#[test]
+fn repo_forms() {
+    assert_eq!(project("").repo, RepoUrl::Local("/srv/git/demo".into()));
+    let ssh = valid("projects:\n  - {name: a, repo: 'ssh://git@host/a.git'}\n  - {name: b, repo: 'git@host:b.git'}\n");
+    assert_eq!(ssh.config.projects[0].repo, RepoUrl::Ssh("ssh://git@host/a.git".into()));
+    assert_eq!(ssh.config.projects[1].repo, RepoUrl::Scp("git@host:b.git".into()));
+    assert_eq!(
+        errors("projects:\n  - name: a\n    repo: 'https://me:token@host/a.git'\n"),
+        [
+            "sluice.yaml:3:11: projects[0].repo: must not contain credentials\n\nhint: credentials in the URL end up in the configuration's repository; use an SSH key or a git credential helper"
+        ]
+    );
+}
+
+#[test]
+fn branches_and_tags() {
+    let demo = project("    branches: [main, '/^feature//']\n    tags: true\n");
+    assert!(demo.branches.matches("feature/x"));
+    assert!(demo.tags.matches("anything"));
+    assert_eq!(
+        project_errors("    branches: ['/[/']\n    tags: maybe\n"),
+        [
+            "sluice.yaml:4:16: projects[0].branches[0]: `/[/` is not a valid regular expression: unclosed character class",
+            "sluice.yaml:5:11: projects[0].tags: must be `true`, `false` or a list of tag names and `/regex/` patterns, not a string",
+        ]
+    );
+}
+
+#[test]
+fn poll_is_a_duration_or_off() {
+    assert_eq!(project("    poll: 1h30m\n").poll, Some(Duration::from_secs(5400)));
+    assert_eq!(project("    poll: off\n").poll, None);
+    assert_eq!(project("    poll: 'off'\n").poll, None);
+    assert_eq!(project("    poll: 0\n").poll, None);
+    assert_eq!(project("    poll: 0s\n").poll, None);
+    assert_eq!(
+        project_errors("    poll: 30\n"),
+        [
+            "sluice.yaml:4:11: projects[0].poll: must be a duration or `off`, not `30`\n\nhint: write a duration such as `30s`, `1m` or `1h`, or `off`"
+        ]
+    );
+    assert_eq!(
+        project_errors("    poll: 5 min\n"),
+        [
+            "sluice.yaml:4:11: projects[0].poll: `5 min` has an unknown unit\n\nhint: write a duration such as `30s`, `1m` or `1h`, or `off`"
+        ]
+    );
+}
+
+#[test]
+fn concurrency_default_branch_and_ci_file() {
+    assert_eq!(project("    concurrency: 3\n").concurrency.map(|c| c.get()), Some(3));
+    assert_eq!(
+        project_errors("    concurrency: 0\n    default_branch: 'a..b'\n    ci_file: ../x.yml\n"),
+        [
+            "sluice.yaml:4:18: projects[0].concurrency: must be a positive integer, not `0`",
+            "sluice.yaml:5:21: projects[0].default_branch: `a..b` is not a valid branch name: it contains `..`, `@{` or is `@`",
+            "sluice.yaml:6:14: projects[0].ci_file: `../x.yml` must be a path inside the repository\n\nhint: write it relative to the repository root, as in `ci/main.yml`",
+        ]
+    );
+}
+
+#[test]
+fn unknown_project_keys_get_a_hint() {
+    assert_eq!(
+        project_errors("    brnaches: [main]\n"),
+        ["sluice.yaml:4:5: projects[0].brnaches: unknown key `brnaches`\n\nhint: did you mean `branches`?"]
+    );
+}
