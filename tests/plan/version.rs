@@ -315,3 +315,18 @@ fn run_gives_the_variables_to_jobs() {
     let all = format!("{}{}", stdout(&output), stderr(&output));
     assert!(all.contains("publishing 1.1.0 over 1.0.0"), "{}", dump(&output));
 }
+
+#[test]
+fn a_variables_file_of_sluice_run_overrides_the_gate() {
+    let repo = bumped_to("0.9.0\n");
+    let file = repo.path.parent().unwrap_or(&repo.path).join("vars.yml");
+    std::fs::write(&file, "SLUICE_PUBLISH: \"true\"\n").unwrap();
+    let file = file.to_string_lossy().into_owned();
+    let output = sluice(
+        &repo.path,
+        &["run", "publish", "--before", "HEAD~1", "--variables-file", &file],
+    );
+    assert_eq!(output.status.code(), Some(0), "{}", dump(&output));
+    let all = format!("{}{}", stdout(&output), stderr(&output));
+    assert!(all.contains("publishing 0.9.0 over 1.0.0"), "{}", dump(&output));
+}
