@@ -1,6 +1,7 @@
 //! The `sluice` command line. stdout carries data (`--json` where offered), stderr carries
 //! diagnostics and progress. Exit codes: 0 success, 1 the thing checked or run failed,
-//! 2 invalid input (configuration, flags, files) or an internal failure.
+//! 2 invalid input (configuration, flags, files) or an internal failure; `version check` adds
+//! 3 (nothing to publish) and 4 (refused as not greater than the published version).
 
 use std::process::ExitCode;
 
@@ -16,6 +17,7 @@ mod run_output;
 mod serve;
 mod source;
 mod variables_file;
+mod version;
 
 /// Exit statuses of every command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,6 +28,11 @@ pub enum ExitStatus {
     Failure = 1,
     /// The input was invalid, or Sluice itself failed.
     Error = 2,
+    /// `sluice version check` only: there is nothing to publish (a pre-release, or `VERSION`
+    /// unchanged).
+    NothingToPublish = 3,
+    /// `sluice version check` only: the version is refused as not greater than the published one.
+    Refused = 4,
 }
 
 impl From<ExitStatus> for ExitCode {
@@ -59,6 +66,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// List the pipelines recorded in the store, newest first
     Pipelines(pipelines::PipelinesArgs),
+    /// The VERSION gate: whether a push publishes its `VERSION`
+    Version(version::VersionArgs),
 }
 
 /// Runs the command and returns the process exit code.
@@ -71,6 +80,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Config(args) => config::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Pipelines(args) => pipelines::run(&args),
+        Command::Version(args) => version::run(&args),
     };
     match result {
         Ok(status) => status.into(),
