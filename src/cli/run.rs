@@ -180,9 +180,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitStatus> {
         Err(error) => return Err(error.into()),
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary_json(&summary))?);
+        outln!("{}", serde_json::to_string_pretty(&summary_json(&summary))?);
     } else {
-        print!("\n{}", summary_table(&summary));
+        out!("\n{}", summary_table(&summary));
     }
     Ok(match summary.status {
         PipelineStatus::Failed | PipelineStatus::Canceled => ExitStatus::Failure,

@@ -80,9 +80,9 @@ fn run_check(args: &CheckArgs) -> anyhow::Result<ExitStatus> {
         return Ok(ExitStatus::Error);
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&to_json(&decision))?);
+        outln!("{}", serde_json::to_string_pretty(&to_json(&decision))?);
     } else {
-        println!("{}", decision.message());
+        outln!("{}", decision.message());
     }
     if let Some(hint) = decision.hint() {
         eprintln!("hint: {hint}");

@@ -356,7 +356,12 @@ pub fn decide(current: Result<Version, NotSemver>, previous: Option<Version>, pu
             };
         }
     };
-    let changed = previous.as_ref() != Some(&version);
+    // With no before sha nothing says whether this push changed VERSION; a version equal to
+    // the newest published one is then the release itself (a tag pipeline, a local plan), not
+    // a regression.
+    let already_published =
+        previous.is_none() && latest.as_ref().is_some_and(|latest| version.cmp_precedence(latest) == Ordering::Equal);
+    let changed = previous.as_ref() != Some(&version) && !already_published;
     let verdict = match &latest {
         _ if !changed => Verdict::Unchanged {
             version: version.clone(),

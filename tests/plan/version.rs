@@ -99,13 +99,18 @@ fn a_regression_exits_4_naming_both_versions_with_a_hint() {
 }
 
 #[test]
-fn without_before_the_version_counts_as_changed_and_meets_the_published_tags() {
-    // Nothing to compare with: VERSION 1.0.0 with tag v1.0.0 is "already published".
+fn without_before_a_version_equal_to_the_newest_tag_is_the_release_itself() {
+    // Nothing to compare with (a tag pipeline, a local check): VERSION 1.0.0 with tag v1.0.0
+    // is that release, so there is nothing to publish and nothing to refuse.
     let repo = Repo::with_files(&[("VERSION", "1.0.0\n")]);
     git(&repo.path, &["tag", "v1.0.0"]);
     let output = check(&repo, &[]);
+    assert_eq!(output.status.code(), Some(3), "{}", dump(&output));
+    // A lower version is still a regression.
+    std::fs::write(repo.path.join("VERSION"), "0.9.0\n").unwrap();
+    let output = check(&repo, &[]);
     assert_eq!(output.status.code(), Some(4), "{}", dump(&output));
-    assert!(stdout(&output).contains("it is already published"), "{}", dump(&output));
+    assert!(stdout(&output).contains("`0.9.0`") && stdout(&output).contains("`1.0.0`"), "{}", dump(&output));
 }
 
 #[test]
@@ -289,7 +294,7 @@ fn plan_without_a_before_sha_compares_with_the_published_tags_only() {
     git(&repo.path, &["tag", "v1.1.0"]);
     let (jobs, output) = planned(&repo, &[]);
     assert_eq!(jobs, ["build"], "{}", dump(&output));
-    assert!(stderr(&output).contains("it is already published"), "{}", dump(&output));
+    assert!(stderr(&output).is_empty(), "the release itself is no regression:\n{}", dump(&output));
 }
 
 #[test]
