@@ -16,6 +16,7 @@ pub mod store;
 pub mod executor;
 pub mod run;
 pub mod publish;
+pub mod secrets;
 pub mod api;
 pub mod daemon;
 pub mod cli;

@@ -1,0 +1,324 @@
+//! Decrypting and encrypting whole SOPS files (YAML and JSON) as the `sops` tool does
+//! (`sops.go`, `stores/`): every leaf value under the data key with its key path as
+//! additional data, the data key wrapped per age recipient, and a MAC (SHA-512 over every
+//! clear value in document order, uppercase hex, itself encrypted with `lastmodified` as
+//! additional data) that decrypting verifies before returning anything.
+
+use std::time::SystemTime;
+
+use regex::Regex;
+use sha2::{Digest, Sha512};
+use zeroize::Zeroizing;
+
+use super::age::{self as age_keys, AgeIdentities, AgeRecipient};
+use super::cipher;
+use super::tree::{self, Value};
+use super::{DEFAULT_UNENCRYPTED_SUFFIX, Plaintext, SOPS_VERSION, SecretsError};
+
+/// The formats SOPS files come in, chosen from the file name as `sops` does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// `.yaml` and `.yml`.
+    Yaml,
+    /// `.json`.
+    Json,
+}
+
+impl Format {
+    /// The format of `file` by its extension.
+    ///
+    /// # Errors
+    ///
+    /// [`SecretsError::UnknownFormat`] for other names (dotenv and binary files are not
+    /// supported yet).
+    pub fn from_path(file: &str) -> Result<Self, SecretsError> {
+        let lower = file.to_ascii_lowercase();
+        if lower.ends_with(".yaml") || lower.ends_with(".yml") {
+            Ok(Format::Yaml)
+        } else if lower.ends_with(".json") {
+            Ok(Format::Json)
+        } else {
+            Err(SecretsError::UnknownFormat { file: file.to_string() })
+        }
+    }
+
+    fn parse(self, file: &str, text: &str) -> Result<Value, SecretsError> {
+        match self {
+            Format::Yaml => tree::parse_yaml(file, text),
+            Format::Json => tree::parse_json(file, text),
+        }
+    }
+
+    fn emit(self, value: &Value) -> String {
+        match self {
+            Format::Yaml => tree::emit_yaml(value),
+            Format::Json => tree::emit_json(value),
+        }
+    }
+}
+
+/// Which values a file encrypts: SOPS's `unencrypted_suffix`, `encrypted_suffix`,
+/// `unencrypted_regex` and `encrypted_regex`, matched against every key on a value's path.
+#[derive(Debug, Default)]
+struct Rules {
+    unencrypted_suffix: Option<String>,
+    encrypted_suffix: Option<String>,
+    unencrypted_regex: Option<Regex>,
+    encrypted_regex: Option<Regex>,
+}
+
+impl Rules {
+    /// SOPS's `shouldBeEncrypted`, for values (comments are not kept).
+    fn encrypts(&self, path: &[String]) -> bool {
+        let mut encrypted = true;
+        if let Some(suffix) = &self.unencrypted_suffix {
+            encrypted = !path.iter().any(|key| key.ends_with(suffix.as_str()));
+        }
+        if let Some(suffix) = &self.encrypted_suffix {
+            encrypted = path.iter().any(|key| key.ends_with(suffix.as_str()));
+        }
+        if let Some(regex) = &self.unencrypted_regex
+            && path.iter().any(|key| regex.is_match(key))
+        {
+            encrypted = false;
+        }
+        if let Some(regex) = &self.encrypted_regex {
+            encrypted = path.iter().any(|key| regex.is_match(key));
+        }
+        encrypted
+    }
+}
+
+/// The parts of the `sops` block that decrypting uses.
+struct Metadata {
+    /// `(recipient, enc)` of each `age` entry.
+    age: Vec<(String, String)>,
+    /// Every recipient, for errors: age ones, then `pgp:FINGERPRINT` and other key types.
+    recipients: Vec<String>,
+    lastmodified: String,
+    mac: String,
+    rules: Rules,
+}
+
+/// Decrypts the SOPS file `file` (its name picks the format and appears in errors) with
+/// the first of `identities` that unwraps its data key, and returns the clear document in
+/// the same format, without the `sops` block.
+///
+/// # Errors
+///
+/// Syntax, shape and metadata errors; [`SecretsError::NoMatchingIdentity`] listing the
+/// file's recipients; [`SecretsError::Value`] or [`SecretsError::MacMismatch`] when the file
+/// was tampered with. Nothing is returned unless every value decrypts and the MAC matches.
+pub fn decrypt(file: &str, text: &str, identities: &AgeIdentities) -> Result<Plaintext, SecretsError> {
+    let format = Format::from_path(file)?;
+    let mut document = format.parse(file, text)?;
+    let Value::Map(entries) = &mut document else {
+        return Err(SecretsError::NotEncrypted { file: file.to_string() });
+    };
+    let Some(index) = entries.iter().position(|(key, _)| key == "sops") else {
+        return Err(SecretsError::NotEncrypted { file: file.to_string() });
+    };
+    let (_, sops) = entries.remove(index);
+    let metadata = read_metadata(file, &sops)?;
+    let key = metadata
+        .age
+        .iter()
+        .filter_map(|(_, enc)| age_keys::unwrap(enc, identities))
+        .find(|key| key.len() == 32)
+        .ok_or_else(|| SecretsError::NoMatchingIdentity { file: file.to_string(), recipients: metadata.recipients.clone() })?;
+
+    let mut hash = Sha512::new();
+    walk(&mut document, &mut Vec::new(), &mut |value, path| {
+        if metadata.rules.encrypts(path) {
+            let key_path = || SecretsError::Value { file: file.to_string(), key_path: path.join(".") };
+            let Value::Str(enc) = &*value else { return Err(key_path()) };
+            *value = cipher::decrypt_leaf(enc, &key, &aad(path)).map_err(|_| key_path())?;
+        }
+        if let Some((bytes, _)) = cipher::leaf_bytes(value) {
+            hash.update(&bytes);
+        }
+        Ok(())
+    })?;
+    let computed = Zeroizing::new(upper_hex(&hash.finalize()));
+    let stored = cipher::decrypt_bytes(&metadata.mac, &key, &metadata.lastmodified)
+        .map_err(|_| SecretsError::MacMismatch { file: file.to_string() })?;
+    if stored.0.as_slice() != computed.as_bytes() {
+        return Err(SecretsError::MacMismatch { file: file.to_string() });
+    }
+    Ok(Plaintext::from(format.emit(&document)))
+}
+
+/// Encrypts the clear document `plaintext` (in the format `file`'s name says) for every
+/// recipient with a fresh data key, as `sops --encrypt` would, keeping values whose key ends
+/// in `_unencrypted` in clear. `now` becomes `lastmodified`.
+///
+/// # Errors
+///
+/// Syntax and shape errors (the top level must be a mapping), [`SecretsError::AlreadyEncrypted`],
+/// [`SecretsError::NoRecipients`], and [`SecretsError::Wrap`].
+pub fn encrypt(
+    file: &str,
+    plaintext: &Plaintext,
+    recipients: &[AgeRecipient],
+    now: SystemTime,
+) -> Result<String, SecretsError> {
+    let format = Format::from_path(file)?;
+    let text = std::str::from_utf8(plaintext.expose()).map_err(|_| SecretsError::Shape {
+        file: file.to_string(),
+        message: "the file is not UTF-8 text".to_string(),
+    })?;
+    let mut document = format.parse(file, text)?;
+    let Value::Map(entries) = &document else {
+        return Err(SecretsError::Shape { file: file.to_string(), message: "the top level must be a mapping".to_string() });
+    };
+    if entries.iter().any(|(key, _)| key == "sops") {
+        return Err(SecretsError::AlreadyEncrypted { file: file.to_string() });
+    }
+    if recipients.is_empty() {
+        return Err(SecretsError::NoRecipients { file: file.to_string() });
+    }
+    let mut key = Zeroizing::new([0u8; 32]);
+    getrandom::getrandom(key.as_mut_slice()).map_err(|e| SecretsError::Wrap { reason: e.to_string() })?;
+    let rules = Rules { unencrypted_suffix: Some(DEFAULT_UNENCRYPTED_SUFFIX.to_string()), ..Rules::default() };
+    let failed = || SecretsError::Wrap { reason: "AES-256-GCM encryption failed".to_string() };
+
+    let mut hash = Sha512::new();
+    walk(&mut document, &mut Vec::new(), &mut |value, path| {
+        if let Some((bytes, _)) = cipher::leaf_bytes(value) {
+            hash.update(&bytes);
+        }
+        if rules.encrypts(path)
+            && let Some(enc) = cipher::encrypt_leaf(value, key.as_slice(), &aad(path)).map_err(|_| failed())?
+        {
+            *value = Value::Str(enc);
+        }
+        Ok(())
+    })?;
+    let lastmodified = chrono::DateTime::<chrono::Utc>::from(now).format("%Y-%m-%dT%H:%M:%SZ").to_string();
+    let mac_hex = Zeroizing::new(upper_hex(&hash.finalize()));
+    let mac = cipher::encrypt_bytes(mac_hex.as_bytes(), "str", key.as_slice(), &lastmodified).map_err(|_| failed())?;
+    let mut age_entries = Vec::new();
+    for recipient in recipients {
+        let enc = age_keys::wrap(key.as_slice(), &[recipient])?;
+        age_entries.push(Value::Map(vec![
+            ("recipient".to_string(), Value::Str(recipient.to_string())),
+            ("enc".to_string(), Value::Str(enc)),
+        ]));
+    }
+    let sops = Value::Map(vec![
+        ("age".to_string(), Value::Seq(age_entries)),
+        ("lastmodified".to_string(), Value::Str(lastmodified)),
+        ("mac".to_string(), Value::Str(mac)),
+        ("unencrypted_suffix".to_string(), Value::Str(DEFAULT_UNENCRYPTED_SUFFIX.to_string())),
+        ("version".to_string(), Value::Str(SOPS_VERSION.to_string())),
+    ]);
+    if let Value::Map(entries) = &mut document {
+        entries.push(("sops".to_string(), sops));
+    }
+    Ok(format.emit(&document))
+}
+
+/// SOPS's additional data for a value: its keys joined with `:`, plus a trailing `:`.
+/// Sequence items share their sequence's path.
+fn aad(path: &[String]) -> String {
+    let mut text = path.join(":");
+    text.push(':');
+    text
+}
+
+fn upper_hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02X}")).collect()
+}
+
+/// Calls `leaf` on every scalar except null (SOPS leaves nulls alone) in document order,
+/// with the mapping keys above it.
+fn walk(
+    value: &mut Value,
+    path: &mut Vec<String>,
+    leaf: &mut dyn FnMut(&mut Value, &[String]) -> Result<(), SecretsError>,
+) -> Result<(), SecretsError> {
+    match value {
+        Value::Map(entries) => {
+            for (key, child) in entries.iter_mut() {
+                path.push(key.clone());
+                let result = walk(child, path, leaf);
+                path.pop();
+                result?;
+            }
+            Ok(())
+        }
+        Value::Seq(items) => items.iter_mut().try_for_each(|item| walk(item, path, leaf)),
+        Value::Null => Ok(()),
+        _ => leaf(value, path),
+    }
+}
+
+fn read_metadata(file: &str, sops: &Value) -> Result<Metadata, SecretsError> {
+    let invalid = |message: String| SecretsError::Metadata { file: file.to_string(), message };
+    let Value::Map(fields) = sops else { return Err(invalid("`sops` is not a mapping".to_string())) };
+    let text = |name: &str| -> Option<String> {
+        fields.iter().find(|(k, _)| k == name).and_then(|(_, v)| match v {
+            Value::Str(s) if !s.is_empty() => Some(s.clone()),
+            _ => None,
+        })
+    };
+    let regex = |name: &str| -> Result<Option<Regex>, SecretsError> {
+        text(name)
+            .map(|pattern| Regex::new(&pattern).map_err(|e| invalid(format!("`{name}` is not a valid regex: {e}"))))
+            .transpose()
+    };
+    let mut metadata = Metadata {
+        age: Vec::new(),
+        recipients: Vec::new(),
+        lastmodified: text("lastmodified").ok_or_else(|| invalid("`lastmodified` is missing".to_string()))?,
+        mac: text("mac").ok_or_else(|| invalid("`mac` is missing".to_string()))?,
+        rules: Rules {
+            unencrypted_suffix: text("unencrypted_suffix"),
+            encrypted_suffix: text("encrypted_suffix"),
+            unencrypted_regex: regex("unencrypted_regex")?,
+            encrypted_regex: regex("encrypted_regex")?,
+        },
+    };
+    let rules = &metadata.rules;
+    if rules.unencrypted_suffix.is_none()
+        && rules.encrypted_suffix.is_none()
+        && rules.unencrypted_regex.is_none()
+        && rules.encrypted_regex.is_none()
+    {
+        // As `sops` does for files written before these fields existed.
+        metadata.rules.unencrypted_suffix = Some(DEFAULT_UNENCRYPTED_SUFFIX.to_string());
+    }
+    for (name, value) in fields {
+        let entries = match value {
+            Value::Seq(entries) => entries,
+            Value::Bool(true) if name == "mac_only_encrypted" => {
+                return Err(invalid("`mac_only_encrypted` is not supported yet".to_string()));
+            }
+            _ => continue,
+        };
+        for entry in entries {
+            let Value::Map(entry) = entry else { continue };
+            let field = |key: &str| {
+                entry.iter().find(|(k, _)| k == key).and_then(|(_, v)| match v {
+                    Value::Str(s) => Some(s.clone()),
+                    _ => None,
+                })
+            };
+            match name.as_str() {
+                "age" => {
+                    let recipient = field("recipient").ok_or_else(|| invalid("an `age` entry has no `recipient`".into()))?;
+                    let enc = field("enc").ok_or_else(|| invalid(format!("age entry `{recipient}` has no `enc`")))?;
+                    metadata.recipients.push(recipient.clone());
+                    metadata.age.push((recipient, enc));
+                }
+                "pgp" => metadata.recipients.push(format!("pgp:{}", field("fp").unwrap_or_default())),
+                "key_groups" => return Err(invalid("key groups (Shamir secret sharing) are not supported yet".into())),
+                other => metadata.recipients.push(format!("{other}:{}", field("arn").or(field("resource_id")).unwrap_or_default())),
+            }
+        }
+    }
+    Ok(metadata)
+}
+
+#[cfg(test)]
+mod tests;
