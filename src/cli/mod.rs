@@ -36,6 +36,7 @@ mod pipelines;
 mod plan;
 mod run;
 mod run_output;
+mod secrets;
 mod serve;
 mod source;
 mod variables_file;
@@ -90,6 +91,8 @@ enum Command {
     Pipelines(pipelines::PipelinesArgs),
     /// The VERSION gate: whether a push publishes its `VERSION`
     Version(version::VersionArgs),
+    /// Encrypt and decrypt SOPS-format secrets files with age keys
+    Secrets(secrets::SecretsArgs),
 }
 
 /// Runs the command and returns the process exit code.
@@ -103,6 +106,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve(args) => serve::run(&args),
         Command::Pipelines(args) => pipelines::run(&args),
         Command::Version(args) => version::run(&args),
+        Command::Secrets(args) => secrets::run(&args),
     };
     match result {
         Ok(status) => status.into(),
