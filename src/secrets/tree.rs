@@ -106,6 +106,9 @@ fn to_json(value: &Value) -> serde_json::Value {
         Value::Null => serde_json::Value::Null,
         Value::Bool(b) => serde_json::Value::Bool(*b),
         Value::Int(i) => serde_json::Value::from(*i),
+        // `sops` reads every JSON number as a float and writes whole ones without a fraction
+        // (Go's encoding/json); do the same so both tools print the same document.
+        Value::Float(f) if f.fract() == 0.0 && f.abs() < 9_007_199_254_740_992.0 => serde_json::Value::from(*f as i64),
         Value::Float(f) => serde_json::Number::from_f64(*f).map_or(serde_json::Value::Null, serde_json::Value::Number),
         Value::Str(s) => serde_json::Value::String(s.clone()),
         Value::Seq(items) => serde_json::Value::Array(items.iter().map(to_json).collect()),
@@ -230,6 +233,8 @@ mod tests {
         assert_eq!(tree, again);
         let Value::Map(entries) = &tree else { panic!("not a map") };
         assert_eq!(entries.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(), ["b", "a", "c"]);
+        // A float `sops` decrypted from a JSON number prints as that number did.
+        assert_eq!(emit_json(&Value::Seq(vec![Value::Float(3.0), Value::Float(0.5)])), "[\n  3,\n  0.5\n]\n");
     }
 
     #[test]
