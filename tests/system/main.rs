@@ -1,7 +1,7 @@
 //! `system`: the real `sluice serve` binary with real HTTP on 127.0.0.1, real git
 //! repositories pushed to with the `git` CLI, and real job processes: webhook intake
 //! ([`hooks`]), durability across `kill -9` ([`hooks`]), and polling to pipelines
-//! ([`pipelines`]).
+//! ([`pipelines`]); SOPS secrets against the real `sops` and `age` ([`secrets`]).
 
 #[path = "../plan/support.rs"]
 #[allow(dead_code)]
@@ -10,3 +10,4 @@ mod support;
 mod daemon;
 mod hooks;
 mod pipelines;
+mod secrets;
