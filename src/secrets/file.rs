@@ -230,12 +230,15 @@ fn upper_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
+/// What [`walk`] calls for each scalar: the value, and the mapping keys above it.
+type LeafVisitor<'a> = dyn FnMut(&mut Value, &[String]) -> Result<(), SecretsError> + 'a;
+
 /// Calls `leaf` on every scalar except null (SOPS leaves nulls alone) in document order,
 /// with the mapping keys above it.
 fn walk(
     value: &mut Value,
     path: &mut Vec<String>,
-    leaf: &mut dyn FnMut(&mut Value, &[String]) -> Result<(), SecretsError>,
+    leaf: &mut LeafVisitor<'_>,
 ) -> Result<(), SecretsError> {
     match value {
         Value::Map(entries) => {

@@ -19,7 +19,7 @@ const YAML: &str = "db:\n  user: app\n  password: hunter2\n  port: 5432\n  ratio
 #[test]
 fn yaml_round_trip_encrypts_every_value_but_unencrypted_suffix_ones() {
     let (identities, recipient) = key_pair();
-    let encrypted = encrypt("s.yaml", &Plaintext::from(YAML.to_string()), &[recipient.clone()], now()).unwrap();
+    let encrypted = encrypt("s.yaml", &Plaintext::from(YAML.to_string()), std::slice::from_ref(&recipient), now()).unwrap();
     assert!(!encrypted.contains("hunter2") && !encrypted.contains("a.example"), "{encrypted}");
     assert!(encrypted.contains("note_unencrypted: visible"), "{encrypted}");
     assert!(encrypted.contains("type:int") && encrypted.contains("type:float") && encrypted.contains("type:bool"));
@@ -47,7 +47,7 @@ fn json_round_trip_keeps_order_and_types() {
 fn a_wrong_identity_names_the_file_and_its_recipients() {
     let (_, recipient) = key_pair();
     let (other, _) = key_pair();
-    let encrypted = encrypt("s.yaml", &Plaintext::from(YAML.to_string()), &[recipient.clone()], now()).unwrap();
+    let encrypted = encrypt("s.yaml", &Plaintext::from(YAML.to_string()), std::slice::from_ref(&recipient), now()).unwrap();
     let err = decrypt("s.yaml", &encrypted, &other).unwrap_err().to_string();
     assert!(err.contains("s.yaml") && err.contains(&recipient.to_string()), "{err}");
 }
@@ -91,8 +91,8 @@ fn refusals() {
     let plain = Plaintext::from(YAML.to_string());
     assert!(matches!(decrypt("s.yaml", YAML, &identities), Err(SecretsError::NotEncrypted { .. })));
     assert!(matches!(encrypt("s.yaml", &plain, &[], now()), Err(SecretsError::NoRecipients { .. })));
-    assert!(matches!(encrypt("s.env", &plain, &[recipient.clone()], now()), Err(SecretsError::UnknownFormat { .. })));
-    let encrypted = encrypt("s.yaml", &plain, &[recipient.clone()], now()).unwrap();
+    assert!(matches!(encrypt("s.env", &plain, std::slice::from_ref(&recipient), now()), Err(SecretsError::UnknownFormat { .. })));
+    let encrypted = encrypt("s.yaml", &plain, std::slice::from_ref(&recipient), now()).unwrap();
     let again = encrypt("s.yaml", &Plaintext::from(encrypted), &[recipient], now());
     assert!(matches!(again, Err(SecretsError::AlreadyEncrypted { .. })));
 }
