@@ -103,7 +103,8 @@ pub(crate) fn decrypt_leaf(text: &str, key: &[u8], aad: &str) -> Result<Value, D
     let (bytes, kind) = decrypt_bytes(text, key, aad)?;
     let clear = std::str::from_utf8(&bytes).map_err(|_| DecryptFailure::Corrupt)?;
     Ok(match kind.as_str() {
-        "str" | "bytes" => Value::Str(clear.to_string()),
+        // `time` (sops 3.10+, YAML timestamps) is RFC 3339 text; kept as that text.
+        "str" | "bytes" | "time" => Value::Str(clear.to_string()),
         "int" => Value::Int(clear.parse().map_err(|_| DecryptFailure::Corrupt)?),
         "float" => Value::Float(clear.parse().map_err(|_| DecryptFailure::Corrupt)?),
         // Go's `strconv.ParseBool`, which SOPS uses.

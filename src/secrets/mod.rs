@@ -8,14 +8,16 @@
 //! and no environment: callers pass text and identities in.
 //!
 //! Not yet: OpenPGP recipients, dotenv and binary files, `.sops.yaml` creation rules, YAML
-//! comments (SOPS encrypts them; they are dropped here), Shamir key groups and
-//! `mac_only_encrypted`.
+//! comments (SOPS encrypts them; they are dropped here), multi-document YAML, merge keys,
+//! Shamir key groups and `mac_only_encrypted`. YAML timestamps decrypt as their RFC 3339
+//! text and encrypt as strings.
 
 mod age;
 mod cipher;
 mod file;
 mod plaintext;
 mod tree;
+mod yaml;
 
 pub use age::{AgeIdentities, AgeRecipient, GeneratedKey, SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, generate};
 pub use file::{Format, decrypt, encrypt};

@@ -1,11 +1,10 @@
-//! The document tree of a SOPS file, read from YAML (with the project's located loader) or
-//! JSON, and written back in the same format. Mappings keep key order. String values are
-//! zeroized when the tree is dropped, since a decrypted tree holds secrets.
+//! The document tree of a SOPS file, read from YAML or JSON and written back in the same
+//! format. Mappings keep key order. String values are zeroized when the tree is dropped,
+//! since a decrypted tree holds secrets.
 
 use zeroize::Zeroize;
 
 use super::SecretsError;
-use crate::ci::node::{Node, Value as YamlValue};
 
 /// One value of a document.
 #[derive(Debug, Clone, PartialEq)]
@@ -31,43 +30,9 @@ impl Drop for Value {
     }
 }
 
-/// Reads YAML text into a tree.
+/// Reads YAML text into a tree, as `sops` reads it (see [`super::yaml`]).
 pub(crate) fn parse_yaml(file: &str, text: &str) -> Result<Value, SecretsError> {
-    let loaded = crate::ci::yaml::load(file, text).map_err(|diagnostics| {
-        let position = diagnostics
-            .errors()
-            .find_map(|d| d.location.as_ref().map(|l| format!(" at line {}, column {}", l.line, l.column)))
-            .unwrap_or_default();
-        SecretsError::Syntax { file: file.to_string(), format: "YAML", position }
-    })?;
-    from_yaml(file, &loaded.config, "")
-}
-
-fn from_yaml(file: &str, node: &Node, path: &str) -> Result<Value, SecretsError> {
-    Ok(match &node.value {
-        YamlValue::Null => Value::Null,
-        YamlValue::Bool(b) => Value::Bool(*b),
-        YamlValue::Int(i) => Value::Int(*i),
-        YamlValue::Float(f) => Value::Float(*f),
-        YamlValue::Str(s) => Value::Str(s.clone()),
-        YamlValue::Seq(items) => {
-            Value::Seq(items.iter().map(|item| from_yaml(file, item, path)).collect::<Result<_, _>>()?)
-        }
-        YamlValue::Map(map) => Value::Map(
-            map.iter()
-                .map(|(key, value)| {
-                    let child = if path.is_empty() { key.name.clone() } else { format!("{path}.{}", key.name) };
-                    Ok((key.name.clone(), from_yaml(file, value, &child)?))
-                })
-                .collect::<Result<_, SecretsError>>()?,
-        ),
-        YamlValue::Reference(_) => {
-            return Err(SecretsError::Shape {
-                file: file.to_string(),
-                message: format!("`{path}`: the `!reference` tag has no meaning in a secrets file"),
-            });
-        }
-    })
+    super::yaml::parse(file, text)
 }
 
 /// Reads JSON text into a tree.

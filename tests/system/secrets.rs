@@ -263,3 +263,24 @@ fn a_tampered_file_fails_with_exit_2_and_prints_nothing() {
     }
 }
 
+
+/// Plain scalars that YAML 1.1 and YAML 1.2 type differently: `sops` (yaml.v3) keeps `yes`,
+/// `on` and `1:30` as strings, reads `1e3` as a float and `0755` as octal.
+const TRICKY_YAML: &str = "a: yes\nb: 1e3\nc: 1:30\nd: 0755\nf: 0o17\ng: .5\nh: 0x1F\ni: ~\nj: True\nk: on\nl: 0b101\nm: +12\nn: 1_000\no: '42'\n";
+
+#[test]
+fn scalars_are_typed_as_sops_types_them() {
+    let ws = Workspace::new();
+    ws.write("tricky.yaml", TRICKY_YAML);
+    let key = ws.key_file.to_string_lossy().into_owned();
+    let by_sops = ok(ws.sops(&["--encrypt", "--age", &ws.recipient, "tricky.yaml"]), "sops --encrypt");
+    ws.write("by-sops.yaml", &by_sops);
+    let sops_clear = ok(ws.sops(&["--decrypt", "by-sops.yaml"]), "sops --decrypt");
+    let sluice_clear = ok(ws.sluice(&["secrets", "decrypt", "--identity", &key, "by-sops.yaml"]), "sluice decrypt");
+    assert_eq!(tree("a.yaml", &sluice_clear), tree("a.yaml", &sops_clear), "sluice:\n{sluice_clear}\nsops:\n{sops_clear}");
+
+    let by_sluice = ok(ws.sluice(&["secrets", "encrypt", "--age", &ws.recipient, "tricky.yaml"]), "sluice encrypt");
+    ws.write("by-sluice.yaml", &by_sluice);
+    let again = ok(ws.sops(&["--decrypt", "by-sluice.yaml"]), "sops --decrypt");
+    assert_eq!(tree("a.yaml", &again), tree("a.yaml", &sops_clear), "sops printed\n{again}");
+}
