@@ -22,6 +22,9 @@ pub enum Format {
     Yaml,
     /// `.json`.
     Json,
+    /// Any other name: the whole file is one value, `data` in a JSON document, and
+    /// decrypts to the same bytes.
+    Binary,
 }
 
 impl Format {
@@ -29,30 +32,31 @@ impl Format {
     ///
     /// # Errors
     ///
-    /// [`SecretsError::UnknownFormat`] for other names (dotenv and binary files are not
-    /// supported yet).
+    /// [`SecretsError::UnknownFormat`] for dotenv (`.env`) and INI files, not supported yet.
     pub fn from_path(file: &str) -> Result<Self, SecretsError> {
         let lower = file.to_ascii_lowercase();
         if lower.ends_with(".yaml") || lower.ends_with(".yml") {
             Ok(Format::Yaml)
         } else if lower.ends_with(".json") {
             Ok(Format::Json)
-        } else {
+        } else if lower.ends_with(".env") || lower.ends_with(".ini") {
             Err(SecretsError::UnknownFormat { file: file.to_string() })
+        } else {
+            Ok(Format::Binary)
         }
     }
 
     fn parse(self, file: &str, text: &str) -> Result<Value, SecretsError> {
         match self {
             Format::Yaml => tree::parse_yaml(file, text),
-            Format::Json => tree::parse_json(file, text),
+            Format::Json | Format::Binary => tree::parse_json(file, text),
         }
     }
 
     fn emit(self, value: &Value) -> String {
         match self {
             Format::Yaml => tree::emit_yaml(value),
-            Format::Json => tree::emit_json(value),
+            Format::Json | Format::Binary => tree::emit_json(value),
         }
     }
 }
@@ -126,6 +130,9 @@ pub fn decrypt(file: &str, text: &str, identities: &AgeIdentities) -> Result<Pla
         .filter_map(|(_, enc)| age_keys::unwrap(enc, identities))
         .find(|key| key.len() == 32)
         .ok_or_else(|| SecretsError::NoMatchingIdentity { file: file.to_string(), recipients: metadata.recipients.clone() })?;
+    if format == Format::Binary {
+        return decrypt_binary(file, &document, &metadata, &key);
+    }
 
     let mut hash = Sha512::new();
     walk(&mut document, &mut Vec::new(), &mut |value, path| {
@@ -139,13 +146,35 @@ pub fn decrypt(file: &str, text: &str, identities: &AgeIdentities) -> Result<Pla
         }
         Ok(())
     })?;
+    verify_mac(file, &metadata, &key, hash)?;
+    Ok(Plaintext::from(format.emit(&document)))
+}
+
+/// Checks the stored MAC against the hash of the clear values.
+fn verify_mac(file: &str, metadata: &Metadata, key: &[u8], hash: Sha512) -> Result<(), SecretsError> {
     let computed = Zeroizing::new(upper_hex(&hash.finalize()));
-    let stored = cipher::decrypt_bytes(&metadata.mac, &key, &metadata.lastmodified)
+    let stored = cipher::decrypt_bytes(&metadata.mac, key, &metadata.lastmodified)
         .map_err(|_| SecretsError::MacMismatch { file: file.to_string() })?;
     if stored.0.as_slice() != computed.as_bytes() {
         return Err(SecretsError::MacMismatch { file: file.to_string() });
     }
-    Ok(Plaintext::from(format.emit(&document)))
+    Ok(())
+}
+
+/// The binary format: the file's bytes are the `data` value, additional data `data:`.
+fn decrypt_binary(file: &str, document: &Value, metadata: &Metadata, key: &[u8]) -> Result<Plaintext, SecretsError> {
+    let damaged = || SecretsError::Value { file: file.to_string(), key_path: BINARY_KEY.to_string() };
+    let Value::Map(entries) = document else { return Err(damaged()) };
+    let Some((_, Value::Str(enc))) = entries.iter().find(|(k, _)| k == BINARY_KEY) else { return Err(damaged()) };
+    let bytes = if enc.is_empty() {
+        Zeroizing::new(Vec::new())
+    } else {
+        cipher::decrypt_bytes(enc, key, &aad(&[BINARY_KEY.to_string()])).map_err(|_| damaged())?.0
+    };
+    let mut hash = Sha512::new();
+    hash.update(&bytes);
+    verify_mac(file, metadata, key, hash)?;
+    Ok(Plaintext::new(bytes.to_vec()))
 }
 
 /// Encrypts the clear document `plaintext` (in the format `file`'s name says) for every
@@ -163,6 +192,9 @@ pub fn encrypt(
     now: SystemTime,
 ) -> Result<String, SecretsError> {
     let format = Format::from_path(file)?;
+    if format == Format::Binary {
+        return encrypt_binary(file, plaintext, recipients, now);
+    }
     let text = std::str::from_utf8(plaintext.expose()).map_err(|_| SecretsError::Shape {
         file: file.to_string(),
         message: "the file is not UTF-8 text".to_string(),
@@ -177,8 +209,7 @@ pub fn encrypt(
     if recipients.is_empty() {
         return Err(SecretsError::NoRecipients { file: file.to_string() });
     }
-    let mut key = Zeroizing::new([0u8; 32]);
-    getrandom::getrandom(key.as_mut_slice()).map_err(|e| SecretsError::Wrap { reason: e.to_string() })?;
+    let key = data_key()?;
     let rules = Rules { unencrypted_suffix: Some(DEFAULT_UNENCRYPTED_SUFFIX.to_string()), ..Rules::default() };
     let failed = || SecretsError::Wrap { reason: "AES-256-GCM encryption failed".to_string() };
 
@@ -194,28 +225,75 @@ pub fn encrypt(
         }
         Ok(())
     })?;
+    let sops = sops_block(key.as_slice(), hash, recipients, now)?;
+    if let Value::Map(entries) = &mut document {
+        entries.push(("sops".to_string(), sops));
+    }
+    Ok(format.emit(&document))
+}
+
+/// The key of the one value of a binary file.
+const BINARY_KEY: &str = "data";
+
+/// A fresh data key, as SOPS makes one.
+fn data_key() -> Result<Zeroizing<[u8; 32]>, SecretsError> {
+    let mut key = Zeroizing::new([0u8; 32]);
+    getrandom::getrandom(key.as_mut_slice()).map_err(|e| SecretsError::Wrap { reason: e.to_string() })?;
+    Ok(key)
+}
+
+/// The binary format: the whole file as the string value `data` of a JSON document.
+fn encrypt_binary(
+    file: &str,
+    plaintext: &Plaintext,
+    recipients: &[AgeRecipient],
+    now: SystemTime,
+) -> Result<String, SecretsError> {
+    if recipients.is_empty() {
+        return Err(SecretsError::NoRecipients { file: file.to_string() });
+    }
+    if let Ok(text) = std::str::from_utf8(plaintext.expose())
+        && let Ok(Value::Map(ref entries)) = tree::parse_json(file, text)
+        && entries.iter().any(|(key, _)| key == "sops")
+    {
+        return Err(SecretsError::AlreadyEncrypted { file: file.to_string() });
+    }
+    let key = data_key()?;
+    let bytes = plaintext.expose();
+    let enc = if bytes.is_empty() {
+        String::new()
+    } else {
+        cipher::encrypt_bytes(bytes, "str", key.as_slice(), &aad(&[BINARY_KEY.to_string()]))
+            .map_err(|_| SecretsError::Wrap { reason: "AES-256-GCM encryption failed".to_string() })?
+    };
+    let mut hash = Sha512::new();
+    hash.update(bytes);
+    let sops = sops_block(key.as_slice(), hash, recipients, now)?;
+    Ok(tree::emit_json(&Value::Map(vec![(BINARY_KEY.to_string(), Value::Str(enc)), ("sops".to_string(), sops)])))
+}
+
+/// The `sops` metadata block: the data key wrapped for each recipient on its own, as
+/// `sops` does, and the MAC encrypted with `lastmodified` as additional data.
+fn sops_block(key: &[u8], hash: Sha512, recipients: &[AgeRecipient], now: SystemTime) -> Result<Value, SecretsError> {
+    let failed = || SecretsError::Wrap { reason: "AES-256-GCM encryption failed".to_string() };
     let lastmodified = chrono::DateTime::<chrono::Utc>::from(now).format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let mac_hex = Zeroizing::new(upper_hex(&hash.finalize()));
-    let mac = cipher::encrypt_bytes(mac_hex.as_bytes(), "str", key.as_slice(), &lastmodified).map_err(|_| failed())?;
+    let mac = cipher::encrypt_bytes(mac_hex.as_bytes(), "str", key, &lastmodified).map_err(|_| failed())?;
     let mut age_entries = Vec::new();
     for recipient in recipients {
-        let enc = age_keys::wrap(key.as_slice(), &[recipient])?;
+        let enc = age_keys::wrap(key, &[recipient])?;
         age_entries.push(Value::Map(vec![
             ("recipient".to_string(), Value::Str(recipient.to_string())),
             ("enc".to_string(), Value::Str(enc)),
         ]));
     }
-    let sops = Value::Map(vec![
+    Ok(Value::Map(vec![
         ("age".to_string(), Value::Seq(age_entries)),
         ("lastmodified".to_string(), Value::Str(lastmodified)),
         ("mac".to_string(), Value::Str(mac)),
         ("unencrypted_suffix".to_string(), Value::Str(DEFAULT_UNENCRYPTED_SUFFIX.to_string())),
         ("version".to_string(), Value::Str(SOPS_VERSION.to_string())),
-    ]);
-    if let Value::Map(entries) = &mut document {
-        entries.push(("sops".to_string(), sops));
-    }
-    Ok(format.emit(&document))
+    ]))
 }
 
 /// SOPS's additional data for a value: its keys joined with `:`, plus a trailing `:`.

@@ -284,3 +284,24 @@ fn scalars_are_typed_as_sops_types_them() {
     let again = ok(ws.sops(&["--decrypt", "by-sluice.yaml"]), "sops --decrypt");
     assert_eq!(tree("a.yaml", &again), tree("a.yaml", &sops_clear), "sops printed\n{again}");
 }
+
+#[test]
+fn binary_files_come_back_byte_for_byte_both_ways() {
+    let ws = Workspace::new();
+    let key = ws.key_file.to_string_lossy().into_owned();
+    let bytes: Vec<u8> = (0..=255u8).cycle().take(3000).chain(b"tok-alpha-111\n".iter().copied()).collect();
+    std::fs::write(ws.path("blob.bin"), &bytes).expect("write blob");
+
+    let by_sops = ok(ws.sops(&["--encrypt", "--age", &ws.recipient, "blob.bin"]), "sops --encrypt");
+    ws.write("by-sops.bin", &by_sops);
+    let out = ws.sluice(&["secrets", "decrypt", "--identity", &key, "by-sops.bin"]);
+    assert!(out.status.success(), "{}", dump(&out));
+    assert!(out.stdout == bytes, "sluice decrypted other bytes");
+
+    let by_sluice = ok(ws.sluice(&["secrets", "encrypt", "--age", &ws.recipient, "blob.bin"]), "sluice encrypt");
+    assert_no_secret(&by_sluice, "binary encrypted by sluice");
+    ws.write("by-sluice.bin", &by_sluice);
+    let out = ws.sops(&["--decrypt", "by-sluice.bin"]);
+    assert!(out.status.success(), "{}", dump(&out));
+    assert!(out.stdout == bytes, "sops decrypted other bytes");
+}

@@ -108,3 +108,18 @@ fn rules_follow_sops() {
     assert!(!regex.encrypts(&path(&["metadata", "name"])));
     assert_eq!(aad(&path(&["db", "password"])), "db:password:");
 }
+
+#[test]
+fn binary_files_round_trip_byte_for_byte() {
+    let (identities, recipient) = key_pair();
+    let bytes: Vec<u8> = (0..=255u8).chain(b"tail secret\n".iter().copied()).collect();
+    let encrypted = encrypt("blob.bin", &Plaintext::new(bytes.clone()), std::slice::from_ref(&recipient), now()).unwrap();
+    assert!(encrypted.contains("\"data\": \"ENC[AES256_GCM,") && !encrypted.contains("tail secret"), "{encrypted}");
+    assert_eq!(decrypt("blob.bin", &encrypted, &identities).unwrap().expose(), bytes.as_slice());
+    let empty = encrypt("empty.txt", &Plaintext::new(Vec::new()), std::slice::from_ref(&recipient), now()).unwrap();
+    assert!(decrypt("empty.txt", &empty, &identities).unwrap().is_empty());
+    let forged = encrypted.replace("ENC[AES256_GCM,data:", "ENC[AES256_GCM,data:AAAA");
+    assert!(decrypt("blob.bin", &forged, &identities).is_err());
+    let again = encrypt("blob.bin", &Plaintext::from(encrypted), &[recipient], now());
+    assert!(matches!(again, Err(SecretsError::AlreadyEncrypted { .. })));
+}
