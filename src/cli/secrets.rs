@@ -28,13 +28,14 @@ enum SecretsCommand {
 The recipient (`age1…`, the public key) is printed on stderr as `# public key: age1…` and is
 also in the file's second line.")]
     Keygen,
-    /// Encrypt a YAML or JSON file in the SOPS format for age recipients
+    /// Encrypt a YAML, JSON, dotenv or binary file in the SOPS format for age recipients
     #[command(after_help = "Examples:
   sluice secrets encrypt --age age1… secrets.yaml > secrets.enc.yaml
   sluice secrets encrypt --age age1…,age1… --in-place secrets.json
 
 Every value is encrypted except those under a key ending in `_unencrypted`. The format
-follows the file name: `.yaml`/`.yml` or `.json`. The result decrypts with `sops` 3.11.
+follows the file name, as in `sops`: `.yaml`/`.yml`, `.json`, `.env` (dotenv); any other file
+is encrypted whole (binary). The result decrypts with `sops` 3.11.
 Exit codes: 0 encrypted, 2 unreadable or invalid file, bad recipient, or already encrypted.")]
     Encrypt(EncryptArgs),
     /// Decrypt a SOPS file (from `sops` or Sluice) to stdout, verifying its MAC
@@ -58,7 +59,7 @@ struct EncryptArgs {
     /// Replace FILE with its encrypted form instead of printing it
     #[arg(long, short = 'i')]
     in_place: bool,
-    /// The clear YAML or JSON file
+    /// The clear file
     file: PathBuf,
 }
 

@@ -12,6 +12,7 @@ use zeroize::Zeroizing;
 
 use super::age::{self as age_keys, AgeIdentities, AgeRecipient};
 use super::cipher;
+use super::dotenv::{self, Line};
 use super::tree::{self, Value};
 use super::{DEFAULT_UNENCRYPTED_SUFFIX, Plaintext, SOPS_VERSION, SecretsError};
 
@@ -22,6 +23,8 @@ pub enum Format {
     Yaml,
     /// `.json`.
     Json,
+    /// `.env`: `KEY=VALUE` lines and `#` comments.
+    Dotenv,
     /// Any other name: the whole file is one value, `data` in a JSON document, and
     /// decrypts to the same bytes.
     Binary,
@@ -32,14 +35,16 @@ impl Format {
     ///
     /// # Errors
     ///
-    /// [`SecretsError::UnknownFormat`] for dotenv (`.env`) and INI files, not supported yet.
+    /// [`SecretsError::UnknownFormat`] for INI files, not supported yet.
     pub fn from_path(file: &str) -> Result<Self, SecretsError> {
         let lower = file.to_ascii_lowercase();
         if lower.ends_with(".yaml") || lower.ends_with(".yml") {
             Ok(Format::Yaml)
         } else if lower.ends_with(".json") {
             Ok(Format::Json)
-        } else if lower.ends_with(".env") || lower.ends_with(".ini") {
+        } else if lower.ends_with(".env") {
+            Ok(Format::Dotenv)
+        } else if lower.ends_with(".ini") {
             Err(SecretsError::UnknownFormat { file: file.to_string() })
         } else {
             Ok(Format::Binary)
@@ -49,14 +54,14 @@ impl Format {
     fn parse(self, file: &str, text: &str) -> Result<Value, SecretsError> {
         match self {
             Format::Yaml => tree::parse_yaml(file, text),
-            Format::Json | Format::Binary => tree::parse_json(file, text),
+            Format::Json | Format::Binary | Format::Dotenv => tree::parse_json(file, text),
         }
     }
 
     fn emit(self, value: &Value) -> String {
         match self {
             Format::Yaml => tree::emit_yaml(value),
-            Format::Json | Format::Binary => tree::emit_json(value),
+            Format::Json | Format::Binary | Format::Dotenv => tree::emit_json(value),
         }
     }
 }
@@ -115,6 +120,9 @@ struct Metadata {
 /// was tampered with. Nothing is returned unless every value decrypts and the MAC matches.
 pub fn decrypt(file: &str, text: &str, identities: &AgeIdentities) -> Result<Plaintext, SecretsError> {
     let format = Format::from_path(file)?;
+    if format == Format::Dotenv {
+        return decrypt_dotenv(file, text, identities);
+    }
     let mut document = format.parse(file, text)?;
     let Value::Map(entries) = &mut document else {
         return Err(SecretsError::NotEncrypted { file: file.to_string() });
@@ -124,12 +132,7 @@ pub fn decrypt(file: &str, text: &str, identities: &AgeIdentities) -> Result<Pla
     };
     let (_, sops) = entries.remove(index);
     let metadata = read_metadata(file, &sops)?;
-    let key = metadata
-        .age
-        .iter()
-        .filter_map(|(_, enc)| age_keys::unwrap(enc, identities))
-        .find(|key| key.len() == 32)
-        .ok_or_else(|| SecretsError::NoMatchingIdentity { file: file.to_string(), recipients: metadata.recipients.clone() })?;
+    let key = unwrap_key(file, &metadata, identities)?;
     if format == Format::Binary {
         return decrypt_binary(file, &document, &metadata, &key);
     }
@@ -148,6 +151,88 @@ pub fn decrypt(file: &str, text: &str, identities: &AgeIdentities) -> Result<Pla
     })?;
     verify_mac(file, &metadata, &key, hash)?;
     Ok(Plaintext::from(format.emit(&document)))
+}
+
+/// The data key, from the first `age` entry one of `identities` opens.
+fn unwrap_key(file: &str, metadata: &Metadata, identities: &AgeIdentities) -> Result<Zeroizing<Vec<u8>>, SecretsError> {
+    metadata
+        .age
+        .iter()
+        .filter_map(|(_, enc)| age_keys::unwrap(enc, identities))
+        .find(|key| key.len() == 32)
+        .ok_or_else(|| SecretsError::NoMatchingIdentity { file: file.to_string(), recipients: metadata.recipients.clone() })
+}
+
+/// The dotenv format: values under their key, comments under the empty path and outside
+/// the MAC, metadata as `sops_…` lines.
+fn decrypt_dotenv(file: &str, text: &str, identities: &AgeIdentities) -> Result<Plaintext, SecretsError> {
+    let mut lines = dotenv::parse(file, text)?;
+    let sops = dotenv::take_metadata(&mut lines).ok_or_else(|| SecretsError::NotEncrypted { file: file.to_string() })?;
+    let metadata = read_metadata(file, &sops)?;
+    let key = unwrap_key(file, &metadata, identities)?;
+    let mut hash = Sha512::new();
+    for line in &mut lines {
+        match line {
+            Line::Comment(text) => {
+                // As `sops`: a comment that does not decrypt is taken as written in clear.
+                if let Ok((clear, _)) = cipher::decrypt_bytes(text, &key, ":")
+                    && let Ok(clear) = String::from_utf8(clear.to_vec())
+                {
+                    *text = clear;
+                }
+            }
+            Line::Pair(name, value) => {
+                let path = [name.clone()];
+                if metadata.rules.encrypts(&path) && !value.is_empty() {
+                    let damaged = || SecretsError::Value { file: file.to_string(), key_path: name.clone() };
+                    let (clear, _) = cipher::decrypt_bytes(value, &key, &aad(&path)).map_err(|_| damaged())?;
+                    *value = String::from_utf8(clear.to_vec()).map_err(|_| damaged())?;
+                }
+                hash.update(value.as_bytes());
+            }
+        }
+    }
+    verify_mac(file, &metadata, &key, hash)?;
+    Ok(Plaintext::from(dotenv::emit(&lines)))
+}
+
+fn encrypt_dotenv(
+    file: &str,
+    plaintext: &Plaintext,
+    recipients: &[AgeRecipient],
+    now: SystemTime,
+) -> Result<String, SecretsError> {
+    let text = std::str::from_utf8(plaintext.expose())
+        .map_err(|_| SecretsError::Shape { file: file.to_string(), message: "the file is not UTF-8 text".to_string() })?;
+    let mut lines = dotenv::parse(file, text)?;
+    if dotenv::take_metadata(&mut lines.clone()).is_some() {
+        return Err(SecretsError::AlreadyEncrypted { file: file.to_string() });
+    }
+    if recipients.is_empty() {
+        return Err(SecretsError::NoRecipients { file: file.to_string() });
+    }
+    let key = data_key()?;
+    let rules = Rules { unencrypted_suffix: Some(DEFAULT_UNENCRYPTED_SUFFIX.to_string()), ..Rules::default() };
+    let failed = || SecretsError::Wrap { reason: "AES-256-GCM encryption failed".to_string() };
+    let mut hash = Sha512::new();
+    for line in &mut lines {
+        match line {
+            Line::Comment(text) if !text.is_empty() => {
+                *text = cipher::encrypt_bytes(text.as_bytes(), "comment", key.as_slice(), ":").map_err(|_| failed())?;
+            }
+            Line::Comment(_) => {}
+            Line::Pair(name, value) => {
+                hash.update(value.as_bytes());
+                let path = [name.clone()];
+                if rules.encrypts(&path) && !value.is_empty() {
+                    *value = cipher::encrypt_bytes(value.as_bytes(), "str", key.as_slice(), &aad(&path)).map_err(|_| failed())?;
+                }
+            }
+        }
+    }
+    let sops = sops_block(key.as_slice(), hash, recipients, now)?;
+    lines.extend(dotenv::metadata_lines(&sops));
+    Ok(dotenv::emit(&lines))
 }
 
 /// Checks the stored MAC against the hash of the clear values.
@@ -194,6 +279,9 @@ pub fn encrypt(
     let format = Format::from_path(file)?;
     if format == Format::Binary {
         return encrypt_binary(file, plaintext, recipients, now);
+    }
+    if format == Format::Dotenv {
+        return encrypt_dotenv(file, plaintext, recipients, now);
     }
     let text = std::str::from_utf8(plaintext.expose()).map_err(|_| SecretsError::Shape {
         file: file.to_string(),

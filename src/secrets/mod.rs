@@ -1,5 +1,5 @@
 //! Encrypted secrets in the config repo, in the SOPS format: YAML and JSON files whose leaf
-//! values are each AES-256-GCM encrypted (any other file as one value, SOPS's binary format) under one data key, the data key wrapped for age
+//! values are each AES-256-GCM encrypted (dotenv files line by line; any other file as one value, SOPS's binary format) under one data key, the data key wrapped for age
 //! recipients in a `sops` metadata block, and a MAC over all values.
 //!
 //! Files written by the `sops` tool decrypt here, and files written here decrypt with `sops`
@@ -7,13 +7,14 @@
 //! errors name files, key paths and recipients, never a value. This module reads no files
 //! and no environment: callers pass text and identities in.
 //!
-//! Not yet: OpenPGP recipients, dotenv and INI files, `.sops.yaml` creation rules, YAML
+//! Not yet: OpenPGP recipients, INI files, `.sops.yaml` creation rules, YAML
 //! comments (SOPS encrypts them; they are dropped here), multi-document YAML, merge keys,
 //! Shamir key groups and `mac_only_encrypted`. YAML timestamps decrypt as their RFC 3339
 //! text and encrypt as strings.
 
 mod age;
 mod cipher;
+mod dotenv;
 mod file;
 mod plaintext;
 mod tree;
@@ -34,8 +35,8 @@ pub const DEFAULT_UNENCRYPTED_SUFFIX: &str = "_unencrypted";
 /// carries a secret value.
 #[derive(Debug, thiserror::Error)]
 pub enum SecretsError {
-    /// The file name says a format not supported yet (dotenv, INI).
-    #[error("`{file}`: dotenv and INI files are not supported yet; YAML, JSON and binary files are")]
+    /// The file name says a format not supported yet (INI).
+    #[error("`{file}`: INI files are not supported yet; YAML, JSON, dotenv and binary files are")]
     UnknownFormat {
         /// The file.
         file: String,

@@ -305,3 +305,22 @@ fn binary_files_come_back_byte_for_byte_both_ways() {
     assert!(out.status.success(), "{}", dump(&out));
     assert!(out.stdout == bytes, "sops decrypted other bytes");
 }
+
+#[test]
+fn dotenv_files_come_back_byte_for_byte_both_ways() {
+    let ws = Workspace::new();
+    let key = ws.key_file.to_string_lossy().into_owned();
+    let plain = "# credentials\nDB_USER=app\nDB_PASSWORD=correct-horse-battery\nEMPTY=\nMULTI=tok-alpha-111\\nline two\nNOTE_unencrypted=clear\n";
+    ws.write("app.env", plain);
+
+    let by_sops = ok(ws.sops(&["--encrypt", "--age", &ws.recipient, "app.env"]), "sops --encrypt");
+    ws.write("by-sops.env", &by_sops);
+    let clear = ok(ws.sluice(&["secrets", "decrypt", "--identity", &key, "by-sops.env"]), "sluice decrypt");
+    assert_eq!(clear, plain);
+
+    let by_sluice = ok(ws.sluice(&["secrets", "encrypt", "--age", &ws.recipient, "app.env"]), "sluice encrypt");
+    assert_no_secret(&by_sluice, "dotenv encrypted by sluice");
+    ws.write("by-sluice.env", &by_sluice);
+    let clear = ok(ws.sops(&["--decrypt", "by-sluice.env"]), "sops --decrypt");
+    assert_eq!(clear, plain);
+}

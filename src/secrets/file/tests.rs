@@ -91,7 +91,7 @@ fn refusals() {
     let plain = Plaintext::from(YAML.to_string());
     assert!(matches!(decrypt("s.yaml", YAML, &identities), Err(SecretsError::NotEncrypted { .. })));
     assert!(matches!(encrypt("s.yaml", &plain, &[], now()), Err(SecretsError::NoRecipients { .. })));
-    assert!(matches!(encrypt("s.env", &plain, std::slice::from_ref(&recipient), now()), Err(SecretsError::UnknownFormat { .. })));
+    assert!(matches!(encrypt("s.ini", &plain, std::slice::from_ref(&recipient), now()), Err(SecretsError::UnknownFormat { .. })));
     let encrypted = encrypt("s.yaml", &plain, std::slice::from_ref(&recipient), now()).unwrap();
     let again = encrypt("s.yaml", &Plaintext::from(encrypted), &[recipient], now());
     assert!(matches!(again, Err(SecretsError::AlreadyEncrypted { .. })));
@@ -122,4 +122,16 @@ fn binary_files_round_trip_byte_for_byte() {
     assert!(decrypt("blob.bin", &forged, &identities).is_err());
     let again = encrypt("blob.bin", &Plaintext::from(encrypted), &[recipient], now());
     assert!(matches!(again, Err(SecretsError::AlreadyEncrypted { .. })));
+}
+
+#[test]
+fn dotenv_files_round_trip_byte_for_byte() {
+    let (identities, recipient) = key_pair();
+    let text = "# database\nDB_USER=app\nDB_PASSWORD=hunter2\nEMPTY=\nMULTI=a\\nb\nNOTE_unencrypted=clear\n";
+    let encrypted = encrypt("app.env", &Plaintext::from(text.to_string()), std::slice::from_ref(&recipient), now()).unwrap();
+    assert!(!encrypted.contains("hunter2") && !encrypted.contains("database"), "{encrypted}");
+    assert!(encrypted.contains("NOTE_unencrypted=clear\n") && encrypted.contains("sops_mac=ENC["), "{encrypted}");
+    assert_eq!(decrypt("app.env", &encrypted, &identities).unwrap().expose(), text.as_bytes());
+    let forged = encrypted.replace("NOTE_unencrypted=clear", "NOTE_unencrypted=forged");
+    assert!(matches!(decrypt("app.env", &forged, &identities), Err(SecretsError::MacMismatch { .. })));
 }
