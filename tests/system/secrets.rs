@@ -324,3 +324,28 @@ fn dotenv_files_come_back_byte_for_byte_both_ways() {
     let clear = ok(ws.sops(&["--decrypt", "by-sluice.env"]), "sops --decrypt");
     assert_eq!(clear, plain);
 }
+
+#[test]
+fn identities_come_from_sops_age_key_and_bad_ones_are_located_not_echoed() {
+    let ws = Workspace::new();
+    ws.write("app.yaml", PLAIN_YAML);
+    let encrypted = ok(ws.sops(&["--encrypt", "--age", &ws.recipient, "app.yaml"]), "sops --encrypt");
+    ws.write("enc.yaml", &encrypted);
+    let inline = std::fs::read_to_string(&ws.key_file).expect("key file");
+    let out = run(Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["secrets", "decrypt", "enc.yaml"])
+        .current_dir(ws.dir.path())
+        .env_remove("SOPS_AGE_KEY_FILE")
+        .env("SOPS_AGE_KEY", &inline)
+        .env("XDG_CONFIG_HOME", ws.path("no-config")));
+    let clear = ok(out, "sluice decrypt with SOPS_AGE_KEY");
+    assert_eq!(tree("app.yaml", &clear), tree("app.yaml", PLAIN_YAML));
+
+    ws.write("bad-key.txt", "# a comment\nAGE-SECRET-KEY-1NOTAREALKEYcorrect-horse-battery\n");
+    let out = ws.sluice(&["secrets", "decrypt", "--identity", "bad-key.txt", "enc.yaml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("bad-key.txt") && stderr.contains("line 2"), "{}", dump(&out));
+    assert_no_secret(&stderr, "bad identity file");
+    assert!(!stderr.contains("NOTAREALKEY"), "{}", dump(&out));
+}
