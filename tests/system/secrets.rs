@@ -349,3 +349,22 @@ fn identities_come_from_sops_age_key_and_bad_ones_are_located_not_echoed() {
     assert_no_secret(&stderr, "bad identity file");
     assert!(!stderr.contains("NOTAREALKEY"), "{}", dump(&out));
 }
+
+#[test]
+fn a_kubernetes_secret_encrypted_with_encrypted_regex_decrypts() {
+    let ws = Workspace::new();
+    let key = ws.key_file.to_string_lossy().into_owned();
+    let plain = "apiVersion: v1\nkind: Secret\nmetadata:\n  name: db\ntype: Opaque\nstringData:\n  password: correct-horse-battery\n";
+    ws.write("secret.yaml", plain);
+    let args = ["--encrypt", "--encrypted-regex", "^(data|stringData)$", "--age", &ws.recipient, "secret.yaml"];
+    let encrypted = ok(ws.sops(&args), "sops --encrypt --encrypted-regex");
+    assert!(encrypted.contains("name: db") && !encrypted.contains("correct-horse-battery"), "{encrypted}");
+    ws.write("enc.yaml", &encrypted);
+    let clear = ok(ws.sluice(&["secrets", "decrypt", "--identity", &key, "enc.yaml"]), "sluice decrypt");
+    assert_eq!(tree("a.yaml", &clear), tree("a.yaml", plain));
+
+    // Values left in clear by the regex are still covered by the MAC.
+    ws.write("forged.yaml", &encrypted.replace("name: db", "name: other"));
+    let out = ws.sluice(&["secrets", "decrypt", "--identity", &key, "forged.yaml"]);
+    assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
+}
