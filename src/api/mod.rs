@@ -6,6 +6,7 @@
 //! the store and answered; the worker is woken through a [`Notify`] that carries nothing
 //! (the store is the queue of record).
 
+pub mod auth;
 mod hooks;
 
 use std::collections::HashMap;

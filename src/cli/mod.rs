@@ -9,12 +9,14 @@ use clap::{Parser, Subcommand};
 mod config;
 mod lint;
 mod logs;
+mod output;
 mod pipelines;
 mod plan;
 mod run;
 mod run_output;
 mod serve;
 mod source;
+mod token;
 mod variables_file;
 
 /// Exit statuses of every command.
@@ -59,6 +61,8 @@ enum Command {
     Serve(serve::ServeArgs),
     /// List the pipelines recorded in the store, newest first
     Pipelines(pipelines::PipelinesArgs),
+    /// Create, list and revoke API tokens
+    Token(token::TokenArgs),
 }
 
 /// Runs the command and returns the process exit code.
@@ -71,6 +75,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Config(args) => config::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Pipelines(args) => pipelines::run(&args),
+        Command::Token(args) => token::run(&args),
     };
     match result {
         Ok(status) => status.into(),

@@ -61,6 +61,14 @@ pub enum StoreError {
         /// The id looked up.
         id: i64,
     },
+    /// A row with that unique name already exists.
+    #[error("{kind} `{name}` already exists")]
+    Duplicate {
+        /// "token".
+        kind: &'static str,
+        /// The name.
+        name: String,
+    },
     /// The job state machine refuses this change.
     #[error("job {job} cannot go from `{from}` to `{to}`")]
     InvalidTransition {

@@ -26,6 +26,7 @@ mod event;
 mod record;
 mod sqlite;
 mod status;
+mod token;
 
 pub use error::StoreError;
 pub use event::{EventId, EventRow, EventState, Inserted, NewEvent, RefHead};
@@ -34,8 +35,9 @@ pub use record::{
     ProcessRecord, ProjectId, Timestamp,
 };
 pub use status::{FailureReason, JobStatus, JobWhen, ParseWordError, PipelineStatus};
+pub use token::{TokenRow, TokenScope};
 
-use sqlite::{events, read, write};
+use sqlite::{events, read, tokens, write};
 
 /// The store of record. `Send + Sync`: share it in an `Arc`.
 pub struct Store {
@@ -388,6 +390,42 @@ impl Store {
         sha: &str,
     ) -> Result<(), StoreError> {
         events::set_ref_head(&mut self.conn(), project, git_ref, sha)
+    }
+
+    /// Records an API token by its `hash` (never the token itself).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Duplicate`] when a token with that name exists; [`StoreError::Sqlite`].
+    pub fn create_token(&self, name: &str, scope: TokenScope, hash: &str, now: Timestamp) -> Result<i64, StoreError> {
+        tokens::create_token(&mut self.conn(), name, scope, hash, now)
+    }
+
+    /// Every API token, by name. Callers must never show [`TokenRow::hash`].
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`]; [`StoreError::Corrupt`].
+    pub fn list_tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
+        tokens::list_tokens(&self.conn())
+    }
+
+    /// Deletes the token named `name`; `false` when there is none.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`].
+    pub fn revoke_token(&self, name: &str) -> Result<bool, StoreError> {
+        tokens::revoke_token(&mut self.conn(), name)
+    }
+
+    /// Records that token `id` was used at `now`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`].
+    pub fn touch_token(&self, id: i64, now: Timestamp) -> Result<(), StoreError> {
+        tokens::touch_token(&mut self.conn(), id, now)
     }
 }
 
