@@ -1,5 +1,6 @@
-//! Sluice's HTTP interface: webhook intake (`POST /hooks/{forge}/{project}`) and health
-//! probes (`GET /healthz`, `GET /readyz`).
+//! Sluice's HTTP interface: webhook intake (`POST /hooks/{forge}/{project}`), the JSON API
+//! under `/api/v1` (token-authenticated, see [`v1`]), and unauthenticated health probes
+//! (`GET /healthz`, `GET /readyz`).
 //!
 //! [`router`] builds the whole application from an [`AppState`], so tests can drive it
 //! without a socket. Handlers do no git and no planning: a webhook is verified, recorded in
@@ -7,7 +8,12 @@
 //! (the store is the queue of record).
 
 pub mod auth;
+pub mod error;
 mod hooks;
+mod jobs;
+mod logs_sse;
+mod pipelines;
+mod v1;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,7 +28,10 @@ use secrecy::SecretString;
 use serde_json::json;
 use tokio::sync::Notify;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::config::{ProjectConfig, Secret};
+use crate::run::RunningPipelines;
 use crate::store::{ProjectId, Store};
 use crate::trigger::webhook::{Endpoint, WebhookSource};
 
@@ -37,6 +46,9 @@ struct Inner {
     projects: HashMap<String, ProjectHooks>,
     wake_worker: Arc<Notify>,
     ready: AtomicBool,
+    running: Arc<RunningPipelines>,
+    /// Fires when the daemon shuts down: live log streams end.
+    streams: CancellationToken,
 }
 
 /// One project's webhook endpoints and the wake-up of its poller.
@@ -105,8 +117,22 @@ impl AppState {
                 projects,
                 wake_worker,
                 ready: AtomicBool::new(false),
+                running: Arc::new(RunningPipelines::new()),
+                streams: CancellationToken::new(),
             }),
         }
+    }
+
+    /// The registry of running pipelines that `POST /api/v1/pipelines/{id}/cancel` uses;
+    /// the worker registers its runs here.
+    pub fn running(&self) -> Arc<RunningPipelines> {
+        self.inner.running.clone()
+    }
+
+    /// Ends every live log stream (the daemon is shutting down; open streams would keep the
+    /// server's graceful shutdown waiting).
+    pub fn stop_streams(&self) {
+        self.inner.streams.cancel();
     }
 
     /// Marks the daemon ready (`GET /readyz` answers 200 from now on).
@@ -125,6 +151,7 @@ pub fn router(state: AppState) -> Router {
             "/hooks/{forge}/{*project}",
             post(hooks::receive).layer(DefaultBodyLimit::disable()),
         )
+        .nest("/api/v1", v1::routes())
         .fallback(not_found)
         .with_state(state)
 }

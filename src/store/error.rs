@@ -69,6 +69,12 @@ pub enum StoreError {
         /// The name.
         name: String,
     },
+    /// The request does not fit the current state (retrying a running job, say).
+    #[error("{reason}")]
+    Refused {
+        /// Why, in words naming the row and its status.
+        reason: String,
+    },
     /// The job state machine refuses this change.
     #[error("job {job} cannot go from `{from}` to `{to}`")]
     InvalidTransition {

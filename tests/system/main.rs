@@ -1,12 +1,13 @@
 //! `system`: the real `sluice serve` binary with real HTTP on 127.0.0.1, real git
 //! repositories pushed to with the `git` CLI, and real job processes: webhook intake
 //! ([`hooks`]), durability across `kill -9` ([`hooks`]), and polling to pipelines
-//! ([`pipelines`]).
+//! ([`pipelines`]), and the JSON API with its tokens ([`api`]).
 
 #[path = "../plan/support.rs"]
 #[allow(dead_code)]
 mod support;
 
+mod api;
 mod daemon;
 mod hooks;
 mod pipelines;

@@ -19,6 +19,7 @@ use crate::store::{
 pub(crate) mod events;
 pub(crate) mod migrate;
 pub(crate) mod read;
+pub(crate) mod rerun;
 pub(crate) mod tokens;
 pub(crate) mod write;
 
