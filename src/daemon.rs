@@ -112,6 +112,7 @@ pub async fn serve(listener: TcpListener, daemon: Daemon, shutdown: Cancellation
         wake: wake_worker.clone(),
         grace,
         running: state.running(),
+        metrics: state.metrics(),
     };
     tracker.spawn(worker.run(shutdown.clone()));
 

@@ -1,6 +1,6 @@
 //! Sluice's HTTP interface: webhook intake (`POST /hooks/{forge}/{project}`), the JSON API
-//! under `/api/v1` (token-authenticated, see [`v1`]), and unauthenticated health probes
-//! (`GET /healthz`, `GET /readyz`).
+//! under `/api/v1` (token-authenticated, see [`v1`]), and, without authentication, health
+//! probes (`GET /healthz`, `GET /readyz`) and Prometheus metrics (`GET /metrics`).
 //!
 //! [`router`] builds the whole application from an [`AppState`], so tests can drive it
 //! without a socket. Handlers do no git and no planning: a webhook is verified, recorded in
@@ -12,6 +12,7 @@ pub mod error;
 mod hooks;
 mod jobs;
 mod logs_sse;
+pub mod metrics;
 mod pipelines;
 mod v1;
 
@@ -32,6 +33,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::config::{ProjectConfig, Secret};
 use crate::run::RunningPipelines;
+use metrics::Metrics;
 use crate::store::{ProjectId, Store};
 use crate::trigger::webhook::{Endpoint, WebhookSource};
 
@@ -47,6 +49,7 @@ struct Inner {
     wake_worker: Arc<Notify>,
     ready: AtomicBool,
     running: Arc<RunningPipelines>,
+    metrics: Arc<Metrics>,
     /// Fires when the daemon shuts down: live log streams end.
     streams: CancellationToken,
 }
@@ -118,6 +121,7 @@ impl AppState {
                 wake_worker,
                 ready: AtomicBool::new(false),
                 running: Arc::new(RunningPipelines::new()),
+                metrics: Arc::new(Metrics::new()),
                 streams: CancellationToken::new(),
             }),
         }
@@ -127,6 +131,11 @@ impl AppState {
     /// the worker registers its runs here.
     pub fn running(&self) -> Arc<RunningPipelines> {
         self.inner.running.clone()
+    }
+
+    /// The daemon's metrics (`GET /metrics`); the worker reports job durations into them.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.inner.metrics.clone()
     }
 
     /// Ends every live log stream (the daemon is shutting down; open streams would keep the
@@ -146,6 +155,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::metrics))
         // The hook handler enforces each project's own `max_body_bytes` while reading.
         .route(
             "/hooks/{forge}/{*project}",

@@ -174,11 +174,13 @@ pub(super) async fn trigger(
     match inserted {
         Inserted::New(id) => {
             tracing::info!(project = %name, event = id.get(), git_ref = %event.full_ref(), "API event recorded");
+            state.inner.metrics.event_received("api", "recorded");
             state.inner.wake_worker.notify_one();
             hooks.fetch_now.notify_one();
             Ok((StatusCode::ACCEPTED, axum::Json(json!({ "event": id.get() }))).into_response())
         }
         Inserted::Duplicate(id) => {
+            state.inner.metrics.event_received("api", "duplicate");
             Ok((StatusCode::OK, axum::Json(json!({ "event": id.get(), "duplicate": true }))).into_response())
         }
     }

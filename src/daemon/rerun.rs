@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::worker::{Handled, Worker, chain, prepare, remove_checkout};
 use crate::executor::shell::ShellExecutor;
-use crate::run::{LockedReader, NoObserver, PipelineRun, RunOptions, pipeline_status_of, rerun_job};
+use crate::run::{LockedReader, PipelineRun, RunOptions, pipeline_status_of, rerun_job};
 use crate::store::{
     EventRow, EventState, FailureReason, JobId, JobRow, JobStatus, PipelineRow, RerunKind, StoreError, Timestamp,
 };
@@ -113,7 +113,7 @@ impl Worker {
             reader: &reader,
             executor: Arc::new(ShellExecutor::from_process_env()),
             store: &self.store,
-            observer: &NoObserver,
+            observer: &*self.metrics,
         };
         let cancel = CancellationToken::new();
         self.running.insert(pipeline.id, cancel.clone());

@@ -24,6 +24,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::mirrors::Mirrors;
+use crate::api::metrics::Metrics;
 use crate::ci::context::{PipelineContext, PipelineSource};
 use crate::ci::pipeline::Pipeline;
 use crate::ci::{PlanRequest, plan};
@@ -55,6 +56,8 @@ pub struct Worker {
     pub grace: Duration,
     /// Where running pipelines' cancellation tokens are registered (for the API's cancel).
     pub running: Arc<RunningPipelines>,
+    /// Receives finished jobs' durations.
+    pub metrics: Arc<Metrics>,
 }
 
 /// How handling one event ended.
@@ -199,6 +202,7 @@ impl Worker {
             event: id,
             linked: AtomicBool::new(false),
             running: self.running.clone(),
+            metrics: self.metrics.clone(),
             cancel: cancel.clone(),
             pipeline: std::sync::Mutex::new(None),
         };
@@ -277,6 +281,7 @@ struct LinkEvent {
     event: EventId,
     linked: AtomicBool,
     running: Arc<RunningPipelines>,
+    metrics: Arc<Metrics>,
     cancel: CancellationToken,
     pipeline: std::sync::Mutex<Option<PipelineId>>,
 }
@@ -285,6 +290,10 @@ impl RunObserver for LinkEvent {
     fn pipeline_created(&self, pipeline: PipelineId) {
         self.running.insert(pipeline, self.cancel.clone());
         *self.pipeline.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(pipeline);
+    }
+
+    fn job_finished(&self, job: &JobInfo, summary: &crate::run::JobSummary) {
+        self.metrics.job_finished(job, summary);
     }
 
     fn job_started(&self, job: &JobInfo) {

@@ -238,6 +238,16 @@ fn a_pipeline_triggered_through_the_api_runs_is_listed_and_streams_its_log() {
     for path in ["/api/v1/pipelines/999/cancel", "/api/v1/jobs/999/retry", "/api/v1/jobs/999/play"] {
         expect(&call(&daemon, "POST", path, Some(&token), None), 404, &daemon);
     }
+    let metrics = call(&daemon, "GET", "/metrics", None, None);
+    expect(&metrics, 200, &daemon);
+    for line in [
+        "sluice_pipelines{status=\"success\"} 1",
+        "sluice_job_duration_seconds_count 2",
+        "sluice_events_received_total{forge=\"api\",outcome=\"recorded\"} 1",
+        "sluice_queue_depth 0",
+    ] {
+        assert!(metrics.body.lines().any(|l| l == line), "missing `{line}`:\n{}", metrics.body);
+    }
     // A finished pipeline cannot be canceled; a successful job that is not manual cannot be played.
     expect(&call(&daemon, "POST", &format!("/api/v1/pipelines/{id}/cancel"), Some(&token), None), 409, &daemon);
     expect(&call(&daemon, "POST", &format!("/api/v1/jobs/{build}/play"), Some(&token), None), 409, &daemon);
