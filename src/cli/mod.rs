@@ -6,16 +6,21 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod cancel;
+mod client;
 mod config;
 mod lint;
 mod logs;
 mod output;
 mod pipelines;
 mod plan;
+mod play;
+mod retry;
 mod run;
 mod run_output;
 mod serve;
 mod source;
+mod status;
 mod token;
 mod variables_file;
 
@@ -63,6 +68,14 @@ enum Command {
     Pipelines(pipelines::PipelinesArgs),
     /// Create, list and revoke API tokens
     Token(token::TokenArgs),
+    /// Show the recent pipelines of the daemon's projects
+    Status(status::StatusArgs),
+    /// Run a finished job again (through the daemon)
+    Retry(retry::RetryArgs),
+    /// Cancel a running pipeline (through the daemon)
+    Cancel(cancel::CancelArgs),
+    /// Start a manual job (through the daemon)
+    Play(play::PlayArgs),
 }
 
 /// Runs the command and returns the process exit code.
@@ -76,6 +89,10 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Serve(args) => serve::run(&args),
         Command::Pipelines(args) => pipelines::run(&args),
         Command::Token(args) => token::run(&args),
+        Command::Status(args) => status::run(&args),
+        Command::Retry(args) => retry::run(&args),
+        Command::Cancel(args) => cancel::run(&args),
+        Command::Play(args) => play::run(&args),
     };
     match result {
         Ok(status) => status.into(),

@@ -12,7 +12,7 @@ use crate::daemon::{Daemon, Response, http};
 use crate::pipelines::{Remote, process_gone};
 
 /// A project with polling off: only the API starts its pipelines.
-fn start(remote: &Remote) -> Daemon {
+pub(crate) fn start(remote: &Remote) -> Daemon {
     let config = format!(
         "concurrency: 2\nprojects:\n  - name: demo\n    repo: \"{}\"\n    branches: [\"main\"]\n    poll: off\n",
         remote.bare.display()
@@ -21,7 +21,7 @@ fn start(remote: &Remote) -> Daemon {
 }
 
 /// `sluice ARGS --config <root>/sluice.yaml` in the daemon's directory.
-fn sluice(daemon: &Daemon, args: &[&str]) -> std::process::Output {
+pub(crate) fn sluice(daemon: &Daemon, args: &[&str]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(args)
         .arg("--config")
@@ -34,7 +34,7 @@ fn sluice(daemon: &Daemon, args: &[&str]) -> std::process::Output {
         .expect("sluice runs")
 }
 
-fn show(output: &std::process::Output) -> String {
+pub(crate) fn show(output: &std::process::Output) -> String {
     format!(
         "exit {:?}\nstdout:\n{}\nstderr:\n{}",
         output.status.code(),
@@ -44,7 +44,7 @@ fn show(output: &std::process::Output) -> String {
 }
 
 /// Creates a token with the real CLI and returns it (the only line on stdout).
-fn create_token(daemon: &Daemon, name: &str, scope: &str) -> String {
+pub(crate) fn create_token(daemon: &Daemon, name: &str, scope: &str) -> String {
     let output = sluice(daemon, &["token", "create", "--name", name, "--scope", scope]);
     assert!(output.status.success(), "{}", show(&output));
     let stdout = String::from_utf8(output.stdout.clone()).expect("utf-8");
@@ -54,7 +54,7 @@ fn create_token(daemon: &Daemon, name: &str, scope: &str) -> String {
     lines[0].to_owned()
 }
 
-fn call(daemon: &Daemon, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
+pub(crate) fn call(daemon: &Daemon, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> Response {
     let mut headers = Vec::new();
     if let Some(token) = token {
         headers.push(("Authorization".to_owned(), format!("Bearer {token}")));
@@ -66,7 +66,7 @@ fn call(daemon: &Daemon, method: &str, path: &str, token: Option<&str>, body: Op
     http(daemon.addr, method, path, &headers, body.as_bytes())
 }
 
-fn expect(response: &Response, status: u16, daemon: &Daemon) {
+pub(crate) fn expect(response: &Response, status: u16, daemon: &Daemon) {
     assert_eq!(response.status, status, "{response}\n{}", daemon.dump());
     if status >= 400 {
         assert!(response.json()["error"].is_string(), "errors are {{\"error\": …}}: {response}");
@@ -74,7 +74,7 @@ fn expect(response: &Response, status: u16, daemon: &Daemon) {
 }
 
 /// Triggers a pipeline on `main` and waits for its row; returns its id.
-fn trigger(daemon: &Daemon, token: &str, variables: Value) -> i64 {
+pub(crate) fn trigger(daemon: &Daemon, token: &str, variables: Value) -> i64 {
     let body = json!({ "ref": "main", "variables": variables });
     let response = call(daemon, "POST", "/api/v1/projects/demo/pipelines", Some(token), Some(body));
     expect(&response, 202, daemon);
@@ -88,7 +88,7 @@ fn trigger(daemon: &Daemon, token: &str, variables: Value) -> i64 {
 }
 
 /// Polls `GET /api/v1/pipelines/{id}` until `done` holds for it.
-fn wait_pipeline(daemon: &Daemon, token: &str, id: i64, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+pub(crate) fn wait_pipeline(daemon: &Daemon, token: &str, id: i64, what: &str, done: impl Fn(&Value) -> bool) -> Value {
     let found = daemon.eventually(what, || {
         let response = call(daemon, "GET", &format!("/api/v1/pipelines/{id}"), Some(token), None);
         let value = response.json();
@@ -97,7 +97,7 @@ fn wait_pipeline(daemon: &Daemon, token: &str, id: i64, what: &str, done: impl F
     found.unwrap_or_else(|last| panic!("{last}"))
 }
 
-fn job_named<'a>(pipeline: &'a Value, name: &str, attempt: i64) -> &'a Value {
+pub(crate) fn job_named<'a>(pipeline: &'a Value, name: &str, attempt: i64) -> &'a Value {
     pipeline["jobs"]
         .as_array()
         .and_then(|jobs| jobs.iter().find(|j| j["name"] == name && j["attempt"] == attempt))

@@ -1,13 +1,15 @@
 //! `system`: the real `sluice serve` binary with real HTTP on 127.0.0.1, real git
 //! repositories pushed to with the `git` CLI, and real job processes: webhook intake
 //! ([`hooks`]), durability across `kill -9` ([`hooks`]), and polling to pipelines
-//! ([`pipelines`]), and the JSON API with its tokens ([`api`]).
+//! ([`pipelines`]), the JSON API with its tokens ([`api`]) and
+//! the CLI commands that call it ([`cli`]).
 
 #[path = "../plan/support.rs"]
 #[allow(dead_code)]
 mod support;
 
 mod api;
+mod cli;
 mod daemon;
 mod hooks;
 mod pipelines;
