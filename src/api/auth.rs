@@ -122,7 +122,11 @@ mod tests {
         let text = a.expose_secret();
         assert!(text.starts_with(TOKEN_PREFIX), "{text}");
         assert_eq!(text.len(), TOKEN_PREFIX.len() + 43);
-        assert!(text[TOKEN_PREFIX.len()..].bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'));
+        assert!(
+            text[TOKEN_PREFIX.len()..]
+                .bytes()
+                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
+        );
         assert_ne!(a.expose_secret(), b.expose_secret());
     }
 
@@ -166,16 +170,28 @@ mod tests {
         assert!(authorize(&read, &rows, TokenScope::Read).is_ok());
         assert_eq!(
             authorize(&read, &rows, TokenScope::Write),
-            Err(AuthError::Forbidden { needed: TokenScope::Write, has: TokenScope::Read })
+            Err(AuthError::Forbidden {
+                needed: TokenScope::Write,
+                has: TokenScope::Read
+            })
         );
         let unknown = SecretString::from("sluice_nope".to_owned());
-        assert_eq!(authorize(&unknown, &rows, TokenScope::Read).err(), Some(AuthError::Unknown));
+        assert_eq!(
+            authorize(&unknown, &rows, TokenScope::Read).err(),
+            Some(AuthError::Unknown)
+        );
     }
 
     #[test]
     fn bearer_parses_the_header() {
-        assert_eq!(bearer(Some("Bearer abc")).map(|t| t.expose_secret().to_owned()), Ok("abc".to_owned()));
-        assert_eq!(bearer(Some("bearer  abc ")).map(|t| t.expose_secret().to_owned()), Ok("abc".to_owned()));
+        assert_eq!(
+            bearer(Some("Bearer abc")).map(|t| t.expose_secret().to_owned()),
+            Ok("abc".to_owned())
+        );
+        assert_eq!(
+            bearer(Some("bearer  abc ")).map(|t| t.expose_secret().to_owned()),
+            Ok("abc".to_owned())
+        );
         assert_eq!(bearer(None).err(), Some(AuthError::Missing));
         assert_eq!(bearer(Some("Basic abc")).err(), Some(AuthError::Missing));
         assert_eq!(bearer(Some("Bearer ")).err(), Some(AuthError::Missing));

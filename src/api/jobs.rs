@@ -118,9 +118,14 @@ async fn enqueue(
 ) -> Result<Response, ApiError> {
     let store = state.inner.store.clone();
     let id = job.id;
-    let queued =
-        blocking(move || store.enqueue_rerun(kind, id, log_path.as_deref(), Timestamp::now())).await?;
-    tracing::info!(job = id.get(), queued_job = queued.job.get(), event = queued.event.get(), "{} requested through the API", kind.as_str());
+    let queued = blocking(move || store.enqueue_rerun(kind, id, log_path.as_deref(), Timestamp::now())).await?;
+    tracing::info!(
+        job = id.get(),
+        queued_job = queued.job.get(),
+        event = queued.event.get(),
+        "{} requested through the API",
+        kind.as_str()
+    );
     state.inner.wake_worker.notify_one();
     Ok((
         StatusCode::ACCEPTED,

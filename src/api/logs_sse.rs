@@ -88,12 +88,16 @@ impl Tail {
     /// Reads what the file gained since the last read and queues its complete lines.
     async fn read_lines(&mut self) {
         let Some(path) = &self.path else { return };
-        let Ok(mut file) = tokio::fs::File::open(path).await else { return };
+        let Ok(mut file) = tokio::fs::File::open(path).await else {
+            return;
+        };
         if file.seek(std::io::SeekFrom::Start(self.offset)).await.is_err() {
             return;
         }
         let mut fresh = Vec::new();
-        let Ok(read) = file.read_to_end(&mut fresh).await else { return };
+        let Ok(read) = file.read_to_end(&mut fresh).await else {
+            return;
+        };
         self.offset += read as u64;
         self.partial.extend_from_slice(&fresh);
         while let Some(end) = self.partial.iter().position(|b| *b == b'\n') {

@@ -69,7 +69,10 @@ impl Histogram {
         }
         let count = self.count.load(Ordering::Relaxed);
         let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
-        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {sum}\n{name}_count {count}");
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{le=\"+Inf\"}} {count}\n{name}_sum {sum}\n{name}_count {count}"
+        );
     }
 }
 
@@ -121,7 +124,10 @@ impl Metrics {
         out.push_str("# HELP sluice_events_received_total Events received, by forge and outcome.\n");
         out.push_str("# TYPE sluice_events_received_total counter\n");
         for ((forge, outcome), n) in self.events.lock().unwrap_or_else(PoisonError::into_inner).iter() {
-            let _ = writeln!(out, "sluice_events_received_total{{forge=\"{forge}\",outcome=\"{outcome}\"}} {n}");
+            let _ = writeln!(
+                out,
+                "sluice_events_received_total{{forge=\"{forge}\",outcome=\"{outcome}\"}} {n}"
+            );
         }
         self.webhook_latency.write(
             &mut out,
@@ -163,7 +169,11 @@ pub(super) async fn metrics(State(state): State<AppState>) -> Response {
     };
     let pipelines: Vec<(String, u64)> = pipelines.into_iter().map(|(s, n)| (s.as_str().to_owned(), n)).collect();
     let body = state.inner.metrics.render(&pipelines, depth);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }
 
 #[cfg(test)]

@@ -64,7 +64,8 @@ pub(super) async fn list_projects(State(state): State<AppState>, headers: Header
             .into_iter()
             .map(|(name, id)| {
                 let latest = store.list_pipelines(Some(&name), 1)?.into_iter().next();
-                let latest = latest.map(|p| json!({ "id": p.id.get(), "ref": p.git_ref, "sha": p.sha, "status": p.status.as_str() }));
+                let latest = latest
+                    .map(|p| json!({ "id": p.id.get(), "ref": p.git_ref, "sha": p.sha, "status": p.status.as_str() }));
                 Ok(json!({ "name": name, "id": id, "latest_pipeline": latest }))
             })
             .collect::<Result<Vec<_>, _>>()
@@ -144,7 +145,13 @@ pub(super) async fn trigger(
     if git_ref.is_empty() || git_ref.contains("..") || git_ref.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(ApiError::BadRequest(format!("`{}` is not a branch name", body.git_ref)));
     }
-    let mut event = Event::new(Forge::Api, &name, EventKind::Api, GitRef::Branch(git_ref), PipelineSource::Api);
+    let mut event = Event::new(
+        Forge::Api,
+        &name,
+        EventKind::Api,
+        GitRef::Branch(git_ref),
+        PipelineSource::Api,
+    );
     for (key, value) in body.variables {
         let valid = key.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
             && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
@@ -159,8 +166,9 @@ pub(super) async fn trigger(
         event.variables.push((key, value));
     }
     let key = match headers.get("idempotency-key").and_then(|v| v.to_str().ok()) {
-        Some(value) => DedupKey::from_header("api", value)
-            .ok_or_else(|| ApiError::BadRequest("`Idempotency-Key` must be 1 to 128 printable characters".to_owned()))?,
+        Some(value) => DedupKey::from_header("api", value).ok_or_else(|| {
+            ApiError::BadRequest("`Idempotency-Key` must be 1 to 128 printable characters".to_owned())
+        })?,
         None => {
             let mut unique = [0u8; 16];
             getrandom::fill(&mut unique).map_err(|_| ApiError::Unavailable)?;
@@ -181,7 +189,11 @@ pub(super) async fn trigger(
         }
         Inserted::Duplicate(id) => {
             state.inner.metrics.event_received("api", "duplicate");
-            Ok((StatusCode::OK, axum::Json(json!({ "event": id.get(), "duplicate": true }))).into_response())
+            Ok((
+                StatusCode::OK,
+                axum::Json(json!({ "event": id.get(), "duplicate": true })),
+            )
+                .into_response())
         }
     }
 }
@@ -197,7 +209,11 @@ pub(super) async fn cancel(
     let id = PipelineId::new(parse_id("pipeline", &id)?);
     if state.inner.running.cancel(id) {
         tracing::info!(pipeline = id.get(), "pipeline cancel requested through the API");
-        return Ok((StatusCode::ACCEPTED, axum::Json(json!({ "pipeline": id.get(), "canceling": true }))).into_response());
+        return Ok((
+            StatusCode::ACCEPTED,
+            axum::Json(json!({ "pipeline": id.get(), "canceling": true })),
+        )
+            .into_response());
     }
     let store = state.inner.store.clone();
     let pipeline = blocking(move || store.get_pipeline(id)).await?;

@@ -58,7 +58,10 @@ pub(super) async fn require(state: &AppState, headers: &HeaderMap, needed: Token
     let tokens = blocking(move || store.list_tokens()).await?;
     let row = authorize(&presented, &tokens, needed)?;
     let now = Timestamp::now();
-    if row.last_used_at.is_none_or(|last| now.millis_since(last) > TOUCH_EVERY_MS) {
+    if row
+        .last_used_at
+        .is_none_or(|last| now.millis_since(last) > TOUCH_EVERY_MS)
+    {
         let (store, id) = (state.inner.store.clone(), row.id);
         // Best effort: a failed write of the last use does not refuse the request.
         let _ignored = blocking(move || store.touch_token(id, now)).await;

@@ -27,7 +27,8 @@ pub struct CancelArgs {
 /// Runs `sluice cancel`.
 pub fn run(args: &CancelArgs) -> anyhow::Result<ExitStatus> {
     let id = args.pipeline;
-    let answer = match Client::new(&args.server).and_then(|c| c.json("POST", &format!("/pipelines/{id}/cancel"), None)) {
+    let answer = match Client::new(&args.server).and_then(|c| c.json("POST", &format!("/pipelines/{id}/cancel"), None))
+    {
         Ok(answer) => answer,
         Err(failed) => return Ok(failed.report()),
     };

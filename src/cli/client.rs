@@ -150,7 +150,10 @@ impl Client {
         let value: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
         check(status, &value, &text)?;
         if value.is_null() {
-            return Err(ClientError::Protocol(format!("not JSON: {}", text.chars().take(200).collect::<String>())));
+            return Err(ClientError::Protocol(format!(
+                "not JSON: {}",
+                text.chars().take(200).collect::<String>()
+            )));
         }
         Ok(value)
     }
@@ -347,8 +350,14 @@ mod tests {
 
     #[test]
     fn server_addresses() {
-        assert_eq!(Client::for_server("http://127.0.0.1:8470/", None).map(|c| c.host).ok(), Some("127.0.0.1:8470".to_owned()));
-        assert_eq!(Client::for_server("localhost:1", None).map(|c| c.shown).ok(), Some("http://localhost:1".to_owned()));
+        assert_eq!(
+            Client::for_server("http://127.0.0.1:8470/", None).map(|c| c.host).ok(),
+            Some("127.0.0.1:8470".to_owned())
+        );
+        assert_eq!(
+            Client::for_server("localhost:1", None).map(|c| c.shown).ok(),
+            Some("http://localhost:1".to_owned())
+        );
         assert!(Client::for_server("https://example.com:443", None).is_err());
         assert!(Client::for_server("example.com", None).is_err());
     }
@@ -356,7 +365,11 @@ mod tests {
     #[test]
     fn chunked_bodies_are_decoded() {
         let raw = b"5\r\nhello\r\n1;ext=1\r\n!\r\n0\r\n\r\n";
-        let mut reader = Chunked { inner: &raw[..], left: 0, done: false };
+        let mut reader = Chunked {
+            inner: &raw[..],
+            left: 0,
+            done: false,
+        };
         let mut out = String::new();
         reader.read_to_string(&mut out).expect("decodes");
         assert_eq!(out, "hello!");
@@ -364,7 +377,10 @@ mod tests {
 
     #[test]
     fn refusals_exit_1_and_bad_input_exits_2() {
-        let http = |status| ClientError::Http { status, message: String::new() };
+        let http = |status| ClientError::Http {
+            status,
+            message: String::new(),
+        };
         assert_eq!(http(403).report(), ExitStatus::Failure);
         assert_eq!(http(409).report(), ExitStatus::Failure);
         assert_eq!(http(401).report(), ExitStatus::Error);

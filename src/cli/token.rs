@@ -25,7 +25,13 @@ Scopes: `read` (GET endpoints), `write` (also trigger, retry, cancel, play), `ad
 Exit codes: 0 done, 1 no such token (revoke) or the name is taken (create), 2 invalid input.")]
 pub struct TokenArgs {
     /// The controller configuration file (its `store` is used)
-    #[arg(long, value_name = "FILE", default_value = "sluice.yaml", env = "SLUICE_CONFIG", global = true)]
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "sluice.yaml",
+        env = "SLUICE_CONFIG",
+        global = true
+    )]
     config: PathBuf,
     #[command(subcommand)]
     command: TokenCommand,
@@ -86,7 +92,9 @@ fn create(store: &Store, name: &str, scope: &str) -> anyhow::Result<ExitStatus> 
     match store.create_token(name, scope, &hash_token(&token), Timestamp::now()) {
         Ok(_) => {}
         Err(StoreError::Duplicate { .. }) => {
-            eprintln!("error: a token named `{name}` already exists\n\nhint: pick another name, or `sluice token revoke {name}` first");
+            eprintln!(
+                "error: a token named `{name}` already exists\n\nhint: pick another name, or `sluice token revoke {name}` first"
+            );
             return Ok(ExitStatus::Failure);
         }
         Err(other) => return Err(other.into()),
@@ -116,8 +124,15 @@ fn list(store: &Store, as_json: bool) -> anyhow::Result<ExitStatus> {
         eprintln!("No tokens yet\n\nhint: `sluice token create --name NAME --scope read` creates one");
     } else {
         for t in &tokens {
-            let last = t.last_used_at.map_or_else(|| "never".to_owned(), super::output::format_time);
-            println!("{:<24} {:<6} created {}  last used {last}", t.name, t.scope, super::output::format_time(t.created_at));
+            let last = t
+                .last_used_at
+                .map_or_else(|| "never".to_owned(), super::output::format_time);
+            println!(
+                "{:<24} {:<6} created {}  last used {last}",
+                t.name,
+                t.scope,
+                super::output::format_time(t.created_at)
+            );
         }
     }
     Ok(ExitStatus::Success)

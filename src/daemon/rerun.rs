@@ -25,7 +25,12 @@ impl Worker {
     /// Handles a `retry` or `play` event.
     pub(super) async fn handle_rerun(&self, row: EventRow, kind: RerunKind, shutdown: &CancellationToken) -> Handled {
         let id = row.id;
-        let Some(job_id) = row.payload.get("job").and_then(serde_json::Value::as_i64).map(JobId::new) else {
+        let Some(job_id) = row
+            .payload
+            .get("job")
+            .and_then(serde_json::Value::as_i64)
+            .map(JobId::new)
+        else {
             let reason = format!("{} event without a job id", kind.as_str());
             return self.mark(id, EventState::Failed, row.pipeline_id, Some(reason)).await;
         };
@@ -39,7 +44,11 @@ impl Worker {
         .await;
         let (job, pipeline, origin) = match loaded {
             Ok(Ok(loaded)) => loaded,
-            Ok(Err(failed)) => return self.mark(id, EventState::Failed, row.pipeline_id, Some(chain(&failed))).await,
+            Ok(Err(failed)) => {
+                return self
+                    .mark(id, EventState::Failed, row.pipeline_id, Some(chain(&failed)))
+                    .await;
+            }
             Err(panicked) => {
                 let reason = format!("reading the job panicked: {panicked}");
                 return self.mark(id, EventState::Failed, row.pipeline_id, Some(reason)).await;
@@ -56,7 +65,12 @@ impl Worker {
         match self.rerun(&row, &job, &pipeline, origin, shutdown).await {
             Ok(()) => self.mark(id, EventState::Done, Some(pipeline.id), None).await,
             Err(reason) => {
-                tracing::warn!(event = id.get(), job = job.id.get(), "{} failed: {reason}", kind.as_str());
+                tracing::warn!(
+                    event = id.get(),
+                    job = job.id.get(),
+                    "{} failed: {reason}",
+                    kind.as_str()
+                );
                 self.settle_unrun(&job, kind, &reason).await;
                 self.mark(id, EventState::Failed, Some(pipeline.id), Some(reason)).await
             }
@@ -144,7 +158,11 @@ impl Worker {
         .await;
         match settled {
             Ok(Ok(())) => {}
-            Ok(Err(failed)) => tracing::error!(job = job.id.get(), "cannot settle a job that could not run: {}", chain(&failed)),
+            Ok(Err(failed)) => tracing::error!(
+                job = job.id.get(),
+                "cannot settle a job that could not run: {}",
+                chain(&failed)
+            ),
             Err(panicked) => tracing::error!(job = job.id.get(), "settling a job panicked: {panicked}"),
         }
     }

@@ -71,7 +71,11 @@ pub async fn rerun_job(
         row: job.id,
         attempt: job.attempt,
         log_path: log,
-        reason: if job.status == JobStatus::Manual { "played" } else { "retry" },
+        reason: if job.status == JobStatus::Manual {
+            "played"
+        } else {
+            "retry"
+        },
     };
     let summary = drive_one(shared, run.pipeline, run.context, single, cancel.child_token()).await;
     // Whatever happened, the pipeline must not stay `running`.
@@ -152,9 +156,15 @@ mod tests {
 
     #[test]
     fn the_latest_attempt_decides() {
-        let failed_then_passed = [job(1, "a", JobStatus::Failed, false), job(2, "a", JobStatus::Success, false)];
+        let failed_then_passed = [
+            job(1, "a", JobStatus::Failed, false),
+            job(2, "a", JobStatus::Success, false),
+        ];
         assert_eq!(pipeline_status_of(&failed_then_passed), PipelineStatus::Success);
-        let passed_then_failed = [job(1, "a", JobStatus::Success, false), job(2, "a", JobStatus::Failed, false)];
+        let passed_then_failed = [
+            job(1, "a", JobStatus::Success, false),
+            job(2, "a", JobStatus::Failed, false),
+        ];
         assert_eq!(pipeline_status_of(&passed_then_failed), PipelineStatus::Failed);
     }
 

@@ -491,3 +491,6 @@ mod tests;
 
 #[cfg(test)]
 mod tests_events;
+
+#[cfg(test)]
+mod tests_api;

@@ -69,19 +69,30 @@ pub(crate) fn call(daemon: &Daemon, method: &str, path: &str, token: Option<&str
 pub(crate) fn expect(response: &Response, status: u16, daemon: &Daemon) {
     assert_eq!(response.status, status, "{response}\n{}", daemon.dump());
     if status >= 400 {
-        assert!(response.json()["error"].is_string(), "errors are {{\"error\": …}}: {response}");
+        assert!(
+            response.json()["error"].is_string(),
+            "errors are {{\"error\": …}}: {response}"
+        );
     }
 }
 
 /// Triggers a pipeline on `main` and waits for its row; returns its id.
 pub(crate) fn trigger(daemon: &Daemon, token: &str, variables: Value) -> i64 {
     let body = json!({ "ref": "main", "variables": variables });
-    let response = call(daemon, "POST", "/api/v1/projects/demo/pipelines", Some(token), Some(body));
+    let response = call(
+        daemon,
+        "POST",
+        "/api/v1/projects/demo/pipelines",
+        Some(token),
+        Some(body),
+    );
     expect(&response, 202, daemon);
     let event = response.json()["event"].as_i64().expect("event id");
     let store = daemon.store();
     let pipeline = daemon.eventually("the API event has a pipeline", || {
-        let row = store.get_event(sluice::store::EventId::new(event)).map_err(|e| e.to_string())?;
+        let row = store
+            .get_event(sluice::store::EventId::new(event))
+            .map_err(|e| e.to_string())?;
         row.pipeline_id.map(|p| p.get()).ok_or_else(|| format!("{row:?}"))
     });
     pipeline.unwrap_or_else(|last| panic!("{last}"))
@@ -152,17 +163,36 @@ fn tokens_are_printed_once_stored_as_hashes_and_scoped() {
     }
 
     expect(&call(&daemon, "GET", "/api/v1/projects", None, None), 401, &daemon);
-    expect(&call(&daemon, "GET", "/api/v1/projects", Some("sluice_wrong"), None), 401, &daemon);
+    expect(
+        &call(&daemon, "GET", "/api/v1/projects", Some("sluice_wrong"), None),
+        401,
+        &daemon,
+    );
     let projects = call(&daemon, "GET", "/api/v1/projects", Some(&reader), None);
     expect(&projects, 200, &daemon);
     assert_eq!(projects.json()["projects"][0]["name"], "demo", "{projects}");
-    let refused = call(&daemon, "POST", "/api/v1/projects/demo/pipelines", Some(&reader), Some(json!({"ref": "main"})));
+    let refused = call(
+        &daemon,
+        "POST",
+        "/api/v1/projects/demo/pipelines",
+        Some(&reader),
+        Some(json!({"ref": "main"})),
+    );
     expect(&refused, 403, &daemon);
-    for path in ["/api/v1/pipelines/1/cancel", "/api/v1/jobs/1/retry", "/api/v1/jobs/1/play"] {
+    for path in [
+        "/api/v1/pipelines/1/cancel",
+        "/api/v1/jobs/1/retry",
+        "/api/v1/jobs/1/play",
+    ] {
         expect(&call(&daemon, "POST", path, Some(&reader), None), 403, &daemon);
         expect(&call(&daemon, "POST", path, None, None), 401, &daemon);
     }
-    for path in ["/api/v1/projects/demo/pipelines", "/api/v1/pipelines/1", "/api/v1/jobs/1", "/api/v1/jobs/1/log"] {
+    for path in [
+        "/api/v1/projects/demo/pipelines",
+        "/api/v1/pipelines/1",
+        "/api/v1/jobs/1",
+        "/api/v1/jobs/1/log",
+    ] {
         expect(&call(&daemon, "GET", path, None, None), 401, &daemon);
     }
     // Health and readiness need no token.
@@ -170,7 +200,11 @@ fn tokens_are_printed_once_stored_as_hashes_and_scoped() {
 
     let revoke = sluice(&daemon, &["token", "revoke", "dashboard"]);
     assert!(revoke.status.success(), "{}", show(&revoke));
-    expect(&call(&daemon, "GET", "/api/v1/projects", Some(&reader), None), 401, &daemon);
+    expect(
+        &call(&daemon, "GET", "/api/v1/projects", Some(&reader), None),
+        401,
+        &daemon,
+    );
     let again = sluice(&daemon, &["token", "revoke", "dashboard"]);
     assert_eq!(again.status.code(), Some(1), "{}", show(&again));
     assert!(daemon.stderr().find(&writer).is_none(), "the daemon logged a token");
@@ -194,14 +228,46 @@ fn a_pipeline_triggered_through_the_api_runs_is_listed_and_streams_its_log() {
     let daemon = start(&remote);
     let token = create_token(&daemon, "writer", "write");
 
-    expect(&call(&daemon, "POST", "/api/v1/projects/nope/pipelines", Some(&token), Some(json!({"ref": "main"}))), 404, &daemon);
-    expect(&call(&daemon, "POST", "/api/v1/projects/demo/pipelines", Some(&token), Some(json!({"branch": "main"}))), 400, &daemon);
+    expect(
+        &call(
+            &daemon,
+            "POST",
+            "/api/v1/projects/nope/pipelines",
+            Some(&token),
+            Some(json!({"ref": "main"})),
+        ),
+        404,
+        &daemon,
+    );
+    expect(
+        &call(
+            &daemon,
+            "POST",
+            "/api/v1/projects/demo/pipelines",
+            Some(&token),
+            Some(json!({"branch": "main"})),
+        ),
+        400,
+        &daemon,
+    );
     let bad_var = json!({"ref": "main", "variables": {"1X": "v"}});
-    expect(&call(&daemon, "POST", "/api/v1/projects/demo/pipelines", Some(&token), Some(bad_var)), 400, &daemon);
+    expect(
+        &call(
+            &daemon,
+            "POST",
+            "/api/v1/projects/demo/pipelines",
+            Some(&token),
+            Some(bad_var),
+        ),
+        400,
+        &daemon,
+    );
 
     let id = trigger(&daemon, &token, json!({"GREETING": "hello"}));
     let pipeline = wait_pipeline(&daemon, &token, id, "the test job runs", |p| {
-        p["jobs"].as_array().is_some_and(|jobs| jobs.iter().any(|j| j["name"] == "test" && j["status"] == "running"))
+        p["jobs"]
+            .as_array()
+            .is_some_and(|jobs| jobs.iter().any(|j| j["name"] == "test" && j["status"] == "running"))
     });
     // Streamed live: the job is still running when the stream starts.
     let test_job = job_named(&pipeline, "test", 1)["id"].as_i64().expect("id");
@@ -209,33 +275,75 @@ fn a_pipeline_triggered_through_the_api_runs_is_listed_and_streams_its_log() {
         ("Authorization".to_owned(), format!("Bearer {token}")),
         ("Accept".to_owned(), "text/event-stream".to_owned()),
     ];
-    let stream = http(daemon.addr, "GET", &format!("/api/v1/jobs/{test_job}/log"), &headers, b"");
+    let stream = http(
+        daemon.addr,
+        "GET",
+        &format!("/api/v1/jobs/{test_job}/log"),
+        &headers,
+        b"",
+    );
     assert_eq!(stream.status, 200, "{stream}");
-    for line in ["data: line-1", "data: line-2", "data: line-3", "event: end", "data: {\"status\":\"success\"}"] {
-        assert!(stream.body.contains(line), "missing `{line}` in the stream:\n{}", stream.body);
+    for line in [
+        "data: line-1",
+        "data: line-2",
+        "data: line-3",
+        "event: end",
+        "data: {\"status\":\"success\"}",
+    ] {
+        assert!(
+            stream.body.contains(line),
+            "missing `{line}` in the stream:\n{}",
+            stream.body
+        );
     }
 
-    let pipeline = wait_pipeline(&daemon, &token, id, "the pipeline succeeds", |p| p["status"] == "success");
-    assert_eq!((pipeline["source"].as_str(), pipeline["sha"].as_str()), (Some("api"), Some(sha.as_str())));
+    let pipeline = wait_pipeline(&daemon, &token, id, "the pipeline succeeds", |p| {
+        p["status"] == "success"
+    });
+    assert_eq!(
+        (pipeline["source"].as_str(), pipeline["sha"].as_str()),
+        (Some("api"), Some(sha.as_str()))
+    );
     assert!(
-        pipeline["variables"].as_array().is_some_and(|v| v.iter().any(|v| v["name"] == "GREETING" && v["value"] == "hello")),
+        pipeline["variables"]
+            .as_array()
+            .is_some_and(|v| v.iter().any(|v| v["name"] == "GREETING" && v["value"] == "hello")),
         "{pipeline}"
     );
-    let listed = call(&daemon, "GET", "/api/v1/projects/demo/pipelines?limit=5", Some(&token), None);
+    let listed = call(
+        &daemon,
+        "GET",
+        "/api/v1/projects/demo/pipelines?limit=5",
+        Some(&token),
+        None,
+    );
     expect(&listed, 200, &daemon);
     assert_eq!(listed.json()["pipelines"][0]["id"], id, "{listed}");
     let build = job_named(&pipeline, "build", 1)["id"].as_i64().expect("id");
     let job = call(&daemon, "GET", &format!("/api/v1/jobs/{build}"), Some(&token), None);
     expect(&job, 200, &daemon);
-    assert_eq!((job.json()["name"].as_str(), job.json()["status"].as_str()), (Some("build"), Some("success")));
+    assert_eq!(
+        (job.json()["name"].as_str(), job.json()["status"].as_str()),
+        (Some("build"), Some("success"))
+    );
     let log = call(&daemon, "GET", &format!("/api/v1/jobs/{build}/log"), Some(&token), None);
     expect(&log, 200, &daemon);
     assert!(log.body.contains("source=api greeting=hello"), "{log}");
 
-    for path in ["/api/v1/pipelines/999", "/api/v1/jobs/999", "/api/v1/jobs/999/log", "/api/v1/jobs/abc", "/api/v1/projects/nope/pipelines"] {
+    for path in [
+        "/api/v1/pipelines/999",
+        "/api/v1/jobs/999",
+        "/api/v1/jobs/999/log",
+        "/api/v1/jobs/abc",
+        "/api/v1/projects/nope/pipelines",
+    ] {
         expect(&call(&daemon, "GET", path, Some(&token), None), 404, &daemon);
     }
-    for path in ["/api/v1/pipelines/999/cancel", "/api/v1/jobs/999/retry", "/api/v1/jobs/999/play"] {
+    for path in [
+        "/api/v1/pipelines/999/cancel",
+        "/api/v1/jobs/999/retry",
+        "/api/v1/jobs/999/play",
+    ] {
         expect(&call(&daemon, "POST", path, Some(&token), None), 404, &daemon);
     }
     let metrics = call(&daemon, "GET", "/metrics", None, None);
@@ -246,37 +354,90 @@ fn a_pipeline_triggered_through_the_api_runs_is_listed_and_streams_its_log() {
         "sluice_events_received_total{forge=\"api\",outcome=\"recorded\"} 1",
         "sluice_queue_depth 0",
     ] {
-        assert!(metrics.body.lines().any(|l| l == line), "missing `{line}`:\n{}", metrics.body);
+        assert!(
+            metrics.body.lines().any(|l| l == line),
+            "missing `{line}`:\n{}",
+            metrics.body
+        );
     }
     // A finished pipeline cannot be canceled; a successful job that is not manual cannot be played.
-    expect(&call(&daemon, "POST", &format!("/api/v1/pipelines/{id}/cancel"), Some(&token), None), 409, &daemon);
-    expect(&call(&daemon, "POST", &format!("/api/v1/jobs/{build}/play"), Some(&token), None), 409, &daemon);
+    expect(
+        &call(
+            &daemon,
+            "POST",
+            &format!("/api/v1/pipelines/{id}/cancel"),
+            Some(&token),
+            None,
+        ),
+        409,
+        &daemon,
+    );
+    expect(
+        &call(
+            &daemon,
+            "POST",
+            &format!("/api/v1/jobs/{build}/play"),
+            Some(&token),
+            None,
+        ),
+        409,
+        &daemon,
+    );
 }
 
 #[test]
 fn cancel_ends_a_running_pipeline_and_its_processes() {
     let remote = Remote::new();
-    remote.push("slow:\n  script:\n    - sleep 300\nlater:\n  stage: deploy\n  script: [\"true\"]\n", "slow job");
+    remote.push(
+        "slow:\n  script:\n    - sleep 300\nlater:\n  stage: deploy\n  script: [\"true\"]\n",
+        "slow job",
+    );
     let daemon = start(&remote);
     let token = create_token(&daemon, "writer", "write");
     let id = trigger(&daemon, &token, json!({}));
     let store = daemon.store();
     let process = daemon.eventually("the slow job runs with its process recorded", || {
-        let pipeline = store.get_pipeline(sluice::store::PipelineId::new(id)).map_err(|e| e.to_string())?;
-        let job = pipeline.jobs.iter().find(|j| j.name == "slow" && j.status.as_str() == "running");
-        job.and_then(|j| j.process).ok_or_else(|| format!("{:?}", pipeline.jobs))
+        let pipeline = store
+            .get_pipeline(sluice::store::PipelineId::new(id))
+            .map_err(|e| e.to_string())?;
+        let job = pipeline
+            .jobs
+            .iter()
+            .find(|j| j.name == "slow" && j.status.as_str() == "running");
+        job.and_then(|j| j.process)
+            .ok_or_else(|| format!("{:?}", pipeline.jobs))
     });
     let process = process.unwrap_or_else(|last| panic!("{last}"));
-    let response = call(&daemon, "POST", &format!("/api/v1/pipelines/{id}/cancel"), Some(&token), None);
+    let response = call(
+        &daemon,
+        "POST",
+        &format!("/api/v1/pipelines/{id}/cancel"),
+        Some(&token),
+        None,
+    );
     expect(&response, 202, &daemon);
-    let pipeline = wait_pipeline(&daemon, &token, id, "the pipeline is canceled", |p| p["status"] == "canceled");
+    let pipeline = wait_pipeline(&daemon, &token, id, "the pipeline is canceled", |p| {
+        p["status"] == "canceled"
+    });
     assert_eq!(job_named(&pipeline, "slow", 1)["status"], "canceled", "{pipeline}");
     assert_eq!(job_named(&pipeline, "later", 1)["status"], "canceled", "{pipeline}");
     let gone = daemon.eventually("the job's process is gone", || {
-        process_gone(process.pid).then_some(()).ok_or_else(|| format!("pid {} alive", process.pid))
+        process_gone(process.pid)
+            .then_some(())
+            .ok_or_else(|| format!("pid {} alive", process.pid))
     });
     gone.unwrap_or_else(|last| panic!("{last}"));
-    expect(&call(&daemon, "POST", &format!("/api/v1/pipelines/{id}/cancel"), Some(&token), None), 409, &daemon);
+    expect(
+        &call(
+            &daemon,
+            "POST",
+            &format!("/api/v1/pipelines/{id}/cancel"),
+            Some(&token),
+            None,
+        ),
+        409,
+        &daemon,
+    );
 }
 
 #[test]
@@ -295,21 +456,57 @@ fn retry_runs_a_failed_job_again_as_attempt_2() {
     let id = trigger(&daemon, &token, json!({"KEEP": "same"}));
     let pipeline = wait_pipeline(&daemon, &token, id, "the pipeline fails", |p| p["status"] == "failed");
     let flaky = job_named(&pipeline, "flaky", 1)["id"].as_i64().expect("id");
-    expect(&call(&daemon, "POST", &format!("/api/v1/jobs/{flaky}/retry"), Some(&reader), None), 403, &daemon);
+    expect(
+        &call(
+            &daemon,
+            "POST",
+            &format!("/api/v1/jobs/{flaky}/retry"),
+            Some(&reader),
+            None,
+        ),
+        403,
+        &daemon,
+    );
 
     std::fs::write(&flag, "").expect("fix the job");
-    let response = call(&daemon, "POST", &format!("/api/v1/jobs/{flaky}/retry"), Some(&token), None);
+    let response = call(
+        &daemon,
+        "POST",
+        &format!("/api/v1/jobs/{flaky}/retry"),
+        Some(&token),
+        None,
+    );
     expect(&response, 202, &daemon);
     let attempt = response.json()["job"].as_i64().expect("new job id");
     assert_ne!(attempt, flaky);
     // The same attempt cannot be retried twice.
-    expect(&call(&daemon, "POST", &format!("/api/v1/jobs/{flaky}/retry"), Some(&token), None), 409, &daemon);
-    let pipeline = wait_pipeline(&daemon, &token, id, "the retried pipeline succeeds", |p| p["status"] == "success");
+    expect(
+        &call(
+            &daemon,
+            "POST",
+            &format!("/api/v1/jobs/{flaky}/retry"),
+            Some(&token),
+            None,
+        ),
+        409,
+        &daemon,
+    );
+    let pipeline = wait_pipeline(&daemon, &token, id, "the retried pipeline succeeds", |p| {
+        p["status"] == "success"
+    });
     let second = job_named(&pipeline, "flaky", 2);
-    assert_eq!((second["id"].as_i64(), second["retry_of"].as_i64()), (Some(attempt), Some(flaky)), "{pipeline}");
+    assert_eq!(
+        (second["id"].as_i64(), second["retry_of"].as_i64()),
+        (Some(attempt), Some(flaky)),
+        "{pipeline}"
+    );
     assert_eq!(second["status"], "success", "{pipeline}");
     assert_eq!(job_named(&pipeline, "flaky", 1)["status"], "failed");
-    assert_eq!(pipeline["jobs"].as_array().map(Vec::len), Some(3), "only the retried job ran again: {pipeline}");
+    assert_eq!(
+        pipeline["jobs"].as_array().map(Vec::len),
+        Some(3),
+        "only the retried job ran again: {pipeline}"
+    );
 }
 
 #[test]
@@ -322,19 +519,55 @@ fn play_runs_a_manual_job() {
     let id = trigger(&daemon, &token, json!({}));
     let pipeline = wait_pipeline(&daemon, &token, id, "the pipeline finishes with deploy manual", |p| {
         p["status"].as_str().is_some_and(|s| s == "success" || s == "manual")
-            && p["jobs"].as_array().is_some_and(|j| j.iter().any(|j| j["name"] == "deploy" && j["status"] == "manual"))
+            && p["jobs"]
+                .as_array()
+                .is_some_and(|j| j.iter().any(|j| j["name"] == "deploy" && j["status"] == "manual"))
     });
     let deploy = job_named(&pipeline, "deploy", 1)["id"].as_i64().expect("id");
     let build = job_named(&pipeline, "build", 1)["id"].as_i64().expect("id");
-    expect(&call(&daemon, "POST", &format!("/api/v1/jobs/{build}/play"), Some(&token), None), 409, &daemon);
-    let response = call(&daemon, "POST", &format!("/api/v1/jobs/{deploy}/play"), Some(&token), None);
+    expect(
+        &call(
+            &daemon,
+            "POST",
+            &format!("/api/v1/jobs/{build}/play"),
+            Some(&token),
+            None,
+        ),
+        409,
+        &daemon,
+    );
+    let response = call(
+        &daemon,
+        "POST",
+        &format!("/api/v1/jobs/{deploy}/play"),
+        Some(&token),
+        None,
+    );
     expect(&response, 202, &daemon);
     assert_eq!(response.json()["job"].as_i64(), Some(deploy));
     let pipeline = wait_pipeline(&daemon, &token, id, "the deploy job succeeds", |p| {
-        p["jobs"].as_array().is_some_and(|j| j.iter().any(|j| j["name"] == "deploy" && j["status"] == "success"))
+        p["jobs"]
+            .as_array()
+            .is_some_and(|j| j.iter().any(|j| j["name"] == "deploy" && j["status"] == "success"))
     });
     assert_eq!(pipeline["status"], "success", "{pipeline}");
-    let log = call(&daemon, "GET", &format!("/api/v1/jobs/{deploy}/log"), Some(&token), None);
+    let log = call(
+        &daemon,
+        "GET",
+        &format!("/api/v1/jobs/{deploy}/log"),
+        Some(&token),
+        None,
+    );
     assert!(log.body.contains("deploying main"), "{log}");
-    expect(&call(&daemon, "POST", &format!("/api/v1/jobs/{deploy}/play"), Some(&token), None), 409, &daemon);
+    expect(
+        &call(
+            &daemon,
+            "POST",
+            &format!("/api/v1/jobs/{deploy}/play"),
+            Some(&token),
+            None,
+        ),
+        409,
+        &daemon,
+    );
 }

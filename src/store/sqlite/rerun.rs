@@ -24,12 +24,24 @@ pub(crate) fn enqueue_rerun(
             "SELECT j.pipeline_id, j.status, p.status, p.project_id, p.ref, p.sha, p.tag
              FROM jobs j JOIN pipelines p ON p.id = j.pipeline_id WHERE j.id = ?1",
             [job],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?)),
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            },
         )
         .optional()
         .context("read job")?;
-    let (pipeline, status, pipeline_status, project_id, git_ref, sha, tag) =
-        row.ok_or(StoreError::NotFound { kind: "job", id: job.get() })?;
+    let (pipeline, status, pipeline_status, project_id, git_ref, sha, tag) = row.ok_or(StoreError::NotFound {
+        kind: "job",
+        id: job.get(),
+    })?;
     let refused = |reason: String| Err(StoreError::Refused { reason });
     let newer: Option<i64> = tx
         .query_row("SELECT id FROM jobs WHERE retry_of = ?1", [job], |r| r.get(0))
@@ -38,8 +50,13 @@ pub(crate) fn enqueue_rerun(
     if let Some(newer) = newer {
         return refused(format!("job {job} was already retried as job #{newer}"));
     }
-    if matches!(pipeline_status, PipelineStatus::Running | PipelineStatus::Pending | PipelineStatus::Created) {
-        return refused(format!("pipeline {pipeline} is still {pipeline_status}; wait for it to finish"));
+    if matches!(
+        pipeline_status,
+        PipelineStatus::Running | PipelineStatus::Pending | PipelineStatus::Created
+    ) {
+        return refused(format!(
+            "pipeline {pipeline} is still {pipeline_status}; wait for it to finish"
+        ));
     }
     let pending: Option<i64> = tx
         .query_row(
@@ -50,7 +67,9 @@ pub(crate) fn enqueue_rerun(
         .optional()
         .context("read queued reruns")?;
     if let Some(pending) = pending {
-        return refused(format!("pipeline {pipeline} already has a queued retry or play (event #{pending})"));
+        return refused(format!(
+            "pipeline {pipeline} already has a queued retry or play (event #{pending})"
+        ));
     }
     let target = match kind {
         RerunKind::Retry => {

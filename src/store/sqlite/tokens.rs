@@ -78,7 +78,10 @@ pub(crate) fn revoke_token(conn: &mut Connection, name: &str) -> Result<bool, St
 }
 
 pub(crate) fn touch_token(conn: &mut Connection, id: i64, now: Timestamp) -> Result<(), StoreError> {
-    conn.execute("UPDATE api_tokens SET last_used_at = ?2 WHERE id = ?1", params![id, now])
-        .context("record token use")?;
+    conn.execute(
+        "UPDATE api_tokens SET last_used_at = ?2 WHERE id = ?1",
+        params![id, now],
+    )
+    .context("record token use")?;
     Ok(())
 }
