@@ -15,6 +15,7 @@ pub mod trigger;
 pub mod store;
 pub mod executor;
 pub mod run;
+pub mod publish;
 pub mod api;
 pub mod daemon;
 pub mod cli;

@@ -9,7 +9,7 @@
 //! extends is "nesting too deep"); cycles are errors. This module only rewrites the
 //! top-level mapping; it knows nothing about job keywords.
 
-use indexmap::IndexMap;
+use indexmap::{IndexMap, IndexSet};
 
 use super::merge::deep_merge;
 use super::node::{Map, Node, Value};
@@ -37,28 +37,51 @@ pub fn resolve(config: &mut Node, diags: &mut Diagnostics) {
     let broken = graph.find_cycles(diags);
     let mut resolver = Resolver { graph: &graph, map, merged: IndexMap::new(), broken, heights: IndexMap::new() };
     let names: Vec<String> = graph.parents.keys().cloned().collect();
-    let mut results = Vec::new();
     for name in &names {
         if resolver.height(name) > MAX_EXTENDS_DEPTH {
             report_too_deep(&mut resolver, name, diags);
         }
     }
+    // An entry that no other entry extends is merged in place (its own keys moved, not
+    // copied): on large pipelines that is almost every job, and copying each one twice
+    // (once to merge, once to memoize) dominated this step.
+    let extended: IndexSet<&str> = graph.parents.values().flatten().map(String::as_str).collect();
+    let mut results = Vec::new();
     for name in &names {
-        results.push((name.clone(), resolver.merged(name)));
+        let outcome = if extended.contains(name.as_str()) {
+            Outcome::Merged(resolver.merged(name))
+        } else if resolver.excluded(name) {
+            Outcome::Merged(None)
+        } else {
+            Outcome::OverParents(resolver.parents_base(name))
+        };
+        results.push((name.clone(), outcome));
     }
     let Some(map) = config.as_map_mut() else { return };
-    for (name, merged) in results {
-        if let Some(slot) = map.get_mut(&name) {
-            match merged {
-                Some(node) => *slot = node,
-                None => {
-                    if let Some(own) = slot.as_map_mut() {
-                        own.remove("extends");
-                    }
+    for (name, outcome) in results {
+        let Some(slot) = map.get_mut(&name) else { continue };
+        match outcome {
+            Outcome::Merged(Some(node)) => *slot = node,
+            Outcome::OverParents(Some(base)) => {
+                let own = std::mem::replace(slot, Node::new(Value::Null, slot.location.clone()));
+                *slot = over(own, base);
+            }
+            Outcome::Merged(None) | Outcome::OverParents(None) => {
+                if let Some(own) = slot.as_map_mut() {
+                    own.remove("extends");
                 }
             }
         }
     }
+}
+
+/// What [`resolve`] puts in an entry's place.
+enum Outcome {
+    /// The fully merged entry; `None` when it cannot be merged because of an error.
+    Merged(Option<Node>),
+    /// The merge of the entry's parents (`Some(None)` when it has none), to merge the entry's
+    /// own keys over; `None` when a parent cannot be merged.
+    OverParents(Option<Option<Node>>),
 }
 
 /// The `extends` edges of the top-level mapping, validated.
@@ -201,15 +224,21 @@ struct Resolver<'a> {
     heights: IndexMap<String, usize>,
 }
 
-impl Resolver<'_> {
+impl<'a> Resolver<'a> {
+    /// The valid parents of `name`, borrowed from the graph (not from `self`, which the
+    /// callers mutate while they iterate).
+    fn parents_of(&self, name: &str) -> &'a [String] {
+        let graph: &'a Graph = self.graph;
+        graph.parents.get(name).map_or(&[], Vec::as_slice)
+    }
+
     /// The number of `extends` steps of the longest chain starting at `name` (cycles cut).
     fn height(&mut self, name: &str) -> usize {
         if let Some(h) = self.heights.get(name) {
             return *h;
         }
         self.heights.insert(name.to_owned(), 0); // cuts cycles, which are reported elsewhere
-        let parents = self.graph.parents.get(name).cloned().unwrap_or_default();
-        let h = parents.iter().map(|p| 1 + self.height(p)).max().unwrap_or(0);
+        let h = self.parents_of(name).iter().map(|p| 1 + self.height(p)).max().unwrap_or(0);
         self.heights.insert(name.to_owned(), h);
         h
     }
@@ -229,6 +258,13 @@ impl Resolver<'_> {
         chain
     }
 
+    /// Whether `name`'s `extends` had an error, is on a cycle or is too deep: it is not merged.
+    fn excluded(&mut self, name: &str) -> bool {
+        self.graph.invalid.iter().any(|n| n == name)
+            || self.broken.iter().any(|n| n == name)
+            || self.height(name) > MAX_EXTENDS_DEPTH
+    }
+
     fn merged(&mut self, name: &str) -> Option<Node> {
         if let Some(done) = self.merged.get(name) {
             return done.clone();
@@ -237,38 +273,41 @@ impl Resolver<'_> {
         let own = self.map.get(name)?.clone();
         let result = if !self.graph.parents.contains_key(name) {
             Some(own)
-        } else if self.graph.invalid.iter().any(|n| n == name)
-            || self.broken.iter().any(|n| n == name)
-            || self.height(name) > MAX_EXTENDS_DEPTH
-        {
+        } else if self.excluded(name) {
             None
         } else {
-            self.merge_parents(name, own)
+            self.parents_base(name).map(|base| over(own, base))
         };
         self.merged.insert(name.to_owned(), result.clone());
         result
     }
 
-    fn merge_parents(&mut self, name: &str, mut own: Node) -> Option<Node> {
-        let parents = self.graph.parents.get(name).cloned().unwrap_or_default();
+    /// The deep merge of `name`'s parents, in order (`Some(None)` when it has none); `None`
+    /// when one of them cannot be merged.
+    fn parents_base(&mut self, name: &str) -> Option<Option<Node>> {
         let mut base: Option<Node> = None;
-        for parent in &parents {
+        for parent in self.parents_of(name) {
             let resolved = self.merged(parent)?;
             match &mut base {
                 None => base = Some(resolved),
                 Some(b) => deep_merge(b, resolved),
             }
         }
-        if let Some(m) = own.as_map_mut() {
-            m.remove("extends");
-        }
-        let Some(mut base) = base else { return Some(own) };
-        // The merged entry is located where the entry itself is written.
-        let location = own.location.clone();
-        deep_merge(&mut base, own);
-        base.location = location;
         Some(base)
     }
+}
+
+/// An entry's own keys (without `extends`) deep-merged over the merge of its parents.
+fn over(mut own: Node, base: Option<Node>) -> Node {
+    if let Some(m) = own.as_map_mut() {
+        m.remove("extends");
+    }
+    let Some(mut base) = base else { return own };
+    // The merged entry is located where the entry itself is written.
+    let location = own.location.clone();
+    deep_merge(&mut base, own);
+    base.location = location;
+    base
 }
 
 fn report_too_deep(resolver: &mut Resolver<'_>, name: &str, diags: &mut Diagnostics) {

@@ -16,6 +16,7 @@ pub mod extends;
 pub mod include;
 pub mod inputs;
 pub mod job;
+pub mod key_path;
 pub mod keywords;
 pub mod matrix;
 pub mod merge;

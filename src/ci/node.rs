@@ -7,6 +7,7 @@
 //! value in place, as Ruby does.
 
 use indexmap::IndexMap;
+use indexmap::map::MutableKeys;
 
 use crate::diagnostic::Location;
 
@@ -50,9 +51,49 @@ pub struct Key {
 }
 
 /// An ordered mapping from string keys to nodes.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Map {
-    entries: IndexMap<String, (Key, Node)>,
+    // foldhash rather than the default SipHash: hashing key names was ~8% of planning a
+    // large pipeline. The hasher never affects order (IndexMap keeps insertion order), and
+    // foldhash's per-process random seed keeps some resistance to crafted collisions.
+    entries: IndexMap<MapKey, Node, foldhash::fast::RandomState>,
+}
+
+/// A [`Key`] as the index of a [`Map`]: hashed and compared by name only, so a lookup by
+/// `&str` finds it and the name is stored once (a second copy of every key name was a
+/// large share of the allocations of a big configuration).
+#[derive(Debug, Clone)]
+struct MapKey(Key);
+
+impl PartialEq for MapKey {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.name == other.0.name
+    }
+}
+
+impl Eq for MapKey {}
+
+impl std::hash::Hash for MapKey {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        // Must hash as `str` does, for `Borrow<str>` lookups.
+        self.0.name.as_str().hash(state);
+    }
+}
+
+impl std::borrow::Borrow<str> for MapKey {
+    fn borrow(&self) -> &str {
+        &self.0.name
+    }
+}
+
+/// Equal when both have the same keys (with the same locations) and values, in any order.
+impl PartialEq for Map {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len()
+            && self.entries.iter().all(|(key, value)| {
+                other.entries.get_key_value(key.0.name.as_str()).is_some_and(|(k, v)| k.0 == key.0 && v == value)
+            })
+    }
 }
 
 impl Map {
@@ -64,28 +105,36 @@ impl Map {
     /// Inserts `key: value`. An existing key keeps its position and takes the new key
     /// location and value (Ruby `Hash#[]=`); the previous entry is returned.
     pub fn insert(&mut self, key: Key, value: Node) -> Option<(Key, Node)> {
-        let name = key.name.clone();
-        self.entries.insert(name, (key, value))
+        match self.entries.get_full_mut2(key.name.as_str()) {
+            Some((_, old_key, old_value)) => {
+                let old_key = std::mem::replace(&mut old_key.0, key);
+                Some((old_key, std::mem::replace(old_value, value)))
+            }
+            None => {
+                self.entries.insert(MapKey(key), value);
+                None
+            }
+        }
     }
 
     /// The value of `name`.
     pub fn get(&self, name: &str) -> Option<&Node> {
-        self.entries.get(name).map(|(_, v)| v)
+        self.entries.get(name)
     }
 
     /// The value of `name`, mutably.
     pub fn get_mut(&mut self, name: &str) -> Option<&mut Node> {
-        self.entries.get_mut(name).map(|(_, v)| v)
+        self.entries.get_mut(name)
     }
 
     /// The key entry of `name` (with its location).
     pub fn key(&self, name: &str) -> Option<&Key> {
-        self.entries.get(name).map(|(k, _)| k)
+        self.entries.get_key_value(name).map(|(k, _)| &k.0)
     }
 
     /// Removes `name`, keeping the order of the other entries.
     pub fn remove(&mut self, name: &str) -> Option<(Key, Node)> {
-        self.entries.shift_remove(name)
+        self.entries.shift_remove_entry(name).map(|(k, v)| (k.0, v))
     }
 
     /// Whether `name` is present.
@@ -95,17 +144,17 @@ impl Map {
 
     /// Entries in order.
     pub fn iter(&self) -> impl Iterator<Item = (&Key, &Node)> {
-        self.entries.values().map(|(k, v)| (k, v))
+        self.entries.iter().map(|(k, v)| (&k.0, v))
     }
 
     /// Entries in order, values mutable.
     pub fn iter_mut(&mut self) -> impl Iterator<Item = (&Key, &mut Node)> {
-        self.entries.values_mut().map(|(k, v)| (&*k, v))
+        self.entries.iter_mut().map(|(k, v)| (&k.0, v))
     }
 
     /// Key names in order.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
-        self.entries.keys().map(String::as_str)
+        self.entries.keys().map(|k| k.0.name.as_str())
     }
 
     /// Number of entries.
@@ -121,10 +170,25 @@ impl Map {
 
 impl IntoIterator for Map {
     type Item = (Key, Node);
-    type IntoIter = indexmap::map::IntoValues<String, (Key, Node)>;
+    type IntoIter = IntoIter;
 
     fn into_iter(self) -> Self::IntoIter {
-        self.entries.into_values()
+        IntoIter(self.entries.into_iter())
+    }
+}
+
+/// The entries of a [`Map`], in order, by value.
+pub struct IntoIter(indexmap::map::IntoIter<MapKey, Node>);
+
+impl Iterator for IntoIter {
+    type Item = (Key, Node);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.0.next().map(|(k, v)| (k.0, v))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
     }
 }
 

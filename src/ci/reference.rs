@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use super::key_path::KeyPath;
 use super::node::{Node, Value};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 
@@ -27,9 +28,12 @@ pub const MAX_REFERENCE_DEPTH: usize = 10;
 /// that is not a mapping, a null target (GitLab: "could not be found"), a cycle, and nesting
 /// deeper than [`MAX_REFERENCE_DEPTH`]. A failed reference is replaced by `null`.
 pub fn resolve(config: &mut Node, diags: &mut Diagnostics) {
-    let source = config.clone();
-    let mut resolver = Resolver { source: &source, memo: BTreeMap::new(), stack: Vec::new(), diags };
-    resolver.walk(config, "");
+    // Resolve against the configuration as written, then substitute: targets are read from
+    // the unresolved tree, so nothing is copied but the targets themselves.
+    let mut resolved = Vec::new();
+    let mut resolver = Resolver { source: config, memo: BTreeMap::new(), stack: Vec::new(), diags };
+    resolver.collect(config, &KeyPath::ROOT, &mut resolved);
+    substitute(config, &mut resolved.into_iter());
 }
 
 /// A reference resolved: the substituted node and how many reference levels it spans
@@ -44,34 +48,31 @@ struct Resolver<'a> {
 }
 
 impl Resolver<'_> {
-    /// Resolves the references under `node`; returns the deepest reference level found.
-    fn walk(&mut self, node: &mut Node, key_path: &str) -> usize {
-        match &mut node.value {
-            Value::Reference(path) => {
-                let path = std::mem::take(path);
-                match self.reference(&path, &node.location, key_path) {
-                    Some((resolved, height)) => {
-                        *node = resolved;
-                        height
-                    }
-                    None => {
-                        node.value = Value::Null;
-                        0
-                    }
+    /// Resolves the references under `node`, in document order, into `out` (`None` for one
+    /// that failed); returns the deepest reference level found.
+    fn collect(&mut self, node: &Node, key_path: &KeyPath<'_>, out: &mut Vec<Option<Node>>) -> usize {
+        match &node.value {
+            Value::Reference(path) => match self.reference(path, &node.location, key_path) {
+                Some((resolved, height)) => {
+                    out.push(Some(resolved));
+                    height
                 }
-            }
+                None => {
+                    out.push(None);
+                    0
+                }
+            },
             Value::Seq(items) => {
                 let mut height = 0;
-                for (i, item) in items.iter_mut().enumerate() {
-                    height = height.max(self.walk(item, &format!("{key_path}[{i}]")));
+                for (i, item) in items.iter().enumerate() {
+                    height = height.max(self.collect(item, &key_path.index(i), out));
                 }
                 height
             }
             Value::Map(map) => {
                 let mut height = 0;
-                for (key, value) in map.iter_mut() {
-                    let path = if key_path.is_empty() { key.name.clone() } else { format!("{key_path}.{}", key.name) };
-                    height = height.max(self.walk(value, &path));
+                for (key, value) in map.iter() {
+                    height = height.max(self.collect(value, &key_path.key(&key.name), out));
                 }
                 height
             }
@@ -79,7 +80,7 @@ impl Resolver<'_> {
         }
     }
 
-    fn reference(&mut self, path: &[String], at: &Location, key_path: &str) -> Resolved {
+    fn reference(&mut self, path: &[String], at: &Location, key_path: &KeyPath<'_>) -> Resolved {
         let tag = show(path);
         if path.is_empty() {
             self.error(at, key_path, format!("{tag} is not valid: it needs at least one key"), None);
@@ -109,26 +110,43 @@ impl Resolver<'_> {
         Some((node, height))
     }
 
-    fn resolve_target(&mut self, path: &[String], at: &Location, key_path: &str) -> Resolved {
-        let mut target = match dig(self.source, path) {
-            Ok(target) => target.clone(),
+    fn resolve_target(&mut self, path: &[String], at: &Location, key_path: &KeyPath<'_>) -> Resolved {
+        let target = match dig(self.source, path) {
+            Ok(target) => target,
             Err((message, hint)) => {
                 self.error(at, key_path, format!("{}: {message}", show(path)), hint.as_deref());
                 return None;
             }
         };
         self.stack.push(path.to_vec());
-        let inner = self.walk(&mut target, &path.join("."));
+        let mut inner_resolved = Vec::new();
+        let inner = self.collect(target, &KeyPath::Text(&path.join(".")), &mut inner_resolved);
         self.stack.pop();
+        let mut target = target.clone();
+        substitute(&mut target, &mut inner_resolved.into_iter());
         Some((target, inner + 1))
     }
 
-    fn error(&mut self, at: &Location, key_path: &str, message: String, hint: Option<&str>) {
-        let mut d = Diagnostic::error(Some(at.clone()), key_path, message);
+    fn error(&mut self, at: &Location, key_path: &KeyPath<'_>, message: String, hint: Option<&str>) {
+        let mut d = Diagnostic::error(Some(at.clone()), key_path.to_string(), message);
         if let Some(hint) = hint {
             d = d.with_hint(hint);
         }
         self.diags.push(d);
+    }
+}
+
+/// Replaces the references under `node`, in document order, by what [`Resolver::collect`]
+/// found for them; a failed one becomes `null`.
+fn substitute(node: &mut Node, resolved: &mut impl Iterator<Item = Option<Node>>) {
+    match &mut node.value {
+        Value::Reference(_) => match resolved.next().flatten() {
+            Some(replacement) => *node = replacement,
+            None => node.value = Value::Null,
+        },
+        Value::Seq(items) => items.iter_mut().for_each(|item| substitute(item, resolved)),
+        Value::Map(map) => map.iter_mut().for_each(|(_, value)| substitute(value, resolved)),
+        _ => {}
     }
 }
 

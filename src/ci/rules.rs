@@ -13,7 +13,7 @@ pub mod glob;
 
 use crate::diagnostic::{Diagnostic, Diagnostics, Location, did_you_mean};
 
-use super::expr::Expression;
+use super::expr::{Expression, ExpressionCache};
 use super::node::{Node, Value};
 
 pub use evaluate::{RuleEnv, first_match};
@@ -136,6 +136,12 @@ impl Rule {
 /// pushes located errors into `diags` and returns the valid rules, in order. Nested
 /// sequences (from `!reference`) are flattened, as GitLab does.
 pub fn parse(node: &Node, key_path: &str, kind: RulesKind, diags: &mut Diagnostics) -> Vec<Rule> {
+    parse_cached(node, key_path, kind, &mut ExpressionCache::new(), diags)
+}
+
+/// [`parse`], reusing the `if:` expressions already parsed into `exprs` (for callers that
+/// read many `rules:`, such as every job of a pipeline).
+pub fn parse_cached(node: &Node, key_path: &str, kind: RulesKind, exprs: &mut ExpressionCache, diags: &mut Diagnostics) -> Vec<Rule> {
     let Some(items) = node.as_seq() else {
         diags.push(
             Diagnostic::error(Some(node.location.clone()), key_path, format!("must be a list of rules, not {}", node.type_name()))
@@ -156,7 +162,7 @@ pub fn parse(node: &Node, key_path: &str, kind: RulesKind, diags: &mut Diagnosti
     for (index, item) in flat.into_iter().enumerate() {
         let path = format!("{key_path}[{index}]");
         let before = diags.errors().count();
-        let rule = parse_rule(item, &path, kind, diags);
+        let rule = parse_rule(item, &path, kind, exprs, diags);
         if diags.errors().count() == before {
             rules.extend(rule);
         }
@@ -173,7 +179,7 @@ fn flatten<'n>(items: &'n [Node], out: &mut Vec<&'n Node>) {
     }
 }
 
-fn parse_rule(node: &Node, path: &str, kind: RulesKind, diags: &mut Diagnostics) -> Option<Rule> {
+fn parse_rule(node: &Node, path: &str, kind: RulesKind, exprs: &mut ExpressionCache, diags: &mut Diagnostics) -> Option<Rule> {
     let Some(map) = node.as_map() else {
         diags.push(Diagnostic::error(
             Some(node.location.clone()),
@@ -191,23 +197,31 @@ fn parse_rule(node: &Node, path: &str, kind: RulesKind, diags: &mut Diagnostics)
     }
     let mut rule = Rule::empty(node.location.clone());
     for (key, value) in map.iter() {
-        let key_path = format!("{path}.{}", key.name);
+        let key_path = [path, ".", &key.name].concat();
         if !kind.allowed_keys().contains(&key.name.as_str()) {
             diags.push(unknown_key(&key.name, &key.location, path, kind));
             continue;
         }
         // GitLab compacts the rule: a key set to null is as if it were absent.
         if !value.is_null() {
-            read_key(&mut rule, &key.name, value, &key_path, kind, diags);
+            read_key(&mut rule, &key.name, value, &key_path, kind, exprs, diags);
         }
     }
     check_delay(&rule, map, path, diags);
     Some(rule)
 }
 
-fn read_key(rule: &mut Rule, key: &str, value: &Node, key_path: &str, kind: RulesKind, diags: &mut Diagnostics) {
+fn read_key(
+    rule: &mut Rule,
+    key: &str,
+    value: &Node,
+    key_path: &str,
+    kind: RulesKind,
+    exprs: &mut ExpressionCache,
+    diags: &mut Diagnostics,
+) {
     match key {
-        "if" => rule.if_ = parse_if(value, key_path, diags),
+        "if" => rule.if_ = parse_if(value, key_path, exprs, diags),
         "changes" => rule.changes = parse_changes(value, key_path, diags),
         "exists" => rule.exists = parse_exists(value, key_path, diags),
         "when" => rule.when = parse_when(value, key_path, kind, diags),
@@ -267,7 +281,7 @@ fn keys_list(keys: &[&str]) -> String {
     keys.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
 }
 
-fn parse_if(value: &Node, key_path: &str, diags: &mut Diagnostics) -> Option<Expression> {
+fn parse_if(value: &Node, key_path: &str, exprs: &mut ExpressionCache, diags: &mut Diagnostics) -> Option<Expression> {
     let Some(text) = value.as_str() else {
         diags.push(
             Diagnostic::error(Some(value.location.clone()), key_path, format!("must be an expression string, not {}", value.type_name()))
@@ -275,7 +289,7 @@ fn parse_if(value: &Node, key_path: &str, diags: &mut Diagnostics) -> Option<Exp
         );
         return None;
     };
-    match Expression::parse(text) {
+    match exprs.parse(text) {
         Ok(expression) => Some(expression),
         Err(error) => {
             let mut d = Diagnostic::error(

@@ -21,7 +21,8 @@ pub struct Variable {
 /// An ordered collection of variables; later inserts replace earlier ones in place.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Variables {
-    vars: IndexMap<String, Variable>,
+    // foldhash, as in `node::Map`: cheaper than SipHash and without effect on order.
+    vars: IndexMap<String, Variable, foldhash::fast::RandomState>,
 }
 
 /// Nested references are followed at most this deep, so `A: $B`, `B: $A` terminates.
@@ -63,34 +64,19 @@ impl Variables {
     /// The value of `name` with references to other variables expanded (unless the
     /// variable has `expand: false`). Unknown references expand to the empty string.
     pub fn value(&self, name: &str) -> Option<String> {
-        let var = self.vars.get(name)?;
-        if !var.expand {
-            return Some(var.value.clone());
-        }
-        Some(self.expand_depth(&var.value, MAX_EXPANSION_DEPTH))
+        Lookup::value(self, name)
     }
 
     /// Expands `$VAR`, `${VAR}` and `$$` (a literal `$`) in `text`. Unknown variables become
     /// empty, as on a GitLab runner.
     pub fn expand(&self, text: &str) -> String {
-        self.expand_depth(text, MAX_EXPANSION_DEPTH)
+        expand_depth(self, text, MAX_EXPANSION_DEPTH)
     }
 
     /// Expands like [`Variables::expand`], but leaves unknown references as written, as GitLab
     /// does for keywords expanded on the server (`environment:name`, `resource_group`, ...).
     pub fn expand_known(&self, text: &str) -> String {
-        expand_with(text, |name| self.value(name))
-    }
-
-    fn expand_depth(&self, text: &str, depth: usize) -> String {
-        expand_with(text, |name| {
-            let var = self.vars.get(name);
-            Some(match var {
-                Some(v) if v.expand && depth > 0 => self.expand_depth(&v.value, depth - 1),
-                Some(v) => v.value.clone(),
-                None => String::new(),
-            })
-        })
+        Lookup::expand_known(self, text)
     }
 
     /// Names and expanded values, in order.
@@ -112,6 +98,63 @@ impl Variables {
     pub fn is_empty(&self) -> bool {
         self.vars.is_empty()
     }
+}
+
+/// Read access to a set of variables, for evaluating rules: a [`Variables`], or a
+/// [`Layered`] set over a shared base.
+pub trait Lookup {
+    /// The variable `name`.
+    fn get(&self, name: &str) -> Option<&Variable>;
+
+    /// The value of `name` with references to other variables expanded (unless the
+    /// variable has `expand: false`). Unknown references expand to the empty string.
+    fn value(&self, name: &str) -> Option<String> {
+        let var = self.get(name)?;
+        if !var.expand {
+            return Some(var.value.clone());
+        }
+        Some(expand_depth(self, &var.value, MAX_EXPANSION_DEPTH))
+    }
+
+    /// Expands `$VAR`, `${VAR}` and `$$`, leaving unknown references as written.
+    fn expand_known(&self, text: &str) -> String {
+        expand_with(text, |name| self.value(name))
+    }
+}
+
+impl Lookup for Variables {
+    fn get(&self, name: &str) -> Option<&Variable> {
+        self.vars.get(name)
+    }
+}
+
+/// Variables added over a base set that is shared, not copied: lookups see `own` first.
+///
+/// Why: every job instance of a pipeline evaluates its rules with the same predefined and
+/// global variables plus a few of its own; copying the shared ones for each of thousands of
+/// instances was a large share of planning time. Only lookups are offered, so the order of
+/// the two layers never shows.
+pub struct Layered<'a> {
+    /// The shared variables, lowest precedence.
+    pub base: &'a Variables,
+    /// The variables set over `base`.
+    pub own: Variables,
+}
+
+impl Lookup for Layered<'_> {
+    fn get(&self, name: &str) -> Option<&Variable> {
+        self.own.get(name).or_else(|| self.base.get(name))
+    }
+}
+
+fn expand_depth<L: Lookup + ?Sized>(vars: &L, text: &str, depth: usize) -> String {
+    expand_with(text, |name| {
+        Some(match vars.get(name) {
+            Some(v) if v.expand && depth > 0 => expand_depth(vars, &v.value, depth - 1),
+            Some(v) => v.value.clone(),
+            None => String::new(),
+        })
+    })
 }
 
 /// Expands `$NAME`, `${NAME}` and `$$` in `text`, asking `lookup` for each name; a `None`

@@ -33,7 +33,7 @@ pub fn run(args: &CancelArgs) -> anyhow::Result<ExitStatus> {
         Err(failed) => return Ok(failed.report()),
     };
     if args.json {
-        println!("{answer}");
+        outln!("{answer}");
     }
     eprintln!("Pipeline #{id} is being canceled");
     Ok(ExitStatus::Success)

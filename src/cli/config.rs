@@ -53,7 +53,7 @@ fn run_check(args: &CheckArgs) -> anyhow::Result<ExitStatus> {
             }
             let projects = loaded.config.projects.len();
             let schedules: usize = loaded.config.projects.iter().map(|p| p.schedules.len()).sum();
-            println!(
+            outln!(
                 "`{file}` is valid: {projects} project{}, {schedules} schedule{}",
                 plural(projects),
                 plural(schedules)

@@ -28,7 +28,7 @@ pub fn run(args: &LintArgs) -> anyhow::Result<ExitStatus> {
             print_warnings(&pipeline.warnings);
             let jobs = pipeline.jobs.len();
             let stages = pipeline.stages.iter().filter(|s| pipeline.jobs.iter().any(|j| &j.stage == *s)).count();
-            println!("`{}` is valid: {jobs} job{} in {stages} stage{}", args.source.file, plural(jobs), plural(stages));
+            outln!("`{}` is valid: {jobs} job{} in {stages} stage{}", args.source.file, plural(jobs), plural(stages));
             Ok(ExitStatus::Success)
         }
         Err(diagnostics) => {

@@ -1,10 +1,33 @@
 //! The `sluice` command line. stdout carries data (`--json` where offered), stderr carries
 //! diagnostics and progress. Exit codes: 0 success, 1 the thing checked or run failed,
-//! 2 invalid input (configuration, flags, files) or an internal failure.
+//! 2 invalid input (configuration, flags, files) or an internal failure; `version check` adds
+//! 3 (nothing to publish) and 4 (refused as not greater than the published version).
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// `println!` for data on stdout: a closed pipe (`sluice plan --json | head`) ends the
+/// program quietly instead of panicking, as other command-line tools do.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if writeln!(std::io::stdout().lock(), $($arg)*).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
+
+/// `print!` for data on stdout, with [`outln!`]'s handling of a closed pipe.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let mut stdout = std::io::stdout().lock();
+        if write!(stdout, $($arg)*).and_then(|()| stdout.flush()).is_err() {
+            std::process::exit(0);
+        }
+    }};
+}
 
 mod cancel;
 mod client;
@@ -23,6 +46,7 @@ mod source;
 mod status;
 mod token;
 mod variables_file;
+mod version;
 
 /// Exit statuses of every command.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,6 +57,11 @@ pub enum ExitStatus {
     Failure = 1,
     /// The input was invalid, or Sluice itself failed.
     Error = 2,
+    /// `sluice version check` only: there is nothing to publish (a pre-release, or `VERSION`
+    /// unchanged).
+    NothingToPublish = 3,
+    /// `sluice version check` only: the version is refused as not greater than the published one.
+    Refused = 4,
 }
 
 impl From<ExitStatus> for ExitCode {
@@ -76,6 +105,8 @@ enum Command {
     Cancel(cancel::CancelArgs),
     /// Start a manual job (through the daemon)
     Play(play::PlayArgs),
+    /// The VERSION gate: whether a push publishes its `VERSION`
+    Version(version::VersionArgs),
 }
 
 /// Runs the command and returns the process exit code.
@@ -93,6 +124,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Retry(args) => retry::run(&args),
         Command::Cancel(args) => cancel::run(&args),
         Command::Play(args) => play::run(&args),
+        Command::Version(args) => version::run(&args),
     };
     match result {
         Ok(status) => status.into(),

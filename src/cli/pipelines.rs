@@ -55,11 +55,11 @@ pub fn run(args: &PipelinesArgs) -> anyhow::Result<ExitStatus> {
         Vec::new()
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&to_json(&pipelines))?);
+        outln!("{}", serde_json::to_string_pretty(&to_json(&pipelines))?);
     } else if pipelines.is_empty() {
         eprintln!("No pipelines yet");
     } else {
-        print!("{}", render_text(&pipelines));
+        out!("{}", render_text(&pipelines));
     }
     Ok(ExitStatus::Success)
 }

@@ -69,9 +69,9 @@ pub fn run(args: &PlanArgs) -> anyhow::Result<ExitStatus> {
     };
     print_warnings(&pipeline.warnings);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&to_json(&pipeline))?);
+        outln!("{}", serde_json::to_string_pretty(&to_json(&pipeline))?);
     } else {
-        print!("{}", render_text(&pipeline));
+        out!("{}", render_text(&pipeline));
     }
     Ok(ExitStatus::Success)
 }

@@ -33,9 +33,9 @@ pub fn run(args: &PlayArgs) -> anyhow::Result<ExitStatus> {
     };
     let job = answer["job"].as_i64().unwrap_or_default();
     if args.json {
-        println!("{answer}");
+        outln!("{answer}");
     } else {
-        println!("{job}");
+        outln!("{job}");
     }
     eprintln!("Manual job #{job} will run");
     Ok(ExitStatus::Success)

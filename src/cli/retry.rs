@@ -33,9 +33,9 @@ pub fn run(args: &RetryArgs) -> anyhow::Result<ExitStatus> {
     };
     let job = answer["job"].as_i64().unwrap_or_default();
     if args.json {
-        println!("{answer}");
+        outln!("{answer}");
     } else {
-        println!("{job}");
+        outln!("{job}");
     }
     eprintln!("Job #{id} will run again as job #{job}");
     Ok(ExitStatus::Success)

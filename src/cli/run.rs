@@ -106,9 +106,11 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitStatus> {
         None => Vec::new(),
     };
     let mut prepared = prepare(&args.source, &args.pipeline)?;
-    // Caller variables: the file's first, `--var` over them; rules see both.
+    // Caller variables: the VERSION gate's first, the file's over them, `--var` over both;
+    // rules see all of them.
     let from_file = file_variables.iter().map(|v| (v.name.clone(), v.value.clone()));
-    prepared.context.variables.splice(0..0, from_file);
+    let at = prepared.gate_variables;
+    prepared.context.variables.splice(at..at, from_file);
     let pipeline = match plan_prepared(&args.source.file, &prepared) {
         Ok(pipeline) => pipeline,
         Err(diagnostics) => {
@@ -178,9 +180,9 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitStatus> {
         Err(error) => return Err(error.into()),
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&summary_json(&summary))?);
+        outln!("{}", serde_json::to_string_pretty(&summary_json(&summary))?);
     } else {
-        print!("\n{}", summary_table(&summary));
+        out!("\n{}", summary_table(&summary));
     }
     Ok(match summary.status {
         PipelineStatus::Failed | PipelineStatus::Canceled => ExitStatus::Failure,

@@ -1,5 +1,6 @@
-//! Arguments shared by `lint`, `plan` (and later `run`): where the configuration is, and the
-//! pipeline it is planned for. Turns them into a [`PipelineContext`] and a [`RepoReader`].
+//! Arguments shared by `lint`, `plan` and `run`: where the configuration is, and the pipeline it
+//! is planned for. Turns them into a [`PipelineContext`] (with the VERSION gate's `SLUICE_*`
+//! variables when the repository has a `VERSION`) and a [`RepoReader`].
 
 use std::path::PathBuf;
 
@@ -89,6 +90,9 @@ pub struct Prepared {
     pub context: PipelineContext,
     /// Reads the configuration and what it includes.
     pub reader: RepoReader,
+    /// How many of the context's variables, at its start, are the VERSION gate's `SLUICE_*`
+    /// (lowest precedence among the caller's): other caller variables go after them.
+    pub gate_variables: usize,
 }
 
 impl Prepared {
@@ -131,25 +135,16 @@ pub fn prepare(source: &SourceArgs, pipeline: &PipelineArgs) -> anyhow::Result<P
         merge_request: None,
         changed_paths: None,
         commit_message: head.as_ref().and_then(|_| repo.commit_message(&sha).ok()).unwrap_or_default(),
-        variables: pipeline.vars.clone(),
+        variables: Vec::new(),
     };
-    if pipeline.source == PipelineSource::MergeRequestEvent {
-        let GitRef::Branch(source_branch) = &context.git_ref else {
-            bail!("a merge request pipeline runs for a branch, not a tag; drop `--tag`");
-        };
-        let target = pipeline.target_branch.clone().unwrap_or_else(|| pipeline.default_branch.clone());
-        let diff_base_sha = repo.merge_base(&target, &sha).ok();
-        context.merge_request = Some(MergeRequest {
-            iid: 1,
-            title: context.commit_message.lines().next().unwrap_or("").to_owned(),
-            source_branch: source_branch.clone(),
-            target_branch: target,
-            diff_base_sha,
-            labels: Vec::new(),
-        });
-    }
+    // The VERSION gate's variables first, so that `--var` (and the caller's other variables)
+    // override them; read where the configuration is read: the working tree or `--sha`.
+    let revision = pipeline.sha.as_ref().map(|_| sha.clone());
+    context.variables = super::version::gate_variables(&repo, revision.as_deref(), context.real_before_sha());
+    let gate_variables = context.variables.len();
+    context.variables.extend(pipeline.vars.iter().cloned());
+    context.merge_request = merge_request(&repo, &context, pipeline)?;
     context.changed_paths = changed_paths(&repo, &context, pipeline)?;
-    let revision = pipeline.sha.as_ref().map(|_| sha);
     let mut reader = RepoReader::new(repo, revision);
     for (name, path) in &source.project_repos {
         reader = reader.with_project(name, PathBuf::from(path));
@@ -157,7 +152,28 @@ pub fn prepare(source: &SourceArgs, pipeline: &PipelineArgs) -> anyhow::Result<P
     if let Some(dir) = &source.remote_cache {
         reader = reader.with_remote_cache(dir.clone());
     }
-    Ok(Prepared { context, reader })
+    Ok(Prepared { context, reader, gate_variables })
+}
+
+/// The merge request of a `merge_request_event` pipeline: its source branch is the pipeline's
+/// branch, its target `--target-branch` or the default branch.
+fn merge_request(repo: &Repo, context: &PipelineContext, pipeline: &PipelineArgs) -> anyhow::Result<Option<MergeRequest>> {
+    if pipeline.source != PipelineSource::MergeRequestEvent {
+        return Ok(None);
+    }
+    let GitRef::Branch(source_branch) = &context.git_ref else {
+        bail!("a merge request pipeline runs for a branch, not a tag; drop `--tag`");
+    };
+    let target = pipeline.target_branch.clone().unwrap_or_else(|| pipeline.default_branch.clone());
+    let diff_base_sha = repo.merge_base(&target, &context.sha).ok();
+    Ok(Some(MergeRequest {
+        iid: 1,
+        title: context.commit_message.lines().next().unwrap_or("").to_owned(),
+        source_branch: source_branch.clone(),
+        target_branch: target,
+        diff_base_sha,
+        labels: Vec::new(),
+    }))
 }
 
 /// GitLab's rule: push pipelines compare with the before sha; merge request pipelines with the

@@ -55,9 +55,9 @@ pub fn run(args: &StatusArgs) -> anyhow::Result<ExitStatus> {
         Err(failed) => return Ok(failed.report()),
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&json!({ "projects": projects }))?);
+        outln!("{}", serde_json::to_string_pretty(&json!({ "projects": projects }))?);
     } else {
-        print!("{}", render(&projects));
+        out!("{}", render(&projects));
     }
     Ok(ExitStatus::Success)
 }

@@ -2,6 +2,7 @@
 //! may be running or not; SQLite's WAL lets both use the file). A new token is printed once,
 //! alone on stdout; only its hash is stored.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 
 use anyhow::Context as _;
@@ -100,7 +101,13 @@ fn create(store: &Store, name: &str, scope: &str) -> anyhow::Result<ExitStatus> 
         Err(other) => return Err(other.into()),
     }
     // The one place a token is shown: stdout, alone, so `$(sluice token create …)` works.
-    println!("{}", token.expose_secret());
+    let mut stdout = std::io::stdout().lock();
+    if writeln!(stdout, "{}", token.expose_secret()).and_then(|()| stdout.flush()).is_err() {
+        // Nobody saw it: a token no one has must not stay valid.
+        let _best_effort = store.revoke_token(name);
+        eprintln!("error: the token could not be written to stdout, so it was revoked");
+        return Ok(ExitStatus::Error);
+    }
     eprintln!("Created `{scope}` token `{name}`; it is shown only this once");
     Ok(ExitStatus::Success)
 }
@@ -119,7 +126,7 @@ fn list(store: &Store, as_json: bool) -> anyhow::Result<ExitStatus> {
                 })
             })
             .collect();
-        println!("{}", serde_json::to_string_pretty(&json!({ "tokens": items }))?);
+        outln!("{}", serde_json::to_string_pretty(&json!({ "tokens": items }))?);
     } else if tokens.is_empty() {
         eprintln!("No tokens yet\n\nhint: `sluice token create --name NAME --scope read` creates one");
     } else {
@@ -127,7 +134,7 @@ fn list(store: &Store, as_json: bool) -> anyhow::Result<ExitStatus> {
             let last = t
                 .last_used_at
                 .map_or_else(|| "never".to_owned(), super::output::format_time);
-            println!(
+            outln!(
                 "{:<24} {:<6} created {}  last used {last}",
                 t.name,
                 t.scope,

@@ -1,5 +1,6 @@
 //! Reads from git repositories with libgit2: the commit a pipeline runs for, files at a
-//! revision, and the paths changed between two revisions (what `rules:changes` needs).
+//! revision, the paths changed between two revisions (what `rules:changes` needs), and tags
+//! (what the VERSION gate counts as published).
 //!
 //! All functions here block; async callers run them in `spawn_blocking`.
 
@@ -138,6 +139,15 @@ impl Repo {
         }
         let blob = self.repo.find_blob(entry.id()).map_err(other(format!("read `{path}`")))?;
         Ok(Some(blob.content().to_vec()))
+    }
+
+    /// The names of every tag (`v1.2.0`, not `refs/tags/v1.2.0`), sorted; names that are not
+    /// UTF-8 are left out.
+    pub fn tags(&self) -> Result<Vec<String>, GitError> {
+        let names = self.repo.tag_names(None).map_err(other("list tags"))?;
+        let mut tags: Vec<String> = names.iter_bytes().filter_map(|name| std::str::from_utf8(name).ok()).map(str::to_owned).collect();
+        tags.sort();
+        Ok(tags)
     }
 
     /// Every file path at revision `rev`, sorted.

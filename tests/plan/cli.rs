@@ -176,3 +176,20 @@ fn bundled_templates_are_included_by_name() {
     assert_eq!(job_names(&plan), ["verify"]);
     assert_eq!(plan["jobs"][0]["script"], serde_json::json!(["cargo test"]));
 }
+
+#[test]
+fn a_closed_stdout_ends_quietly_without_a_panic() {
+    let jobs: String = (0..400).map(|i| format!("job{i}:\n  script: echo {i}\n")).collect();
+    let repo = Repo::with_files(&[(".gitlab-ci.yml", &jobs)]);
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .current_dir(&repo.path)
+        .args(["plan", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "{}", dump(&output));
+    assert!(!stderr(&output).contains("panicked"), "{}", dump(&output));
+}

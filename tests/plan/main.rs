@@ -5,8 +5,11 @@
 //! - [`oracle`]: the same cases through gitlab-ci-local, the differential oracle, except the
 //!   deviations listed in `tests/fixtures/ci/gitlab-ci-local-deviations.txt`.
 //! - [`cli`]: help texts, exit codes and output forms of `sluice lint` and `sluice plan`.
+//! - [`version`]: the VERSION gate: `sluice version check` and the `SLUICE_*` variables of
+//!   `sluice plan` and `sluice run`, on repositories with real tags.
 
 mod cli;
 mod corpus;
 mod oracle;
 mod support;
+mod version;

@@ -9,6 +9,7 @@ use super::globals::{self, Globals};
 use super::select::{self, Conditions};
 use super::plan_job;
 use crate::ci::context::PipelineContext;
+use crate::ci::expr::ExpressionCache;
 use crate::ci::extends;
 use crate::diagnostic::did_you_mean;
 use crate::ci::job::{self, JobSpec};
@@ -20,7 +21,7 @@ use crate::ci::pipeline::{Job, Pipeline, When};
 use crate::ci::reference;
 use crate::ci::rules::{self, RuleEnv, RulesKind};
 use crate::ci::source::{FileReader, FileSource};
-use crate::ci::variables::{self, Variables};
+use crate::ci::variables::{self, Lookup, Variables};
 use crate::diagnostic::{Diagnostic, Diagnostics};
 
 /// GitLab's reason when `workflow:rules` exclude the pipeline.
@@ -65,7 +66,8 @@ pub fn build(
     }
     let files_cache = OnceCell::new();
     let files = || files_cache.get_or_init(|| reader.list(&FileSource::Local).unwrap_or_default()).clone();
-    let planner = Planner { ctx, globals: &globals, files: &files, changed_since };
+    let predefined = variables::predefined(ctx);
+    let planner = Planner { ctx, predefined: &predefined, globals: &globals, files: &files, changed_since };
     let mut global_variables = globals.variables.clone();
     if let Some(rules) = &workflow_rules {
         let env_vars = planner.workflow_variables();
@@ -84,6 +86,9 @@ pub fn build(
 /// What evaluation needs besides the job specs.
 pub(super) struct Planner<'a> {
     pub(super) ctx: &'a PipelineContext,
+    /// The predefined variables of `ctx`, computed once: every job instance starts from a
+    /// copy of them, which is much cheaper than deriving them again (slugs, short sha, ...).
+    pub(super) predefined: &'a Variables,
     pub(super) globals: &'a Globals,
     files: &'a dyn Fn() -> Vec<String>,
     changed_since: &'a dyn Fn(&str) -> Option<Vec<String>>,
@@ -92,7 +97,7 @@ pub(super) struct Planner<'a> {
 impl Planner<'_> {
     /// The variables `workflow:rules` see: predefined, global YAML, caller.
     fn workflow_variables(&self) -> Variables {
-        let mut vars = variables::predefined(self.ctx);
+        let mut vars = self.predefined.clone();
         for (name, var) in &self.globals.variables {
             vars.insert(name.clone(), variables::Variable { value: var.value.clone(), expand: var.expand });
         }
@@ -103,7 +108,7 @@ impl Planner<'_> {
     }
 
     /// What rules evaluation sees, with `vars` as the variables.
-    pub(super) fn env<'v>(&'v self, vars: &'v Variables) -> RuleEnv<'v> {
+    pub(super) fn env<'v>(&'v self, vars: &'v dyn Lookup) -> RuleEnv<'v> {
         RuleEnv { variables: vars, changed_paths: self.ctx.changed_paths.as_deref(), changed_since: self.changed_since, files: self.files }
     }
 
@@ -168,6 +173,7 @@ fn parse_jobs(config: &Node, globals: &Globals, diags: &mut Diagnostics) -> Vec<
     let Some(map) = config.as_map() else { return Vec::new() };
     let mut specs = Vec::new();
     let mut visible = 0;
+    let mut exprs = ExpressionCache::new();
     for (key, node) in map.iter() {
         let name = key.name.as_str();
         if GLOBAL_KEYWORDS.contains(&name) || name.starts_with('.') {
@@ -183,7 +189,7 @@ fn parse_jobs(config: &Node, globals: &Globals, diags: &mut Diagnostics) -> Vec<
             if let Some(parallel) = &spec.parallel {
                 matrix::check(parallel, &format!("{name}.parallel"), diags);
             }
-            let conditions = select::conditions(&spec, diags);
+            let conditions = select::conditions(&spec, &mut exprs, diags);
             specs.push((spec, conditions));
         }
     }

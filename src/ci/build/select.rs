@@ -2,12 +2,13 @@
 //! (first matching rule; none matching means `never`) or `only`/`except`.
 
 use super::plan::Planner;
+use crate::ci::expr::ExpressionCache;
 use crate::ci::job::{self, JobSpec};
 use crate::ci::matrix::Instance;
 use crate::ci::only_except::{self, OnlyExcept};
 use crate::ci::pipeline::{Need, When};
 use crate::ci::rules::{self, Rule, RulesKind};
-use crate::ci::variables::{self, Variable, Variables};
+use crate::ci::variables::{self, Layered, Variable, Variables};
 use crate::diagnostic::Diagnostics;
 
 /// A job's `rules` or `only`/`except`, parsed once (errors reported once per job, not per
@@ -22,11 +23,12 @@ pub struct Conditions {
     pub except: Option<OnlyExcept>,
 }
 
-/// Parses the conditions of `spec`.
-pub fn conditions(spec: &JobSpec, diags: &mut Diagnostics) -> Conditions {
+/// Parses the conditions of `spec`; `exprs` holds the `rules:if` expressions of the jobs
+/// parsed before.
+pub fn conditions(spec: &JobSpec, exprs: &mut ExpressionCache, diags: &mut Diagnostics) -> Conditions {
     let name = &spec.name;
     Conditions {
-        rules: spec.rules.as_ref().map(|n| rules::parse(n, &format!("{name}.rules"), RulesKind::Job, diags)),
+        rules: spec.rules.as_ref().map(|n| rules::parse_cached(n, &format!("{name}.rules"), RulesKind::Job, exprs, diags)),
         only: spec.only.as_ref().map(|n| only_except::parse(n, &format!("{name}.only"), diags)),
         except: spec.except.as_ref().map(|n| only_except::parse(n, &format!("{name}.except"), diags)),
     }
@@ -91,9 +93,10 @@ pub fn select(
 
 /// What `rules:if` of a job sees, lowest precedence first: predefined pipeline and job
 /// variables, global YAML variables the job inherits, the job's own variables (with its
-/// matrix values), then the caller's variables.
-fn rule_variables(spec: &JobSpec, instance: Option<&Instance>, planner: &Planner<'_>) -> Variables {
-    let mut vars = variables::predefined(planner.ctx);
+/// matrix values), then the caller's variables. The predefined pipeline variables are shared
+/// by every instance, not copied.
+fn rule_variables<'p>(spec: &JobSpec, instance: Option<&Instance>, planner: &Planner<'p>) -> Layered<'p> {
+    let mut vars = Variables::new();
     let name = instance.map_or(spec.name.as_str(), |i| i.name.as_str());
     vars.set("CI_JOB_NAME", name);
     vars.set("CI_JOB_NAME_SLUG", variables::slugify(name));
@@ -115,5 +118,5 @@ fn rule_variables(spec: &JobSpec, instance: Option<&Instance>, planner: &Planner
     for (name, value) in &planner.ctx.variables {
         vars.set(name.clone(), value.clone());
     }
-    vars
+    Layered { base: planner.predefined, own: vars }
 }

@@ -14,17 +14,20 @@ mod eval;
 mod lex;
 mod parse;
 
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// Longest expression accepted, in bytes. GitLab has no such limit but reads at most 99
 /// tokens; this bounds what a token (a long string or pattern) may cost.
 pub const MAX_EXPRESSION_LEN: usize = 64 * 1024;
 
-/// A parsed expression, ready to evaluate any number of times.
+/// A parsed expression, ready to evaluate any number of times. Cloning is cheap: the text
+/// and the tree (with its compiled patterns) are shared.
 #[derive(Debug, Clone)]
 pub struct Expression {
-    source: String,
-    ast: parse::Ast,
+    source: Arc<str>,
+    ast: Arc<parse::Ast>,
 }
 
 /// Why an expression could not be read, and where.
@@ -65,7 +68,7 @@ impl Expression {
         }
         let tokens = lex::tokenize(source)?;
         let ast = parse::parse(tokens, source.len())?;
-        Ok(Expression { source: source.to_owned(), ast })
+        Ok(Expression { source: source.into(), ast: Arc::new(ast) })
     }
 
     /// Evaluates the expression; `lookup(name)` gives a variable's (already expanded) value,
@@ -86,6 +89,39 @@ impl Expression {
 /// `only`/`except` ref patterns.
 pub(crate) fn ruby_regex(text: &str) -> Option<Result<regex::Regex, regex::Error>> {
     lex::Pattern::from_text(text).map(|compiled| compiled.map(|pattern| pattern.regex))
+}
+
+/// Expressions already parsed, by source text, for one planning run.
+///
+/// Why: a large pipeline repeats the same `if:` in hundreds of jobs (templates, anchors,
+/// `!reference`), and parsing compiles each `/pattern/` into a `regex::Regex`, which costs far
+/// more than evaluating it; sharing one compiled regex also shares its match cache. Only
+/// valid expressions are kept, so an invalid one is parsed (and reported) at every place it
+/// is written, exactly as without the cache. Lookups only, never iterated, so the `HashMap`
+/// cannot change any output order.
+#[derive(Debug, Default)]
+pub struct ExpressionCache {
+    parsed: HashMap<String, Expression>,
+}
+
+impl ExpressionCache {
+    /// An empty cache.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// [`Expression::parse`], reusing an earlier result for the same text.
+    ///
+    /// # Errors
+    /// As [`Expression::parse`].
+    pub fn parse(&mut self, source: &str) -> Result<Expression, ExprError> {
+        if let Some(done) = self.parsed.get(source) {
+            return Ok(done.clone());
+        }
+        let expression = Expression::parse(source)?;
+        self.parsed.insert(source.to_owned(), expression.clone());
+        Ok(expression)
+    }
 }
 
 impl PartialEq for Expression {

@@ -14,6 +14,7 @@ use regex::Regex;
 
 use super::join;
 use crate::diagnostic::did_you_mean;
+use crate::ci::key_path::KeyPath;
 use crate::ci::node::{Key, Map, Node, Value};
 use crate::ci::variables::{Variables, expand_with};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
@@ -48,27 +49,24 @@ pub(super) fn interpolate(config: Node, ctx: &Context, diags: &mut Diagnostics) 
 
 /// Reports every block in `config` of a file that has no `spec:` header.
 pub(super) fn reject_blocks(config: &Node, file: &str, diags: &mut Diagnostics) {
-    let mut report = |text: &str, location: &Location, path: &str| {
+    let mut report = |text: &str, location: &Location, path: &KeyPath<'_>| {
         if let Some(block) = BLOCK.find(text) {
             diags.push(
-                Diagnostic::error(Some(location.clone()), path, format!("`{}` is used in `{file}`, which declares no `spec:inputs` header", block.as_str()))
+                Diagnostic::error(Some(location.clone()), path.to_string(), format!("`{}` is used in `{file}`, which declares no `spec:inputs` header", block.as_str()))
                     .with_hint("declare the inputs in a header document (`spec:` then `inputs:`) at the top of the file, followed by a line `---`"),
             );
         }
     };
-    visit_strings(config, "", &mut report);
+    visit_strings(config, &KeyPath::ROOT, &mut report);
 }
 
-fn visit_strings(node: &Node, path: &str, f: &mut dyn FnMut(&str, &Location, &str)) {
+fn visit_strings(node: &Node, path: &KeyPath<'_>, f: &mut dyn FnMut(&str, &Location, &KeyPath<'_>)) {
     match &node.value {
         Value::Str(s) => f(s, &node.location, path),
-        Value::Seq(items) => items
-            .iter()
-            .enumerate()
-            .for_each(|(i, item)| visit_strings(item, &format!("{path}[{i}]"), f)),
+        Value::Seq(items) => items.iter().enumerate().for_each(|(i, item)| visit_strings(item, &path.index(i), f)),
         Value::Map(map) => {
             for (key, value) in map.iter() {
-                let child = join(path, &key.name);
+                let child = path.key(&key.name);
                 f(&key.name, &key.location, &child);
                 visit_strings(value, &child, f);
             }

@@ -9,7 +9,7 @@ use std::borrow::Cow;
 
 use super::glob::Glob;
 use super::{Changes, Exists, Rule};
-use crate::ci::variables::Variables;
+use crate::ci::variables::Lookup;
 
 /// `rules:changes` answers true, as GitLab does, once paths × globs exceeds this.
 pub const CHANGES_MAX_COMPARISONS: usize = 50_000;
@@ -19,8 +19,8 @@ pub const EXISTS_MAX_COMPARISONS: usize = 10_000;
 
 /// What rules evaluation can see.
 pub struct RuleEnv<'a> {
-    /// Everything visible to rules; values are read expanded, with [`Variables::value`].
-    pub variables: &'a Variables,
+    /// Everything visible to rules; values are read expanded, with [`Lookup::value`].
+    pub variables: &'a dyn Lookup,
     /// Paths changed by the push or merge request; `None` when unknown, which makes
     /// `changes` true, as GitLab does for pipelines without a push event (tags, schedules,
     /// web, API, triggers): callers pass `None` for those.
@@ -76,7 +76,7 @@ fn changes_match(changes: &Changes, env: &RuleEnv) -> bool {
 }
 
 /// Globs with variables expanded (unknown ones left as written), duplicates removed.
-fn expanded_unique(globs: &[String], variables: &Variables) -> Vec<String> {
+fn expanded_unique(globs: &[String], variables: &dyn Lookup) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for glob in globs {
         let expanded = variables.expand_known(glob);
@@ -126,7 +126,7 @@ fn exists_match(exists: &Exists, env: &RuleEnv) -> bool {
 }
 
 /// Whether `project`/`ref` (if given) name the pipeline's own project and commit.
-fn same_repository(exists: &Exists, variables: &Variables) -> bool {
+fn same_repository(exists: &Exists, variables: &dyn Lookup) -> bool {
     let Some(project) = &exists.project else { return true };
     if Some(variables.expand_known(project)) != variables.value("CI_PROJECT_PATH") {
         return false;
