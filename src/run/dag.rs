@@ -153,6 +153,9 @@ struct Run<'p> {
     /// Resource group → the node holding it and the nodes waiting for it.
     groups: HashMap<String, (Option<usize>, VecDeque<usize>)>,
     canceled: bool,
+    /// For a job run on its own ([`drive_one`]): the artifacts it receives from the
+    /// pipeline's earlier run, instead of those of this run's nodes.
+    preset_sources: Option<Vec<super::job::ArtifactSource>>,
 }
 
 /// Runs the recorded pipeline `created` to its end and records its final status.
@@ -217,6 +220,8 @@ pub(crate) struct Single {
     pub log_path: PathBuf,
     /// Why it runs, recorded with its `pending` transition (`retry`, `played`).
     pub reason: &'static str,
+    /// The artifacts it receives (kept from the pipeline's earlier run).
+    pub sources: Vec<super::job::ArtifactSource>,
 }
 
 /// Runs one job of a recorded pipeline on its own, whatever its `when:` and prerequisites
@@ -245,6 +250,7 @@ pub(crate) async fn drive_one(
     let mut run = Run::new(&scope, &[(single.index, single.row, single.log_path)]);
     run.nodes[0].attempt = single.attempt;
     run.nodes[0].played = true;
+    run.preset_sources = Some(single.sources);
     run.ready(&scope, 0, Some(single.reason))?;
     let mut tasks = TaskSet::new();
     if let Err(error) = run.run(&scope, &mut tasks).await {
@@ -290,6 +296,7 @@ impl<'p> Run<'p> {
             pending: VecDeque::new(),
             groups: HashMap::new(),
             canceled: false,
+            preset_sources: None,
         }
     }
 

@@ -3,9 +3,11 @@
 //!
 //! The smallest correct version: the job runs alone, in a fresh checkout of its pipeline's
 //! commit, planned again with the same variables, whatever its `when:` (it was decided when
-//! the pipeline ran). It does not receive the artifacts or dotenv variables of earlier jobs,
-//! and jobs that were waiting for a played manual job are not started. Then the pipeline's
-//! status is recomputed from the latest attempt of every job.
+//! the pipeline ran). It receives the artifacts the earlier jobs it depends on left under
+//! `<state>/runs/<pipeline>/artifacts/` (by GitLab's rules: `dependencies`, else `needs`
+//! with `artifacts: true`, else the earlier stages), but not their dotenv variables (those
+//! are not kept); jobs that were waiting for a played manual job are not started. Then the
+//! pipeline's status is recomputed from the latest attempt of every job.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -13,10 +15,14 @@ use std::time::Instant;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
-use super::dag::{Single, drive_one};
+use std::path::Path;
+
+use super::dag::{Single, drive_one, prerequisites};
+use super::job::ArtifactSource;
+use super::log::safe_name;
 use super::scheduler::{PipelineRun, RunError, RunOptions, RunSummary, Shared, log_path, run_dir};
 use super::variables::masker_for;
-use crate::ci::pipeline::When;
+use crate::ci::pipeline::{Pipeline, When};
 use crate::store::{JobRow, JobStatus, PipelineStatus, Timestamp};
 
 /// Runs the recorded job `job` (status `created` for a retry, `manual` for a play) of its
@@ -64,6 +70,7 @@ pub async fn rerun_job(
         .unwrap_or_else(|| log_path(&run_dir, &job.name, job.attempt));
     run.store
         .set_pipeline_status(pipeline_id, PipelineStatus::Running, Timestamp::now())?;
+    let sources = kept_artifacts(run.pipeline, index, &run_dir);
     let single = Single {
         pipeline_id,
         run_dir,
@@ -76,6 +83,7 @@ pub async fn rerun_job(
         } else {
             "retry"
         },
+        sources,
     };
     let summary = drive_one(shared, run.pipeline, run.context, single, cancel.child_token()).await;
     // Whatever happened, the pipeline must not stay `running`.
@@ -88,6 +96,37 @@ pub async fn rerun_job(
         duration: started.elapsed(),
         jobs: vec![summary?],
     })
+}
+
+/// The artifacts kept from the pipeline's earlier run that plan job `index` receives, in
+/// plan order.
+fn kept_artifacts(pipeline: &Pipeline, index: usize, run_dir: &Path) -> Vec<ArtifactSource> {
+    let job = &pipeline.jobs[index];
+    let present: Vec<usize> = (0..pipeline.jobs.len())
+        .filter(|&i| pipeline.jobs[i].when != When::Never)
+        .collect();
+    let earlier = prerequisites(pipeline, &present, index);
+    present
+        .iter()
+        .filter(|&&i| i != index)
+        .filter(|&&i| {
+            let other = &pipeline.jobs[i];
+            match (&job.dependencies, &job.needs) {
+                (Some(dependencies), _) => dependencies.contains(&other.name),
+                (None, Some(needs)) => needs.iter().any(|n| n.is_local() && n.artifacts && n.job == other.name),
+                (None, None) => other.stage != job.stage && earlier.contains(&i),
+            }
+        })
+        .filter_map(|&i| {
+            let name = &pipeline.jobs[i].name;
+            let dir = run_dir.join("artifacts").join(safe_name(name));
+            dir.is_dir().then(|| ArtifactSource {
+                name: name.clone(),
+                dir: Some(dir),
+                dotenv: Vec::new(),
+            })
+        })
+        .collect()
 }
 
 /// A pipeline's status from its jobs (in creation order; the latest attempt of each name
