@@ -1,6 +1,7 @@
 //! Sluice's HTTP interface: webhook intake (`POST /hooks/{forge}/{project}`), the JSON API
-//! under `/api/v1` (token-authenticated; the `v1` module lists the endpoints), and, without authentication, health
-//! probes (`GET /healthz`, `GET /readyz`) and Prometheus metrics (`GET /metrics`).
+//! under `/api/v1` (token-authenticated; the `v1` module lists the endpoints), and, without
+//! authentication, health probes (`GET /healthz`, `GET /readyz`) and Prometheus metrics
+//! (`GET /metrics`).
 //!
 //! [`router`] builds the whole application from an [`AppState`], so tests can drive it
 //! without a socket. Handlers do no git and no planning: a webhook is verified, recorded in
