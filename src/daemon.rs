@@ -11,6 +11,7 @@
 pub mod mirrors;
 pub mod poll;
 pub mod recover;
+pub mod rerun;
 pub mod worker;
 
 use std::collections::HashMap;
@@ -103,16 +104,25 @@ pub async fn serve(listener: TcpListener, daemon: Daemon, shutdown: Cancellation
             tracker.spawn(poller.run(shutdown.clone()));
         }
     }
+    let state = AppState::new(store.clone(), hooks, wake_worker.clone());
     let worker = worker::Worker {
         config: config.clone(),
         store: store.clone(),
         mirrors,
         wake: wake_worker.clone(),
         grace,
+        running: state.running(),
+        metrics: state.metrics(),
     };
     tracker.spawn(worker.run(shutdown.clone()));
 
-    let state = AppState::new(store, hooks, wake_worker);
+    {
+        let (state, shutdown) = (state.clone(), shutdown.clone());
+        tracker.spawn(async move {
+            shutdown.cancelled().await;
+            state.stop_streams();
+        });
+    }
     state.set_ready();
     tracing::info!(address = %listener.local_addr().map_or_else(|_| "?".to_owned(), |a| a.to_string()), "sluice is serving");
     let server = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown.clone().cancelled_owned());

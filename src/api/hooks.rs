@@ -26,7 +26,7 @@ impl HeaderLookup for HttpHeaders<'_> {
     }
 }
 
-/// Receives one delivery.
+/// Receives one delivery, counting it in the metrics by outcome and timing it.
 pub(super) async fn receive(
     State(state): State<AppState>,
     Path((forge, project)): Path<(String, String)>,
@@ -34,14 +34,33 @@ pub(super) async fn receive(
     headers: HeaderMap,
     body: Body,
 ) -> Response {
+    let started = std::time::Instant::now();
+    let metrics = state.inner.metrics.clone();
+    let known = forge.parse::<WebhookSource>().is_ok();
+    let label = if known { forge.clone() } else { "unknown".to_owned() };
+    let (response, outcome) = handle(state, forge, project, query, headers, body).await;
+    metrics.event_received(&label, outcome);
+    metrics.webhook_handled(started.elapsed());
+    response
+}
+
+/// A response with its outcome label for the metrics.
+type Handled = (Response, &'static str);
+
+async fn handle(
+    state: AppState,
+    forge: String,
+    project: String,
+    query: Option<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Handled {
     let Ok(source) = forge.parse::<WebhookSource>() else {
-        return error(
-            StatusCode::NOT_FOUND,
-            format!("unknown forge `{forge}`; expected gitlab, github or gerrit"),
-        );
+        let message = format!("unknown forge `{forge}`; expected gitlab, github or gerrit");
+        return (error(StatusCode::NOT_FOUND, message), "refused");
     };
     let Some(hooks) = state.inner.projects.get(&project) else {
-        return error(StatusCode::NOT_FOUND, format!("unknown project `{project}`"));
+        return (error(StatusCode::NOT_FOUND, format!("unknown project `{project}`")), "refused");
     };
     let endpoint = hooks.endpoint(source);
     let limit = endpoint.max_body_bytes;
@@ -51,10 +70,8 @@ pub(super) async fn receive(
         .and_then(|v| v.parse::<u64>().ok());
     let too_large = || {
         tracing::warn!(project = %project, forge = %forge, limit, "webhook refused: body too large");
-        error(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("webhook body larger than {limit} bytes"),
-        )
+        let message = format!("webhook body larger than {limit} bytes");
+        (error(StatusCode::PAYLOAD_TOO_LARGE, message), "refused")
     };
     if declared.is_some_and(|length| length > limit as u64) {
         return too_large();
@@ -79,14 +96,15 @@ pub(super) async fn receive(
             // WebhookError messages hold no secret and no query string.
             tracing::warn!(project = %project, forge = %forge, "webhook refused: {refused}");
             let status = StatusCode::from_u16(refused.status_code()).unwrap_or(StatusCode::BAD_REQUEST);
-            return error(status, refused.to_string());
+            return (error(status, refused.to_string()), "refused");
         }
     };
     let (event, key) = match outcome {
         Outcome::Event(event, key) => (event, key),
         Outcome::Ignored { reason } => {
             tracing::info!(project = %project, forge = %forge, "webhook ignored: {reason}");
-            return (StatusCode::ACCEPTED, axum::Json(json!({ "ignored": reason }))).into_response();
+            let response = (StatusCode::ACCEPTED, axum::Json(json!({ "ignored": reason }))).into_response();
+            return (response, "ignored");
         }
     };
     let new = event.to_new_event(&key, Timestamp::now());
@@ -96,17 +114,13 @@ pub(super) async fn receive(
         Ok(Ok(inserted)) => inserted,
         Ok(Err(failed)) => {
             tracing::error!(project = %project, forge = %forge, "cannot record webhook event: {failed:#}");
-            return error(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the event could not be recorded; deliver it again",
-            );
+            let message = "the event could not be recorded; deliver it again";
+            return (error(StatusCode::SERVICE_UNAVAILABLE, message), "error");
         }
         Err(panicked) => {
             tracing::error!(project = %project, forge = %forge, "recording a webhook event panicked: {panicked}");
-            return error(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "the event could not be recorded; deliver it again",
-            );
+            let message = "the event could not be recorded; deliver it again";
+            return (error(StatusCode::INTERNAL_SERVER_ERROR, message), "error");
         }
     };
     match inserted {
@@ -117,15 +131,13 @@ pub(super) async fn receive(
             );
             state.inner.wake_worker.notify_one();
             hooks.fetch_now.notify_one();
-            (StatusCode::ACCEPTED, axum::Json(json!({ "event": id.get() }))).into_response()
+            let response = (StatusCode::ACCEPTED, axum::Json(json!({ "event": id.get() }))).into_response();
+            (response, "recorded")
         }
         Inserted::Duplicate(id) => {
             tracing::info!(project = %project, forge = %forge, event = id.get(), "webhook redelivered; already recorded");
-            (
-                StatusCode::OK,
-                axum::Json(json!({ "event": id.get(), "duplicate": true })),
-            )
-                .into_response()
+            let body = json!({ "event": id.get(), "duplicate": true });
+            ((StatusCode::OK, axum::Json(body)).into_response(), "duplicate")
         }
     }
 }

@@ -1,12 +1,21 @@
-//! Sluice's HTTP interface: webhook intake (`POST /hooks/{forge}/{project}`) and health
-//! probes (`GET /healthz`, `GET /readyz`).
+//! Sluice's HTTP interface: webhook intake (`POST /hooks/{forge}/{project}`), the JSON API
+//! under `/api/v1` (token-authenticated; the `v1` module lists the endpoints), and, without
+//! authentication, health probes (`GET /healthz`, `GET /readyz`) and Prometheus metrics
+//! (`GET /metrics`).
 //!
 //! [`router`] builds the whole application from an [`AppState`], so tests can drive it
 //! without a socket. Handlers do no git and no planning: a webhook is verified, recorded in
 //! the store and answered; the worker is woken through a [`Notify`] that carries nothing
 //! (the store is the queue of record).
 
+pub mod auth;
+pub mod error;
 mod hooks;
+mod jobs;
+mod logs_sse;
+pub mod metrics;
+mod pipelines;
+mod v1;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,7 +30,11 @@ use secrecy::SecretString;
 use serde_json::json;
 use tokio::sync::Notify;
 
+use tokio_util::sync::CancellationToken;
+
 use crate::config::{ProjectConfig, Secret};
+use crate::run::RunningPipelines;
+use metrics::Metrics;
 use crate::store::{ProjectId, Store};
 use crate::trigger::webhook::{Endpoint, WebhookSource};
 
@@ -36,6 +49,10 @@ struct Inner {
     projects: HashMap<String, ProjectHooks>,
     wake_worker: Arc<Notify>,
     ready: AtomicBool,
+    running: Arc<RunningPipelines>,
+    metrics: Arc<Metrics>,
+    /// Fires when the daemon shuts down: live log streams end.
+    streams: CancellationToken,
 }
 
 /// One project's webhook endpoints and the wake-up of its poller.
@@ -104,8 +121,28 @@ impl AppState {
                 projects,
                 wake_worker,
                 ready: AtomicBool::new(false),
+                running: Arc::new(RunningPipelines::new()),
+                metrics: Arc::new(Metrics::new()),
+                streams: CancellationToken::new(),
             }),
         }
+    }
+
+    /// The registry of running pipelines that `POST /api/v1/pipelines/{id}/cancel` uses;
+    /// the worker registers its runs here.
+    pub fn running(&self) -> Arc<RunningPipelines> {
+        self.inner.running.clone()
+    }
+
+    /// The daemon's metrics (`GET /metrics`); the worker reports job durations into them.
+    pub fn metrics(&self) -> Arc<Metrics> {
+        self.inner.metrics.clone()
+    }
+
+    /// Ends every live log stream (the daemon is shutting down; open streams would keep the
+    /// server's graceful shutdown waiting).
+    pub fn stop_streams(&self) {
+        self.inner.streams.cancel();
     }
 
     /// Marks the daemon ready (`GET /readyz` answers 200 from now on).
@@ -119,11 +156,13 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics::metrics))
         // The hook handler enforces each project's own `max_body_bytes` while reading.
         .route(
             "/hooks/{forge}/{*project}",
             post(hooks::receive).layer(DefaultBodyLimit::disable()),
         )
+        .nest("/api/v1", v1::routes())
         .fallback(not_found)
         .with_state(state)
 }

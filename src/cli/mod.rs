@@ -29,16 +29,23 @@ macro_rules! out {
     }};
 }
 
+mod cancel;
+mod client;
 mod config;
 mod lint;
 mod logs;
+mod output;
 mod pipelines;
 mod plan;
+mod play;
+mod retry;
 mod run;
 mod run_output;
 mod secrets;
 mod serve;
 mod source;
+mod status;
+mod token;
 mod variables_file;
 mod version;
 
@@ -89,6 +96,16 @@ enum Command {
     Serve(serve::ServeArgs),
     /// List the pipelines recorded in the store, newest first
     Pipelines(pipelines::PipelinesArgs),
+    /// Create, list and revoke API tokens
+    Token(token::TokenArgs),
+    /// Show the recent pipelines of the daemon's projects
+    Status(status::StatusArgs),
+    /// Run a finished job again (through the daemon)
+    Retry(retry::RetryArgs),
+    /// Cancel a running pipeline (through the daemon)
+    Cancel(cancel::CancelArgs),
+    /// Start a manual job (through the daemon)
+    Play(play::PlayArgs),
     /// The VERSION gate: whether a push publishes its `VERSION`
     Version(version::VersionArgs),
     /// Encrypt and decrypt SOPS-format secrets files with age keys
@@ -105,6 +122,11 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Config(args) => config::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Pipelines(args) => pipelines::run(&args),
+        Command::Token(args) => token::run(&args),
+        Command::Status(args) => status::run(&args),
+        Command::Retry(args) => retry::run(&args),
+        Command::Cancel(args) => cancel::run(&args),
+        Command::Play(args) => play::run(&args),
         Command::Version(args) => version::run(&args),
         Command::Secrets(args) => secrets::run(&args),
     };

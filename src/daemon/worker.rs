@@ -24,6 +24,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::mirrors::Mirrors;
+use crate::api::metrics::Metrics;
 use crate::ci::context::{PipelineContext, PipelineSource};
 use crate::ci::pipeline::Pipeline;
 use crate::ci::{PlanRequest, plan};
@@ -31,8 +32,10 @@ use crate::config::{ControllerConfig, ProjectConfig};
 use crate::executor::shell::ShellExecutor;
 use crate::git::RepoReader;
 use crate::run::workspace::SourceTree;
-use crate::run::{JobInfo, LockedReader, PipelineRun, RunError, RunObserver, RunOptions, run_pipeline};
-use crate::store::{EventId, EventRow, EventState, PipelineId, Store};
+use crate::run::{
+    JobInfo, LockedReader, PipelineRun, RunError, RunObserver, RunOptions, RunningPipelines, run_pipeline,
+};
+use crate::store::{EventId, EventRow, EventState, PipelineId, RerunKind, Store};
 use crate::trigger::poll::watched;
 use crate::trigger::{Event, EventKind};
 
@@ -51,10 +54,14 @@ pub struct Worker {
     pub wake: Arc<Notify>,
     /// How long a running pipeline may go on after shutdown starts.
     pub grace: Duration,
+    /// Where running pipelines' cancellation tokens are registered (for the API's cancel).
+    pub running: Arc<RunningPipelines>,
+    /// Receives finished jobs' durations.
+    pub metrics: Arc<Metrics>,
 }
 
 /// How handling one event ended.
-enum Handled {
+pub(super) enum Handled {
     /// Marked; take the next one.
     Marked,
     /// The store failed to mark it: wait before trying again.
@@ -91,6 +98,9 @@ impl Worker {
 
     async fn handle(&self, row: EventRow, shutdown: &CancellationToken) -> Handled {
         let id = row.id;
+        if let Some(kind) = RerunKind::from_event_kind(&row.kind) {
+            return self.handle_rerun(row, kind, shutdown).await;
+        }
         if let Some(pipeline) = row.pipeline_id {
             // A previous process started this event's pipeline and died; recovery settled
             // its jobs. It had its one pipeline.
@@ -186,10 +196,15 @@ impl Worker {
             reader,
         } = prepared;
         let reader = LockedReader::new(reader);
+        let cancel = CancellationToken::new();
         let observer = LinkEvent {
             store: self.store.clone(),
             event: id,
             linked: AtomicBool::new(false),
+            running: self.running.clone(),
+            metrics: self.metrics.clone(),
+            cancel: cancel.clone(),
+            pipeline: std::sync::Mutex::new(None),
         };
         let mut options = RunOptions::new(&self.config.data_dir);
         options.concurrency = self.config.concurrency.get();
@@ -202,8 +217,24 @@ impl Worker {
             store: &self.store,
             observer: &observer,
         };
-        let cancel = CancellationToken::new();
-        let running = run_pipeline(&run, &options, &cancel);
+        let result = self
+            .with_grace(id, run_pipeline(&run, &options, &cancel), &cancel, shutdown)
+            .await;
+        if let Some(pipeline) = *observer.pipeline.lock().unwrap_or_else(std::sync::PoisonError::into_inner) {
+            self.running.remove(pipeline);
+        }
+        result
+    }
+
+    /// Awaits `running` (a pipeline run canceled through `cancel`); once `shutdown` fires it
+    /// may go on for the grace period, then is canceled and awaited.
+    pub(super) async fn with_grace<T>(
+        &self,
+        id: EventId,
+        running: impl std::future::Future<Output = T>,
+        cancel: &CancellationToken,
+        shutdown: &CancellationToken,
+    ) -> T {
         tokio::pin!(running);
         tokio::select! {
             result = &mut running => result,
@@ -220,7 +251,7 @@ impl Worker {
         }
     }
 
-    async fn mark(
+    pub(super) async fn mark(
         &self,
         id: EventId,
         state: EventState,
@@ -243,14 +274,28 @@ impl Worker {
     }
 }
 
-/// Links the event to its pipeline when the pipeline's first job starts.
+/// Registers the pipeline's cancellation token once it is recorded, and links the event to
+/// its pipeline when the pipeline's first job starts.
 struct LinkEvent {
     store: Arc<Store>,
     event: EventId,
     linked: AtomicBool,
+    running: Arc<RunningPipelines>,
+    metrics: Arc<Metrics>,
+    cancel: CancellationToken,
+    pipeline: std::sync::Mutex<Option<PipelineId>>,
 }
 
 impl RunObserver for LinkEvent {
+    fn pipeline_created(&self, pipeline: PipelineId) {
+        self.running.insert(pipeline, self.cancel.clone());
+        *self.pipeline.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(pipeline);
+    }
+
+    fn job_finished(&self, job: &JobInfo, summary: &crate::run::JobSummary) {
+        self.metrics.job_finished(job, summary);
+    }
+
     fn job_started(&self, job: &JobInfo) {
         if self.linked.swap(true, Ordering::AcqRel) {
             return;
@@ -270,25 +315,27 @@ impl RunObserver for LinkEvent {
 }
 
 /// A planned pipeline with everything its run needs.
-struct Prepared {
-    pipeline: Pipeline,
-    context: PipelineContext,
-    source: SourceTree,
-    reader: RepoReader,
+pub(super) struct Prepared {
+    pub(super) pipeline: Pipeline,
+    pub(super) context: PipelineContext,
+    pub(super) source: SourceTree,
+    pub(super) reader: RepoReader,
 }
 
 /// Fetches, checks out and plans `event`. Blocks. The error is the text recorded with the
 /// failed event.
-fn prepare(project: &ProjectConfig, mirrors: &Mirrors, checkout: &Path, event: &Event) -> Result<Prepared, String> {
+pub(super) fn prepare(project: &ProjectConfig, mirrors: &Mirrors, checkout: &Path, event: &Event) -> Result<Prepared, String> {
     let (sha, repo) = mirrors
         .with(project, |mirror| {
             let extra: Vec<&str> = event.fetch_ref.iter().map(String::as_str).collect();
             // A failed fetch is not fatal when the commit is already here (a poll got it).
             let fetched = mirror.fetch(&extra);
+            // An API event names only a branch: its tip in the mirror, just fetched.
             let wanted = event
                 .sha
                 .clone()
-                .or_else(|| event.fetch_ref.as_deref().and_then(|r| mirror.resolve(r)));
+                .or_else(|| event.fetch_ref.as_deref().and_then(|r| mirror.resolve(r)))
+                .or_else(|| mirror.resolve(&event.full_ref()));
             let sha = match (wanted.as_deref().and_then(|s| mirror.resolve(s)), fetched) {
                 (Some(sha), _) => sha,
                 (None, Err(failed)) => return Ok(Err(chain(&failed))),
@@ -359,12 +406,12 @@ fn prepare(project: &ProjectConfig, mirrors: &Mirrors, checkout: &Path, event: &
     })
 }
 
-async fn remove_checkout(dir: PathBuf) {
+pub(super) async fn remove_checkout(dir: PathBuf) {
     let _best_effort = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
 }
 
 /// An error with its sources, `: `-separated.
-fn chain(error: &dyn std::error::Error) -> String {
+pub(super) fn chain(error: &dyn std::error::Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -153,6 +153,9 @@ struct Run<'p> {
     /// Resource group → the node holding it and the nodes waiting for it.
     groups: HashMap<String, (Option<usize>, VecDeque<usize>)>,
     canceled: bool,
+    /// For a job run on its own ([`drive_one`]): the artifacts it receives from the
+    /// pipeline's earlier run, instead of those of this run's nodes.
+    preset_sources: Option<Vec<super::job::ArtifactSource>>,
 }
 
 /// Runs the recorded pipeline `created` to its end and records its final status.
@@ -206,6 +209,58 @@ pub(crate) async fn drive(
     })
 }
 
+/// One job to run again in a recorded pipeline (see [`super::rerun`]).
+pub(crate) struct Single {
+    pub pipeline_id: PipelineId,
+    pub run_dir: PathBuf,
+    /// The job's index in the plan.
+    pub index: usize,
+    pub row: JobId,
+    pub attempt: u32,
+    pub log_path: PathBuf,
+    /// Why it runs, recorded with its `pending` transition (`retry`, `played`).
+    pub reason: &'static str,
+    /// The artifacts it receives (kept from the pipeline's earlier run).
+    pub sources: Vec<super::job::ArtifactSource>,
+}
+
+/// Runs one job of a recorded pipeline on its own, whatever its `when:` and prerequisites
+/// (they were decided when the pipeline ran), and returns its summary. The pipeline's status
+/// is the caller's business.
+///
+/// # Errors
+///
+/// [`RunError::Store`]: a running job is canceled and drained first.
+pub(crate) async fn drive_one(
+    shared: Shared<'_>,
+    pipeline: &Pipeline,
+    ctx: &PipelineContext,
+    single: Single,
+    cancel: CancellationToken,
+) -> Result<super::observer::JobSummary, RunError> {
+    let scope = Scope {
+        shared,
+        pipeline,
+        ctx,
+        pipeline_id: single.pipeline_id,
+        run_dir: single.run_dir,
+        prefix: None,
+        cancel,
+    };
+    let mut run = Run::new(&scope, &[(single.index, single.row, single.log_path)]);
+    run.nodes[0].attempt = single.attempt;
+    run.nodes[0].played = true;
+    run.preset_sources = Some(single.sources);
+    run.ready(&scope, 0, Some(single.reason))?;
+    let mut tasks = TaskSet::new();
+    if let Err(error) = run.run(&scope, &mut tasks).await {
+        scope.cancel.cancel();
+        while tasks.next().await.is_some() {}
+        return Err(error);
+    }
+    Ok(run.summary(0, false))
+}
+
 impl<'p> Run<'p> {
     fn new(scope: &Scope<'p>, jobs: &[(usize, JobId, PathBuf)]) -> Self {
         let pipeline = scope.pipeline;
@@ -241,6 +296,7 @@ impl<'p> Run<'p> {
             pending: VecDeque::new(),
             groups: HashMap::new(),
             canceled: false,
+            preset_sources: None,
         }
     }
 

@@ -21,7 +21,9 @@ mod job;
 pub mod log;
 pub mod mask;
 pub mod observer;
+pub mod rerun;
 pub mod retry;
+pub mod running;
 pub mod scheduler;
 mod tasks;
 pub mod trigger;
@@ -31,6 +33,8 @@ pub mod workspace;
 pub use log::last_run_log;
 pub use observer::{JobInfo, JobSummary, NoObserver, RunObserver};
 pub use scheduler::{PipelineRun, RunError, RunOptions, RunSummary, run_pipeline};
+pub use rerun::{pipeline_status_of, rerun_job};
+pub use running::RunningPipelines;
 pub use trigger::LockedReader;
 pub use variables::RunVariable;
 

@@ -62,6 +62,10 @@ pub struct JobSummary {
 
 /// Receives the runner's events. Every method has an empty default.
 pub trait RunObserver: Send + Sync {
+    /// The top-level pipeline was recorded with its jobs, before any job starts (child
+    /// pipelines are not reported).
+    fn pipeline_created(&self, _pipeline: PipelineId) {}
+
     /// A job's script is about to start (its status is `running` in the store).
     fn job_started(&self, _job: &JobInfo) {}
 

@@ -206,6 +206,7 @@ pub async fn run_pipeline(
         slots: &slots,
     };
     let created = create_records(shared, run.pipeline, run.context, &selected)?;
+    run.observer.pipeline_created(created.pipeline_id);
     super::dag::drive(
         shared,
         run.pipeline,

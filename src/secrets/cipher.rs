@@ -49,7 +49,7 @@ pub(crate) fn encrypt_leaf(value: &Value, key: &[u8], aad: &str) -> Result<Optio
 pub(crate) fn encrypt_bytes(bytes: &[u8], kind: &str, key: &[u8], aad: &str) -> Result<String, aes_gcm::Error> {
     let cipher = SopsGcm::new_from_slice(key).map_err(|_| aes_gcm::Error)?;
     let mut iv = [0u8; NONCE_LEN];
-    getrandom::getrandom(&mut iv).map_err(|_| aes_gcm::Error)?;
+    getrandom::fill(&mut iv).map_err(|_| aes_gcm::Error)?;
     let sealed = cipher.encrypt(Nonce::<U32>::from_slice(&iv), Payload { msg: bytes, aad: aad.as_bytes() })?;
     let (data, tag) = sealed.split_at(sealed.len() - TAG_LEN);
     Ok(format!(

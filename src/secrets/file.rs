@@ -326,7 +326,7 @@ const BINARY_KEY: &str = "data";
 /// A fresh data key, as SOPS makes one.
 fn data_key() -> Result<Zeroizing<[u8; 32]>, SecretsError> {
     let mut key = Zeroizing::new([0u8; 32]);
-    getrandom::getrandom(key.as_mut_slice()).map_err(|e| SecretsError::Wrap { reason: e.to_string() })?;
+    getrandom::fill(key.as_mut_slice()).map_err(|e| SecretsError::Wrap { reason: e.to_string() })?;
     Ok(key)
 }
 

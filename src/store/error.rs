@@ -61,6 +61,20 @@ pub enum StoreError {
         /// The id looked up.
         id: i64,
     },
+    /// A row with that unique name already exists.
+    #[error("{kind} `{name}` already exists")]
+    Duplicate {
+        /// "token".
+        kind: &'static str,
+        /// The name.
+        name: String,
+    },
+    /// The request does not fit the current state (retrying a running job, say).
+    #[error("{reason}")]
+    Refused {
+        /// Why, in words naming the row and its status.
+        reason: String,
+    },
     /// The job state machine refuses this change.
     #[error("job {job} cannot go from `{from}` to `{to}`")]
     InvalidTransition {

@@ -165,3 +165,40 @@ pub struct EventRow {
     /// Why handling it failed.
     pub error: Option<String>,
 }
+
+/// Which re-run of one job of a recorded pipeline is asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum RerunKind {
+    /// A finished job runs again as a new attempt (a new job row, `retry_of` the old one).
+    Retry,
+    /// A `manual` job is started (the same row).
+    Play,
+}
+
+impl RerunKind {
+    /// The event kind stored (`retry`, `play`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RerunKind::Retry => "retry",
+            RerunKind::Play => "play",
+        }
+    }
+
+    /// The kind of a stored event kind word, if it is a re-run.
+    pub fn from_event_kind(kind: &str) -> Option<RerunKind> {
+        match kind {
+            "retry" => Some(RerunKind::Retry),
+            "play" => Some(RerunKind::Play),
+            _ => None,
+        }
+    }
+}
+
+/// What [`crate::store::Store::enqueue_rerun`] recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RerunQueued {
+    /// The job that will run: the new attempt for a retry, the manual job for a play.
+    pub job: crate::store::JobId,
+    /// The queue event the worker takes.
+    pub event: EventId,
+}

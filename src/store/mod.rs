@@ -26,16 +26,18 @@ mod event;
 mod record;
 mod sqlite;
 mod status;
+mod token;
 
 pub use error::StoreError;
-pub use event::{EventId, EventRow, EventState, Inserted, NewEvent, RefHead};
+pub use event::{EventId, EventRow, EventState, Inserted, NewEvent, RefHead, RerunKind, RerunQueued};
 pub use record::{
     JobId, JobRow, JobTransition, NewJob, NewPipeline, PipelineId, PipelineRow, PipelineVariable,
     ProcessRecord, ProjectId, Timestamp,
 };
 pub use status::{FailureReason, JobStatus, JobWhen, ParseWordError, PipelineStatus};
+pub use token::{TokenRow, TokenScope};
 
-use sqlite::{events, read, write};
+use sqlite::{events, read, rerun, tokens, write};
 
 /// The store of record. `Send + Sync`: share it in an `Arc`.
 pub struct Store {
@@ -389,6 +391,99 @@ impl Store {
     ) -> Result<(), StoreError> {
         events::set_ref_head(&mut self.conn(), project, git_ref, sha)
     }
+
+    /// Records an API token by its `hash` (never the token itself).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Duplicate`] when a token with that name exists; [`StoreError::Sqlite`].
+    pub fn create_token(&self, name: &str, scope: TokenScope, hash: &str, now: Timestamp) -> Result<i64, StoreError> {
+        tokens::create_token(&mut self.conn(), name, scope, hash, now)
+    }
+
+    /// Every API token, by name. Callers must never show [`TokenRow::hash`].
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`]; [`StoreError::Corrupt`].
+    pub fn list_tokens(&self) -> Result<Vec<TokenRow>, StoreError> {
+        tokens::list_tokens(&self.conn())
+    }
+
+    /// Deletes the token named `name`; `false` when there is none.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`].
+    pub fn revoke_token(&self, name: &str) -> Result<bool, StoreError> {
+        tokens::revoke_token(&mut self.conn(), name)
+    }
+
+    /// Records that token `id` was used at `now`.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`].
+    pub fn touch_token(&self, id: i64, now: Timestamp) -> Result<(), StoreError> {
+        tokens::touch_token(&mut self.conn(), id, now)
+    }
+
+    /// Queues a re-run of `job`: for [`RerunKind::Retry`] a new `created` attempt of a
+    /// finished job (its log at `log_path`), for [`RerunKind::Play`] the `manual` job itself;
+    /// and a `pending` event of that kind (payload `{"job": id}`, linked to the pipeline)
+    /// for the worker.
+    ///
+    /// # Guarantees
+    ///
+    /// One transaction: the job row and the event are both written or neither is.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`]; [`StoreError::Refused`] when the job is not finished
+    /// (retry) or not `manual` (play), was already retried, or its pipeline is still running
+    /// or has a re-run queued.
+    pub fn enqueue_rerun(
+        &self,
+        kind: RerunKind,
+        job: JobId,
+        log_path: Option<&Path>,
+        now: Timestamp,
+    ) -> Result<RerunQueued, StoreError> {
+        let log_path = match log_path {
+            Some(path) => Some(path.to_str().ok_or_else(|| StoreError::Unstorable {
+                what: format!("non-UTF-8 path `{}`", path.display()),
+            })?),
+            None => None,
+        };
+        rerun::enqueue_rerun(&mut self.conn(), kind, job, log_path, now)
+    }
+
+    /// The event that started `pipeline` (not a retry or play), if it was started by one.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`]; [`StoreError::Corrupt`].
+    pub fn event_of_pipeline(&self, pipeline: PipelineId) -> Result<Option<EventRow>, StoreError> {
+        rerun::event_of_pipeline(&self.conn(), pipeline)
+    }
+
+    /// How many events are `pending` (the queue depth).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`].
+    pub fn pending_event_count(&self) -> Result<u64, StoreError> {
+        rerun::pending_count(&self.conn())
+    }
+
+    /// How many pipelines have each status (statuses without pipelines are left out).
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`].
+    pub fn pipelines_by_status(&self) -> Result<Vec<(PipelineStatus, u64)>, StoreError> {
+        rerun::pipelines_by_status(&self.conn())
+    }
 }
 
 #[cfg(test)]
@@ -396,3 +491,6 @@ mod tests;
 
 #[cfg(test)]
 mod tests_events;
+
+#[cfg(test)]
+mod tests_api;

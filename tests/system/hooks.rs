@@ -175,3 +175,32 @@ fn sigterm_stops_the_daemon_cleanly() {
     let log = daemon.stderr();
     assert!(log.contains("sluice stopped"), "{log}");
 }
+
+/// The value of the sample `series` (exact name and labels) in a `/metrics` exposition.
+fn sample(metrics: &str, series: &str) -> Option<f64> {
+    metrics
+        .lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' ')?.parse().ok())
+}
+
+#[test]
+fn metrics_count_webhooks_by_outcome_without_a_token() {
+    let daemon = start();
+    let before = daemon.get("/metrics");
+    assert_eq!(before.status, 200, "{before}");
+    let recorded = "sluice_events_received_total{forge=\"gitlab\",outcome=\"recorded\"}";
+    let refused = "sluice_events_received_total{forge=\"gitlab\",outcome=\"refused\"}";
+    assert_eq!(sample(&before.body, recorded), None, "{}", before.body);
+
+    let body = fixture("gitlab/push.json");
+    assert_eq!(gitlab(&daemon, "push", Some("gl-t0ken"), &body).status, 202);
+    assert_eq!(gitlab(&daemon, "push", Some("wrong"), &body).status, 401);
+    let after = daemon.get("/metrics");
+    assert_eq!(after.status, 200, "{after}");
+    assert_eq!(sample(&after.body, recorded), Some(1.0), "{}", after.body);
+    assert_eq!(sample(&after.body, refused), Some(1.0), "{}", after.body);
+    assert_eq!(sample(&after.body, "sluice_webhook_duration_seconds_count"), Some(2.0), "{}", after.body);
+    for series in ["sluice_queue_depth", "sluice_job_duration_seconds_count"] {
+        assert!(sample(&after.body, series).is_some(), "missing {series}:\n{}", after.body);
+    }
+}

@@ -1,12 +1,16 @@
 //! `system`: the real `sluice serve` binary with real HTTP on 127.0.0.1, real git
 //! repositories pushed to with the `git` CLI, and real job processes: webhook intake
 //! ([`hooks`]), durability across `kill -9` ([`hooks`]), and polling to pipelines
-//! ([`pipelines`]); SOPS secrets against the real `sops` and `age` ([`secrets`]).
+//! ([`pipelines`]), the JSON API with its tokens ([`api`]),
+//! the CLI commands that call it ([`cli`]), and SOPS secrets against the real `sops` and
+//! `age` ([`secrets`]).
 
 #[path = "../plan/support.rs"]
 #[allow(dead_code)]
 mod support;
 
+mod api;
+mod cli;
 mod daemon;
 mod hooks;
 mod pipelines;

@@ -34,7 +34,7 @@ test:
     - exit 3
 ";
 
-fn git(dir: &Path, args: &[&str]) -> String {
+pub(crate) fn git(dir: &Path, args: &[&str]) -> String {
     let out = Command::new("git")
         .arg("-C")
         .arg(dir)
@@ -58,14 +58,14 @@ fn git(dir: &Path, args: &[&str]) -> String {
 }
 
 /// A bare repository and a working clone that pushes to it.
-struct Remote {
+pub(crate) struct Remote {
     _dir: tempfile::TempDir,
-    bare: PathBuf,
-    work: PathBuf,
+    pub(crate) bare: PathBuf,
+    pub(crate) work: PathBuf,
 }
 
 impl Remote {
-    fn new() -> Remote {
+    pub(crate) fn new() -> Remote {
         let dir = tempfile::tempdir().expect("temp dir");
         let bare = dir.path().join("demo.git");
         let work = dir.path().join("work");
@@ -80,7 +80,7 @@ impl Remote {
     }
 
     /// Commits `.gitlab-ci.yml` with `ci` and pushes `main`; returns the sha.
-    fn push(&self, ci: &str, message: &str) -> String {
+    pub(crate) fn push(&self, ci: &str, message: &str) -> String {
         std::fs::write(self.work.join(".gitlab-ci.yml"), ci).expect("write");
         git(&self.work, &["add", "."]);
         git(&self.work, &["commit", "-q", "--allow-empty", "-m", message]);
@@ -193,7 +193,7 @@ const SLOW: &str = "slow:
 ";
 
 /// Whether process `pid` is gone (absent, or a zombie nobody reaped yet).
-fn process_gone(pid: u32) -> bool {
+pub(crate) fn process_gone(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
         Err(_) => true,
         Ok(stat) => stat

@@ -145,6 +145,9 @@ impl<'p> Run<'p> {
     /// `dependencies` if given; else the `needs` with `artifacts: true`; else every job of the
     /// earlier stages.
     fn artifact_sources(&self, i: usize) -> Vec<ArtifactSource> {
+        if let Some(preset) = &self.preset_sources {
+            return preset.clone();
+        }
         let job = self.nodes[i].job;
         let receives = |other: &Job| match (&job.dependencies, &job.needs) {
             (Some(dependencies), _) => dependencies.contains(&other.name),

@@ -31,6 +31,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "events",
         sql: include_str!("../migrations/sqlite/0002_events.sql"),
     },
+    Migration {
+        version: 3,
+        name: "tokens",
+        sql: include_str!("../migrations/sqlite/0003_tokens.sql"),
+    },
 ];
 
 /// The schema version this binary writes.

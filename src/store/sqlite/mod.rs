@@ -19,6 +19,8 @@ use crate::store::{
 pub(crate) mod events;
 pub(crate) mod migrate;
 pub(crate) mod read;
+pub(crate) mod rerun;
+pub(crate) mod tokens;
 pub(crate) mod write;
 
 /// How long a writer waits for another process's lock before failing with "busy".

@@ -1,0 +1,164 @@
+//! The SQL of re-running one job of a recorded pipeline (retry, play): the job row and the
+//! queue event that asks the worker to run it are written in one transaction.
+
+use rusqlite::{Connection, OptionalExtension, params};
+use serde_json::json;
+
+use crate::store::error::SqlContext;
+use crate::store::sqlite::write::begin;
+use crate::store::{
+    EventId, EventRow, JobId, JobStatus, PipelineId, PipelineStatus, RerunKind, RerunQueued, StoreError, Timestamp,
+};
+
+pub(crate) fn enqueue_rerun(
+    conn: &mut Connection,
+    kind: RerunKind,
+    job: JobId,
+    log_path: Option<&str>,
+    now: Timestamp,
+) -> Result<RerunQueued, StoreError> {
+    let tx = begin(conn)?;
+    type Found = (PipelineId, JobStatus, PipelineStatus, i64, String, String, bool);
+    let row: Option<Found> = tx
+        .query_row(
+            "SELECT j.pipeline_id, j.status, p.status, p.project_id, p.ref, p.sha, p.tag
+             FROM jobs j JOIN pipelines p ON p.id = j.pipeline_id WHERE j.id = ?1",
+            [job],
+            |r| {
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                    r.get(6)?,
+                ))
+            },
+        )
+        .optional()
+        .context("read job")?;
+    let (pipeline, status, pipeline_status, project_id, git_ref, sha, tag) = row.ok_or(StoreError::NotFound {
+        kind: "job",
+        id: job.get(),
+    })?;
+    let refused = |reason: String| Err(StoreError::Refused { reason });
+    let newer: Option<i64> = tx
+        .query_row("SELECT id FROM jobs WHERE retry_of = ?1", [job], |r| r.get(0))
+        .optional()
+        .context("read job attempts")?;
+    if let Some(newer) = newer {
+        return refused(format!("job {job} was already retried as job #{newer}"));
+    }
+    if matches!(
+        pipeline_status,
+        PipelineStatus::Running | PipelineStatus::Pending | PipelineStatus::Created
+    ) {
+        return refused(format!(
+            "pipeline {pipeline} is still {pipeline_status}; wait for it to finish"
+        ));
+    }
+    let pending: Option<i64> = tx
+        .query_row(
+            "SELECT id FROM events WHERE state = 'pending' AND kind IN ('retry', 'play') AND pipeline_id = ?1",
+            [pipeline],
+            |r| r.get(0),
+        )
+        .optional()
+        .context("read queued reruns")?;
+    if let Some(pending) = pending {
+        return refused(format!(
+            "pipeline {pipeline} already has a queued retry or play (event #{pending})"
+        ));
+    }
+    let target = match kind {
+        RerunKind::Retry => {
+            if !status.is_final() {
+                return refused(format!("job {job} is `{status}`; only a finished job can be retried"));
+            }
+            let id: JobId = tx
+                .query_row(
+                    r#"INSERT INTO jobs (pipeline_id, name, stage, status, "when", allow_failure, attempt,
+                           retry_of, resource_group, log_path, created_at)
+                       SELECT pipeline_id, name, stage, 'created', "when", allow_failure, attempt + 1,
+                           id, resource_group, ?2, ?3 FROM jobs WHERE id = ?1
+                       RETURNING id"#,
+                    params![job, log_path, now],
+                    |r| r.get(0),
+                )
+                .context("insert retried job")?;
+            tx.execute(
+                "INSERT INTO job_transitions (job_id, from_status, to_status, at, reason)
+                 VALUES (?1, NULL, 'created', ?2, ?3)",
+                params![id, now, format!("retry of job #{}", job.get())],
+            )
+            .context("record job transition")?;
+            id
+        }
+        RerunKind::Play => {
+            if status != JobStatus::Manual {
+                return refused(format!("job {job} is `{status}`; only a `manual` job can be played"));
+            }
+            job
+        }
+    };
+    let full_ref = format!("refs/{}/{git_ref}", if tag { "tags" } else { "heads" });
+    let event: EventId = tx
+        .query_row(
+            "INSERT INTO events (project_id, dedup_key, source, kind, git_ref, sha, payload, received_at,
+                 state, pipeline_id)
+             VALUES (?1, ?2, 'api', ?3, ?4, ?5, ?6, ?7, 'pending', ?8)
+             RETURNING id",
+            params![
+                project_id,
+                format!("{}:{}", kind.as_str(), target.get()),
+                kind.as_str(),
+                full_ref,
+                sha,
+                json!({ "job": target.get() }),
+                now,
+                pipeline,
+            ],
+            |r| r.get(0),
+        )
+        .context("insert rerun event")?;
+    tx.commit().context("commit rerun")?;
+    Ok(RerunQueued { job: target, event })
+}
+
+/// The event that started `pipeline` (not a retry or play of one of its jobs).
+pub(crate) fn event_of_pipeline(conn: &Connection, pipeline: PipelineId) -> Result<Option<EventRow>, StoreError> {
+    let id: Option<EventId> = conn
+        .query_row(
+            "SELECT id FROM events WHERE pipeline_id = ?1 AND kind NOT IN ('retry', 'play') ORDER BY id LIMIT 1",
+            [pipeline],
+            |r| r.get(0),
+        )
+        .optional()
+        .context("read the event of a pipeline")?;
+    id.map(|id| super::events::get_event(conn, id)).transpose()
+}
+
+/// How many events wait in the queue.
+pub(crate) fn pending_count(conn: &Connection) -> Result<u64, StoreError> {
+    let n: i64 = conn
+        .query_row("SELECT count(*) FROM events WHERE state = 'pending'", [], |r| r.get(0))
+        .context("count pending events")?;
+    Ok(u64::try_from(n).unwrap_or(0))
+}
+
+/// How many pipelines have each status.
+pub(crate) fn pipelines_by_status(conn: &Connection) -> Result<Vec<(PipelineStatus, u64)>, StoreError> {
+    let mut statement = conn
+        .prepare("SELECT status, count(*) FROM pipelines GROUP BY status ORDER BY status")
+        .context("count pipelines")?;
+    let rows = statement
+        .query_map([], |r| Ok((r.get::<_, PipelineStatus>(0)?, r.get::<_, i64>(1)?)))
+        .context("count pipelines")?;
+    let mut counts = Vec::new();
+    for row in rows {
+        let (status, n) = row.context("count pipelines")?;
+        counts.push((status, u64::try_from(n).unwrap_or(0)));
+    }
+    Ok(counts)
+}
