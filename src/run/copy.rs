@@ -222,15 +222,19 @@ impl TreeWriter {
             Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
             made => return made,
         }
-        match kind_of(&dest)? {
-            Some(EntryKind::Dir) => Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!("`{}` is a directory", rel.display()),
-            )),
-            _ => {
-                std::fs::remove_file(&dest)?;
-                make(&dest)
+        let removed = match kind_of(&dest) {
+            Ok(Some(EntryKind::Dir)) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("`{}` is a directory", rel.display()),
+                ));
             }
+            Ok(_) => std::fs::remove_file(&dest),
+            Err(error) => Err(error),
+        };
+        match removed {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
+            _ => make(&dest),
         }
     }
 
@@ -296,6 +300,48 @@ mod tests {
             .expect("replace link");
         assert!(root.join("link").is_file());
         assert!(outside.is_dir());
+    }
+
+    #[test]
+    fn writer_replaces_files_and_links_but_not_directories() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("a-dir")).expect("dirs");
+        std::fs::write(root.join("old"), "old content, longer than the new one").expect("old");
+        std::os::unix::fs::symlink("nowhere", root.join("dangling")).expect("symlink");
+        let source = dir.path().join("source");
+        std::fs::write(&source, "new").expect("source");
+        std::fs::set_permissions(&source, std::fs::Permissions::from_mode(0o750)).expect("chmod");
+        let mut writer = TreeWriter::new(&root);
+        for rel in ["old", "dangling", "fresh"] {
+            writer.file(&source, Path::new(rel)).expect(rel);
+            assert_eq!(std::fs::read_to_string(root.join(rel)).expect(rel), "new");
+            let mode = std::fs::metadata(root.join(rel))
+                .expect(rel)
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o7777, 0o750, "{rel}: {mode:o}");
+        }
+        assert!(writer.file(&source, Path::new("a-dir")).is_err());
+        assert!(
+            writer
+                .symlink(&root.join("dangling"), Path::new("a-dir"))
+                .is_err()
+        );
+        writer
+            .symlink(&root.join("dangling"), Path::new("old"))
+            .expect_err("`dangling` is a file now");
+        std::os::unix::fs::symlink("target", dir.path().join("link")).expect("link");
+        writer
+            .symlink(&dir.path().join("link"), Path::new("old"))
+            .expect("link over file");
+        assert_eq!(
+            std::fs::read_link(root.join("old")).expect("read link"),
+            Path::new("target")
+        );
+        assert_eq!(writer.counts().files, 3);
+        assert_eq!(writer.counts().bytes, 9);
     }
 
     #[test]
