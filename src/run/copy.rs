@@ -1,15 +1,22 @@
 //! Copying file trees for workspaces and artifacts: regular files as copy-on-write clones,
 //! symbolic links verbatim, and never a write through a symbolic link.
 //!
-//! Files are cloned with `reflink_or_copy` (a reflink on btrfs, XFS, bcachefs, APFS; a plain
-//! copy elsewhere), which keeps the permission bits (so the executable bit). Never hard
-//! links: a job that writes a file in place (`sed -i`, a build tool truncating an output)
-//! would change the developer's working tree through a hard link.
+//! Each file is created once, with the source's permission bits (so the executable bit), and
+//! filled by a reflink (btrfs, XFS, bcachefs) or, where that fails, by `copy_file_range`.
+//! A [`TreeWriter`] stops trying reflinks after the first failure: the rest of its files
+//! come from the same trees. Creating the file once matters more than it looks: on ext4 an
+//! inode freed a moment ago cannot be reused yet, and each creation scans past those, so a
+//! create-then-unlink per file (what `reflink_or_copy` does when reflinks are unsupported)
+//! made every later creation slower too (measured: see the commit that introduced this).
+//! Never hard links: a job that writes a file in place (`sed -i`, a build tool truncating an
+//! output) would change the developer's working tree through a hard link.
 //!
 //! All functions here block; callers run them in `spawn_blocking`.
 
 use std::collections::HashSet;
+use std::fs::{File, OpenOptions};
 use std::io;
+use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
 /// What an entry of a tree is, as seen without following symbolic links.
@@ -128,6 +135,8 @@ pub struct TreeWriter {
     root: PathBuf,
     real_dirs: HashSet<PathBuf>,
     counts: CopyCounts,
+    /// Cleared by the first failed reflink; later files are copied straight away.
+    try_reflink: bool,
 }
 
 impl TreeWriter {
@@ -137,6 +146,7 @@ impl TreeWriter {
             root: root.into(),
             real_dirs: HashSet::new(),
             counts: CopyCounts::default(),
+            try_reflink: true,
         }
     }
 
@@ -145,16 +155,41 @@ impl TreeWriter {
         self.counts
     }
 
-    /// Clones the regular file `source` to `rel` below the root.
+    /// Clones the regular file `source` (followed if it is a symbolic link) to `rel` below
+    /// the root, with the same permission bits.
     ///
     /// # Errors
     ///
-    /// A parent is a symbolic link or not a directory, `rel` is a directory, or I/O failed.
+    /// `source` is not a regular file, a parent is a symbolic link or not a directory, `rel`
+    /// is a directory, or I/O failed.
     pub fn file(&mut self, source: &Path, rel: &Path) -> io::Result<()> {
-        let dest = self.prepare(rel)?;
-        let bytes = match reflink_copy::reflink_or_copy(source, &dest)? {
-            Some(copied) => copied,
-            None => std::fs::metadata(&dest)?.len(),
+        let mut from = File::open(source)?;
+        let metadata = from.metadata()?;
+        if !metadata.is_file() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("`{}` is not a regular file", source.display()),
+            ));
+        }
+        let mode = metadata.permissions().mode();
+        let mut to = self.create(rel, |dest| {
+            OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(mode)
+                .open(dest)
+        })?;
+        // The umask may have cleared bits at creation; the copy keeps the source's.
+        to.set_permissions(metadata.permissions())?;
+        let bytes = if self.try_reflink && reflink_copy::reflink_file(&from, &to).is_ok() {
+            metadata.len()
+        } else {
+            if self.try_reflink {
+                self.try_reflink = false;
+                // A failed clone leaves the content unspecified: start from empty.
+                to.set_len(0)?;
+            }
+            io::copy(&mut from, &mut to)?
         };
         self.counts.files += 1;
         self.counts.bytes += bytes;
@@ -169,30 +204,37 @@ impl TreeWriter {
     /// As for [`TreeWriter::file`].
     pub fn symlink(&mut self, source: &Path, rel: &Path) -> io::Result<()> {
         let target = std::fs::read_link(source)?;
-        let dest = self.prepare(rel)?;
-        std::os::unix::fs::symlink(target, dest)?;
+        self.create(rel, |dest| std::os::unix::fs::symlink(&target, dest))?;
         self.counts.symlinks += 1;
         Ok(())
     }
 
-    /// Makes sure the parents of `rel` are real directories and nothing but a file or a
-    /// symbolic link is in the way; returns the destination path.
-    fn prepare(&mut self, rel: &Path) -> io::Result<PathBuf> {
+    /// Makes sure the parents of `rel` are real directories, then creates the entry with
+    /// `make` (which must fail with `AlreadyExists` rather than follow or overwrite what is
+    /// there, as `create_new` and `symlink` do); if a file or a symbolic link is in the way,
+    /// removes it and creates again. A directory in the way is an error.
+    fn create<T>(&mut self, rel: &Path, make: impl Fn(&Path) -> io::Result<T>) -> io::Result<T> {
         if let Some(parent) = rel.parent() {
             self.real_dir(parent)?;
         }
         let dest = self.root.join(rel);
-        match kind_of(&dest) {
-            Ok(Some(EntryKind::Dir)) => Err(io::Error::new(
-                io::ErrorKind::AlreadyExists,
-                format!("`{}` is a directory", rel.display()),
-            )),
-            Ok(_) => {
-                std::fs::remove_file(&dest)?;
-                Ok(dest)
+        match make(&dest) {
+            Err(error) if error.kind() == io::ErrorKind::AlreadyExists => {}
+            made => return made,
+        }
+        let removed = match kind_of(&dest) {
+            Ok(Some(EntryKind::Dir)) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    format!("`{}` is a directory", rel.display()),
+                ));
             }
-            Err(error) if error.kind() == io::ErrorKind::NotFound => Ok(dest),
+            Ok(_) => std::fs::remove_file(&dest),
             Err(error) => Err(error),
+        };
+        match removed {
+            Err(error) if error.kind() != io::ErrorKind::NotFound => Err(error),
+            _ => make(&dest),
         }
     }
 
@@ -258,6 +300,48 @@ mod tests {
             .expect("replace link");
         assert!(root.join("link").is_file());
         assert!(outside.is_dir());
+    }
+
+    #[test]
+    fn writer_replaces_files_and_links_but_not_directories() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("root");
+        std::fs::create_dir_all(root.join("a-dir")).expect("dirs");
+        std::fs::write(root.join("old"), "old content, longer than the new one").expect("old");
+        std::os::unix::fs::symlink("nowhere", root.join("dangling")).expect("symlink");
+        let source = dir.path().join("source");
+        std::fs::write(&source, "new").expect("source");
+        std::fs::set_permissions(&source, std::fs::Permissions::from_mode(0o750)).expect("chmod");
+        let mut writer = TreeWriter::new(&root);
+        for rel in ["old", "dangling", "fresh"] {
+            writer.file(&source, Path::new(rel)).expect(rel);
+            assert_eq!(std::fs::read_to_string(root.join(rel)).expect(rel), "new");
+            let mode = std::fs::metadata(root.join(rel))
+                .expect(rel)
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o7777, 0o750, "{rel}: {mode:o}");
+        }
+        assert!(writer.file(&source, Path::new("a-dir")).is_err());
+        assert!(
+            writer
+                .symlink(&root.join("dangling"), Path::new("a-dir"))
+                .is_err()
+        );
+        writer
+            .symlink(&root.join("dangling"), Path::new("old"))
+            .expect_err("`dangling` is a file now");
+        std::os::unix::fs::symlink("target", dir.path().join("link")).expect("link");
+        writer
+            .symlink(&dir.path().join("link"), Path::new("old"))
+            .expect("link over file");
+        assert_eq!(
+            std::fs::read_link(root.join("old")).expect("read link"),
+            Path::new("target")
+        );
+        assert_eq!(writer.counts().files, 3);
+        assert_eq!(writer.counts().bytes, 9);
     }
 
     #[test]

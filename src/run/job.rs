@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tokio::sync::OwnedSemaphorePermit;
+use tokio_util::task::TaskTracker;
 
 use super::artifacts::{self};
 use super::cache;
@@ -232,16 +233,18 @@ impl Dirs {
         std::fs::DirBuilder::new().mode(0o700).create(&self.scratch)
     }
 
-    async fn remove(&self, keep_workspace: bool) {
+    /// Removes the directories on the blocking pool without waiting: the job's final status
+    /// does not depend on it, and removing 100 files took 1.5 to 9 ms of every job's time.
+    /// The run waits for `cleanup` before it returns.
+    fn remove(&self, keep_workspace: bool, cleanup: &TaskTracker) {
         let scratch = self.scratch.clone();
         let workspace = (!keep_workspace).then(|| self.workspace.clone());
-        let _best_effort = tokio::task::spawn_blocking(move || {
+        cleanup.spawn_blocking(move || {
             let _ = std::fs::remove_dir_all(scratch);
             if let Some(workspace) = workspace {
                 let _ = std::fs::remove_dir_all(workspace);
             }
-        })
-        .await;
+        });
     }
 }
 
@@ -272,7 +275,7 @@ async fn run_script_job(
             )
         }
     };
-    dirs.remove(scope.shared.options.keep_workspaces).await;
+    dirs.remove(scope.shared.options.keep_workspaces, scope.shared.cleanup);
     finished
 }
 

@@ -14,6 +14,7 @@ use std::time::Instant;
 
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use std::path::Path;
 
@@ -52,6 +53,7 @@ pub async fn rerun_job(
     };
     let masker = masker_for(&options.variables)?;
     let slots = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let cleanup = TaskTracker::new();
     let shared = Shared {
         source: run.source,
         reader: run.reader,
@@ -61,6 +63,7 @@ pub async fn rerun_job(
         options,
         masker: &masker,
         slots: &slots,
+        cleanup: &cleanup,
     };
     let pipeline_id = job.pipeline_id;
     let run_dir = run_dir(&options.state_dir, pipeline_id);
@@ -86,6 +89,8 @@ pub async fn rerun_job(
         sources,
     };
     let summary = drive_one(shared, run.pipeline, run.context, single, cancel.child_token()).await;
+    cleanup.close();
+    cleanup.wait().await;
     // Whatever happened, the pipeline must not stay `running`.
     let jobs = run.store.jobs_of(pipeline_id)?;
     let status = pipeline_status_of(&jobs);

@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::log;
 use super::mask::{MaskError, Masker};
@@ -195,6 +196,7 @@ pub async fn run_pipeline(
         source,
     })?;
     let slots = Arc::new(Semaphore::new(options.concurrency.max(1)));
+    let cleanup = TaskTracker::new();
     let shared = Shared {
         source: run.source,
         reader: run.reader,
@@ -204,10 +206,11 @@ pub async fn run_pipeline(
         options,
         masker: &masker,
         slots: &slots,
+        cleanup: &cleanup,
     };
     let created = create_records(shared, run.pipeline, run.context, &selected)?;
     run.observer.pipeline_created(created.pipeline_id);
-    super::dag::drive(
+    let summary = super::dag::drive(
         shared,
         run.pipeline,
         run.context,
@@ -215,7 +218,10 @@ pub async fn run_pipeline(
         None,
         cancel.child_token(),
     )
-    .await
+    .await;
+    cleanup.close();
+    cleanup.wait().await;
+    summary
 }
 
 /// What every pipeline of a run shares, child pipelines included.
@@ -229,6 +235,9 @@ pub(crate) struct Shared<'a> {
     pub options: &'a RunOptions,
     pub masker: &'a Masker,
     pub slots: &'a Arc<Semaphore>,
+    /// Removals of finished jobs' directories, off the jobs' path; the run waits for them
+    /// before it returns.
+    pub cleanup: &'a TaskTracker,
 }
 
 /// The records of a pipeline about to run: its row, and one row per selected job.

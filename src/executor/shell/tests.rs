@@ -202,6 +202,52 @@ async fn variables_are_data_never_code() {
 }
 
 #[tokio::test]
+async fn the_jobs_path_decides_which_bash_runs() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = fixture();
+    // A relative entry is taken from the workspace, as `execvp` in the workspace would; a
+    // non-executable `bash` earlier in `PATH` is skipped.
+    let skipped = f.workdir.join("skipped");
+    let bin = f.workdir.join("bin");
+    std::fs::create_dir(&skipped).expect("skipped dir");
+    std::fs::create_dir(&bin).expect("bin dir");
+    std::fs::write(skipped.join("bash"), "not a program").expect("skipped bash");
+    let real = which_bash();
+    let wrapper = format!(
+        "#!{}\necho wrapped; exec {} \"$@\"\n",
+        real.display(),
+        real.display()
+    );
+    std::fs::write(bin.join("bash"), wrapper).expect("wrapper");
+    std::fs::set_permissions(bin.join("bash"), std::fs::Permissions::from_mode(0o755))
+        .expect("chmod");
+    let mut spec = spec(&f, &["true"]);
+    let path = std::env::var("PATH").unwrap_or_else(|_| DEFAULT_PATH.to_owned());
+    spec.env.push((
+        "PATH".to_owned(),
+        format!("{}:bin:{path}", skipped.display()),
+    ));
+    let (outcome, output) = run(&spec).await;
+    assert_eq!(outcome.exit, Exit::Code(0), "{output}");
+    assert!(output.starts_with("wrapped\n"), "{output}");
+}
+
+fn which_bash() -> PathBuf {
+    let path = std::env::var("PATH").unwrap_or_else(|_| DEFAULT_PATH.to_owned());
+    find_program("bash", &path, std::path::Path::new("/")).expect("bash on PATH")
+}
+
+#[test]
+fn find_program_needs_an_executable_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    std::fs::create_dir(dir.path().join("bash")).expect("a directory named bash");
+    let path = format!("{}:/nonexistent", dir.path().display());
+    assert_eq!(find_program("bash", &path, dir.path()), None);
+    // An empty entry is the working directory, where `bash` is a directory.
+    assert_eq!(find_program("bash", "", dir.path()), None);
+}
+
+#[tokio::test]
 async fn base_environment_is_documented_set() {
     let executor = ShellExecutor::from_process_env();
     let names: Vec<&str> = executor
