@@ -130,6 +130,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitStatus> {
         include_untracked: args.include_untracked,
     };
     let state_dir = args.state_dir.clone().unwrap_or_else(|| root.join(".sluice"));
+    // Jobs run in their own workspaces, so a relative state directory would not be found.
+    let state_dir = std::path::absolute(&state_dir).with_context(|| format!("cannot resolve `{}`", state_dir.display()))?;
     prepare_state_dir(&state_dir)?;
     let store = Store::open(state_dir.join("sluice.db"))?;
 

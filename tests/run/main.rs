@@ -179,6 +179,16 @@ fn the_state_directory_hides_itself_from_git() {
 }
 
 #[test]
+fn a_relative_state_directory_works() {
+    let repo = Repo::with_files(&[(".gitlab-ci.yml", "a:\n  script: echo ran\n")]);
+    let output = sluice(&repo.path, &["run", "--state-dir", "../state"]);
+    assert_eq!(output.status.code(), Some(0), "{}", dump(&output));
+    assert!(repo.path.parent().unwrap().join("state/sluice.db").exists());
+    let logs = sluice(&repo.path, &["logs", "--state-dir", "../state", "a"]);
+    assert!(stdout(&logs).contains("ran"), "{}", dump(&logs));
+}
+
+#[test]
 fn logs_of_an_unknown_job_exit_1() {
     let repo = Repo::with_files(&[(".gitlab-ci.yml", "a:\n  script: exit 0\n")]);
     assert_eq!(sluice(&repo.path, &["run"]).status.code(), Some(0));
