@@ -118,34 +118,9 @@ pub fn poll_once(project: &ProjectConfig, id: ProjectId, mirrors: &Mirrors, stor
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-    use std::process::Command;
-
     use super::*;
     use crate::config::{Environment, parse};
-
-    fn git(dir: &Path, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args([
-                "-c",
-                "user.name=T",
-                "-c",
-                "user.email=t@sluice.invalid",
-                "-c",
-                "commit.gpgsign=false",
-            ])
-            .args(args)
-            .output()
-            .expect("git runs");
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    }
+    use crate::git::test_cli::git;
 
     #[test]
     fn one_event_per_new_watched_tip_and_none_when_nothing_changed() {
