@@ -76,9 +76,16 @@ async fn handle(
     if declared.is_some_and(|length| length > limit as u64) {
         return too_large();
     }
-    // Reading stops at the limit, whatever the sender declared.
-    let Ok(body) = axum::body::to_bytes(body, limit).await else {
-        return too_large();
+    // Reading stops at the limit, whatever the sender declared, and at the timeout.
+    let body = match tokio::time::timeout(state.body_timeout, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(_)) => return too_large(),
+        Err(_elapsed) => {
+            let seconds = state.body_timeout.as_secs_f64();
+            tracing::warn!(project = %project, forge = %forge, seconds, "webhook refused: body not received in time");
+            let message = format!("webhook body not received within {seconds}s");
+            return (error(StatusCode::REQUEST_TIMEOUT, message), "refused");
+        }
     };
     let query = query.unwrap_or_default();
     // The delivery borrows non-`Sync` header access: it must not live across an `.await`.

@@ -19,6 +19,7 @@ mod v1;
 
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::Duration;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use axum::Router;
@@ -42,7 +43,14 @@ use crate::trigger::webhook::{Endpoint, WebhookSource};
 #[derive(Clone)]
 pub struct AppState {
     inner: Arc<Inner>,
+    /// How long a webhook body may take to arrive ([`WEBHOOK_BODY_TIMEOUT`]; shorter in tests).
+    body_timeout: Duration,
 }
+
+/// How long the intake waits for a webhook body: a sender that stops mid-body would
+/// otherwise hold its handler, and the daemon's graceful shutdown, forever. Forges send the
+/// whole body at once and give up on their side after 10 s (GitLab) to 30 s (Gerrit plugins).
+pub const WEBHOOK_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Inner {
     store: Arc<Store>,
@@ -125,6 +133,7 @@ impl AppState {
                 metrics: Arc::new(Metrics::new()),
                 streams: CancellationToken::new(),
             }),
+            body_timeout: WEBHOOK_BODY_TIMEOUT,
         }
     }
 

@@ -141,3 +141,19 @@ async fn a_known_event_sluice_does_not_act_on_is_accepted_and_ignored() {
     assert!(json["ignored"].is_string(), "{json}");
     assert!(store.pending_events(10).expect("pending").is_empty());
 }
+
+#[tokio::test]
+async fn a_body_that_never_arrives_is_refused_after_the_read_timeout() {
+    let (mut state, store) = app();
+    state.body_timeout = std::time::Duration::from_millis(50);
+    let never = futures_util::stream::pending::<Result<axum::body::Bytes, std::io::Error>>();
+    let request = Request::post("/hooks/gitlab/demo")
+        .header("X-Gitlab-Token", "s3cret")
+        .header("X-Gitlab-Event", "Push Hook")
+        .body(Body::from_stream(never))
+        .expect("request");
+    let answered = tokio::time::timeout(std::time::Duration::from_secs(10), send(&state, request)).await;
+    let (status, json) = answered.expect("the handler answers instead of waiting for the body forever");
+    assert_eq!(status, StatusCode::REQUEST_TIMEOUT, "{json}");
+    assert!(store.pending_events(10).expect("pending").is_empty());
+}

@@ -203,20 +203,17 @@ fn is_name(s: &str) -> bool {
     !s.is_empty() && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
 }
 
-/// `CI_COMMIT_REF_SLUG` rules: lowercased, every run of characters other than `0-9a-z`
-/// replaced by `-`, at most 63 bytes, no leading or trailing `-`.
+/// `CI_COMMIT_REF_SLUG` rules, as `Gitlab::Utils.slugify`: lowercased, every character other
+/// than `0-9a-z` replaced by `-` (runs are kept, not collapsed), cut at 63 bytes, then leading
+/// and trailing `-` removed.
 pub fn slugify(s: &str) -> String {
-    let mut slug = String::with_capacity(s.len());
-    for c in s.to_lowercase().chars() {
-        if c.is_ascii_alphanumeric() {
-            slug.push(c);
-        } else if !slug.ends_with('-') {
-            slug.push('-');
-        }
-    }
-    let slug = slug.trim_start_matches('-');
-    let truncated: String = slug.chars().take(63).collect();
-    truncated.trim_end_matches('-').to_owned()
+    let slug: String = s
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() { c } else { '-' })
+        .take(63)
+        .collect();
+    slug.trim_matches('-').to_owned()
 }
 
 /// The predefined variables GitLab sets for a pipeline (not job-specific ones such as
@@ -320,6 +317,11 @@ mod tests {
         assert_eq!(slugify("Feature/ABC_1.2"), "feature-abc-1-2");
         assert_eq!(slugify("--x--"), "x");
         assert_eq!(slugify(&"a".repeat(70)).len(), 63);
+        // As `Gitlab::Utils.slugify`: every character is replaced, runs are not collapsed,
+        // and the hyphens are trimmed after cutting at 63.
+        assert_eq!(slugify("feature//a__b"), "feature--a--b");
+        assert_eq!(slugify(&format!("{}a", "-".repeat(70))), "");
+        assert_eq!(slugify(&format!("{}--b", "a".repeat(62))), "a".repeat(62));
     }
 
     #[test]

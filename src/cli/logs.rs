@@ -66,7 +66,14 @@ pub fn run(args: &LogsArgs) -> anyhow::Result<ExitStatus> {
         eprintln!("error: no run of job `{}` is recorded in the last {SEARCH} pipelines", args.job);
         return Ok(ExitStatus::Failure);
     };
-    let path = job.log_path.context("the job has no log")?;
+    let Some(path) = job.log_path else {
+        anyhow::bail!(
+            "job `{}` (#{}) has no log recorded (it is `{}`)\n\nhint: a job that has not started has no log yet; `sluice status` shows its pipeline",
+            job.name,
+            job.id.get(),
+            job.status
+        );
+    };
     let log = std::fs::read(&path).with_context(|| format!("cannot read the log `{}`", path.display()))?;
     let mut stdout = std::io::stdout().lock();
     // A closed pipe (`sluice logs x | head`) is not an error.

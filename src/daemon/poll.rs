@@ -80,12 +80,9 @@ impl Poller {
 /// # Errors
 /// [`PollError`] when the fetch or the store fails; events recorded before are kept.
 pub fn poll_once(project: &ProjectConfig, id: ProjectId, mirrors: &Mirrors, store: &Store) -> Result<usize, PollError> {
-    let (refs, messages) = mirrors.with(project, |mirror| {
+    let (refs, repo) = mirrors.with(project, |mirror| {
         mirror.fetch(&[])?;
-        let refs = mirror.refs()?;
-        let repo = mirror.reader()?;
-        let messages: Vec<Option<String>> = refs.iter().map(|(_, sha)| repo.commit_message(sha).ok()).collect();
-        Ok((refs, messages))
+        Ok((mirror.refs()?, mirror.reader()?))
     })?;
     let mut store_error = None;
     let changes = changed_refs(project, &refs, &mut |name| match store.ref_head(id, name) {
@@ -100,11 +97,10 @@ pub fn poll_once(project: &ProjectConfig, id: ProjectId, mirrors: &Mirrors, stor
     }
     let mut recorded = 0;
     for change in changes {
-        let message = refs
-            .iter()
-            .position(|(name, _)| *name == change.full_ref)
-            .and_then(|i| messages[i].as_deref());
-        let Some((event, key)) = event_for(project, &change, message, None) else {
+        // Only the moved tips' messages are read: a mirror may hold thousands of tags.
+        // Objects are immutable, so reading them needs no mirror lock.
+        let message = repo.commit_message(&change.sha).ok();
+        let Some((event, key)) = event_for(project, &change, message.as_deref(), None) else {
             continue;
         };
         let new = event.to_new_event_moving_head(&key, Timestamp::now());
@@ -118,34 +114,9 @@ pub fn poll_once(project: &ProjectConfig, id: ProjectId, mirrors: &Mirrors, stor
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-    use std::process::Command;
-
     use super::*;
     use crate::config::{Environment, parse};
-
-    fn git(dir: &Path, args: &[&str]) -> String {
-        let out = Command::new("git")
-            .arg("-C")
-            .arg(dir)
-            .args([
-                "-c",
-                "user.name=T",
-                "-c",
-                "user.email=t@sluice.invalid",
-                "-c",
-                "commit.gpgsign=false",
-            ])
-            .args(args)
-            .output()
-            .expect("git runs");
-        assert!(
-            out.status.success(),
-            "git {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_owned()
-    }
+    use crate::git::test_cli::git;
 
     #[test]
     fn one_event_per_new_watched_tip_and_none_when_nothing_changed() {
@@ -212,6 +183,12 @@ mod tests {
                 ("tag_push", "refs/tags/v1", Some(zero), Some(second.as_str())),
             ]
         );
+        let titles: Vec<Option<String>> = events
+            .iter()
+            .rev()
+            .map(|e| crate::trigger::event::Event::from_json(&e.payload).expect("event").commit_title)
+            .collect();
+        assert_eq!(titles, [Some("first".to_owned()), Some("second".to_owned()), Some("second".to_owned())]);
         assert_eq!(store.ref_head(id, "refs/heads/main").expect("head"), Some(second));
         assert_eq!(store.ref_head(id, "refs/heads/unwatched").expect("head"), None);
     }

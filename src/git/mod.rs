@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 
 pub mod mirror;
 mod reader;
+#[cfg(test)]
+pub(crate) mod test_cli;
 
 pub use mirror::Mirror;
 pub use reader::{RepoReader, remote_cache_name};

@@ -28,9 +28,18 @@ impl AgeRecipient {
     ///
     /// # Errors
     ///
-    /// [`SecretsError::Recipient`] when `text` is not an X25519 age recipient.
+    /// [`SecretsError::Recipient`] when `text` is not an X25519 age recipient. A secret key
+    /// given by mistake is not repeated in the error, only its prefix.
     pub fn parse(text: &str) -> Result<Self, SecretsError> {
         let text = text.trim();
+        if text.to_ascii_uppercase().starts_with("AGE-SECRET-KEY-") {
+            return Err(SecretsError::Recipient {
+                recipient: "AGE-SECRET-KEY-1…".to_string(),
+                reason: "that is a secret key (an identity), not a recipient; give its public key `age1…` \
+                         (`age-keygen -y` prints it)"
+                    .to_string(),
+            });
+        }
         age::x25519::Recipient::from_str(text)
             .map(AgeRecipient)
             .map_err(|reason| SecretsError::Recipient { recipient: text.to_string(), reason: reason.to_string() })
@@ -191,5 +200,15 @@ mod tests {
     fn a_bad_recipient_is_named() {
         let err = AgeRecipient::parse("age1nope").unwrap_err();
         assert!(err.to_string().contains("age1nope"));
+    }
+
+    #[test]
+    fn a_secret_key_given_as_recipient_is_not_echoed() {
+        let key = generate("2026-01-01T00:00:00Z");
+        let text = String::from_utf8(key.identity_file.expose().to_vec()).unwrap();
+        let secret = text.lines().find(|l| l.starts_with("AGE-SECRET-KEY-1")).unwrap();
+        let message = AgeRecipient::parse(secret).unwrap_err().to_string();
+        assert!(!message.contains(secret), "{message}");
+        assert!(message.contains("AGE-SECRET-KEY-1") && message.contains("identity"), "{message}");
     }
 }
