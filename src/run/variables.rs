@@ -204,7 +204,13 @@ fn add_environment(vars: &mut Variables, job: &Job) {
 /// most 24 characters, starting with a letter. (GitLab appends a random suffix when it had to
 /// change the name; we do not, so the slug is stable between local runs.)
 fn environment_slug(name: &str) -> String {
-    let slug = slugify(name);
+    // GitLab squeezes runs of `-` in environment slugs (unlike `CI_COMMIT_REF_SLUG`).
+    let mut slug = String::with_capacity(name.len());
+    for c in slugify(name).chars() {
+        if !(c == '-' && slug.ends_with('-')) {
+            slug.push(c);
+        }
+    }
     let mut slug = if slug.starts_with(|c: char| c.is_ascii_lowercase()) {
         slug
     } else {
@@ -297,6 +303,7 @@ mod tests {
     fn environment_slug_and_tier() {
         assert_eq!(environment_slug("review/feature-x"), "review-feature-x");
         assert_eq!(environment_slug("123"), "env-123");
+        assert_eq!(environment_slug("review//a__b"), "review-a-b");
         assert_eq!(guess_tier("Production"), "production");
         assert_eq!(guess_tier("review/x"), "development");
     }
