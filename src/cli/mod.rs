@@ -32,13 +32,12 @@ macro_rules! out {
 mod cancel;
 mod client;
 mod config;
+mod job_action;
 mod lint;
 mod logs;
 mod output;
 mod pipelines;
 mod plan;
-mod play;
-mod retry;
 mod run;
 mod run_output;
 mod secrets;
@@ -101,11 +100,11 @@ enum Command {
     /// Show the recent pipelines of the daemon's projects
     Status(status::StatusArgs),
     /// Run a finished job again (through the daemon)
-    Retry(retry::RetryArgs),
+    Retry(job_action::RetryArgs),
     /// Cancel a running pipeline (through the daemon)
     Cancel(cancel::CancelArgs),
     /// Start a manual job (through the daemon)
-    Play(play::PlayArgs),
+    Play(job_action::PlayArgs),
     /// The VERSION gate: whether a push publishes its `VERSION`
     Version(version::VersionArgs),
     /// Encrypt and decrypt SOPS-format secrets files with age keys
@@ -124,9 +123,9 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Pipelines(args) => pipelines::run(&args),
         Command::Token(args) => token::run(&args),
         Command::Status(args) => status::run(&args),
-        Command::Retry(args) => retry::run(&args),
+        Command::Retry(args) => job_action::retry(&args),
         Command::Cancel(args) => cancel::run(&args),
-        Command::Play(args) => play::run(&args),
+        Command::Play(args) => job_action::play(&args),
         Command::Version(args) => version::run(&args),
         Command::Secrets(args) => secrets::run(&args),
     };
