@@ -7,13 +7,23 @@
 use super::SecretsError;
 use super::tree::Value;
 
-/// One line of a dotenv file.
-#[derive(Debug, Clone, PartialEq)]
+/// One line of a dotenv file. Its `Debug` shows keys only: values and comments may be
+/// decrypted secrets.
+#[derive(Clone, PartialEq)]
 pub(crate) enum Line {
     /// `#text`, without the `#`.
     Comment(String),
     /// `KEY=VALUE`, with `\n` turned into newlines.
     Pair(String, String),
+}
+
+impl std::fmt::Debug for Line {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Line::Comment(_) => f.write_str("Comment([REDACTED])"),
+            Line::Pair(key, _) => write!(f, "Pair({key:?}, [REDACTED])"),
+        }
+    }
 }
 
 impl Drop for Line {
@@ -135,6 +145,13 @@ pub(crate) fn metadata_lines(sops: &Value) -> Vec<Line> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn debug_shows_keys_but_no_value() {
+        let shown = format!("{:?}", parse("a.env", "# hidden note\nTOKEN=hunter2-secret\n").unwrap());
+        assert!(shown.contains("TOKEN"), "{shown}");
+        assert!(!shown.contains("hunter2") && !shown.contains("hidden note"), "{shown}");
+    }
 
     #[test]
     fn lines_round_trip_and_metadata_unflattens() {

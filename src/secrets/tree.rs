@@ -6,8 +6,9 @@ use zeroize::Zeroize;
 
 use super::SecretsError;
 
-/// One value of a document.
-#[derive(Debug, Clone, PartialEq)]
+/// One value of a document. Its `Debug` shows the structure and keys (clear in SOPS files
+/// too) but never a scalar, which may be a decrypted secret.
+#[derive(Clone, PartialEq)]
 pub(crate) enum Value {
     Null,
     Bool(bool),
@@ -16,6 +17,17 @@ pub(crate) enum Value {
     Str(String),
     Seq(Vec<Value>),
     Map(Vec<(String, Value)>),
+}
+
+impl std::fmt::Debug for Value {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Value::Null => f.write_str("null"),
+            Value::Seq(items) => f.debug_list().entries(items).finish(),
+            Value::Map(entries) => f.debug_map().entries(entries.iter().map(|(k, v)| (k, v))).finish(),
+            Value::Bool(_) | Value::Int(_) | Value::Float(_) | Value::Str(_) => f.write_str("[REDACTED]"),
+        }
+    }
 }
 
 impl Drop for Value {
@@ -168,6 +180,14 @@ mod tests {
 
     fn map(entries: Vec<(&str, Value)>) -> Value {
         Value::Map(entries.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+    }
+
+    #[test]
+    fn debug_shows_keys_but_no_value() {
+        let tree = map(vec![("password", Value::Str("hunter2-secret".into())), ("port", Value::Int(5432))]);
+        let shown = format!("{tree:?}");
+        assert!(shown.contains("password") && shown.contains("[REDACTED]"), "{shown}");
+        assert!(!shown.contains("hunter2") && !shown.contains("5432"), "{shown}");
     }
 
     #[test]
