@@ -79,7 +79,11 @@ async fn handle(
     // Reading stops at the limit, whatever the sender declared, and at the timeout.
     let body = match tokio::time::timeout(state.body_timeout, axum::body::to_bytes(body, limit)).await {
         Ok(Ok(body)) => body,
-        Ok(Err(_)) => return too_large(),
+        Ok(Err(failed)) if is_length_limit(&failed) => return too_large(),
+        Ok(Err(_)) => {
+            tracing::warn!(project = %project, forge = %forge, "webhook refused: the body could not be read");
+            return (error(StatusCode::BAD_REQUEST, "webhook body could not be read".to_owned()), "refused");
+        }
         Err(_elapsed) => {
             let seconds = state.body_timeout.as_secs_f64();
             tracing::warn!(project = %project, forge = %forge, seconds, "webhook refused: body not received in time");
@@ -147,4 +151,17 @@ async fn handle(
             ((StatusCode::OK, axum::Json(body)).into_response(), "duplicate")
         }
     }
+}
+
+/// Whether reading a body failed because it passed the size limit (rather than, say, the
+/// sender going away).
+fn is_length_limit(failed: &axum::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(failed);
+    while let Some(error) = source {
+        if error.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        source = error.source();
+    }
+    false
 }
