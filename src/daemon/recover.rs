@@ -9,7 +9,7 @@
 
 use std::collections::BTreeSet;
 
-use crate::store::{FailureReason, JobStatus, PipelineStatus, Store, StoreError, Timestamp};
+use crate::store::{FailureReason, JobStatus, PipelineId, PipelineStatus, Store, StoreError, Timestamp};
 
 /// The message recorded with every job failed by recovery.
 pub const RESTART_MESSAGE: &str = "controller restarted";
@@ -40,14 +40,38 @@ pub fn settle_interrupted_jobs(store: &Store) -> Result<usize, StoreError> {
         pipelines.insert(job.pipeline_id);
     }
     for pipeline in pipelines {
-        for job in store.jobs_of(pipeline)? {
-            if !job.status.is_final() && job.status.can_transition_to(JobStatus::Canceled) {
-                store.transition_job(job.id, JobStatus::Canceled, Some(RESTART_MESSAGE), now)?;
-            }
-        }
-        store.set_pipeline_status(pipeline, PipelineStatus::Failed, now)?;
+        fail_pipeline(store, pipeline, now)?;
     }
     Ok(jobs.len())
+}
+
+/// Settles a pipeline that a previous process was running when it died, even between two
+/// jobs (no job running, later ones not started): its unfinished jobs are `canceled` and the
+/// pipeline `failed`, with the restart noted. A pipeline that already ended, or rests as
+/// `manual` (blocked), is left as it is. Returns whether it was settled.
+///
+/// # Errors
+///
+/// [`StoreError`] when the store cannot be read or written.
+pub fn settle_pipeline(store: &Store, pipeline: PipelineId) -> Result<bool, StoreError> {
+    use PipelineStatus as P;
+    let unfinished = matches!(
+        store.get_pipeline(pipeline)?.status,
+        P::Created | P::WaitingForResource | P::Preparing | P::Pending | P::Running | P::Scheduled
+    );
+    if unfinished {
+        fail_pipeline(store, pipeline, Timestamp::now())?;
+    }
+    Ok(unfinished)
+}
+
+fn fail_pipeline(store: &Store, pipeline: PipelineId, now: Timestamp) -> Result<(), StoreError> {
+    for job in store.jobs_of(pipeline)? {
+        if !job.status.is_final() && job.status.can_transition_to(JobStatus::Canceled) {
+            store.transition_job(job.id, JobStatus::Canceled, Some(RESTART_MESSAGE), now)?;
+        }
+    }
+    store.set_pipeline_status(pipeline, PipelineStatus::Failed, now)
 }
 
 /// SIGKILL to a whole process group; a group that is gone already is fine.
@@ -73,14 +97,8 @@ mod tests {
     use super::*;
     use crate::store::{JobWhen, NewJob, NewPipeline, ProcessRecord};
 
-    #[test]
-    fn our_own_start_time_is_readable() {
-        assert!(proc_start_time(std::process::id()).is_some_and(|t| t > 0));
-    }
-
-    #[test]
-    fn running_jobs_are_failed_and_their_pipeline_too() {
-        let store = Store::open_in_memory().expect("store");
+    /// A running pipeline with one `created` job per name.
+    fn running_pipeline(store: &Store, names: &[&str]) -> (crate::store::PipelineId, Vec<crate::store::JobId>) {
         let at = Timestamp::from_unix_millis;
         let project = store.ensure_project("demo", at(1)).expect("project");
         let pipeline = store
@@ -97,21 +115,39 @@ mod tests {
                 created_at: at(2),
             })
             .expect("pipeline");
-        let job = |name: &str| NewJob {
-            pipeline_id: pipeline,
-            name: name.into(),
-            stage: "test".into(),
-            status: JobStatus::Created,
-            when: JobWhen::OnSuccess,
-            allow_failure: false,
-            attempt: 1,
-            retry_of: None,
-            resource_group: None,
-            log_path: None,
-            created_at: at(3),
-        };
-        let running = store.create_job(&job("a")).expect("job");
-        let waiting = store.create_job(&job("b")).expect("job");
+        let jobs = names
+            .iter()
+            .map(|name| {
+                let job = NewJob {
+                    pipeline_id: pipeline,
+                    name: (*name).into(),
+                    stage: "test".into(),
+                    status: JobStatus::Created,
+                    when: JobWhen::OnSuccess,
+                    allow_failure: false,
+                    attempt: 1,
+                    retry_of: None,
+                    resource_group: None,
+                    log_path: None,
+                    created_at: at(3),
+                };
+                store.create_job(&job).expect("job")
+            })
+            .collect();
+        (pipeline, jobs)
+    }
+
+    #[test]
+    fn our_own_start_time_is_readable() {
+        assert!(proc_start_time(std::process::id()).is_some_and(|t| t > 0));
+    }
+
+    #[test]
+    fn running_jobs_are_failed_and_their_pipeline_too() {
+        let store = Store::open_in_memory().expect("store");
+        let at = Timestamp::from_unix_millis;
+        let (pipeline, jobs) = running_pipeline(&store, &["a", "b"]);
+        let (running, waiting) = (jobs[0], jobs[1]);
         store
             .transition_job(running, JobStatus::Running, None, at(4))
             .expect("running");
@@ -134,5 +170,23 @@ mod tests {
             PipelineStatus::Failed
         );
         assert_eq!(settle_interrupted_jobs(&store).expect("again"), 0);
+    }
+
+    #[test]
+    fn a_pipeline_interrupted_between_two_jobs_is_settled() {
+        let store = Store::open_in_memory().expect("store");
+        let at = Timestamp::from_unix_millis;
+        let (pipeline, jobs) = running_pipeline(&store, &["a", "b"]);
+        let (done, next) = (jobs[0], jobs[1]);
+        store.transition_job(done, JobStatus::Running, None, at(4)).expect("running");
+        store.finish_job(done, JobStatus::Success, Some(0), None, at(5)).expect("success");
+        // Nothing was running when the process died: job recovery has nothing to do …
+        assert_eq!(settle_interrupted_jobs(&store).expect("settle"), 0);
+        // … and the pipeline is settled when its event comes back.
+        assert!(settle_pipeline(&store, pipeline).expect("settle pipeline"));
+        assert_eq!(store.get_job(done).expect("job").status, JobStatus::Success);
+        assert_eq!(store.get_job(next).expect("job").status, JobStatus::Canceled);
+        assert_eq!(store.get_pipeline(pipeline).expect("pipeline").status, PipelineStatus::Failed);
+        assert!(!settle_pipeline(&store, pipeline).expect("again"), "an ended pipeline is left as it is");
     }
 }

@@ -102,8 +102,13 @@ impl Worker {
             return self.handle_rerun(row, kind, shutdown).await;
         }
         if let Some(pipeline) = row.pipeline_id {
-            // A previous process started this event's pipeline and died; recovery settled
-            // its jobs. It had its one pipeline.
+            // A previous process started this event's pipeline and died. Recovery failed the
+            // jobs it left running; if it died between two jobs, the pipeline is settled here
+            // so it does not stay `running`. The event had its one pipeline.
+            let store = self.store.clone();
+            if let Ok(Err(failed)) = tokio::task::spawn_blocking(move || super::recover::settle_pipeline(&store, pipeline)).await {
+                tracing::error!(event = id.get(), "cannot settle the interrupted pipeline: {}", chain(&failed));
+            }
             let note = "the controller restarted while its pipeline ran";
             return self
                 .mark(id, EventState::Done, Some(pipeline), Some(note.to_owned()))
