@@ -9,19 +9,16 @@
 //! are not kept); jobs that were waiting for a played manual job are not started. Then the
 //! pipeline's status is recomputed from the latest attempt of every job.
 
-use std::sync::Arc;
 use std::time::Instant;
 
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use std::path::Path;
 
 use super::dag::{Single, drive_one, prerequisites};
 use super::job::ArtifactSource;
 use super::log::safe_name;
-use super::scheduler::{PipelineRun, RunError, RunOptions, RunSummary, Shared, log_path, run_dir};
+use super::scheduler::{PipelineRun, Resources, RunError, RunOptions, RunSummary, log_path, run_dir};
 use super::variables::masker_for;
 use crate::ci::pipeline::{Pipeline, When};
 use crate::store::{JobRow, JobStatus, PipelineStatus, Timestamp};
@@ -51,20 +48,8 @@ pub async fn rerun_job(
             hint: None,
         });
     };
-    let masker = masker_for(&options.variables)?;
-    let slots = Arc::new(Semaphore::new(options.concurrency.max(1)));
-    let cleanup = TaskTracker::new();
-    let shared = Shared {
-        source: run.source,
-        reader: run.reader,
-        executor: &run.executor,
-        store: run.store,
-        observer: run.observer,
-        options,
-        masker: &masker,
-        slots: &slots,
-        cleanup: &cleanup,
-    };
+    let resources = Resources::new(masker_for(&options.variables)?, options);
+    let shared = resources.shared(run, options);
     let pipeline_id = job.pipeline_id;
     let run_dir = run_dir(&options.state_dir, pipeline_id);
     let log = job
@@ -89,8 +74,7 @@ pub async fn rerun_job(
         sources,
     };
     let summary = drive_one(shared, run.pipeline, run.context, single, cancel.child_token()).await;
-    cleanup.close();
-    cleanup.wait().await;
+    resources.finish().await;
     // Whatever happened, the pipeline must not stay `running`.
     let jobs = run.store.jobs_of(pipeline_id)?;
     let status = pipeline_status_of(&jobs);

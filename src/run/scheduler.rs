@@ -195,19 +195,8 @@ pub async fn run_pipeline(
         path: options.state_dir.clone(),
         source,
     })?;
-    let slots = Arc::new(Semaphore::new(options.concurrency.max(1)));
-    let cleanup = TaskTracker::new();
-    let shared = Shared {
-        source: run.source,
-        reader: run.reader,
-        executor: &run.executor,
-        store: run.store,
-        observer: run.observer,
-        options,
-        masker: &masker,
-        slots: &slots,
-        cleanup: &cleanup,
-    };
+    let resources = Resources::new(masker, options);
+    let shared = resources.shared(run, options);
     let created = create_records(shared, run.pipeline, run.context, &selected)?;
     run.observer.pipeline_created(created.pipeline_id);
     let summary = super::dag::drive(
@@ -219,9 +208,44 @@ pub async fn run_pipeline(
         cancel.child_token(),
     )
     .await;
-    cleanup.close();
-    cleanup.wait().await;
+    resources.finish().await;
     summary
+}
+
+/// What one run owns for its pipelines (the masker, the concurrency slots and the pending
+/// directory removals), from which each gets its [`Shared`] view.
+pub(crate) struct Resources {
+    masker: Masker,
+    slots: Arc<Semaphore>,
+    cleanup: TaskTracker,
+}
+
+impl Resources {
+    /// The resources of a run with `options` that masks with `masker`.
+    pub(crate) fn new(masker: Masker, options: &RunOptions) -> Self {
+        Self { masker, slots: Arc::new(Semaphore::new(options.concurrency.max(1))), cleanup: TaskTracker::new() }
+    }
+
+    /// The view every pipeline of the run shares.
+    pub(crate) fn shared<'a>(&'a self, run: &'a PipelineRun<'_>, options: &'a RunOptions) -> Shared<'a> {
+        Shared {
+            source: run.source,
+            reader: run.reader,
+            executor: &run.executor,
+            store: run.store,
+            observer: run.observer,
+            options,
+            masker: &self.masker,
+            slots: &self.slots,
+            cleanup: &self.cleanup,
+        }
+    }
+
+    /// Waits for the removals of finished jobs' directories, so nothing is left behind.
+    pub(crate) async fn finish(self) {
+        self.cleanup.close();
+        self.cleanup.wait().await;
+    }
 }
 
 /// What every pipeline of a run shares, child pipelines included.
