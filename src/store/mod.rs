@@ -18,17 +18,20 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
 
 use rusqlite::Connection;
 
 mod error;
 mod event;
+mod publication;
 mod record;
 mod sqlite;
 mod status;
 mod token;
 
 pub use error::StoreError;
+pub use publication::{Claim, NewPublication, PublicationRow, PublicationState, ReleaseRow};
 pub use event::{EventId, EventRow, EventState, Inserted, NewEvent, RefHead, RerunKind, RerunQueued};
 pub use record::{
     JobId, JobRow, JobTransition, NewJob, NewPipeline, PipelineId, PipelineRow, PipelineVariable,
@@ -37,7 +40,7 @@ pub use record::{
 pub use status::{FailureReason, JobStatus, JobWhen, ParseWordError, PipelineStatus};
 pub use token::{TokenRow, TokenScope};
 
-use sqlite::{events, read, rerun, tokens, write};
+use sqlite::{events, publications, read, rerun, tokens, write};
 
 /// The store of record. `Send + Sync`: share it in an `Arc`.
 pub struct Store {
@@ -486,6 +489,118 @@ impl Store {
     }
 }
 
+/// Publication claims and releases (see [`publication`](mod@publication)).
+impl Store {
+    /// Claims the publication of `new.app` `new.version` for `lease`, or takes over a claim
+    /// whose holder failed or whose lease ran out.
+    ///
+    /// # Guarantees
+    ///
+    /// At most one caller holds a given (app, version) at a time: the row is unique and the
+    /// check and write are one `BEGIN IMMEDIATE` transaction, across processes too. A
+    /// released publication is never claimed again; a claim of another commit is taken over
+    /// only while nothing of it was pushed (no digest recorded). Takeover increments
+    /// [`PublicationRow::attempt`], which later calls must name.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`]; [`StoreError::Corrupt`].
+    pub fn claim_publication(
+        &self,
+        new: &NewPublication,
+        lease: Duration,
+        now: Timestamp,
+    ) -> Result<Claim, StoreError> {
+        publications::claim(&mut self.conn(), new, lease_millis(lease), now)
+    }
+
+    /// Records that publication `id` (held by `attempt`) reached `to`
+    /// ([`PublicationState::ImagePushed`] with its `digest`, or
+    /// [`PublicationState::TagPushed`]) and renews the lease. Repeating a step is allowed.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Refused`] when `attempt` no longer holds the claim, it is finished, or
+    /// the step is out of order; [`StoreError::NotFound`].
+    pub fn advance_publication(
+        &self,
+        id: i64,
+        attempt: i64,
+        to: PublicationState,
+        digest: Option<&str>,
+        lease: Duration,
+        now: Timestamp,
+    ) -> Result<PublicationRow, StoreError> {
+        publications::advance(&mut self.conn(), id, attempt, to, digest, lease_millis(lease), now)
+    }
+
+    /// Marks publication `id` released and records its [`ReleaseRow`], in one transaction.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Refused`] when `attempt` no longer holds it or no digest is recorded;
+    /// [`StoreError::NotFound`].
+    pub fn release_publication(
+        &self,
+        id: i64,
+        attempt: i64,
+        now: Timestamp,
+    ) -> Result<ReleaseRow, StoreError> {
+        publications::release(&mut self.conn(), id, attempt, now)
+    }
+
+    /// Marks publication `id` failed with `error`, so the next claim may take it over.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Refused`] when `attempt` no longer holds it; [`StoreError::NotFound`].
+    pub fn fail_publication(
+        &self,
+        id: i64,
+        attempt: i64,
+        error: &str,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        publications::fail(&mut self.conn(), id, attempt, error, now)
+    }
+
+    /// The publication of `app` `version`, if one was ever claimed.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`]; [`StoreError::Corrupt`].
+    pub fn get_publication(
+        &self,
+        app: &str,
+        version: &str,
+    ) -> Result<Option<PublicationRow>, StoreError> {
+        publications::get_publication(&self.conn(), app, version)
+    }
+
+    /// The release of `app` `version`, if it was published.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`].
+    pub fn get_release(&self, app: &str, version: &str) -> Result<Option<ReleaseRow>, StoreError> {
+        publications::get_release(&self.conn(), app, version)
+    }
+
+    /// At most `limit` releases, newest first; only `app`'s if given.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`].
+    pub fn list_releases(&self, app: Option<&str>, limit: u32) -> Result<Vec<ReleaseRow>, StoreError> {
+        publications::list_releases(&self.conn(), app, limit)
+    }
+}
+
+/// A lease as stored milliseconds (saturating: a lease of centuries is still a lease).
+fn lease_millis(lease: Duration) -> i64 {
+    i64::try_from(lease.as_millis()).unwrap_or(i64::MAX)
+}
+
 #[cfg(test)]
 mod tests;
 
@@ -494,3 +609,6 @@ mod tests_events;
 
 #[cfg(test)]
 mod tests_api;
+
+#[cfg(test)]
+mod tests_publications;

@@ -36,6 +36,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "tokens",
         sql: include_str!("../migrations/sqlite/0003_tokens.sql"),
     },
+    Migration {
+        version: 4,
+        name: "publications",
+        sql: include_str!("../migrations/sqlite/0004_publications.sql"),
+    },
 ];
 
 /// The schema version this binary writes.

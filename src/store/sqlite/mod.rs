@@ -18,6 +18,7 @@ use crate::store::{
 
 pub(crate) mod events;
 pub(crate) mod migrate;
+pub(crate) mod publications;
 pub(crate) mod read;
 pub(crate) mod rerun;
 pub(crate) mod tokens;
