@@ -17,6 +17,7 @@ pub mod executor;
 pub mod run;
 pub mod publish;
 pub mod secrets;
+pub mod deploy;
 pub mod api;
 pub mod daemon;
 pub mod cli;
