@@ -1,12 +1,12 @@
-//! `sluice config check`: validates the controller configuration (`sluice.yaml`) and prints
-//! every error with its file, line, column and key.
+//! `sluice config check`: validates the controller configuration (`sluice.yaml`) or a config
+//! repo, and prints every error with its file, line, column and key.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::{Args, Subcommand};
 
 use super::ExitStatus;
-use crate::config::{self, LoadError};
+use crate::config::{self, LoadError, repo};
 
 /// Arguments of `sluice config`.
 #[derive(Debug, Args)]
@@ -17,10 +17,11 @@ pub struct ConfigArgs {
 
 #[derive(Debug, Subcommand)]
 enum ConfigCommand {
-    /// Check the controller configuration, reporting every error with its line and key
+    /// Check the controller configuration or a config repo, reporting every error with its line and key
     #[command(after_help = "Examples:
   sluice config check                        check ./sluice.yaml
   sluice config check --config /etc/sluice/sluice.yaml
+  sluice config check --config-repo ../config   check a config repo's working tree
 
 Secrets are read as `sluice serve` reads them: an `env:` variable that is not set is a
 warning (the endpoint it protects is disabled), a `file:` that cannot be read is an error.
@@ -35,6 +36,9 @@ pub struct CheckArgs {
     /// The controller configuration file
     #[arg(long, value_name = "FILE", default_value = "sluice.yaml", env = "SLUICE_CONFIG")]
     config: PathBuf,
+    /// Check this config repo (a directory: environments, apps, access) instead
+    #[arg(long, value_name = "DIR")]
+    config_repo: Option<PathBuf>,
 }
 
 /// Runs `sluice config …`.
@@ -45,6 +49,9 @@ pub fn run(args: &ConfigArgs) -> anyhow::Result<ExitStatus> {
 }
 
 fn run_check(args: &CheckArgs) -> anyhow::Result<ExitStatus> {
+    if let Some(dir) = &args.config_repo {
+        return check_config_repo(dir);
+    }
     let file = args.config.display().to_string();
     match config::load(&args.config) {
         Ok(loaded) => {
@@ -67,6 +74,29 @@ fn run_check(args: &CheckArgs) -> anyhow::Result<ExitStatus> {
             Ok(ExitStatus::Error)
         }
         Err(error @ LoadError::Read { .. }) => Err(anyhow::Error::new(error)),
+    }
+}
+
+fn check_config_repo(dir: &Path) -> anyhow::Result<ExitStatus> {
+    let files = repo::load_dir(dir).map_err(|e| anyhow::anyhow!("cannot read the config repo: {e}"))?;
+    let shown = dir.display().to_string();
+    let prefix = if shown == "." { String::new() } else { format!("{}/", shown.trim_end_matches('/')) };
+    match repo::parse(&files, &prefix) {
+        Ok((config, warnings)) => {
+            for warning in &warnings.0 {
+                eprintln!("{warning}\n");
+            }
+            let (envs, apps) = (config.environments.len(), config.apps.len());
+            let order = config.environment_names().join(" → ");
+            outln!("`{shown}` is valid: {envs} environment{} ({order}), {apps} app{}", plural(envs), plural(apps));
+            Ok(ExitStatus::Success)
+        }
+        Err(diagnostics) => {
+            eprintln!("{diagnostics}");
+            let errors = diagnostics.errors().count();
+            eprintln!("\nerror: config repo `{shown}` is invalid: {errors} error{}", plural(errors));
+            Ok(ExitStatus::Error)
+        }
     }
 }
 

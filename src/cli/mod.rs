@@ -32,6 +32,7 @@ macro_rules! out {
 mod cancel;
 mod client;
 mod config;
+mod init;
 mod job_action;
 mod lint;
 mod logs;
@@ -89,8 +90,10 @@ enum Command {
     Run(run::RunArgs),
     /// Print a job's log from the last local run
     Logs(logs::LogsArgs),
-    /// Work with the controller configuration (`sluice.yaml`)
+    /// Work with the controller configuration (`sluice.yaml`) and config repos
     Config(config::ConfigArgs),
+    /// Write a new config repo (environments, a sample app, access rules) to a directory
+    Init(init::InitArgs),
     /// Run the controller: webhooks, polling and pipelines
     Serve(serve::ServeArgs),
     /// List the pipelines recorded in the store, newest first
@@ -119,6 +122,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Logs(args) => logs::run(&args),
         Command::Config(args) => config::run(&args),
+        Command::Init(args) => init::run(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Pipelines(args) => pipelines::run(&args),
         Command::Token(args) => token::run(&args),

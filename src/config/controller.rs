@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use super::Environment;
 use super::fields::{Fields, error_at, item, positive_integer, sequence, warning_at};
 use super::project::{ProjectConfig, read_project};
+use super::repo::source::{ConfigRepoSource, read_source};
 use crate::ci::node::Node;
 use crate::diagnostic::Diagnostics;
 
@@ -28,6 +29,8 @@ pub struct ControllerConfig {
     pub concurrency: NonZeroUsize,
     /// `projects`: the repositories Sluice watches, in file order.
     pub projects: Vec<ProjectConfig>,
+    /// `config_repo`: the config repo releases are promoted in (`None`: no promotion).
+    pub config_repo: Option<ConfigRepoSource>,
 }
 
 /// Where the store is.
@@ -45,7 +48,7 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8470";
 /// The default `data_dir`.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/sluice";
 
-const KEYS: &[&str] = &["listen", "data_dir", "store", "concurrency", "projects"];
+const KEYS: &[&str] = &["listen", "data_dir", "store", "concurrency", "projects", "config_repo"];
 
 /// Reads the whole file's root node.
 pub(super) fn read_controller(root: &Node, env: &Environment, diags: &mut Diagnostics) -> Option<ControllerConfig> {
@@ -79,10 +82,18 @@ pub(super) fn read_controller(root: &Node, env: &Environment, diags: &mut Diagno
             Vec::new()
         }
     };
+    let config_repo = fields.get("config_repo").and_then(|node| read_source(node, env, diags));
     if diags.errors().count() > errors_before {
         return None;
     }
-    Some(ControllerConfig { listen: listen?, data_dir: data_dir?, store: store?, concurrency: concurrency?, projects })
+    Some(ControllerConfig {
+        listen: listen?,
+        data_dir: data_dir?,
+        store: store?,
+        concurrency: concurrency?,
+        projects,
+        config_repo,
+    })
 }
 
 fn read_listen(node: &Node, text: &str, diags: &mut Diagnostics) -> Option<SocketAddr> {

@@ -21,7 +21,8 @@ mod cron_hash;
 mod fields;
 mod project;
 mod refs;
-mod repo;
+pub mod repo;
+mod repo_url;
 mod schedule;
 mod secret;
 mod units;
@@ -34,7 +35,7 @@ pub use controller::{ControllerConfig, DEFAULT_DATA_DIR, DEFAULT_LISTEN, StoreUr
 pub use cron_hash::expand as expand_hashed_cron;
 pub use project::{DEFAULT_POLL, InvalidProjectName, ProjectConfig, ProjectName};
 pub use refs::{RefPattern, RefPatterns};
-pub use repo::RepoUrl;
+pub use repo_url::RepoUrl;
 pub use schedule::Schedule;
 pub use secret::{Secret, SecretSource};
 pub use units::{format_duration, parse_duration, parse_size};

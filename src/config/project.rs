@@ -7,7 +7,7 @@ use std::time::Duration;
 use super::Environment;
 use super::fields::{Fields, error_at, positive_integer};
 use super::refs::{RefPatterns, read_patterns, read_tags, ref_name_problem};
-use super::repo::{RepoUrl, read_repo};
+use super::repo_url::{RepoUrl, read_repo};
 use super::schedule::{Schedule, read_schedules};
 use super::units::parse_duration;
 use super::webhooks::{Forge, Webhooks, read_forge, read_webhooks};

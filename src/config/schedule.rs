@@ -128,7 +128,7 @@ fn read_cron(node: &Node, path: &str, project: &str, diags: &mut Diagnostics) ->
     }
 }
 
-fn read_timezone(node: &Node, path: &str, name: &str, diags: &mut Diagnostics) -> Option<Tz> {
+pub(super) fn read_timezone(node: &Node, path: &str, name: &str, diags: &mut Diagnostics) -> Option<Tz> {
     match Tz::from_str(name) {
         Ok(tz) => Some(tz),
         Err(_) => {
