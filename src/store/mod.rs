@@ -24,6 +24,7 @@ use rusqlite::Connection;
 
 mod error;
 mod event;
+mod promotion;
 mod publication;
 mod record;
 mod sqlite;
@@ -31,16 +32,22 @@ mod status;
 mod token;
 
 pub use error::StoreError;
+pub use promotion::{
+    ApprovalRow, AuditRow, DeploymentRow, NewAuditEntry, NewDeployment, NewPromotion, PromotionRow,
+};
 pub use publication::{Claim, NewPublication, PublicationRow, PublicationState, ReleaseRow};
 pub use event::{EventId, EventRow, EventState, Inserted, NewEvent, RefHead, RerunKind, RerunQueued};
 pub use record::{
     JobId, JobRow, JobTransition, NewJob, NewPipeline, PipelineId, PipelineRow, PipelineVariable,
     ProcessRecord, ProjectId, Timestamp,
 };
-pub use status::{FailureReason, JobStatus, JobWhen, ParseWordError, PipelineStatus};
+pub use status::{
+    AuditOutcome, DeploymentStatus, FailureReason, JobStatus, JobWhen, ParseWordError, PipelineStatus, PromotionKind,
+    Verdict,
+};
 pub use token::{TokenRow, TokenScope};
 
-use sqlite::{events, publications, read, rerun, tokens, write};
+use sqlite::{events, promotions, publications, read, rerun, tokens, write};
 
 /// The store of record. `Send + Sync`: share it in an `Arc`.
 pub struct Store {
@@ -612,3 +619,104 @@ mod tests_api;
 
 #[cfg(test)]
 mod tests_publications;
+
+/// Promotion records (see [`promotion`](mod@promotion)).
+impl Store {
+    /// Records a deployment of a release to an environment (deploy calls this).
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn insert_deployment(&self, new: &NewDeployment, now: Timestamp) -> Result<i64, StoreError> {
+        promotions::insert_deployment(&self.conn(), new, now)
+    }
+
+    /// Moves deployment `id` to `status`: `healthy` keeps the first time it became healthy
+    /// (`healthy_since`), `failed` and `rolled_back` clear it. `false` when there is no such row.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn set_deployment_status(
+        &self,
+        id: i64,
+        status: DeploymentStatus,
+        message: Option<&str>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError> {
+        promotions::set_deployment_status(&self.conn(), id, status, message, now)
+    }
+
+    /// The latest deployment of `app` to `env`: the environment's state for the gates.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn latest_deployment(&self, app: &str, env: &str) -> Result<Option<DeploymentRow>, StoreError> {
+        promotions::latest_deployment(&self.conn(), app, env)
+    }
+
+    /// Records an approval or rejection by `identity` of `release` (app, env, version).
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn record_approval(
+        &self,
+        release: (&str, &str, &str),
+        identity: &str,
+        verdict: Verdict,
+        comment: Option<&str>,
+        now: Timestamp,
+    ) -> Result<i64, StoreError> {
+        promotions::record_approval(&self.conn(), release, identity, verdict, comment, now)
+    }
+
+    /// Every approval and rejection of `app` `version` for `env`, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn approvals_of(&self, app: &str, env: &str, version: &str) -> Result<Vec<ApprovalRow>, StoreError> {
+        promotions::approvals_of(&self.conn(), app, env, version)
+    }
+
+    /// Records a pin commit pushed to the config repo.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn record_promotion(&self, new: &NewPromotion, now: Timestamp) -> Result<i64, StoreError> {
+        promotions::record_promotion(&self.conn(), new, now)
+    }
+
+    /// The newest `limit` pin commits of `app` in `env`, newest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn promotions_of(&self, app: &str, env: &str, limit: u32) -> Result<Vec<PromotionRow>, StoreError> {
+        promotions::promotions_of(&self.conn(), app, env, limit)
+    }
+
+    /// Appends to the audit log (which refuses updates and deletes).
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn append_audit(&self, entry: &NewAuditEntry, now: Timestamp) -> Result<i64, StoreError> {
+        promotions::append_audit(&self.conn(), entry, now)
+    }
+
+    /// The newest `limit` audit entries, newest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn list_audit(&self, limit: u32) -> Result<Vec<AuditRow>, StoreError> {
+        promotions::list_audit(&self.conn(), limit)
+    }
+
+    /// Names that passed for commit `sha`: jobs that succeeded (any attempt) and the sources
+    /// (`schedule`, `push`, …) of pipelines that succeeded. The `pipelines` gate reads them.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn passed_names(&self, sha: &str) -> Result<Vec<String>, StoreError> {
+        promotions::passed_names(&self.conn(), sha)
+    }
+}
+
+#[cfg(test)]
+mod tests_promotions;

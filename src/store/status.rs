@@ -248,6 +248,54 @@ impl PipelineStatus {
     }
 }
 
+gitlab_words! {
+    /// Where a deployment of a release to an environment stands (written by deploy).
+    DeploymentStatus, "deployment status" {
+        /// Recorded, not started.
+        Pending => "pending",
+        /// Being applied, health not yet known.
+        Deploying => "deploying",
+        /// Applied and healthy.
+        Healthy => "healthy",
+        /// Applying failed, or health checks failed.
+        Failed => "failed",
+        /// Replaced by a rollback.
+        RolledBack => "rolled_back",
+    }
+}
+
+gitlab_words! {
+    /// An approver's answer about a release for an environment.
+    Verdict, "verdict" {
+        /// Counts toward the quorum.
+        Approve => "approve",
+        /// Blocks the release for the environment.
+        Reject => "reject",
+    }
+}
+
+gitlab_words! {
+    /// What a pin commit did.
+    PromotionKind, "promotion kind" {
+        /// Moved a release into the environment.
+        Promote => "promote",
+        /// Pinned an earlier release and blocked the current one.
+        Rollback => "rollback",
+    }
+}
+
+gitlab_words! {
+    /// How an audited operation ended.
+    AuditOutcome, "audit outcome" {
+        /// Done and recorded.
+        Recorded => "recorded",
+        /// Refused by policy (RBAC, a rejection, a closed gate).
+        Refused => "refused",
+        /// Failed (bad input, or the config repo could not be written).
+        Failed => "failed",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -14,4 +14,5 @@ mod cli;
 mod daemon;
 mod hooks;
 mod pipelines;
+mod promote;
 mod secrets;

@@ -72,6 +72,18 @@ impl ConfigRepo {
         self.app(app)?.pins.get(env)
     }
 
+    /// The values `app` is rendered with in `env`: the app's `values`, with the pin's `values`
+    /// merged over them (mappings key by key, anything else replaced). `None` when the app
+    /// does not exist.
+    pub fn values(&self, app: &str, env: &str) -> Option<serde_json::Value> {
+        let app = self.app(app)?;
+        let mut values = app.values.clone();
+        if let Some(pin) = app.pins.get(env) {
+            merge(&mut values, &pin.values);
+        }
+        Some(values)
+    }
+
     /// The environments whose `promote_from` is `env` (the next steps after it).
     pub fn next_environments(&self, env: &str) -> impl Iterator<Item = &Environment> {
         self.environments.iter().filter(move |e| e.promote_from.as_ref().is_some_and(|from| from.as_str() == env))
@@ -80,6 +92,22 @@ impl ConfigRepo {
     /// The names of every environment, in promotion order.
     pub fn environment_names(&self) -> Vec<&str> {
         self.environments.iter().map(|env| env.name.as_str()).collect()
+    }
+}
+
+fn merge(base: &mut serde_json::Value, over: &serde_json::Value) {
+    match (base, over) {
+        (serde_json::Value::Object(base), serde_json::Value::Object(over)) => {
+            for (key, value) in over {
+                match base.get_mut(key) {
+                    Some(existing) => merge(existing, value),
+                    None => {
+                        base.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+        }
+        (base, over) => *base = over.clone(),
     }
 }
 

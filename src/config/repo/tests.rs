@@ -97,6 +97,8 @@ fn pins_render_and_read_back() {
     files.insert("apps/hello/staging.yaml".into(), pin::render_pin(&pin).into_bytes());
     let (repo, _) = parse(&files, "").unwrap_or_else(|d| panic!("{d}"));
     assert_eq!(repo.pin("hello", "staging"), Some(&pin));
+    assert_eq!(repo.values("hello", "staging"), Some(serde_json::json!({"replicas": 2, "name": "x: y"})));
+    assert_eq!(repo.values("hello", "dev"), Some(serde_json::json!({"replicas": 1})));
 }
 
 #[test]

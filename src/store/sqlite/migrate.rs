@@ -41,6 +41,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "publications",
         sql: include_str!("../migrations/sqlite/0004_publications.sql"),
     },
+    Migration {
+        version: 5,
+        name: "promotions",
+        sql: include_str!("../migrations/sqlite/0005_promotions.sql"),
+    },
 ];
 
 /// The schema version this binary writes.

@@ -12,12 +12,14 @@ use rusqlite::Connection;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
 use crate::store::{
+    AuditOutcome, DeploymentStatus, PromotionKind, Verdict,
     EventId, FailureReason, JobId, JobStatus, JobWhen, PipelineId, PipelineStatus, ProjectId,
     StoreError, Timestamp,
 };
 
 pub(crate) mod events;
 pub(crate) mod migrate;
+pub(crate) mod promotions;
 pub(crate) mod publications;
 pub(crate) mod read;
 pub(crate) mod rerun;
@@ -107,4 +109,4 @@ macro_rules! sql_word {
     )+};
 }
 
-sql_word!(JobStatus, PipelineStatus, JobWhen, FailureReason);
+sql_word!(JobStatus, PipelineStatus, JobWhen, FailureReason, DeploymentStatus, Verdict, PromotionKind, AuditOutcome);
