@@ -9,6 +9,7 @@
 
 use std::collections::BTreeSet;
 
+use crate::executor::process_group::start_time;
 use crate::store::{FailureReason, JobStatus, PipelineId, PipelineStatus, Store, StoreError, Timestamp};
 
 /// The message recorded with every job failed by recovery.
@@ -26,7 +27,7 @@ pub fn settle_interrupted_jobs(store: &Store) -> Result<usize, StoreError> {
     for job in &jobs {
         if let Some(process) = job.process
             && process.start_time != 0
-            && proc_start_time(process.pid) == Some(process.start_time)
+            && start_time(process.pid) == Some(process.start_time)
         {
             kill_group(process.pgid);
             tracing::warn!(
@@ -82,16 +83,6 @@ fn kill_group(pgid: u32) {
     let _gone_is_fine = rustix::process::kill_process_group(pgid, rustix::process::Signal::KILL);
 }
 
-/// A process's start time in clock ticks since boot (`/proc/<pid>/stat` field 22); `None`
-/// when there is no such process.
-fn proc_start_time(pid: u32) -> Option<u64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-    // The command name (field 2) is parenthesised and may contain spaces: count after it.
-    stat.rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().nth(19))
-        .and_then(|field| field.parse().ok())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -139,7 +130,7 @@ mod tests {
 
     #[test]
     fn our_own_start_time_is_readable() {
-        assert!(proc_start_time(std::process::id()).is_some_and(|t| t > 0));
+        assert!(start_time(std::process::id()).is_some_and(|t| t > 0));
     }
 
     #[test]

@@ -12,8 +12,14 @@
 //! in a GitOps repository, a Kubernetes `Secret`); it does not read the config repo's YAML
 //! itself: [`spec::DeploySpec`] is its input.
 
+pub mod health;
+pub mod image;
 mod private_dir;
 pub mod render;
+pub mod rollout;
 pub mod spec;
+pub mod target;
+#[cfg(test)]
+mod test_image;
 
 pub use spec::{DeploySpec, SecretValues};

@@ -43,6 +43,16 @@ pub fn become_subreaper() -> io::Result<()> {
     Ok(())
 }
 
+/// A process's start time in clock ticks since boot (`/proc/<pid>/stat` field 22), which
+/// with the pid identifies a process across restarts of Sluice; `None` when there is none.
+pub(crate) fn start_time(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is parenthesised and may contain spaces: count after it.
+    stat.rsplit_once(')')
+        .and_then(|(_, rest)| rest.split_whitespace().nth(19))
+        .and_then(|field| field.parse().ok())
+}
+
 /// A process group of a script, identified by its leader's pid.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Group {

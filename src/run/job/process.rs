@@ -2,6 +2,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::executor::process_group::start_time;
 use crate::executor::{Exit, OnSpawn, ScriptRun, SpawnedProcess};
 use crate::run::dag::Scope;
 use crate::run::log::JobLog;
@@ -37,7 +38,7 @@ pub(super) async fn run_recorded(
         tokio::select! {
             outcome = &mut run => return outcome.map(|o| o.exit).map_err(|e| error_chain(&e)),
             Some((process, ack)) = rx.recv() => {
-                let record = ProcessRecord { pid: process.pid, pgid: process.pgid, start_time: proc_start_time(process.pid) };
+                let record = ProcessRecord { pid: process.pid, pgid: process.pgid, start_time: start_time(process.pid).unwrap_or(0) };
                 let recorded = scope.shared.store.record_process(row, record).map_err(|e| error_chain(&e));
                 let _ = ack.send(recorded);
             }
@@ -56,15 +57,3 @@ pub(super) fn error_chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// The process's start time in clock ticks since boot (`/proc/<pid>/stat` field 22), or 0
-/// when it cannot be read (the record then cannot be verified after a crash).
-fn proc_start_time(pid: u32) -> u64 {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0;
-    };
-    // The command name (field 2) is parenthesised and may contain spaces: count after it.
-    stat.rsplit_once(')')
-        .and_then(|(_, rest)| rest.split_whitespace().nth(19))
-        .and_then(|field| field.parse().ok())
-        .unwrap_or(0)
-}

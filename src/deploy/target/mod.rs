@@ -1,0 +1,110 @@
+//! Targets: where a rendered release goes. Each kind has its own file; [`apply`] dispatches.
+//!
+//! A target receives the spec, the render and the decrypted secrets, and either makes the
+//! release run (and healthy, where it can tell) or fails leaving what ran before in place as
+//! far as the kind allows: the process target keeps the previous release running until the
+//! new one is healthy; the command target's script decides; the gitops target commits all
+//! or nothing; the Kubernetes target is not applied yet (its objects are computed and
+//! tested, see [`kubernetes`]).
+
+pub mod command;
+pub mod kubernetes;
+pub mod process;
+
+use std::path::PathBuf;
+
+use super::image::ImageError;
+use super::render::Rendered;
+use super::spec::{DeploySpec, SecretValues, TargetKind, TargetSpec};
+
+/// Where targets keep their state.
+#[derive(Debug, Clone)]
+pub struct TargetContext {
+    /// The daemon's data directory; targets use `<data_dir>/deploy/<app>/<env>/<target>/`.
+    pub data_dir: PathBuf,
+}
+
+impl TargetContext {
+    /// The state directory of one target of one app in one environment.
+    pub fn target_dir(&self, spec: &DeploySpec, target: &TargetSpec) -> PathBuf {
+        self.data_dir.join("deploy").join(&spec.app).join(&spec.env).join(&target.name)
+    }
+}
+
+/// What a target reports after applying a release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// Where the release answers, when the target knows (`http://127.0.0.1:18081`).
+    pub url: Option<String>,
+    /// One line on what was done.
+    pub message: String,
+}
+
+/// Why a target did not apply a release. No variant carries a secret.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    /// The image could not be read or unpacked.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+    /// A file or directory of the target could not be written.
+    #[error("`{}`: {source}", path.display())]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The program could not be started.
+    #[error("cannot start `{program}`: {source}")]
+    Spawn {
+        /// The program.
+        program: String,
+        /// The I/O error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The release started but did not become healthy; what ran before still runs.
+    #[error("{version} did not become healthy: {reason}")]
+    Unhealthy {
+        /// The version.
+        version: String,
+        /// The last health check failure, or how the process exited.
+        reason: String,
+    },
+    /// The configuration cannot work (an empty command, an HTTP check without address, …).
+    #[error("{0}")]
+    Config(String),
+    /// The target kind is not built yet.
+    #[error("the `{0}` target cannot apply yet: {1}")]
+    NotBuilt(&'static str, &'static str),
+}
+
+/// Applies the release to one target.
+///
+/// # Errors
+///
+/// [`TargetError`]; see each kind for what is left in place.
+pub async fn apply(
+    context: &TargetContext,
+    target: &TargetSpec,
+    spec: &DeploySpec,
+    rendered: &Rendered,
+    secrets: &SecretValues,
+) -> Result<Applied, TargetError> {
+    match &target.kind {
+        TargetKind::Process { layout, base_port } => {
+            let process = process::ProcessTarget {
+                dir: context.target_dir(spec, target),
+                layout: layout.clone(),
+                base_port: *base_port,
+            };
+            process.deploy(spec, secrets).await
+        }
+        TargetKind::Command { run } => command::run(run, spec, rendered, secrets).await,
+        TargetKind::Gitops { .. } => Err(TargetError::NotBuilt("gitops", "see README")),
+        TargetKind::Kubernetes { .. } => {
+            Err(TargetError::NotBuilt("kubernetes", "objects are computed, but Sluice has no Kubernetes client yet"))
+        }
+    }
+}

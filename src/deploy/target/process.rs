@@ -1,0 +1,294 @@
+//! The process target: the all-in-one development environment. The image's layers are
+//! unpacked under the data directory (once per digest) and its entrypoint and cmd (or the
+//! app's `run:` overrides) run as a local process with the image's environment, the app's
+//! `run.env`, the secrets and `PORT`: no chroot, no namespaces, the same user as Sluice.
+//!
+//! Releases alternate between two ports, `base_port` and `base_port + 1`, so the previous
+//! release keeps serving until the new one passes its health check; only then is it stopped
+//! and `current.json` switched. A release that does not become healthy is stopped and the
+//! previous one keeps running, still recorded as current.
+//!
+//! Program lookup without a chroot: an absolute program that exists inside the image runs
+//! from the unpacked tree, a bare name is looked up in the image's `PATH` (inside the tree)
+//! and then the host's; the working directory is the image's `WorkingDir` inside the tree.
+//! Absolute paths in arguments are not rewritten.
+
+use std::ffi::OsStr;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Applied, TargetError};
+use crate::deploy::health::{self, Probe};
+use crate::deploy::image::{self, ImageConfig};
+use crate::deploy::private_dir::PrivateDir;
+use crate::deploy::spec::{DeploySpec, SecretValues};
+use crate::executor::process_group::{Group, start_time};
+
+/// How long a stopped release gets between SIGTERM and SIGKILL.
+const STOP_GRACE: Duration = Duration::from_secs(10);
+
+/// How long a release without a health check must stay up to count as started.
+const SETTLE: Duration = Duration::from_millis(300);
+
+/// One target's state directory and settings.
+#[derive(Debug, Clone)]
+pub struct ProcessTarget {
+    /// `<data_dir>/deploy/<app>/<env>/<target>/`.
+    pub dir: PathBuf,
+    /// The OCI image layout holding the app's images.
+    pub layout: PathBuf,
+    /// The first of the two ports releases alternate between.
+    pub base_port: u16,
+}
+
+/// The release a process target runs, as recorded in `current.json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Running {
+    /// The version.
+    pub version: String,
+    /// The image manifest digest.
+    pub digest: String,
+    /// The process (and process group) id.
+    pub pid: u32,
+    /// Its start time in clock ticks since boot, to recognise it after a restart.
+    pub start_time: u64,
+    /// The port it listens on.
+    pub port: u16,
+}
+
+impl Running {
+    /// Whether the recorded process still runs (same pid, same start time).
+    pub fn is_alive(&self) -> bool {
+        start_time(self.pid) == Some(self.start_time)
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl ProcessTarget {
+    /// The release recorded as running, if any (whether or not it is still alive).
+    pub fn current(&self) -> Option<Running> {
+        let text = std::fs::read(self.dir.join("current.json")).ok()?;
+        serde_json::from_slice(&text).ok()
+    }
+
+    /// Makes `spec`'s release run and be healthy; see the module documentation.
+    ///
+    /// # Guarantees
+    ///
+    /// On success `current.json` names the new release and the previous one is stopped. On
+    /// failure the new process is stopped and `current.json` is unchanged. Applying the
+    /// release that already runs (same digest, alive) does nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`TargetError`]: the image, starting the program, or the health check.
+    pub async fn deploy(&self, spec: &DeploySpec, secrets: &SecretValues) -> Result<Applied, TargetError> {
+        let previous = self.current().filter(Running::is_alive);
+        if let Some(running) = previous.as_ref().filter(|r| r.digest == spec.digest && r.version == spec.version) {
+            return Ok(Applied { url: Some(running.url()), message: format!("{} already runs", spec.version) });
+        }
+        let (root, image) = self.unpacked(&spec.digest).await?;
+        let port = match &previous {
+            Some(running) if running.port == self.base_port => self.base_port.wrapping_add(1),
+            _ => self.base_port,
+        };
+        let mut child = self.spawn(spec, secrets, &root, &image, port)?;
+        let pid = child.id().unwrap_or(0);
+        let running = Running {
+            version: spec.version.clone(),
+            digest: spec.digest.clone(),
+            pid,
+            start_time: start_time(pid).unwrap_or(0),
+            port,
+        };
+        let probe = Probe {
+            addr: Some(std::net::SocketAddr::from(([127, 0, 0, 1], port))),
+            dir: Some(workdir(&root, &image)),
+            env: vec![("PORT".into(), port.to_string()), ("SLUICE_URL".into(), running.url())],
+        };
+        let healthy = tokio::select! {
+            verdict = wait_up(spec, &probe) => verdict,
+            status = child.wait() => Err(match status {
+                Ok(status) => format!("the process exited ({status}) before it was healthy"),
+                Err(e) => format!("the process could not be waited for: {e}"),
+            }),
+        };
+        if let Err(reason) = healthy {
+            if let Some(group) = Group::led_by(pid) {
+                let _ = group.clear(STOP_GRACE).await;
+            }
+            let _ = child.wait().await;
+            return Err(TargetError::Unhealthy { version: spec.version.clone(), reason });
+        }
+        tokio::spawn(async move {
+            let _reaped = child.wait().await;
+        });
+        self.record(&running)?;
+        if let Some(old) = previous {
+            stop(&old).await;
+        }
+        Ok(Applied { url: Some(running.url()), message: format!("{} runs as pid {pid} on port {port}", spec.version) })
+    }
+
+    /// Stops the recorded release (if it still runs) and forgets it.
+    ///
+    /// # Errors
+    ///
+    /// [`TargetError::Io`] when `current.json` cannot be removed.
+    pub async fn stop(&self) -> Result<(), TargetError> {
+        if let Some(running) = self.current() {
+            stop(&running).await;
+        }
+        let path = self.dir.join("current.json");
+        match std::fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(source) => Err(TargetError::Io { path, source }),
+        }
+    }
+
+    /// The image's unpacked tree under `releases/<hex>/rootfs`, unpacked now if needed (into
+    /// a scratch directory renamed into place, so a crash never leaves half a tree).
+    async fn unpacked(&self, digest: &str) -> Result<(PathBuf, ImageConfig), TargetError> {
+        let layout = self.layout.clone();
+        let releases = self.dir.join("releases");
+        let hex = digest.rsplit(':').next().unwrap_or(digest).to_string();
+        let digest = digest.to_string();
+        let io = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| TargetError::Io { path, source }
+        };
+        tokio::task::spawn_blocking(move || {
+            let image = image::read(&layout, &digest)?;
+            let root = releases.join(&hex).join("rootfs");
+            if !root.is_dir() {
+                let parent = releases.join(&hex);
+                std::fs::create_dir_all(&parent).map_err(io(&parent))?;
+                let scratch = PrivateDir::create(&parent, "unpacking").map_err(io(&parent))?;
+                image::unpack(&image, scratch.path())?;
+                std::fs::rename(scratch.path(), &root).map_err(io(&root))?;
+            }
+            Ok((root, image))
+        })
+        .await
+        .map_err(|e| TargetError::Config(format!("unpacking the image panicked: {e}")))?
+    }
+
+    /// Starts the release in its own process group, output appended to `app.log` beside its tree.
+    fn spawn(
+        &self,
+        spec: &DeploySpec,
+        secrets: &SecretValues,
+        root: &Path,
+        image: &ImageConfig,
+        port: u16,
+    ) -> Result<tokio::process::Child, TargetError> {
+        let argv = match &spec.run.command {
+            Some(command) => command.clone(),
+            None => image.entrypoint.iter().chain(&image.cmd).cloned().collect(),
+        };
+        let Some((program, args)) = argv.split_first() else {
+            return Err(TargetError::Config(format!(
+                "the image of {} has no entrypoint or cmd; set `run: command:` in `apps/{}/app.yaml`",
+                spec.version, spec.app
+            )));
+        };
+        let log_path = root.with_file_name("app.log");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
+            .map_err(|source| TargetError::Io { path: log_path.clone(), source })?;
+        let log_err = log.try_clone().map_err(|source| TargetError::Io { path: log_path, source })?;
+        let in_image = root.join(program.trim_start_matches('/'));
+        let program_path = if program.starts_with('/') && in_image.exists() { in_image } else { PathBuf::from(program) };
+        let mut command = tokio::process::Command::new(&program_path);
+        command
+            .args(args)
+            .env_clear()
+            .envs(environment(spec, root, image, port))
+            .current_dir(workdir(root, image))
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_err)
+            .process_group(0)
+            .kill_on_drop(false);
+        for (name, value) in &secrets.0 {
+            command.env(name, OsStr::from_bytes(value.expose()));
+        }
+        command.spawn().map_err(|source| TargetError::Spawn { program: program.clone(), source })
+    }
+
+    /// Writes `current.json` atomically (a temporary file renamed over it).
+    fn record(&self, running: &Running) -> Result<(), TargetError> {
+        let path = self.dir.join("current.json");
+        let scratch = self.dir.join("current.json.tmp");
+        let text = serde_json::to_vec_pretty(running).unwrap_or_default();
+        std::fs::write(&scratch, text)
+            .and_then(|()| std::fs::File::open(&scratch).and_then(|f| f.sync_all()))
+            .and_then(|()| std::fs::rename(&scratch, &path))
+            .map_err(|source| TargetError::Io { path, source })
+    }
+}
+
+/// The environment of a release: the image's (its `PATH` entries moved inside the tree, then
+/// the host's `PATH`), `run.env`, `PORT` and `SLUICE_*`; nothing else of Sluice's own.
+fn environment(spec: &DeploySpec, root: &Path, image: &ImageConfig, port: u16) -> Vec<(String, String)> {
+    let host_path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".to_string());
+    let mut env: Vec<(String, String)> = Vec::new();
+    let mut path = Vec::new();
+    for (name, value) in &image.env {
+        if name == "PATH" {
+            path.extend(value.split(':').filter(|d| d.starts_with('/')).map(|d| root.join(&d[1..]).display().to_string()));
+        } else {
+            env.push((name.clone(), value.clone()));
+        }
+    }
+    path.push(host_path);
+    env.push(("PATH".into(), path.join(":")));
+    env.push(("HOME".into(), root.display().to_string()));
+    env.push(("LANG".into(), "C.UTF-8".into()));
+    env.extend(spec.run.env.iter().cloned());
+    env.push(("PORT".into(), port.to_string()));
+    env.push(("SLUICE_APP".into(), spec.app.clone()));
+    env.push(("SLUICE_ENV".into(), spec.env.clone()));
+    env.push(("SLUICE_VERSION".into(), spec.version.clone()));
+    env
+}
+
+fn workdir(root: &Path, image: &ImageConfig) -> PathBuf {
+    root.join(image.working_dir.trim_start_matches('/'))
+}
+
+/// Waits for the app's health check, or, without one, for it to stay up briefly.
+async fn wait_up(spec: &DeploySpec, probe: &Probe) -> Result<(), String> {
+    match &spec.health {
+        Some(check) => health::wait_healthy(check, probe).await,
+        None => {
+            tokio::time::sleep(SETTLE).await;
+            Ok(())
+        }
+    }
+}
+
+/// Stops a recorded release if it is still the same process: SIGTERM to its group, then
+/// SIGKILL after [`STOP_GRACE`].
+async fn stop(running: &Running) {
+    if !running.is_alive() {
+        return;
+    }
+    if let Some(group) = Group::led_by(running.pid) {
+        let _best_effort = group.clear(STOP_GRACE).await;
+    }
+}
+
+#[cfg(test)]
+mod tests;
