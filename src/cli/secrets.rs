@@ -1,6 +1,7 @@
-//! `sluice secrets keygen|encrypt|decrypt`: SOPS-format secrets files with age keys, from
-//! the command line. Identities come from `--identity`, `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY`
-//! or SOPS's default key file, as `sops` finds them; plaintext goes only to stdout.
+//! `sluice secrets keygen|encrypt|decrypt`: SOPS-format secrets files with age and OpenPGP
+//! keys, from the command line. Identities come from `--identity`, `SLUICE_IDENTITY_FILE`,
+//! `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY` or SOPS's default key file, as `sops` finds them;
+//! plaintext goes only to stdout.
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -10,7 +11,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use super::ExitStatus;
-use crate::secrets::{self, AgeIdentities, AgeRecipient, Plaintext, SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, SecretsError};
+use crate::secrets::{self, AgeRecipient, Plaintext, Recipients, SOPS_AGE_KEY_FILE, SecretsError};
 
 /// Arguments of `sluice secrets`.
 #[derive(Debug, Args)]
@@ -28,10 +29,14 @@ enum SecretsCommand {
 The recipient (`age1…`, the public key) is printed on stderr as `# public key: age1…` and is
 also in the file's second line.")]
     Keygen,
-    /// Encrypt a YAML, JSON, dotenv or binary file in the SOPS format for age recipients
+    /// Encrypt a YAML, JSON, dotenv or binary file in the SOPS format for age and OpenPGP recipients
     #[command(after_help = "Examples:
   sluice secrets encrypt --age age1… secrets.yaml > secrets.enc.yaml
   sluice secrets encrypt --age age1…,age1… --in-place secrets.json
+  sluice secrets encrypt --pgp ops.asc --pgp 0123…CDEF app.env
+
+`--pgp` takes a public key file (armored or binary; every key in it is a recipient) or a
+fingerprint, looked up in the GnuPG keyring with `gpg --export`.
 
 Every value is encrypted except those under a key ending in `_unencrypted`. The format
 follows the file name, as in `sops`: `.yaml`/`.yml`, `.json`, `.env` (dotenv); any other file
@@ -42,9 +47,12 @@ Exit codes: 0 encrypted, 2 unreadable or invalid file, bad recipient, or already
     #[command(after_help = "Examples:
   sluice secrets decrypt --identity keys.txt secrets.enc.yaml
   SOPS_AGE_KEY_FILE=keys.txt sluice secrets decrypt secrets.enc.json
+  sluice secrets decrypt --identity service-key.asc secrets.enc.yaml
 
-Identities: every `--identity` file, `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY` (identities inline),
-and `$XDG_CONFIG_HOME/sops/age/keys.txt` (default `~/.config/sops/age/keys.txt`) if it exists.
+Identities: every `--identity` file (an age identity file, or a passphrase-less OpenPGP secret
+key or keyring from `gpg --export-secret-keys`), `SLUICE_IDENTITY_FILE`, `SOPS_AGE_KEY_FILE`,
+`$XDG_CONFIG_HOME/sops/age/keys.txt` (default `~/.config/sops/age/keys.txt`) if it exists,
+and the inline `SLUICE_IDENTITY` and `SOPS_AGE_KEY`. Sluice does not use `gpg-agent`.
 Exit codes: 0 decrypted, 2 no identity fits (the recipients are listed), the file was
 tampered with (MAC mismatch), or it is unreadable or invalid.")]
     Decrypt(DecryptArgs),
@@ -54,8 +62,11 @@ tampered with (MAC mismatch), or it is unreadable or invalid.")]
 #[derive(Debug, Args)]
 struct EncryptArgs {
     /// age recipient (`age1…`) to encrypt for; repeat or separate with commas
-    #[arg(long = "age", value_name = "RECIPIENT", value_delimiter = ',', env = "SOPS_AGE_RECIPIENTS", required = true)]
+    #[arg(long = "age", value_name = "RECIPIENT", value_delimiter = ',', env = "SOPS_AGE_RECIPIENTS", required_unless_present = "pgp")]
     age: Vec<String>,
+    /// OpenPGP public key file or fingerprint to encrypt for; repeat or separate with commas
+    #[arg(long = "pgp", value_name = "KEYFILE|FINGERPRINT", value_delimiter = ',', env = "SOPS_PGP_FP")]
+    pgp: Vec<String>,
     /// Replace FILE with its encrypted form instead of printing it
     #[arg(long, short = 'i')]
     in_place: bool,
@@ -66,7 +77,7 @@ struct EncryptArgs {
 /// Arguments of `sluice secrets decrypt`.
 #[derive(Debug, Args)]
 struct DecryptArgs {
-    /// age identity file (`AGE-SECRET-KEY-1…` lines); repeat for several
+    /// age identity file, or OpenPGP secret key file; repeat for several
     #[arg(long = "identity", short = 'i', value_name = "FILE")]
     identity: Vec<PathBuf>,
     /// The encrypted file
@@ -91,13 +102,10 @@ fn keygen() -> anyhow::Result<ExitStatus> {
 }
 
 fn run_encrypt(args: &EncryptArgs) -> anyhow::Result<ExitStatus> {
-    let mut recipients = Vec::new();
-    for text in args.age.iter().filter(|text| !text.trim().is_empty()) {
-        match AgeRecipient::parse(text) {
-            Ok(recipient) => recipients.push(recipient),
-            Err(error) => return Ok(report(&error)),
-        }
-    }
+    let recipients = match recipients(&args.age, &args.pgp) {
+        Ok(recipients) => recipients,
+        Err(error) => return Ok(report(&error)),
+    };
     let name = args.file.display().to_string();
     let clear = Plaintext::new(std::fs::read(&args.file).with_context(|| format!("cannot read `{name}`"))?);
     let encrypted = match secrets::encrypt(&name, &clear, &recipients, SystemTime::now()) {
@@ -113,14 +121,14 @@ fn run_encrypt(args: &EncryptArgs) -> anyhow::Result<ExitStatus> {
 }
 
 fn run_decrypt(args: &DecryptArgs) -> anyhow::Result<ExitStatus> {
-    let identities = match identities(&args.identity)? {
+    let identities = match secrets::user_identities(&args.identity) {
         Ok(identities) => identities,
         Err(error) => return Ok(report(&error)),
     };
     if identities.is_empty() {
         eprintln!(
-            "error: no age identity to decrypt `{}` with\n\n\
-             hint: pass `--identity FILE`, or set `{SOPS_AGE_KEY_FILE}` to an identity file",
+            "error: no identity to decrypt `{}` with\n\n\
+             hint: pass `--identity FILE` (age or OpenPGP), or set `{SOPS_AGE_KEY_FILE}` to an age identity file",
             args.file.display()
         );
         return Ok(ExitStatus::Error);
@@ -136,36 +144,16 @@ fn run_decrypt(args: &DecryptArgs) -> anyhow::Result<ExitStatus> {
     }
 }
 
-/// The identities of `--identity` files, `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY` and SOPS's
-/// default key file, in that order.
-fn identities(files: &[PathBuf]) -> anyhow::Result<Result<AgeIdentities, SecretsError>> {
-    let mut paths: Vec<PathBuf> = files.to_vec();
-    if let Some(path) = std::env::var_os(SOPS_AGE_KEY_FILE).filter(|p| !p.is_empty()) {
-        paths.push(PathBuf::from(path));
+/// The recipients of `--age` and `--pgp` arguments, blanks skipped.
+fn recipients(age: &[String], pgp: &[String]) -> Result<Recipients, SecretsError> {
+    let mut recipients = Recipients::default();
+    for text in age.iter().filter(|text| !text.trim().is_empty()) {
+        recipients.age.push(AgeRecipient::parse(text)?);
     }
-    let config = std::env::var_os("XDG_CONFIG_HOME")
-        .filter(|p| !p.is_empty())
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|home| Path::new(&home).join(".config")));
-    if let Some(default) = config.map(|dir| dir.join("sops/age/keys.txt")).filter(|p| p.is_file()) {
-        paths.push(default);
+    for text in pgp.iter().map(|text| text.trim()).filter(|text| !text.is_empty()) {
+        recipients.pgp.extend(secrets::pgp_recipients(text)?);
     }
-    let mut identities = AgeIdentities::new();
-    for path in &paths {
-        let text = Plaintext::new(std::fs::read(path).with_context(|| format!("cannot read identity file `{}`", path.display()))?);
-        let text = std::str::from_utf8(text.expose())
-            .with_context(|| format!("identity file `{}` is not text", path.display()))?;
-        if let Err(error) = identities.add_file(&path.display().to_string(), text) {
-            return Ok(Err(error));
-        }
-    }
-    if let Ok(inline) = std::env::var(SOPS_AGE_KEY) {
-        let inline = Plaintext::from(inline);
-        if let Err(error) = identities.add_file(SOPS_AGE_KEY, std::str::from_utf8(inline.expose()).unwrap_or_default()) {
-            return Ok(Err(error));
-        }
-    }
-    Ok(Ok(identities))
+    Ok(recipients)
 }
 
 /// Prints a secrets error with a hint where one helps; the exit status is 2.
@@ -174,6 +162,7 @@ fn report(error: &SecretsError) -> ExitStatus {
         SecretsError::NoMatchingIdentity { .. } => {
             Some("pass the identity of one of those recipients with `--identity FILE` or `SOPS_AGE_KEY_FILE`")
         }
+        SecretsError::Read { .. } => Some("check the path and its permissions"),
         SecretsError::MacMismatch { .. } | SecretsError::Value { .. } => {
             Some("restore the file from git history, or re-encrypt it from a trusted clear copy")
         }

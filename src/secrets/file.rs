@@ -10,7 +10,9 @@ use regex::Regex;
 use sha2::{Digest, Sha512};
 use zeroize::Zeroizing;
 
-use super::age::{self as age_keys, AgeIdentities, AgeRecipient};
+use super::age as age_keys;
+use super::keys::{Identities, Recipients};
+use super::pgp;
 use super::cipher;
 use super::dotenv::{self, Line};
 use super::tree::{self, Value};
@@ -102,6 +104,8 @@ impl Rules {
 struct Metadata {
     /// `(recipient, enc)` of each `age` entry.
     age: Vec<(String, String)>,
+    /// `(fp, enc)` of each `pgp` entry.
+    pgp: Vec<(String, String)>,
     /// Every recipient, for errors: age ones, then `pgp:FINGERPRINT` and other key types.
     recipients: Vec<String>,
     lastmodified: String,
@@ -118,7 +122,7 @@ struct Metadata {
 /// Syntax, shape and metadata errors; [`SecretsError::NoMatchingIdentity`] listing the
 /// file's recipients; [`SecretsError::Value`] or [`SecretsError::MacMismatch`] when the file
 /// was tampered with. Nothing is returned unless every value decrypts and the MAC matches.
-pub fn decrypt(file: &str, text: &str, identities: &AgeIdentities) -> Result<Plaintext, SecretsError> {
+pub fn decrypt(file: &str, text: &str, identities: &Identities) -> Result<Plaintext, SecretsError> {
     let format = Format::from_path(file)?;
     if format == Format::Dotenv {
         return decrypt_dotenv(file, text, identities);
@@ -153,19 +157,19 @@ pub fn decrypt(file: &str, text: &str, identities: &AgeIdentities) -> Result<Pla
     Ok(Plaintext::from(format.emit(&document)))
 }
 
-/// The data key, from the first `age` entry one of `identities` opens.
-fn unwrap_key(file: &str, metadata: &Metadata, identities: &AgeIdentities) -> Result<Zeroizing<Vec<u8>>, SecretsError> {
-    metadata
-        .age
-        .iter()
-        .filter_map(|(_, enc)| age_keys::unwrap(enc, identities))
+/// The data key, from the first `age` entry, else the first `pgp` entry, one of
+/// `identities` opens.
+fn unwrap_key(file: &str, metadata: &Metadata, identities: &Identities) -> Result<Zeroizing<Vec<u8>>, SecretsError> {
+    let age = metadata.age.iter().filter_map(|(_, enc)| age_keys::unwrap(enc, &identities.age));
+    let pgp = metadata.pgp.iter().filter_map(|(_, enc)| pgp::unwrap(enc, &identities.pgp));
+    age.chain(pgp)
         .find(|key| key.len() == 32)
         .ok_or_else(|| SecretsError::NoMatchingIdentity { file: file.to_string(), recipients: metadata.recipients.clone() })
 }
 
 /// The dotenv format: values under their key, comments under the empty path and outside
 /// the MAC, metadata as `sops_…` lines.
-fn decrypt_dotenv(file: &str, text: &str, identities: &AgeIdentities) -> Result<Plaintext, SecretsError> {
+fn decrypt_dotenv(file: &str, text: &str, identities: &Identities) -> Result<Plaintext, SecretsError> {
     let mut lines = dotenv::parse(file, text)?;
     let sops = dotenv::take_metadata(&mut lines).ok_or_else(|| SecretsError::NotEncrypted { file: file.to_string() })?;
     let metadata = read_metadata(file, &sops)?;
@@ -199,7 +203,7 @@ fn decrypt_dotenv(file: &str, text: &str, identities: &AgeIdentities) -> Result<
 fn encrypt_dotenv(
     file: &str,
     plaintext: &Plaintext,
-    recipients: &[AgeRecipient],
+    recipients: &Recipients,
     now: SystemTime,
 ) -> Result<String, SecretsError> {
     let text = std::str::from_utf8(plaintext.expose())
@@ -273,7 +277,7 @@ fn decrypt_binary(file: &str, document: &Value, metadata: &Metadata, key: &[u8])
 pub fn encrypt(
     file: &str,
     plaintext: &Plaintext,
-    recipients: &[AgeRecipient],
+    recipients: &Recipients,
     now: SystemTime,
 ) -> Result<String, SecretsError> {
     let format = Format::from_path(file)?;
@@ -334,7 +338,7 @@ fn data_key() -> Result<Zeroizing<[u8; 32]>, SecretsError> {
 fn encrypt_binary(
     file: &str,
     plaintext: &Plaintext,
-    recipients: &[AgeRecipient],
+    recipients: &Recipients,
     now: SystemTime,
 ) -> Result<String, SecretsError> {
     if recipients.is_empty() {
@@ -362,26 +366,41 @@ fn encrypt_binary(
 
 /// The `sops` metadata block: the data key wrapped for each recipient on its own, as
 /// `sops` does, and the MAC encrypted with `lastmodified` as additional data.
-fn sops_block(key: &[u8], hash: Sha512, recipients: &[AgeRecipient], now: SystemTime) -> Result<Value, SecretsError> {
+fn sops_block(key: &[u8], hash: Sha512, recipients: &Recipients, now: SystemTime) -> Result<Value, SecretsError> {
     let failed = || SecretsError::Wrap { reason: "AES-256-GCM encryption failed".to_string() };
     let lastmodified = chrono::DateTime::<chrono::Utc>::from(now).format("%Y-%m-%dT%H:%M:%SZ").to_string();
     let mac_hex = Zeroizing::new(upper_hex(&hash.finalize()));
     let mac = cipher::encrypt_bytes(mac_hex.as_bytes(), "str", key, &lastmodified).map_err(|_| failed())?;
     let mut age_entries = Vec::new();
-    for recipient in recipients {
+    for recipient in &recipients.age {
         let enc = age_keys::wrap(key, &[recipient])?;
         age_entries.push(Value::Map(vec![
             ("recipient".to_string(), Value::Str(recipient.to_string())),
             ("enc".to_string(), Value::Str(enc)),
         ]));
     }
-    Ok(Value::Map(vec![
-        ("age".to_string(), Value::Seq(age_entries)),
-        ("lastmodified".to_string(), Value::Str(lastmodified)),
-        ("mac".to_string(), Value::Str(mac)),
-        ("unencrypted_suffix".to_string(), Value::Str(DEFAULT_UNENCRYPTED_SUFFIX.to_string())),
-        ("version".to_string(), Value::Str(SOPS_VERSION.to_string())),
-    ]))
+    let created_at = chrono::DateTime::<chrono::Utc>::from(now).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let mut pgp_entries = Vec::new();
+    for recipient in &recipients.pgp {
+        pgp_entries.push(Value::Map(vec![
+            ("created_at".to_string(), Value::Str(created_at.clone())),
+            ("enc".to_string(), Value::Str(pgp::wrap(key, recipient)?)),
+            ("fp".to_string(), Value::Str(recipient.fingerprint())),
+        ]));
+    }
+    // The fields and their order of `sops`'s metadata struct; empty key lists are omitted.
+    let mut block = Vec::new();
+    if !age_entries.is_empty() {
+        block.push(("age".to_string(), Value::Seq(age_entries)));
+    }
+    block.push(("lastmodified".to_string(), Value::Str(lastmodified)));
+    block.push(("mac".to_string(), Value::Str(mac)));
+    if !pgp_entries.is_empty() {
+        block.push(("pgp".to_string(), Value::Seq(pgp_entries)));
+    }
+    block.push(("unencrypted_suffix".to_string(), Value::Str(DEFAULT_UNENCRYPTED_SUFFIX.to_string())));
+    block.push(("version".to_string(), Value::Str(SOPS_VERSION.to_string())));
+    Ok(Value::Map(block))
 }
 
 /// SOPS's additional data for a value: its keys joined with `:`, plus a trailing `:`.
@@ -438,6 +457,7 @@ fn read_metadata(file: &str, sops: &Value) -> Result<Metadata, SecretsError> {
     };
     let mut metadata = Metadata {
         age: Vec::new(),
+        pgp: Vec::new(),
         recipients: Vec::new(),
         lastmodified: text("lastmodified").ok_or_else(|| invalid("`lastmodified` is missing".to_string()))?,
         mac: text("mac").ok_or_else(|| invalid("`mac` is missing".to_string()))?,
@@ -480,7 +500,12 @@ fn read_metadata(file: &str, sops: &Value) -> Result<Metadata, SecretsError> {
                     metadata.recipients.push(recipient.clone());
                     metadata.age.push((recipient, enc));
                 }
-                "pgp" => metadata.recipients.push(format!("pgp:{}", field("fp").unwrap_or_default())),
+                "pgp" => {
+                    let fp = field("fp").ok_or_else(|| invalid("a `pgp` entry has no `fp`".into()))?;
+                    let enc = field("enc").ok_or_else(|| invalid(format!("pgp entry `{fp}` has no `enc`")))?;
+                    metadata.recipients.push(format!("pgp:{fp}"));
+                    metadata.pgp.push((fp, enc));
+                }
                 "key_groups" => return Err(invalid("key groups (Shamir secret sharing) are not supported yet".into())),
                 other => metadata.recipients.push(format!("{other}:{}", field("arn").or(field("resource_id")).unwrap_or_default())),
             }

@@ -1,13 +1,15 @@
 //! Encrypted secrets in the config repo, in the SOPS format: YAML and JSON files whose leaf
-//! values are each AES-256-GCM encrypted (dotenv files line by line; any other file as one value, SOPS's binary format) under one data key, the data key wrapped for age
+//! values are each AES-256-GCM encrypted (dotenv files line by line; any other file as one
+//! value, SOPS's binary format) under one data key, the data key wrapped for age and OpenPGP
 //! recipients in a `sops` metadata block, and a MAC over all values.
 //!
 //! Files written by the `sops` tool decrypt here, and files written here decrypt with `sops`
 //! (3.11). Plaintext exists only in memory, in [`Plaintext`] and in trees zeroized on drop;
 //! errors name files, key paths and recipients, never a value. This module reads no files
-//! and no environment: callers pass text and identities in.
+//! and no environment, except the functions of `lookup` that find key files and the
+//! controller's identity: everything else takes text and keys.
 //!
-//! Not yet: OpenPGP recipients, INI files, `.sops.yaml` creation rules, YAML
+//! Not yet: INI files, `.sops.yaml` creation rules, YAML
 //! comments (SOPS encrypts them; they are dropped here), multi-document YAML, merge keys,
 //! Shamir key groups and `mac_only_encrypted`. YAML timestamps decrypt as their RFC 3339
 //! text and encrypt as strings.
@@ -16,12 +18,18 @@ mod age;
 mod cipher;
 mod dotenv;
 mod file;
+mod keys;
+mod lookup;
+mod pgp;
 mod plaintext;
 mod tree;
 mod yaml;
 
 pub use age::{AgeIdentities, AgeRecipient, GeneratedKey, SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, generate};
 pub use file::{Format, decrypt, encrypt};
+pub use keys::{Identities, Recipients};
+pub use lookup::{SLUICE_IDENTITY, SLUICE_IDENTITY_FILE, controller_identities, pgp_recipients, user_identities};
+pub use pgp::{PgpKeys, PgpRecipient};
 pub use plaintext::Plaintext;
 
 /// The `version` written into the `sops` metadata of files Sluice encrypts: the SOPS
@@ -109,6 +117,27 @@ pub enum SecretsError {
         /// 1-based line number.
         line: usize,
     },
+    /// A key file is not usable OpenPGP: not OpenPGP at all, no secret key where one is
+    /// needed, a passphrase-protected key, or a certificate without an encryption subkey.
+    #[error("`{source_name}`: {reason}")]
+    PgpKey {
+        /// The file path, or what named the key.
+        source_name: String,
+        /// What is wrong and how to fix it; never key material.
+        reason: String,
+    },
+    /// A key file cannot be read.
+    #[error("cannot read `{path}`")]
+    Read {
+        /// The file.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The controller has no identity configured.
+    #[error("no identity to decrypt secrets with: set `SLUICE_IDENTITY_FILE` to an age identity file or a passphrase-less OpenPGP secret key (or `SLUICE_IDENTITY` to its content)")]
+    NoIdentity,
     /// A recipient is not an X25519 age recipient.
     #[error("`{recipient}` is not an age recipient: {reason}")]
     Recipient {
@@ -133,7 +162,7 @@ pub enum SecretsError {
 
 fn recipients_list(recipients: &[String]) -> String {
     if recipients.is_empty() {
-        return "no age recipient".to_string();
+        return "no age or OpenPGP recipient".to_string();
     }
     recipients.iter().map(|r| format!("`{r}`")).collect::<Vec<_>>().join(", ")
 }

@@ -3,7 +3,7 @@
 //! ([`hooks`]), durability across `kill -9` ([`hooks`]), and polling to pipelines
 //! ([`pipelines`]), the JSON API with its tokens ([`api`]),
 //! the CLI commands that call it ([`cli`]), and SOPS secrets against the real `sops` and
-//! `age` ([`secrets`]).
+//! `age` ([`secrets`]), and with OpenPGP keys against the real `gpg` ([`secrets_pgp`]).
 
 #[path = "../plan/support.rs"]
 #[allow(dead_code)]
@@ -16,3 +16,4 @@ mod hooks;
 mod pipelines;
 mod promote;
 mod secrets;
+mod secrets_pgp;

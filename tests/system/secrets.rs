@@ -7,7 +7,7 @@
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-const PLAIN_YAML: &str = "\
+pub(crate) const PLAIN_YAML: &str = "\
 database:
   user: app
   password: correct-horse-battery
@@ -23,7 +23,7 @@ nested:
     api_key: key-gamma-333
 ";
 
-const PLAIN_JSON: &str = r#"{"service": {"token": "json-token-444", "retries": 3, "weight": 1.5, "enabled": false}, "list": ["json-item-555", null]}"#;
+pub(crate) const PLAIN_JSON: &str = r#"{"service": {"token": "json-token-444", "retries": 3, "weight": 1.5, "enabled": false}, "list": ["json-item-555", null]}"#;
 
 /// Clear values that must never appear on stderr, nor in an encrypted file.
 const SECRETS: &[&str] = &[
@@ -36,14 +36,14 @@ const SECRETS: &[&str] = &[
 ];
 
 /// A temporary directory with an age key made by the real `age-keygen`.
-struct Workspace {
-    dir: tempfile::TempDir,
-    key_file: PathBuf,
-    recipient: String,
+pub(crate) struct Workspace {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) key_file: PathBuf,
+    pub(crate) recipient: String,
 }
 
 impl Workspace {
-    fn new() -> Workspace {
+    pub(crate) fn new() -> Workspace {
         let dir = tempfile::tempdir().expect("temp dir");
         let key_file = dir.path().join("key.txt");
         let out = run(Command::new("age-keygen").arg("-o").arg(&key_file));
@@ -55,18 +55,18 @@ impl Workspace {
         Workspace { dir, key_file, recipient }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    fn write(&self, name: &str, text: &str) -> PathBuf {
+    pub(crate) fn write(&self, name: &str, text: &str) -> PathBuf {
         let path = self.path(name);
         std::fs::write(&path, text).expect("write file");
         path
     }
 
     /// `sops` with the key file, run in the workspace (no `.sops.yaml` above it).
-    fn sops(&self, args: &[&str]) -> Output {
+    pub(crate) fn sops(&self, args: &[&str]) -> Output {
         let sops = std::env::var("SLUICE_SOPS").unwrap_or_else(|_| "sops".to_string());
         run(Command::new(sops)
             .args(args)
@@ -76,21 +76,23 @@ impl Workspace {
     }
 
     /// The real `sluice` binary, run in the workspace with no ambient age key.
-    fn sluice(&self, args: &[&str]) -> Output {
+    pub(crate) fn sluice(&self, args: &[&str]) -> Output {
         run(Command::new(env!("CARGO_BIN_EXE_sluice"))
             .args(args)
             .current_dir(self.dir.path())
             .env_remove("SOPS_AGE_KEY_FILE")
             .env_remove("SOPS_AGE_KEY")
+            .env_remove("SLUICE_IDENTITY_FILE")
+            .env_remove("SLUICE_IDENTITY")
             .env("XDG_CONFIG_HOME", self.dir.path().join("no-config")))
     }
 }
 
-fn run(command: &mut Command) -> Output {
+pub(crate) fn run(command: &mut Command) -> Output {
     command.output().unwrap_or_else(|e| panic!("cannot run {command:?} (is it installed? `scripts/setup --test`): {e}"))
 }
 
-fn dump(out: &Output) -> String {
+pub(crate) fn dump(out: &Output) -> String {
     format!(
         "status: {}\n--- stdout\n{}\n--- stderr\n{}",
         out.status,
@@ -99,20 +101,20 @@ fn dump(out: &Output) -> String {
     )
 }
 
-fn ok(out: Output, what: &str) -> String {
+pub(crate) fn ok(out: Output, what: &str) -> String {
     assert!(out.status.success(), "{what} failed:\n{}", dump(&out));
     assert_no_secret(&String::from_utf8_lossy(&out.stderr), what);
     String::from_utf8(out.stdout).expect("UTF-8 output")
 }
 
-fn assert_no_secret(text: &str, what: &str) {
+pub(crate) fn assert_no_secret(text: &str, what: &str) {
     for secret in SECRETS {
         assert!(!text.contains(secret), "{what}: `{secret}` leaked:\n{text}");
     }
 }
 
 /// A YAML or JSON document as a JSON tree, for comparing what two tools printed.
-fn tree(name: &str, text: &str) -> serde_json::Value {
+pub(crate) fn tree(name: &str, text: &str) -> serde_json::Value {
     if name.ends_with(".json") {
         let value: serde_json::Value = serde_json::from_str(text).expect("JSON");
         return normalize(value);

@@ -1,13 +1,14 @@
 use std::time::{Duration, UNIX_EPOCH};
 
 use super::*;
+use crate::secrets::AgeRecipient;
 use crate::secrets::generate;
 
-fn key_pair() -> (AgeIdentities, AgeRecipient) {
+fn key_pair() -> (Identities, Recipients) {
     let key = generate("2026-11-29T00:00:00Z");
-    let mut identities = AgeIdentities::new();
-    identities.add_file("keys.txt", std::str::from_utf8(key.identity_file.expose()).unwrap()).unwrap();
-    (identities, AgeRecipient::parse(&key.recipient).unwrap())
+    let mut identities = Identities::new();
+    identities.add_file("keys.txt", key.identity_file.expose()).unwrap();
+    (identities, Recipients::age(vec![AgeRecipient::parse(&key.recipient).unwrap()]))
 }
 
 fn now() -> SystemTime {
@@ -19,11 +20,11 @@ const YAML: &str = "db:\n  user: app\n  password: hunter2\n  port: 5432\n  ratio
 #[test]
 fn yaml_round_trip_encrypts_every_value_but_unencrypted_suffix_ones() {
     let (identities, recipient) = key_pair();
-    let encrypted = encrypt("s.yaml", &Plaintext::from(YAML.to_string()), std::slice::from_ref(&recipient), now()).unwrap();
+    let encrypted = encrypt("s.yaml", &Plaintext::from(YAML.to_string()), &recipient, now()).unwrap();
     assert!(!encrypted.contains("hunter2") && !encrypted.contains("a.example"), "{encrypted}");
     assert!(encrypted.contains("note_unencrypted: visible"), "{encrypted}");
     assert!(encrypted.contains("type:int") && encrypted.contains("type:float") && encrypted.contains("type:bool"));
-    assert!(encrypted.contains(&recipient.to_string()));
+    assert!(encrypted.contains(&recipient.names()[0]));
     assert!(encrypted.contains("lastmodified: \"2027-01-15T08:00:00Z\""), "{encrypted}");
 
     let clear = decrypt("s.yaml", &encrypted, &identities).unwrap();
@@ -35,7 +36,7 @@ fn yaml_round_trip_encrypts_every_value_but_unencrypted_suffix_ones() {
 fn json_round_trip_keeps_order_and_types() {
     let (identities, recipient) = key_pair();
     let json = r#"{"z": {"token": "t0k"}, "a": [1, 2.5, false, null, "x"]}"#;
-    let encrypted = encrypt("s.json", &Plaintext::from(json.to_string()), &[recipient], now()).unwrap();
+    let encrypted = encrypt("s.json", &Plaintext::from(json.to_string()), &recipient, now()).unwrap();
     assert!(!encrypted.contains("t0k"));
     let clear = decrypt("s.json", &encrypted, &identities).unwrap();
     let clear: serde_json::Value = serde_json::from_slice(clear.expose()).unwrap();
@@ -47,16 +48,16 @@ fn json_round_trip_keeps_order_and_types() {
 fn a_wrong_identity_names_the_file_and_its_recipients() {
     let (_, recipient) = key_pair();
     let (other, _) = key_pair();
-    let encrypted = encrypt("s.yaml", &Plaintext::from(YAML.to_string()), std::slice::from_ref(&recipient), now()).unwrap();
+    let encrypted = encrypt("s.yaml", &Plaintext::from(YAML.to_string()), &recipient, now()).unwrap();
     let err = decrypt("s.yaml", &encrypted, &other).unwrap_err().to_string();
-    assert!(err.contains("s.yaml") && err.contains(&recipient.to_string()), "{err}");
+    assert!(err.contains("s.yaml") && err.contains(&recipient.names()[0]), "{err}");
 }
 
 #[test]
 fn any_one_of_several_recipients_decrypts() {
     let (first, r1) = key_pair();
     let (second, r2) = key_pair();
-    let encrypted = encrypt("s.yaml", &Plaintext::from(YAML.to_string()), &[r1, r2], now()).unwrap();
+    let encrypted = encrypt("s.yaml", &Plaintext::from(YAML.to_string()), &Recipients { age: [r1.age, r2.age].concat(), pgp: Vec::new() }, now()).unwrap();
     assert!(decrypt("s.yaml", &encrypted, &first).is_ok());
     assert!(decrypt("s.yaml", &encrypted, &second).is_ok());
 }
@@ -64,7 +65,7 @@ fn any_one_of_several_recipients_decrypts() {
 #[test]
 fn tampering_is_detected_and_nothing_is_returned() {
     let (identities, recipient) = key_pair();
-    let encrypted = encrypt("s.yaml", &Plaintext::from(YAML.to_string()), &[recipient], now()).unwrap();
+    let encrypted = encrypt("s.yaml", &Plaintext::from(YAML.to_string()), &recipient, now()).unwrap();
 
     // A clear value changed: only the MAC can tell.
     let changed = encrypted.replace("note_unencrypted: visible", "note_unencrypted: forged");
@@ -90,10 +91,10 @@ fn refusals() {
     let (identities, recipient) = key_pair();
     let plain = Plaintext::from(YAML.to_string());
     assert!(matches!(decrypt("s.yaml", YAML, &identities), Err(SecretsError::NotEncrypted { .. })));
-    assert!(matches!(encrypt("s.yaml", &plain, &[], now()), Err(SecretsError::NoRecipients { .. })));
-    assert!(matches!(encrypt("s.ini", &plain, std::slice::from_ref(&recipient), now()), Err(SecretsError::UnknownFormat { .. })));
-    let encrypted = encrypt("s.yaml", &plain, std::slice::from_ref(&recipient), now()).unwrap();
-    let again = encrypt("s.yaml", &Plaintext::from(encrypted), &[recipient], now());
+    assert!(matches!(encrypt("s.yaml", &plain, &Recipients::default(), now()), Err(SecretsError::NoRecipients { .. })));
+    assert!(matches!(encrypt("s.ini", &plain, &recipient, now()), Err(SecretsError::UnknownFormat { .. })));
+    let encrypted = encrypt("s.yaml", &plain, &recipient, now()).unwrap();
+    let again = encrypt("s.yaml", &Plaintext::from(encrypted), &recipient, now());
     assert!(matches!(again, Err(SecretsError::AlreadyEncrypted { .. })));
 }
 
@@ -113,14 +114,14 @@ fn rules_follow_sops() {
 fn binary_files_round_trip_byte_for_byte() {
     let (identities, recipient) = key_pair();
     let bytes: Vec<u8> = (0..=255u8).chain(b"tail secret\n".iter().copied()).collect();
-    let encrypted = encrypt("blob.bin", &Plaintext::new(bytes.clone()), std::slice::from_ref(&recipient), now()).unwrap();
+    let encrypted = encrypt("blob.bin", &Plaintext::new(bytes.clone()), &recipient, now()).unwrap();
     assert!(encrypted.contains("\"data\": \"ENC[AES256_GCM,") && !encrypted.contains("tail secret"), "{encrypted}");
     assert_eq!(decrypt("blob.bin", &encrypted, &identities).unwrap().expose(), bytes.as_slice());
-    let empty = encrypt("empty.txt", &Plaintext::new(Vec::new()), std::slice::from_ref(&recipient), now()).unwrap();
+    let empty = encrypt("empty.txt", &Plaintext::new(Vec::new()), &recipient, now()).unwrap();
     assert!(decrypt("empty.txt", &empty, &identities).unwrap().is_empty());
     let forged = encrypted.replace("ENC[AES256_GCM,data:", "ENC[AES256_GCM,data:AAAA");
     assert!(decrypt("blob.bin", &forged, &identities).is_err());
-    let again = encrypt("blob.bin", &Plaintext::from(encrypted), &[recipient], now());
+    let again = encrypt("blob.bin", &Plaintext::from(encrypted), &recipient, now());
     assert!(matches!(again, Err(SecretsError::AlreadyEncrypted { .. })));
 }
 
@@ -128,7 +129,7 @@ fn binary_files_round_trip_byte_for_byte() {
 fn dotenv_files_round_trip_byte_for_byte() {
     let (identities, recipient) = key_pair();
     let text = "# database\nDB_USER=app\nDB_PASSWORD=hunter2\nEMPTY=\nMULTI=a\\nb\nNOTE_unencrypted=clear\n";
-    let encrypted = encrypt("app.env", &Plaintext::from(text.to_string()), std::slice::from_ref(&recipient), now()).unwrap();
+    let encrypted = encrypt("app.env", &Plaintext::from(text.to_string()), &recipient, now()).unwrap();
     assert!(!encrypted.contains("hunter2") && !encrypted.contains("database"), "{encrypted}");
     assert!(encrypted.contains("NOTE_unencrypted=clear\n") && encrypted.contains("sops_mac=ENC["), "{encrypted}");
     assert_eq!(decrypt("app.env", &encrypted, &identities).unwrap().expose(), text.as_bytes());
