@@ -36,7 +36,9 @@ also in the file's second line.")]
   sluice secrets encrypt --pgp ops.asc --pgp 0123…CDEF app.env
 
 `--pgp` takes a public key file (armored or binary; every key in it is a recipient) or a
-fingerprint, looked up in the GnuPG keyring with `gpg --export`.
+fingerprint, looked up in the GnuPG keyring with `gpg --export`. Without `--age` and `--pgp`,
+the first creation rule of `.sops.yaml` (found from the working directory upwards) whose
+`path_regex` matches FILE names the recipients, as in `sops`.
 
 Every value is encrypted except those under a key ending in `_unencrypted`. The format
 follows the file name, as in `sops`: `.yaml`/`.yml`, `.json`, `.env` (dotenv); any other file
@@ -62,7 +64,7 @@ tampered with (MAC mismatch), or it is unreadable or invalid.")]
 #[derive(Debug, Args)]
 struct EncryptArgs {
     /// age recipient (`age1…`) to encrypt for; repeat or separate with commas
-    #[arg(long = "age", value_name = "RECIPIENT", value_delimiter = ',', env = "SOPS_AGE_RECIPIENTS", required_unless_present = "pgp")]
+    #[arg(long = "age", value_name = "RECIPIENT", value_delimiter = ',', env = "SOPS_AGE_RECIPIENTS")]
     age: Vec<String>,
     /// OpenPGP public key file or fingerprint to encrypt for; repeat or separate with commas
     #[arg(long = "pgp", value_name = "KEYFILE|FINGERPRINT", value_delimiter = ',', env = "SOPS_PGP_FP")]
@@ -102,7 +104,7 @@ fn keygen() -> anyhow::Result<ExitStatus> {
 }
 
 fn run_encrypt(args: &EncryptArgs) -> anyhow::Result<ExitStatus> {
-    let recipients = match recipients(&args.age, &args.pgp) {
+    let recipients = match recipients(&args.age, &args.pgp).and_then(|given| rule_recipients(given, &args.file)) {
         Ok(recipients) => recipients,
         Err(error) => return Ok(report(&error)),
     };
@@ -144,6 +146,19 @@ fn run_decrypt(args: &DecryptArgs) -> anyhow::Result<ExitStatus> {
     }
 }
 
+/// `given` if any, else the recipients of the `.sops.yaml` creation rule for `file` (the
+/// config found from the working directory upwards, as `sops` finds it).
+fn rule_recipients(given: Recipients, file: &Path) -> Result<Recipients, SecretsError> {
+    if !given.is_empty() {
+        return Ok(given);
+    }
+    let cwd = std::env::current_dir().map_err(|source| SecretsError::Read { path: ".".to_string(), source })?;
+    let Some(config) = secrets::SopsConfig::find(&cwd) else {
+        return Err(SecretsError::NoRecipients { file: file.display().to_string() });
+    };
+    secrets::SopsConfig::load(&config)?.recipients_for(file)
+}
+
 /// The recipients of `--age` and `--pgp` arguments, blanks skipped.
 fn recipients(age: &[String], pgp: &[String]) -> Result<Recipients, SecretsError> {
     let mut recipients = Recipients::default();
@@ -163,6 +178,10 @@ fn report(error: &SecretsError) -> ExitStatus {
             Some("pass the identity of one of those recipients with `--identity FILE` or `SOPS_AGE_KEY_FILE`")
         }
         SecretsError::Read { .. } => Some("check the path and its permissions"),
+        SecretsError::NoRecipients { .. } => {
+            Some("pass `--age RECIPIENT` or `--pgp KEY`, or add a matching creation rule to `.sops.yaml`")
+        }
+        SecretsError::NoCreationRule { .. } => Some("add a rule whose `path_regex` matches, or one without `path_regex`"),
         SecretsError::MacMismatch { .. } | SecretsError::Value { .. } => {
             Some("restore the file from git history, or re-encrypt it from a trusted clear copy")
         }

@@ -9,28 +9,34 @@
 //! and no environment, except the functions of `lookup` that find key files and the
 //! controller's identity: everything else takes text and keys.
 //!
-//! Not yet: INI files, `.sops.yaml` creation rules, YAML
+//! Not yet: INI files, YAML
 //! comments (SOPS encrypts them; they are dropped here), multi-document YAML, merge keys,
 //! Shamir key groups and `mac_only_encrypted`. YAML timestamps decrypt as their RFC 3339
 //! text and encrypt as strings.
 
 mod age;
 mod cipher;
+mod creation_rules;
 mod dotenv;
 mod file;
 mod keys;
+mod kubernetes_secret;
 mod lookup;
 mod pgp;
 mod plaintext;
+mod rollout;
 mod tree;
 mod yaml;
 
 pub use age::{AgeIdentities, AgeRecipient, GeneratedKey, SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, generate};
 pub use file::{Format, decrypt, encrypt};
+pub use creation_rules::{CreationRule, SOPS_CONFIG, SopsConfig};
 pub use keys::{Identities, Recipients};
+pub use kubernetes_secret::{KubernetesSecret, SecretMeta};
 pub use lookup::{SLUICE_IDENTITY, SLUICE_IDENTITY_FILE, controller_identities, pgp_recipients, user_identities};
 pub use pgp::{PgpKeys, PgpRecipient};
 pub use plaintext::Plaintext;
+pub use rollout::{AppSecrets, SecretEntry, load_app_secrets};
 
 /// The `version` written into the `sops` metadata of files Sluice encrypts: the SOPS
 /// release whose format this follows.
@@ -138,6 +144,30 @@ pub enum SecretsError {
     /// The controller has no identity configured.
     #[error("no identity to decrypt secrets with: set `SLUICE_IDENTITY_FILE` to an age identity file or a passphrase-less OpenPGP secret key (or `SLUICE_IDENTITY` to its content)")]
     NoIdentity,
+    /// A secrets entry's key (or an app or environment name) cannot be used.
+    #[error("`{file}`: key `{key}` {reason}")]
+    EntryName {
+        /// The file.
+        file: String,
+        /// The key or name.
+        key: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// `.sops.yaml` is invalid; the message holds every located problem.
+    #[error("{message}")]
+    Config {
+        /// One located diagnostic per line.
+        message: String,
+    },
+    /// No creation rule of `.sops.yaml` matches a file.
+    #[error("no creation rule in `{config}` matches `{file}`")]
+    NoCreationRule {
+        /// The `.sops.yaml`.
+        config: String,
+        /// The file, relative to the config's directory.
+        file: String,
+    },
     /// A recipient is not an X25519 age recipient.
     #[error("`{recipient}` is not an age recipient: {reason}")]
     Recipient {

@@ -3,7 +3,8 @@
 //! ([`hooks`]), durability across `kill -9` ([`hooks`]), and polling to pipelines
 //! ([`pipelines`]), the JSON API with its tokens ([`api`]),
 //! the CLI commands that call it ([`cli`]), and SOPS secrets against the real `sops` and
-//! `age` ([`secrets`]), and with OpenPGP keys against the real `gpg` ([`secrets_pgp`]).
+//! `age` ([`secrets`]), with OpenPGP keys against the real `gpg` ([`secrets_pgp`]), and in a
+//! config repo with `.sops.yaml` creation rules ([`secrets_repo`]).
 
 #[path = "../plan/support.rs"]
 #[allow(dead_code)]
@@ -17,3 +18,4 @@ mod pipelines;
 mod promote;
 mod secrets;
 mod secrets_pgp;
+mod secrets_repo;
