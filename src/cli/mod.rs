@@ -33,6 +33,7 @@ mod cancel;
 mod client;
 mod config;
 mod init;
+mod image;
 mod job_action;
 mod lint;
 mod logs;
@@ -112,6 +113,8 @@ enum Command {
     Version(version::VersionArgs),
     /// Encrypt and decrypt SOPS-format secrets files with age keys
     Secrets(secrets::SecretsArgs),
+    /// Build OCI images without a container engine, and push them
+    Image(image::ImageArgs),
 }
 
 /// Runs the command and returns the process exit code.
@@ -132,6 +135,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Play(args) => job_action::play(&args),
         Command::Version(args) => version::run(&args),
         Command::Secrets(args) => secrets::run(&args),
+        Command::Image(args) => image::run(&args),
     };
     match result {
         Ok(status) => status.into(),

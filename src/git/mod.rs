@@ -103,6 +103,11 @@ impl Repo {
         Ok(self.commit(rev)?.message().unwrap_or("").to_owned())
     }
 
+    /// The committer time of commit `rev`, in seconds since 1970 (reproducible builds' epoch).
+    pub fn commit_time(&self, rev: &str) -> Result<i64, GitError> {
+        Ok(self.commit(rev)?.time().seconds())
+    }
+
     /// The merge base of two revisions.
     pub fn merge_base(&self, a: &str, b: &str) -> Result<String, GitError> {
         let (a, b) = (self.commit(a)?.id(), self.commit(b)?.id());

@@ -9,6 +9,9 @@
 //! pushes an image or a tag (the image, registry and tag steps are not built yet).
 
 pub mod check;
+pub mod image;
+pub mod push;
+pub mod registry;
 pub mod variables;
 pub mod version;
 

@@ -4,7 +4,8 @@
 //! ([`pipelines`]), the JSON API with its tokens ([`api`]),
 //! the CLI commands that call it ([`cli`]), and SOPS secrets against the real `sops` and
 //! `age` ([`secrets`]), with OpenPGP keys against the real `gpg` ([`secrets_pgp`]), and in a
-//! config repo with `.sops.yaml` creation rules ([`secrets_repo`]).
+//! config repo with `.sops.yaml` creation rules ([`secrets_repo`]); and images built and pushed
+//! to a real `docker-registry`, checked with `skopeo` ([`image`], [`registry`]).
 
 #[path = "../plan/support.rs"]
 #[allow(dead_code)]
@@ -14,8 +15,10 @@ mod api;
 mod cli;
 mod daemon;
 mod hooks;
+mod image;
 mod pipelines;
 mod promote;
+mod registry;
 mod secrets;
 mod secrets_pgp;
 mod secrets_repo;

@@ -1,0 +1,155 @@
+//! A real registry for tests: Debian's `docker-registry` (the CNCF distribution registry)
+//! started on a free loopback port with its configuration and storage in a temporary
+//! directory (never the system service), and `skopeo` to check what it holds.
+
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// A running registry, stopped when dropped.
+pub struct TestRegistry {
+    child: Option<Child>,
+    /// `127.0.0.1:PORT`.
+    pub host: String,
+    dir: tempfile::TempDir,
+}
+
+impl TestRegistry {
+    /// Starts a registry and waits until it answers `GET /v2/`.
+    pub fn start() -> TestRegistry {
+        let dir = tempfile::tempdir().expect("registry dir");
+        let port = free_port();
+        let host = format!("127.0.0.1:{port}");
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .expect("registry config");
+        let mut registry = TestRegistry { child: None, host, dir };
+        registry.spawn();
+        registry
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::File::create(self.dir.path().join("registry.log")).expect("log");
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(self.dir.path().join("config.yml"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("docker-registry starts (scripts/setup --test installs it)");
+        self.child = Some(child);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if curl_status(&format!("http://{}/v2/", self.host)) == "200" {
+                return;
+            }
+            assert!(Instant::now() < deadline, "registry did not start:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// Stops the registry (its storage stays), as an outage would.
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// `127.0.0.1:PORT/REPOSITORY:TAG`.
+    pub fn image(&self, repository_and_tag: &str) -> String {
+        format!("{}/{repository_and_tag}", self.host)
+    }
+
+    /// The registry's log.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("registry.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port()
+}
+
+fn curl_status(url: &str) -> String {
+    let out = Command::new("curl").args(["-s", "-o", "/dev/null", "-w", "%{http_code}", url]).output();
+    out.map(|o| String::from_utf8_lossy(&o.stdout).into_owned()).unwrap_or_default()
+}
+
+/// Runs `skopeo` with `args` (plain http for the loopback registry).
+pub fn skopeo(args: &[&str]) -> Output {
+    Command::new("skopeo").args(args).output().expect("skopeo runs (scripts/setup --test installs it)")
+}
+
+/// `skopeo inspect [extra] docker://IMAGE` as JSON.
+pub fn inspect(image: &str, extra: &[&str]) -> serde_json::Value {
+    let reference = format!("docker://{image}");
+    let mut args = vec!["inspect", "--tls-verify=false"];
+    args.extend_from_slice(extra);
+    args.push(&reference);
+    let out = skopeo(&args);
+    assert!(out.status.success(), "skopeo inspect {image} failed:\n{}", crate::support::dump(&out));
+    serde_json::from_slice(&out.stdout).expect("skopeo prints JSON")
+}
+
+/// Copies `image` from the registry to the OCI layout `dir` (tag `copied`) with skopeo and
+/// returns the layout's manifest for that tag.
+pub fn copy_to_layout(image: &str, dir: &Path, extra: &[&str]) -> serde_json::Value {
+    let source = format!("docker://{image}");
+    let target = format!("oci:{}:copied", dir.display());
+    let mut args = vec!["copy", "-q", "--src-tls-verify=false"];
+    args.extend_from_slice(extra);
+    args.push(&source);
+    args.push(&target);
+    let out = skopeo(&args);
+    assert!(out.status.success(), "skopeo copy failed:\n{}", crate::support::dump(&out));
+    let index: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("index.json")).expect("index")).expect("index JSON");
+    let digest = index["manifests"][0]["digest"].as_str().expect("digest").to_owned();
+    blob_json(dir, &digest)
+}
+
+/// A JSON blob of an OCI layout.
+pub fn blob_json(dir: &Path, digest: &str) -> serde_json::Value {
+    serde_json::from_slice(&blob(dir, digest)).expect("blob JSON")
+}
+
+/// A blob of an OCI layout.
+pub fn blob(dir: &Path, digest: &str) -> Vec<u8> {
+    let hex = digest.strip_prefix("sha256:").expect("sha256 digest");
+    std::fs::read(dir.join("blobs/sha256").join(hex)).expect("blob")
+}
+
+/// A layer blob of an OCI layout as a tar: skopeo (1.9) gzips layers it writes to a layout,
+/// so a gzip stream is decompressed with the real `gzip`.
+pub fn layer_tar(dir: &Path, digest: &str) -> Vec<u8> {
+    use std::io::Write as _;
+    let bytes = blob(dir, digest);
+    if !bytes.starts_with(&[0x1f, 0x8b]) {
+        return bytes;
+    }
+    let mut child = Command::new("gzip")
+        .arg("-dc")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("gzip runs");
+    child.stdin.take().expect("stdin").write_all(&bytes).expect("write to gzip");
+    let out = child.wait_with_output().expect("gzip");
+    assert!(out.status.success(), "gzip -dc failed");
+    out.stdout
+}
