@@ -12,6 +12,9 @@ use tokio::time::Instant;
 
 use super::spec::HealthCheck;
 
+/// The first pause between two attempts.
+const FIRST_RETRY: Duration = Duration::from_millis(50);
+
 /// Where a check runs: the address an HTTP check connects to and the directory and
 /// environment a command check runs with.
 #[derive(Debug, Clone, Default)]
@@ -24,21 +27,25 @@ pub struct Probe {
     pub env: Vec<(String, String)>,
 }
 
-/// Retries `check` until it passes or its timeout ends.
+/// Retries `check` until it passes or `within` ends: each attempt is limited by `timeout`,
+/// and attempts are `interval` apart (sooner at first: 50 ms, doubling up to `interval`).
 ///
 /// # Errors
 ///
 /// The last attempt's failure, as a sentence (`GET /healthz answered 503, expected 200`).
 pub async fn wait_healthy(check: &HealthCheck, probe: &Probe) -> Result<(), String> {
-    let (timeout, interval) = match check {
-        HealthCheck::Http { timeout, interval, .. } | HealthCheck::Command { timeout, interval, .. } => {
-            (*timeout, *interval)
+    let (timeout, interval, within) = match check {
+        HealthCheck::Http { timeout, interval, within, .. } | HealthCheck::Command { timeout, interval, within, .. } => {
+            (*timeout, *interval, *within)
         }
         HealthCheck::Kubernetes => return Ok(()),
     };
-    let deadline = Instant::now() + timeout;
+    let deadline = Instant::now() + within;
+    // The first retries come sooner than `interval` (50 ms, doubling up to it): an app that
+    // starts in 100 ms should not wait a whole second to be seen healthy.
+    let mut pause = FIRST_RETRY.min(interval);
     loop {
-        let remaining = deadline.saturating_duration_since(Instant::now());
+        let remaining = deadline.saturating_duration_since(Instant::now()).min(timeout);
         let attempt = match check {
             HealthCheck::Http { path, expect_status, .. } => http(probe, path, *expect_status, remaining).await,
             HealthCheck::Command { argv, .. } => command(probe, argv, remaining).await,
@@ -46,10 +53,13 @@ pub async fn wait_healthy(check: &HealthCheck, probe: &Probe) -> Result<(), Stri
         };
         match attempt {
             Ok(()) => return Ok(()),
-            Err(last) if Instant::now() + interval >= deadline => {
-                return Err(format!("{last} (still failing after {}s)", timeout.as_secs_f32()));
+            Err(last) if Instant::now() + pause >= deadline => {
+                return Err(format!("{last} (still failing after {}s)", within.as_secs_f32()));
             }
-            Err(_) => tokio::time::sleep(interval).await,
+            Err(_) => {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(interval);
+            }
         }
     }
 }
@@ -117,8 +127,9 @@ mod tests {
         HealthCheck::Http {
             path: "/healthz".into(),
             expect_status: expect,
-            timeout: Duration::from_millis(600),
+            timeout: Duration::from_millis(300),
             interval: Duration::from_millis(50),
+            within: Duration::from_millis(600),
         }
     }
 
@@ -159,6 +170,7 @@ mod tests {
             argv: vec!["sh".into(), "-c".into(), "test -e ready || { touch ready; exit 1; }".into()],
             timeout: Duration::from_secs(5),
             interval: Duration::from_millis(20),
+            within: Duration::from_secs(5),
         };
         let probe = Probe { dir: Some(dir.path().to_path_buf()), ..Probe::default() };
         wait_healthy(&check, &probe).await.unwrap();
@@ -166,6 +178,7 @@ mod tests {
             argv: vec!["false".into()],
             timeout: Duration::from_millis(200),
             interval: Duration::from_millis(20),
+            within: Duration::from_millis(200),
         };
         assert!(wait_healthy(&failing, &probe).await.unwrap_err().contains("exited with"));
     }

@@ -12,9 +12,11 @@
 //! in a GitOps repository, a Kubernetes `Secret`); it does not read the config repo's YAML
 //! itself: [`spec::DeploySpec`] is its input.
 
+pub mod from_config;
 pub mod health;
 pub mod image;
 mod private_dir;
+pub mod reconcile;
 pub mod render;
 pub mod rollout;
 pub mod spec;

@@ -21,10 +21,8 @@ pub struct DeploySpec {
     pub digest: String,
     /// How to render the manifests.
     pub render: RenderSource,
-    /// The app's values, shared by every environment.
-    pub app_values: serde_json::Value,
-    /// The environment's values (from the pin), merged over `app_values`.
-    pub env_values: serde_json::Value,
+    /// The values the templates see: the app's, with the pin's merged over them.
+    pub values: serde_json::Value,
     /// For the process target: overrides of the image's entrypoint, cmd and environment.
     pub run: RunOverride,
     /// How to tell that the release is healthy; `None` means "started is healthy".
@@ -58,25 +56,29 @@ pub struct RunOverride {
 /// The app's health check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HealthCheck {
-    /// `GET path` must answer `expect_status` within `timeout`, tried every `interval`.
+    /// `GET path` must answer `expect_status`; tried every `interval` until `within` ends.
     Http {
         /// The request path, such as `/healthz`.
         path: String,
         /// The expected status code.
         expect_status: u16,
-        /// How long the whole check may take before it fails.
+        /// How long one request may take.
         timeout: Duration,
         /// The pause between attempts.
         interval: Duration,
+        /// How long a release has to become healthy.
+        within: Duration,
     },
-    /// A command that must exit 0 (retried every `interval` until `timeout`).
+    /// A command that must exit 0; tried every `interval` until `within` ends.
     Command {
         /// The argv.
         argv: Vec<String>,
-        /// How long the whole check may take before it fails.
+        /// How long one run may take.
         timeout: Duration,
         /// The pause between attempts.
         interval: Duration,
+        /// How long a release has to become healthy.
+        within: Duration,
     },
     /// The Kubernetes target's own rollout condition decides.
     Kubernetes,
@@ -154,5 +156,25 @@ impl SecretValues {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+}
+
+#[cfg(test)]
+impl DeploySpec {
+    /// A spec of app `hello` in `dev` at `version`, rendering nothing, with no targets.
+    pub(crate) fn example(version: &str) -> DeploySpec {
+        DeploySpec {
+            app: "hello".into(),
+            env: "dev".into(),
+            version: version.into(),
+            image: format!("127.0.0.1:5000/hello:{version}"),
+            digest: "sha256:abc".into(),
+            render: RenderSource::None,
+            values: serde_json::json!({}),
+            run: RunOverride::default(),
+            health: None,
+            targets: Vec::new(),
+            rollout: RolloutPlan::default(),
+        }
     }
 }

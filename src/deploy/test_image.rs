@@ -1,6 +1,7 @@
 //! Test support: writes real OCI image layouts (gzip and plain tar layers, an index) for the
 //! image and process target tests.
 
+use std::io::{Read, Write};
 use std::path::Path;
 
 use flate2::Compression;
@@ -93,4 +94,53 @@ pub(crate) fn write_image(layout: &Path, version: &str, config: Value, layers: &
     }));
     std::fs::write(index_path, serde_json::to_vec(&index).unwrap()).unwrap();
     digest
+}
+
+/// A python3 HTTP server answering `<APP_VERSION> key=<API_KEY reversed, or none> cwd=<dir>`
+/// (reversed, so that a search for the secret does not find it in this script),
+/// with 503 on `/healthz` when `BROKEN` is set.
+pub(crate) const SERVER: &[u8] = br#"import http.server, os
+V = os.environ.get("APP_VERSION", "?")
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        code = 503 if self.path == "/healthz" and os.environ.get("BROKEN") else 200
+        key = os.environ.get("API_KEY", "")[::-1] or "none"
+        body = f"{V} key={key} cwd={os.path.basename(os.getcwd())}".encode()
+        self.send_response(code)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"#;
+
+/// Two consecutive free ports (the target alternates between them).
+pub(crate) fn free_ports() -> u16 {
+    loop {
+        let first = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = first.local_addr().unwrap().port();
+        if port < u16::MAX && std::net::TcpListener::bind(("127.0.0.1", port + 1)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// `GET /` of `url` (`http://host:port`): status and body; `None` when nothing answers.
+pub(crate) fn get(url: &str) -> Option<(u16, String)> {
+    let addr = url.strip_prefix("http://")?;
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream.write_all(format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    let status = text.split_whitespace().nth(1)?.parse().ok()?;
+    Some((status, text.split("\r\n\r\n").nth(1)?.to_string()))
+}
+
+/// An image running [`SERVER`] with `python3` in `/app`, `APP_VERSION` and `extra_env` set.
+pub(crate) fn server_image(layout: &Path, version: &str, extra_env: &[&str]) -> String {
+    let mut env = vec![format!("APP_VERSION={version}")];
+    env.extend(extra_env.iter().map(|e| e.to_string()));
+    let config = json!({"Entrypoint": ["python3"], "Cmd": ["server.py"], "WorkingDir": "/app", "Env": env});
+    write_image(layout, version, config, &[layer(&[Entry::Dir("app"), Entry::File("app/server.py", SERVER, 0o644)])])
 }

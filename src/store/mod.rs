@@ -22,6 +22,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+mod deployment;
 mod error;
 mod event;
 mod promotion;
@@ -31,6 +32,7 @@ mod sqlite;
 mod status;
 mod token;
 
+pub use deployment::DeploymentDetails;
 pub use error::StoreError;
 pub use promotion::{
     ApprovalRow, AuditRow, DeploymentRow, NewAuditEntry, NewDeployment, NewPromotion, PromotionRow,
@@ -47,7 +49,7 @@ pub use status::{
 };
 pub use token::{TokenRow, TokenScope};
 
-use sqlite::{events, promotions, publications, read, rerun, tokens, write};
+use sqlite::{deployments, events, promotions, publications, read, rerun, tokens, write};
 
 /// The store of record. `Send + Sync`: share it in an `Arc`.
 pub struct Store {
@@ -720,3 +722,22 @@ impl Store {
 
 #[cfg(test)]
 mod tests_promotions;
+
+/// What deployments rendered and reported (see [`DeploymentDetails`]).
+impl Store {
+    /// Stores (or replaces) the render and report of deployment `id`.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`], also when there is no deployment `id`.
+    pub fn record_deployment_details(&self, id: i64, details: &DeploymentDetails) -> Result<(), StoreError> {
+        deployments::record_details(&self.conn(), id, details)
+    }
+
+    /// The render and report of deployment `id`, if recorded.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn deployment_details(&self, id: i64) -> Result<Option<DeploymentDetails>, StoreError> {
+        deployments::details(&self.conn(), id)
+    }
+}

@@ -1,7 +1,7 @@
 //! Rendering: from the config repo's templates and values to validated manifests.
 //!
-//! Values are the app's `values` with the environment's merged over them (mappings merge
-//! key by key, anything else is replaced), and the templates see them as `values` beside
+//! Values are the app's `values` with the pin's merged over them (the caller merges, see
+//! [`crate::config::repo::ConfigRepo::values`]), and the templates see them as `values` beside
 //! `app`, `env`, `version`, `image`, `digest` and `pinned_image` (`image@digest`). Every
 //! output document must parse as YAML and name its `apiVersion`, `kind` and `metadata.name`.
 //! Nothing outside the config repo is read: template directories, files and symlinks that
@@ -27,6 +27,35 @@ pub struct Rendered {
 }
 
 impl Rendered {
+    /// The render as stored with a deployment: JSON `[{"path", "text"}]`.
+    pub fn to_stored(&self) -> String {
+        serde_json::to_string(&self.files).unwrap_or_else(|_| "[]".to_string())
+    }
+
+    /// A render read back from [`Rendered::to_stored`], validated again.
+    ///
+    /// # Errors
+    ///
+    /// [`RenderError::Invalid`] when the JSON or a document is not valid.
+    pub fn from_stored(json: &str) -> Result<Rendered, RenderError> {
+        #[derive(serde::Deserialize)]
+        struct Stored {
+            path: String,
+            text: String,
+        }
+        let stored: Vec<Stored> = serde_json::from_str(json).map_err(|e| RenderError::Invalid {
+            file: "stored render".to_string(),
+            line: e.line(),
+            message: e.to_string(),
+        })?;
+        let mut files = Vec::new();
+        for Stored { path, text } in stored {
+            let objects = validate::objects(&path, &text)?;
+            files.push(RenderedFile { path, text, objects });
+        }
+        Ok(Rendered { files })
+    }
+
     /// Every object of every file, in file order.
     pub fn objects(&self) -> impl Iterator<Item = &ObjectRef> {
         self.files.iter().flat_map(|f| f.objects.iter())
@@ -172,11 +201,7 @@ pub fn render(config_root: &Path, spec: &DeploySpec) -> Result<Rendered, RenderE
 
 /// What the templates see.
 pub fn context(spec: &DeploySpec) -> Value {
-    let mut values = spec.app_values.clone();
-    merge(&mut values, &spec.env_values);
-    if values.is_null() {
-        values = Value::Object(Map::new());
-    }
+    let values = if spec.values.is_null() { Value::Object(Map::new()) } else { spec.values.clone() };
     serde_json::json!({
         "app": spec.app,
         "env": spec.env,
@@ -186,26 +211,6 @@ pub fn context(spec: &DeploySpec) -> Value {
         "pinned_image": format!("{}@{}", spec.image, spec.digest),
         "values": values,
     })
-}
-
-/// Merges `over` into `base`: mappings key by key (recursively), anything else replaced;
-/// a null `over` changes nothing.
-pub fn merge(base: &mut Value, over: &Value) {
-    match (base, over) {
-        (_, Value::Null) => {}
-        (Value::Object(base), Value::Object(over)) => {
-            for (key, value) in over {
-                match base.get_mut(key) {
-                    Some(existing) => merge(existing, value),
-                    None if value.is_null() => {}
-                    None => {
-                        base.insert(key.clone(), value.clone());
-                    }
-                }
-            }
-        }
-        (base, over) => *base = over.clone(),
-    }
 }
 
 /// The output name of a template file: `x.yaml`, `x.yml`, or either with `.hbs`, kept

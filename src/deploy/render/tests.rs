@@ -3,24 +3,14 @@ use std::path::{Path, PathBuf};
 
 use serde_json::json;
 
-use super::{RenderError, merge, render};
-use crate::deploy::spec::{DeploySpec, RenderSource, RolloutPlan, RunOverride};
+use super::{RenderError, render};
+use crate::deploy::spec::{DeploySpec, RenderSource};
 
 fn spec(render: RenderSource) -> DeploySpec {
-    DeploySpec {
-        app: "hello".into(),
-        env: "dev".into(),
-        version: "1.2.3".into(),
-        image: "127.0.0.1:5000/hello:1.2.3".into(),
-        digest: "sha256:abc".into(),
-        render,
-        app_values: json!({"replicas": 1, "resources": {"cpu": "100m", "memory": "64Mi"}}),
-        env_values: json!({"replicas": 3, "resources": {"memory": "128Mi"}}),
-        run: RunOverride::default(),
-        health: None,
-        targets: Vec::new(),
-        rollout: RolloutPlan::default(),
-    }
+    let mut spec = DeploySpec::example("1.2.3");
+    spec.render = render;
+    spec.values = json!({"replicas": 3, "resources": {"cpu": "100m", "memory": "128Mi"}});
+    spec
 }
 
 fn manifests() -> RenderSource {
@@ -183,11 +173,4 @@ fn an_empty_or_missing_directory_is_an_error() {
     std::fs::create_dir_all(repo.path().join("apps/hello/manifests")).unwrap();
     let err = render(repo.path(), &spec(manifests())).unwrap_err();
     assert!(matches!(err, RenderError::Empty { .. }), "{err:?}");
-}
-
-#[test]
-fn environment_values_merge_over_app_values() {
-    let mut base = json!({"a": {"b": 1, "c": [1, 2]}, "d": "x"});
-    merge(&mut base, &json!({"a": {"c": [3], "e": true}, "f": null}));
-    assert_eq!(base, json!({"a": {"b": 1, "c": [3], "e": true}, "d": "x"}));
 }

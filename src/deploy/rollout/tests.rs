@@ -1,11 +1,9 @@
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::json;
-
 use super::{Outcome, rollout, step_counts};
 use crate::deploy::render::Rendered;
-use crate::deploy::spec::{DeploySpec, RenderSource, RolloutPlan, RunOverride, SecretValues, TargetKind, TargetSpec};
+use crate::deploy::spec::{DeploySpec, RolloutPlan, SecretValues, TargetKind, TargetSpec};
 use crate::deploy::target::TargetContext;
 
 #[test]
@@ -36,20 +34,11 @@ fn spec(dir: &Path, version: &str, names: &[&str], auto_rollback: bool) -> Deplo
             },
         })
         .collect();
-    DeploySpec {
-        app: "hello".into(),
-        env: "prod".into(),
-        version: version.into(),
-        image: format!("hello:{version}"),
-        digest: "sha256:x".into(),
-        render: RenderSource::None,
-        app_values: json!({}),
-        env_values: json!({}),
-        run: RunOverride::default(),
-        health: None,
-        targets,
-        rollout: RolloutPlan { steps: vec![33, 66, 100], pause: Duration::from_millis(20), auto_rollback },
-    }
+    let mut spec = DeploySpec::example(version);
+    spec.env = "prod".into();
+    spec.targets = targets;
+    spec.rollout = RolloutPlan { steps: vec![33, 66, 100], pause: Duration::from_millis(20), auto_rollback };
+    spec
 }
 
 fn history(dir: &Path, name: &str) -> String {

@@ -120,29 +120,14 @@ fn masked_tail(output: &[u8], secrets: &SecretValues) -> String {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
-
     use super::run;
     use crate::deploy::render::{Rendered, RenderedFile};
-    use crate::deploy::spec::{DeploySpec, RenderSource, RolloutPlan, RunOverride, SecretValues};
+    use crate::deploy::spec::{DeploySpec, SecretValues};
     use crate::deploy::target::TargetError;
     use crate::secrets::Plaintext;
 
     fn spec() -> DeploySpec {
-        DeploySpec {
-            app: "hello".into(),
-            env: "dev".into(),
-            version: "1.0.0".into(),
-            image: "hello:1.0.0".into(),
-            digest: "sha256:x".into(),
-            render: RenderSource::None,
-            app_values: json!({}),
-            env_values: json!({}),
-            run: RunOverride::default(),
-            health: None,
-            targets: Vec::new(),
-            rollout: RolloutPlan::default(),
-        }
+        DeploySpec::example("1.0.0")
     }
 
     fn argv(script: &str) -> Vec<String> {

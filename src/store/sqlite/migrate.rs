@@ -46,6 +46,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "promotions",
         sql: include_str!("../migrations/sqlite/0005_promotions.sql"),
     },
+    Migration {
+        version: 6,
+        name: "deployment_details",
+        sql: include_str!("../migrations/sqlite/0006_deployment_details.sql"),
+    },
 ];
 
 /// The schema version this binary writes.

@@ -2,24 +2,11 @@ use serde_json::{Value, json};
 
 use super::{ObjectKey, Rollout, label_selector, objects_to_apply, prune_set, rollout};
 use crate::deploy::render::{ObjectRef, Rendered, RenderedFile};
-use crate::deploy::spec::{DeploySpec, RenderSource, RolloutPlan, RunOverride, SecretValues};
+use crate::deploy::spec::{DeploySpec, SecretValues};
 use crate::secrets::Plaintext;
 
 fn spec() -> DeploySpec {
-    DeploySpec {
-        app: "hello".into(),
-        env: "dev".into(),
-        version: "1.0.0".into(),
-        image: "hello:1.0.0".into(),
-        digest: "sha256:x".into(),
-        render: RenderSource::None,
-        app_values: Value::Null,
-        env_values: Value::Null,
-        run: RunOverride::default(),
-        health: None,
-        targets: Vec::new(),
-        rollout: RolloutPlan::default(),
-    }
+    DeploySpec::example("1.0.0")
 }
 
 fn rendered(documents: &[Value]) -> Rendered {

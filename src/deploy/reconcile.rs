@@ -1,0 +1,270 @@
+//! One reconcile of an (app, environment): compare what the config repo asks for with what
+//! was last deployed, and if it differs, render, roll out and record the outcome in the store.
+//!
+//! Level-triggered and idempotent: what was deployed is identified by a fingerprint of the
+//! release, the render, the targets, the run overrides and the health check, kept with the
+//! deployment's details (migration 0006). A fingerprint already deployed (healthy or not) is
+//! not deployed again, so a failing release is tried once per change of the config repo, not
+//! in a loop. Every attempt is a row of `deployments` (0005): `deploying`, then `healthy`,
+//! `failed` or `rolled_back`, which is what the promote gates read.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::from_config;
+use super::render::{self, Rendered};
+use super::rollout::{self, Outcome, RolloutReport};
+use super::spec::{DeploySpec, SecretValues};
+use super::target::TargetContext;
+use crate::config::repo::ConfigRepo;
+use crate::store::{DeploymentDetails, DeploymentStatus, NewDeployment, Store, StoreError, Timestamp};
+
+/// What a reconcile did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reconciled {
+    /// The app has no pin in the environment.
+    NothingPinned,
+    /// What the config repo asks for was deployed already (see the latest deployment).
+    UpToDate,
+    /// A deployment was made and recorded.
+    Deployed {
+        /// Its row in `deployments`.
+        id: i64,
+        /// How it ended.
+        status: DeploymentStatus,
+        /// One line on why.
+        message: String,
+        /// Where the release answers, when a target said.
+        url: Option<String>,
+    },
+}
+
+/// Why a reconcile could not run (a failed deployment is not an error: it is recorded).
+#[derive(Debug, thiserror::Error)]
+pub enum DeployError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A blocking task panicked.
+    #[error("the deploy step panicked: {0}")]
+    Panicked(String),
+}
+
+/// What deploying needs: the store of record and where targets keep their state.
+#[derive(Debug, Clone)]
+pub struct Deployer {
+    /// The store.
+    pub store: Arc<Store>,
+    /// Target state under the data directory.
+    pub targets: TargetContext,
+}
+
+impl Deployer {
+    /// Reconciles `app` in `env` with the config repo `repo` checked out at `checkout`
+    /// (commit `config_sha`), delivering `secrets` (decrypted by the caller) to the targets.
+    ///
+    /// # Errors
+    ///
+    /// [`DeployError`] when the store fails; everything about the deployment itself,
+    /// including a spec or render that is refused, is recorded as a failed deployment.
+    pub async fn reconcile(
+        &self,
+        checkout: &Path,
+        config_sha: &str,
+        repo: &ConfigRepo,
+        app: &str,
+        env: &str,
+        secrets: &SecretValues,
+    ) -> Result<Reconciled, DeployError> {
+        let latest = self.store.latest_deployment(app, env)?;
+        let latest_details = match &latest {
+            Some(row) => self.store.deployment_details(row.id)?,
+            None => None,
+        };
+        let spec = match from_config::spec(repo, app, env) {
+            Ok(Some(spec)) => spec,
+            Ok(None) => return Ok(Reconciled::NothingPinned),
+            Err(message) => {
+                let failed = Failed { config_sha, fingerprint: fingerprint_of_error(app, env, &message), message };
+                return self.record_refused(app, env, repo, failed, latest_details.as_ref());
+            }
+        };
+        let rendered = {
+            let (checkout, spec) = (PathBuf::from(checkout), spec.clone());
+            tokio::task::spawn_blocking(move || render::render(&checkout, &spec))
+                .await
+                .map_err(|e| DeployError::Panicked(e.to_string()))?
+        };
+        let rendered = match rendered {
+            Ok(rendered) => rendered,
+            Err(e) => {
+                let message = format!("render refused: {e}");
+                let failed = Failed { config_sha, fingerprint: fingerprint_of_error(app, env, &message), message };
+                return self.record_refused(app, env, repo, failed, latest_details.as_ref());
+            }
+        };
+        let fingerprint = fingerprint(&spec, &rendered);
+        if latest_details.as_ref().is_some_and(|d| d.fingerprint == fingerprint) {
+            return Ok(Reconciled::UpToDate);
+        }
+        let previous = latest
+            .as_ref()
+            .filter(|row| row.status == DeploymentStatus::Healthy)
+            .zip(latest_details.as_ref())
+            .and_then(|(row, details)| previous_release(&spec, &row.version, &row.digest, &details.rendered));
+        let new = NewDeployment {
+            app: app.to_string(),
+            env: env.to_string(),
+            version: spec.version.clone(),
+            digest: spec.digest.clone(),
+            status: DeploymentStatus::Deploying,
+        };
+        let id = self.store.insert_deployment(&new, Timestamp::now())?;
+        tracing::info!(app, env, version = %spec.version, deployment = id, "deploying");
+        let report = rollout::rollout(
+            &self.targets,
+            &spec,
+            &rendered,
+            secrets,
+            previous.as_ref().map(|(spec, rendered)| (spec, rendered)),
+        )
+        .await;
+        let (status, message) = summary(&spec, &report);
+        let url = report.url().map(str::to_string);
+        let details = DeploymentDetails {
+            config_sha: config_sha.to_string(),
+            fingerprint,
+            rendered: rendered.to_stored(),
+            report: report_json(&report),
+            url: url.clone(),
+        };
+        self.store.record_deployment_details(id, &details)?;
+        self.store.set_deployment_status(id, status, Some(&message), Timestamp::now())?;
+        tracing::info!(app, env, version = %spec.version, deployment = id, status = ?status, "{message}");
+        Ok(Reconciled::Deployed { id, status, message, url })
+    }
+
+    /// Records a deployment that could not even start (bad spec or render), once per
+    /// fingerprint of the error.
+    fn record_refused(
+        &self,
+        app: &str,
+        env: &str,
+        repo: &ConfigRepo,
+        failed: Failed<'_>,
+        latest: Option<&DeploymentDetails>,
+    ) -> Result<Reconciled, DeployError> {
+        if latest.is_some_and(|d| d.fingerprint == failed.fingerprint) {
+            return Ok(Reconciled::UpToDate);
+        }
+        let pin = repo.pin(app, env);
+        let new = NewDeployment {
+            app: app.to_string(),
+            env: env.to_string(),
+            version: pin.map(|p| p.version.to_string()).unwrap_or_default(),
+            digest: pin.map(|p| p.digest.clone()).unwrap_or_default(),
+            status: DeploymentStatus::Failed,
+        };
+        let now = Timestamp::now();
+        let id = self.store.insert_deployment(&new, now)?;
+        let details = DeploymentDetails {
+            config_sha: failed.config_sha.to_string(),
+            fingerprint: failed.fingerprint,
+            rendered: "[]".to_string(),
+            report: "[]".to_string(),
+            url: None,
+        };
+        self.store.record_deployment_details(id, &details)?;
+        self.store.set_deployment_status(id, DeploymentStatus::Failed, Some(&failed.message), now)?;
+        tracing::warn!(app, env, deployment = id, "{}", failed.message);
+        Ok(Reconciled::Deployed { id, status: DeploymentStatus::Failed, message: failed.message, url: None })
+    }
+}
+
+/// A deployment refused before any target was touched.
+struct Failed<'a> {
+    config_sha: &'a str,
+    fingerprint: String,
+    message: String,
+}
+
+/// The release to roll back to: the spec with the previous version and digest, and the
+/// render stored with that deployment. The image keeps its repository with the old tag.
+fn previous_release(spec: &DeploySpec, version: &str, digest: &str, stored: &str) -> Option<(DeploySpec, Rendered)> {
+    let rendered = Rendered::from_stored(stored).ok()?;
+    let mut previous = spec.clone();
+    previous.image = match spec.image.rsplit_once(':') {
+        Some((repository, tag)) if !tag.contains('/') => format!("{repository}:{version}"),
+        _ => spec.image.clone(),
+    };
+    previous.version = version.to_string();
+    previous.digest = digest.to_string();
+    Some((previous, rendered))
+}
+
+/// The status and message a rollout's outcome records.
+fn summary(spec: &DeploySpec, report: &RolloutReport) -> (DeploymentStatus, String) {
+    match &report.outcome {
+        Outcome::Healthy => (
+            DeploymentStatus::Healthy,
+            format!("{} is healthy on {} target(s)", spec.version, spec.targets.len()),
+        ),
+        Outcome::Failed { target, reason } => {
+            (DeploymentStatus::Failed, format!("target `{target}` failed, rollout stopped: {reason}"))
+        }
+        Outcome::RolledBack { target, reason, rollback_failures } => {
+            let mut message = format!("target `{target}` failed, rolled back: {reason}");
+            for failure in rollback_failures {
+                if let Err(e) = &failure.result {
+                    message.push_str(&format!("; rollback of `{}` failed too: {e}", failure.target));
+                }
+            }
+            (DeploymentStatus::RolledBack, message)
+        }
+    }
+}
+
+fn report_json(report: &RolloutReport) -> String {
+    let entries: Vec<_> = report
+        .steps
+        .iter()
+        .enumerate()
+        .flat_map(|(step, (_, targets))| {
+            targets.iter().map(move |t| match &t.result {
+                Ok(applied) => json!({"step": step + 1, "target": t.target, "ok": true, "message": applied.message}),
+                Err(reason) => json!({"step": step + 1, "target": t.target, "ok": false, "message": reason}),
+            })
+        })
+        .collect();
+    serde_json::to_string(&entries).unwrap_or_else(|_| "[]".to_string())
+}
+
+/// A hash of everything a deployment is made of (no secrets: they are not an input).
+fn fingerprint(spec: &DeploySpec, rendered: &Rendered) -> String {
+    let text = format!(
+        "{}\n{}\n{}\n{:?}\n{:?}\n{:?}\n{:?}\n{}",
+        spec.version,
+        spec.digest,
+        spec.image,
+        spec.targets,
+        spec.run,
+        spec.health,
+        spec.rollout,
+        rendered.to_stored()
+    );
+    hex(&Sha256::digest(text.as_bytes()))
+}
+
+fn fingerprint_of_error(app: &str, env: &str, message: &str) -> String {
+    hex(&Sha256::digest(format!("refused\n{app}\n{env}\n{message}").as_bytes()))
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[cfg(test)]
+mod tests;
