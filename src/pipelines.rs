@@ -6,6 +6,7 @@ pub const TEMPLATES: &[(&str, &str)] = &[
     ("Sluice/Verify.gitlab-ci.yml", include_str!("../pipelines/verify.gitlab-ci.yml")),
     ("Sluice/Build.gitlab-ci.yml", include_str!("../pipelines/build.gitlab-ci.yml")),
     ("Sluice/Nightly.gitlab-ci.yml", include_str!("../pipelines/nightly.gitlab-ci.yml")),
+    ("Sluice/Publish.gitlab-ci.yml", include_str!("../pipelines/publish.gitlab-ci.yml")),
 ];
 
 /// The contents of the bundled template `name`, if Sluice has it.

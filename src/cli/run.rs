@@ -16,6 +16,8 @@ use super::variables_file;
 use crate::ci::pipeline::{Pipeline, When};
 use crate::executor::process_group::become_subreaper;
 use crate::executor::shell::ShellExecutor;
+use crate::publish::publication::{DEFAULT_LEASE, PublishConfig, Publisher};
+use crate::publish::registry::RegistryOptions;
 use crate::run::workspace::SourceTree;
 use crate::run::{LockedReader, PipelineRun, RunError, RunOptions, RunVariable, run_pipeline};
 use crate::store::{PipelineStatus, Store};
@@ -78,6 +80,12 @@ pub struct RunArgs {
     /// State directory (default: `.sluice` in the repository)
     #[arg(long, value_name = "DIR", env = "SLUICE_STATE_DIR")]
     state_dir: Option<PathBuf>,
+    /// Publish images to REGISTRY[/PATH]/APP:VERSION (default: an OCI layout under the state directory)
+    #[arg(long, value_name = "REGISTRY", env = "SLUICE_REGISTRY")]
+    registry: Option<String>,
+    /// Release tags are PREFIX followed by the version
+    #[arg(long, value_name = "PREFIX", default_value = crate::publish::DEFAULT_TAG_PREFIX, env = "SLUICE_TAG_PREFIX")]
+    tag_prefix: String,
     /// Print the result as JSON on stdout (job output then goes to stderr)
     #[arg(long)]
     json: bool,
@@ -145,6 +153,15 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitStatus> {
     options.stage = args.stage.clone();
     options.variables = variables;
     options.keep_workspaces = args.keep_workspaces;
+    options.after_success = Some(Arc::new(Publisher::new(PublishConfig {
+        registry: args.registry.clone(),
+        layout_root: state_dir.join("images"),
+        tag_prefix: args.tag_prefix.clone(),
+        repo: root.clone(),
+        remote: repo.remote_url("origin"),
+        registry_options: RegistryOptions::from_env(),
+        lease: DEFAULT_LEASE,
+    })));
 
     let names = pipeline.jobs.iter().filter(|j| j.when != When::Never).map(|j| j.name.clone()).collect();
     let live_to_stderr = args.json;

@@ -8,11 +8,13 @@ use std::path::{Path, PathBuf};
 
 pub mod mirror;
 mod reader;
+mod tag;
 #[cfg(test)]
 pub(crate) mod test_cli;
 
 pub use mirror::Mirror;
 pub use reader::{RepoReader, remote_cache_name};
+pub use tag::TagOutcome;
 
 use git2::{ObjectType, Oid, Repository, StatusOptions, TreeWalkMode, TreeWalkResult};
 
@@ -38,6 +40,24 @@ pub enum GitError {
         /// Why libgit2 refused it.
         #[source]
         source: git2::Error,
+    },
+    /// A tag exists on another commit; it is never moved.
+    #[error("tag `{name}` already exists on commit {existing}, not on {wanted}; an existing tag is never moved")]
+    TagConflict {
+        /// The tag.
+        name: String,
+        /// The commit it names.
+        existing: String,
+        /// The commit asked for.
+        wanted: String,
+    },
+    /// A remote refused a push.
+    #[error("remote `{url}` refused the push: {reason}")]
+    PushRejected {
+        /// The remote.
+        url: String,
+        /// Its reason, per reference.
+        reason: String,
     },
     /// Any other libgit2 failure while doing `action`.
     #[error("git failed to {action}")]

@@ -10,6 +10,7 @@
 
 pub mod check;
 pub mod image;
+pub mod publication;
 pub mod push;
 pub mod registry;
 pub mod variables;

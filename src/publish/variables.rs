@@ -11,6 +11,13 @@ pub const PUBLISH: &str = "SLUICE_PUBLISH";
 /// `SLUICE_PUBLISHED_VERSION`: the highest published version; empty when none is.
 pub const PUBLISHED_VERSION: &str = "SLUICE_PUBLISHED_VERSION";
 
+/// The verdict's name: `publish`, `skip-prerelease`, `unchanged` or `refused` (a refused
+/// version fails the publish template's `publish:refused` job).
+pub const VERDICT: &str = "SLUICE_VERSION_VERDICT";
+
+/// The verdict in words, naming both versions when refused.
+pub const MESSAGE: &str = "SLUICE_VERSION_MESSAGE";
+
 /// The variables a pipeline gets from `decision`, in this order: `SLUICE_VERSION`,
 /// `SLUICE_PUBLISH`, `SLUICE_PUBLISHED_VERSION`.
 pub fn publish_variables(decision: &Decision) -> Vec<(String, String)> {
@@ -20,6 +27,8 @@ pub fn publish_variables(decision: &Decision) -> Vec<(String, String)> {
         (VERSION.to_owned(), text(&decision.version)),
         (PUBLISH.to_owned(), publish.to_string()),
         (PUBLISHED_VERSION.to_owned(), text(&decision.published)),
+        (VERDICT.to_owned(), decision.verdict.name().to_owned()),
+        (MESSAGE.to_owned(), decision.message()),
     ]
 }
 
@@ -45,13 +54,13 @@ mod tests {
     #[test]
     fn publish_sets_true_and_both_versions() {
         let decision = decide(Ok(v("1.3.0")), Some(v("1.2.0")), &[v("1.2.0"), v("1.1.0")]);
-        assert_eq!(publish_variables(&decision), expected(["1.3.0", "true", "1.2.0"]));
+        assert_eq!(publish_variables(&decision)[..3], expected(["1.3.0", "true", "1.2.0"]));
     }
 
     #[test]
     fn first_publication_has_an_empty_published_version() {
         let decision = decide(Ok(v("v0.1.0\n")), None, &[]);
-        assert_eq!(publish_variables(&decision), expected(["0.1.0", "true", ""]));
+        assert_eq!(publish_variables(&decision)[..3], expected(["0.1.0", "true", ""]));
     }
 
     #[test]
@@ -64,7 +73,7 @@ mod tests {
         for decision in &cases {
             let version = decision.version.as_ref().unwrap().to_string();
             assert_eq!(
-                publish_variables(decision),
+                publish_variables(decision)[..3],
                 expected([&version, "false", "1.2.0"]),
                 "{decision:?}"
             );
@@ -72,8 +81,17 @@ mod tests {
     }
 
     #[test]
+    fn the_verdict_and_its_message_are_variables_too() {
+        let decision = decide(Ok(v("1.1.0")), Some(v("1.2.0")), &[v("1.2.0")]);
+        let variables = publish_variables(&decision);
+        assert_eq!(variables[3], ("SLUICE_VERSION_VERDICT".to_owned(), "refused".to_owned()));
+        assert_eq!(variables[4].0, "SLUICE_VERSION_MESSAGE");
+        assert!(variables[4].1.contains("1.1.0") && variables[4].1.contains("1.2.0"), "{variables:?}");
+    }
+
+    #[test]
     fn a_version_that_is_not_semver_leaves_the_version_empty() {
         let decision = decide(Version::parse("latest"), None, &[v("1.2.0")]);
-        assert_eq!(publish_variables(&decision), expected(["", "false", "1.2.0"]));
+        assert_eq!(publish_variables(&decision)[..3], expected(["", "false", "1.2.0"]));
     }
 }

@@ -424,6 +424,9 @@ async fn run_prepared(
             )
         }
     };
+    if finished.status == JobStatus::Success {
+        after_success(scope, job, dirs, &prepared, &mut finished, log).await;
+    }
     if finished.status == JobStatus::Success
         || finished.failure_reason != Some(FailureReason::RunnerSystemFailure)
     {
@@ -433,6 +436,37 @@ async fn run_prepared(
         keep_outputs(scope, job, dirs, &prepared, &mut finished, log).await;
     }
     finished
+}
+
+/// The configured [`AfterSuccess`](super::hook::AfterSuccess) step, when the job opts in;
+/// its failure fails the job (`script_failure`, with its message as the log's last line).
+async fn after_success(
+    scope: &Scope<'_>,
+    job: &Job,
+    dirs: &Dirs,
+    prepared: &Prepared,
+    finished: &mut Finished,
+    log: &mut JobLog<'_>,
+) {
+    let Some(hook) = scope.shared.options.after_success.as_ref() else { return };
+    if !hook.applies(&prepared.env) {
+        return;
+    }
+    let input = super::hook::HookInput {
+        job: &job.name,
+        workspace: &dirs.workspace,
+        env: &prepared.env,
+        pipeline: scope.pipeline_id,
+        store: scope.shared.store,
+    };
+    match hook.run(input).await {
+        Ok(lines) => lines.iter().for_each(|line| log.line(line)),
+        Err((lines, message)) => {
+            lines.iter().for_each(|line| log.line(line));
+            // No exit code: the final log line then shows the message.
+            *finished = Finished::failed(FailureReason::ScriptFailure, message, job.allow_failure);
+        }
+    }
 }
 
 async fn run_after_script(

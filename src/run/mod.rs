@@ -16,6 +16,7 @@ pub mod artifacts;
 pub mod cache;
 pub mod copy;
 mod dag;
+pub mod hook;
 pub mod dotenv;
 mod job;
 pub mod log;

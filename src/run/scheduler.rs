@@ -60,6 +60,8 @@ pub struct RunOptions {
     /// Keep each job's workspace after it finished (under `<state>/runs/<pipeline>/builds/`),
     /// for debugging; they are removed by default.
     pub keep_workspaces: bool,
+    /// A step after each successful script of the jobs it applies to (publication).
+    pub after_success: Option<std::sync::Arc<dyn super::hook::AfterSuccess>>,
 }
 
 impl RunOptions {
@@ -76,6 +78,7 @@ impl RunOptions {
             grace: crate::executor::DEFAULT_GRACE,
             variables: Vec::new(),
             keep_workspaces: false,
+            after_success: None,
         }
     }
 }

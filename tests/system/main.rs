@@ -18,6 +18,7 @@ mod hooks;
 mod image;
 mod pipelines;
 mod promote;
+mod publish;
 mod registry;
 mod secrets;
 mod secrets_pgp;

@@ -63,6 +63,12 @@ impl TestRegistry {
         }
     }
 
+    /// Starts it again on the same port and storage.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
     /// `127.0.0.1:PORT/REPOSITORY:TAG`.
     pub fn image(&self, repository_and_tag: &str) -> String {
         format!("{}/{repository_and_tag}", self.host)

@@ -1,0 +1,91 @@
+//! Release tags: an annotated tag on a commit, and its push to a remote. A tag that exists is
+//! never moved, locally or on the remote (the push has no `+`, so the remote refuses to
+//! move it).
+
+use std::cell::RefCell;
+
+use git2::{ObjectType, PushOptions, RemoteCallbacks, Signature};
+
+use super::{GitError, Repo, other};
+
+/// What [`Repo::tag_annotated`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagOutcome {
+    /// The tag was made.
+    Created,
+    /// The tag already named that commit (a resumed publication).
+    AlreadyThere,
+}
+
+impl Repo {
+    /// Tags commit `sha` as `name` with an annotated tag carrying `message`, by the
+    /// repository's configured user or else `Sluice <sluice@localhost>`.
+    ///
+    /// # Errors
+    ///
+    /// [`GitError::TagConflict`] when `name` already names another commit;
+    /// [`GitError::UnknownRevision`]; [`GitError::Other`].
+    pub fn tag_annotated(&self, name: &str, sha: &str, message: &str) -> Result<TagOutcome, GitError> {
+        let target = self.commit(sha)?;
+        if let Ok(existing) = self.repo.revparse_single(&format!("refs/tags/{name}")) {
+            let points_to = existing.peel(ObjectType::Commit).map_err(other(format!("read tag `{name}`")))?.id();
+            if points_to == target.id() {
+                return Ok(TagOutcome::AlreadyThere);
+            }
+            return Err(GitError::TagConflict {
+                name: name.to_owned(),
+                existing: points_to.to_string(),
+                wanted: sha.to_owned(),
+            });
+        }
+        let tagger = self
+            .repo
+            .signature()
+            .or_else(|_| Signature::now("Sluice", "sluice@localhost"))
+            .map_err(other("make the tagger's signature"))?;
+        self.repo
+            .tag(name, target.as_object(), &tagger, message, false)
+            .map_err(other(format!("create tag `{name}`")))?;
+        Ok(TagOutcome::Created)
+    }
+
+    /// The URL of remote `name` (`origin`), if the repository has it.
+    pub fn remote_url(&self, name: &str) -> Option<String> {
+        self.repo.find_remote(name).ok()?.url().ok().map(str::to_owned)
+    }
+
+    /// Pushes tag `name` to `url` without force.
+    ///
+    /// # Errors
+    ///
+    /// [`GitError::PushRejected`] when the remote refuses (it has another tag of that name);
+    /// [`GitError::Other`] when it cannot be reached.
+    pub fn push_tag(&self, url: &str, name: &str) -> Result<(), GitError> {
+        let refspec = format!("refs/tags/{name}:refs/tags/{name}");
+        let mut remote = self.repo.remote_anonymous(url).map_err(other(format!("use remote `{url}`")))?;
+        let rejected: RefCell<Option<String>> = RefCell::new(None);
+        let mut callbacks = RemoteCallbacks::new();
+        callbacks.push_update_reference(|reference, status| {
+            if let Some(status) = status {
+                *rejected.borrow_mut() = Some(format!("{reference}: {status}"));
+            }
+            Ok(())
+        });
+        let mut options = PushOptions::new();
+        options.remote_callbacks(callbacks);
+        remote
+            .push(&[refspec.as_str()], Some(&mut options))
+            .map_err(other(format!("push tag `{name}` to `{url}`")))?;
+        drop(options);
+        match rejected.into_inner() {
+            Some(reason) => Err(GitError::PushRejected { url: url.to_owned(), reason }),
+            None => Ok(()),
+        }
+    }
+
+    /// The commit tag `name` points at, if it exists.
+    pub fn tag_target(&self, name: &str) -> Option<String> {
+        let object = self.repo.revparse_single(&format!("refs/tags/{name}")).ok()?;
+        object.peel(ObjectType::Commit).ok().map(|c| c.id().to_string())
+    }
+}
