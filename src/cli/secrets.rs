@@ -1,7 +1,11 @@
 //! `sluice secrets keygen|encrypt|decrypt`: SOPS-format secrets files with age and OpenPGP
 //! keys, from the command line. Identities come from `--identity`, `SLUICE_IDENTITY_FILE`,
 //! `SOPS_AGE_KEY_FILE`, `SOPS_AGE_KEY` or SOPS's default key file, as `sops` finds them;
-//! plaintext goes only to stdout.
+//! plaintext goes only to stdout (and, for `edit`, a 0600 file on tmpfs).
+
+mod edit;
+mod git_drivers;
+mod updatekeys;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -11,7 +15,7 @@ use anyhow::Context;
 use clap::{Args, Subcommand};
 
 use super::ExitStatus;
-use crate::secrets::{self, AgeRecipient, Plaintext, Recipients, SOPS_AGE_KEY_FILE, SecretsError};
+use crate::secrets::{self, AgeRecipient, Identities, Plaintext, Recipients, SOPS_AGE_KEY_FILE, SecretsError};
 
 /// Arguments of `sluice secrets`.
 #[derive(Debug, Args)]
@@ -58,6 +62,122 @@ and the inline `SLUICE_IDENTITY` and `SOPS_AGE_KEY`. Sluice does not use `gpg-ag
 Exit codes: 0 decrypted, 2 no identity fits (the recipients are listed), the file was
 tampered with (MAC mismatch), or it is unreadable or invalid.")]
     Decrypt(DecryptArgs),
+    /// Edit a SOPS file in `$EDITOR` through a 0600 clear copy on tmpfs; only changed values get new ciphertext
+    #[command(after_help = "Examples:
+  sluice secrets edit --identity keys.txt secrets/dev/app.yaml
+  EDITOR='code --wait' sluice secrets edit secrets/dev/app.env
+
+The clear copy goes to `$XDG_RUNTIME_DIR`, else `/dev/shm`, and only if that is a tmpfs
+mount (Sluice refuses otherwise); it is overwritten and removed when the editor ends, on
+errors, and on SIGTERM/SIGHUP (the edit is then abandoned). `$VISUAL`, else `$EDITOR`, else
+`vi`. The data key and recipients stay; unchanged values keep their ciphertext.
+Exit codes: 0 saved or unchanged, 1 the editor failed or was interrupted (file unchanged),
+2 no identity fits, or the edited document is invalid (file unchanged).")]
+    Edit(FileArgs),
+    /// Set one value of a SOPS file from stdin, re-encrypting in place
+    #[command(after_help = "Examples:
+  printf %s \"$PASSWORD\" | sluice secrets set secrets/dev/app.yaml '[\"db\"][\"password\"]'
+  echo 5432 | sluice secrets set --json secrets/dev/app.yaml db.port
+  printf %s tok | sluice secrets set secrets/dev/app.env API_TOKEN
+
+PATH is SOPS's `[\"key\"][index]` syntax or a dotted `a.b`; missing mappings are created.
+The value is stdin as a string (one trailing newline removed), or with `--json` a JSON value.")]
+    Set(SetArgs),
+    /// Encrypt a SOPS file again under a new data key for the same recipients
+    #[command(after_help = "Examples:
+  sluice secrets rotate --in-place secrets/production/app.yaml
+
+Every value gets new ciphertext. Do this after removing someone's key (`updatekeys`), so the
+old data key they may have kept opens nothing new.")]
+    Rotate(RotateArgs),
+    /// Re-wrap every SOPS file under PATHs for the recipients `.sops.yaml` names now, in one git commit
+    #[command(after_help = "Examples:
+  sluice secrets updatekeys secrets/
+  sluice secrets updatekeys --no-commit secrets/production
+
+Files whose recipients already match are left alone; values keep their ciphertext (the data
+key is kept: `rotate` too when a key was removed). All files are prepared first; nothing is
+written unless every one re-encrypts. Inside a git repository the change is one commit
+(refused if other changes are staged).")]
+    Updatekeys(UpdatekeysArgs),
+    /// git textconv driver: print a SOPS file decrypted if a key fits, else as it is
+    #[command(after_help = "Setup, in the config repo:
+  echo 'secrets/** diff=sluice merge=sluice' >> .gitattributes
+  git config diff.sluice.textconv 'sluice secrets diff'
+
+Do not set `diff.sluice.cachetextconv`: git would store the clear text in its notes.")]
+    Diff(FileArgs),
+    /// git merge driver: merge two versions of a SOPS file key by key and re-encrypt
+    #[command(after_help = "Setup, in the config repo:
+  echo 'secrets/** diff=sluice merge=sluice' >> .gitattributes
+  git config merge.sluice.driver 'sluice secrets merge %O %A %B %P'
+
+Keys changed on one side only merge cleanly; different changes to the same key are a
+conflict (exit 1, OURS left as it was, the key paths named). YAML and JSON merge per key;
+dotenv and binary files as a whole.")]
+    Merge(MergeArgs),
+}
+
+/// A file and the identities to open it with.
+#[derive(Debug, Args)]
+struct FileArgs {
+    /// age identity file, or OpenPGP secret key file; repeat for several
+    #[arg(long = "identity", short = 'i', value_name = "FILE")]
+    identity: Vec<PathBuf>,
+    /// The encrypted file
+    file: PathBuf,
+}
+
+/// Arguments of `sluice secrets set`.
+#[derive(Debug, Args)]
+struct SetArgs {
+    /// Read stdin as a JSON value (number, boolean, object…) instead of a string
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    target: FileArgs,
+    /// `[\"a\"][\"b\"]` or `a.b`
+    path: String,
+}
+
+/// Arguments of `sluice secrets rotate`.
+#[derive(Debug, Args)]
+struct RotateArgs {
+    /// Replace FILE instead of printing the result
+    #[arg(long)]
+    in_place: bool,
+    #[command(flatten)]
+    target: FileArgs,
+}
+
+/// Arguments of `sluice secrets updatekeys`.
+#[derive(Debug, Args)]
+struct UpdatekeysArgs {
+    /// Write the files but do not commit
+    #[arg(long)]
+    no_commit: bool,
+    /// age identity file, or OpenPGP secret key file; repeat for several
+    #[arg(long = "identity", short = 'i', value_name = "FILE")]
+    identity: Vec<PathBuf>,
+    /// Files or directories
+    #[arg(required = true)]
+    paths: Vec<PathBuf>,
+}
+
+/// Arguments of `sluice secrets merge` (as git passes them).
+#[derive(Debug, Args)]
+struct MergeArgs {
+    /// age identity file, or OpenPGP secret key file; repeat for several
+    #[arg(long = "identity", short = 'i', value_name = "FILE")]
+    identity: Vec<PathBuf>,
+    /// The common ancestor (`%O`)
+    base: PathBuf,
+    /// Ours (`%A`), which receives the result
+    ours: PathBuf,
+    /// Theirs (`%B`)
+    theirs: PathBuf,
+    /// The path in the repository (`%P`), which picks the format
+    path: String,
 }
 
 /// Arguments of `sluice secrets encrypt`.
@@ -92,6 +212,18 @@ pub fn run(args: &SecretsArgs) -> anyhow::Result<ExitStatus> {
         SecretsCommand::Keygen => keygen(),
         SecretsCommand::Encrypt(encrypt) => run_encrypt(encrypt),
         SecretsCommand::Decrypt(decrypt) => run_decrypt(decrypt),
+        SecretsCommand::Edit(args) => with_identities(&args.identity, |ids| edit::run(&args.file, ids)),
+        SecretsCommand::Set(args) => with_identities(&args.target.identity, |ids| run_set(args, ids)),
+        SecretsCommand::Rotate(args) => with_identities(&args.target.identity, |ids| run_rotate(args, ids)),
+        SecretsCommand::Updatekeys(args) => with_identities(&args.identity, |ids| updatekeys::run(&args.paths, ids, !args.no_commit)),
+        SecretsCommand::Diff(args) => {
+            // A textconv filter never fails for want of a key: it shows the file as it is.
+            let identities = secrets::user_identities(&args.identity).unwrap_or_default();
+            git_drivers::diff(&args.file, &identities)
+        }
+        SecretsCommand::Merge(args) => {
+            with_identities(&args.identity, |ids| git_drivers::merge(&args.base, &args.ours, &args.theirs, &args.path, ids))
+        }
     }
 }
 
@@ -140,6 +272,71 @@ fn run_decrypt(args: &DecryptArgs) -> anyhow::Result<ExitStatus> {
     match secrets::decrypt(&name, &text, &identities) {
         Ok(clear) => {
             write_stdout(&clear);
+            Ok(ExitStatus::Success)
+        }
+        Err(error) => Ok(report(&error)),
+    }
+}
+
+/// Runs `command` with the user's identities, or reports why there are none.
+fn with_identities(
+    files: &[PathBuf],
+    command: impl FnOnce(&Identities) -> anyhow::Result<ExitStatus>,
+) -> anyhow::Result<ExitStatus> {
+    match secrets::user_identities(files) {
+        Ok(identities) if identities.is_empty() => {
+            eprintln!(
+                "error: no identity to decrypt with\n\n\
+                 hint: pass `--identity FILE` (age or OpenPGP), or set `{SOPS_AGE_KEY_FILE}` to an age identity file"
+            );
+            Ok(ExitStatus::Error)
+        }
+        Ok(identities) => command(&identities),
+        Err(error) => Ok(report(&error)),
+    }
+}
+
+/// The text of an encrypted file.
+fn read_encrypted(file: &Path) -> anyhow::Result<String> {
+    std::fs::read_to_string(file).with_context(|| format!("cannot read `{}`", file.display()))
+}
+
+fn run_set(args: &SetArgs, identities: &Identities) -> anyhow::Result<ExitStatus> {
+    let path = match secrets::parse_path(&args.path) {
+        Ok(path) => path,
+        Err(error) => return Ok(report(&error)),
+    };
+    let mut value = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::stdin().lock(), &mut value).context("cannot read the value from stdin")?;
+    let mut value = Plaintext::new(value);
+    if value.expose().ends_with(b"\n") {
+        let mut bytes = value.expose().to_vec();
+        bytes.pop();
+        value = Plaintext::new(bytes);
+    }
+    let file = &args.target.file;
+    let name = file.display().to_string();
+    let encrypted = read_encrypted(file)?;
+    match secrets::set(&name, &encrypted, &path, &value, args.json, identities, SystemTime::now()) {
+        Ok(updated) => {
+            replace_file(file, updated.as_bytes()).with_context(|| format!("cannot write `{name}`"))?;
+            Ok(ExitStatus::Success)
+        }
+        Err(error) => Ok(report(&error)),
+    }
+}
+
+fn run_rotate(args: &RotateArgs, identities: &Identities) -> anyhow::Result<ExitStatus> {
+    let file = &args.target.file;
+    let name = file.display().to_string();
+    let encrypted = read_encrypted(file)?;
+    match secrets::rotate(&name, &encrypted, None, identities, SystemTime::now()) {
+        Ok(rotated) if args.in_place => {
+            replace_file(file, rotated.as_bytes()).with_context(|| format!("cannot write `{name}`"))?;
+            Ok(ExitStatus::Success)
+        }
+        Ok(rotated) => {
+            out!("{rotated}");
             Ok(ExitStatus::Success)
         }
         Err(error) => Ok(report(&error)),

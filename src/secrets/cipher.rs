@@ -35,16 +35,6 @@ pub(crate) fn leaf_bytes(value: &Value) -> Option<(Zeroizing<Vec<u8>>, &'static 
     Some((Zeroizing::new(bytes), kind))
 }
 
-/// Encrypts a leaf under `key` with `aad` (the key path joined with `:` plus a trailing `:`).
-/// Empty strings stay empty, as SOPS leaves them.
-pub(crate) fn encrypt_leaf(value: &Value, key: &[u8], aad: &str) -> Result<Option<String>, aes_gcm::Error> {
-    if matches!(value, Value::Str(s) if s.is_empty()) {
-        return Ok(Some(String::new()));
-    }
-    let Some((bytes, kind)) = leaf_bytes(value) else { return Ok(None) };
-    encrypt_bytes(&bytes, kind, key, aad).map(Some)
-}
-
 /// Encrypts bytes as an `ENC[…]` string of type `kind`.
 pub(crate) fn encrypt_bytes(bytes: &[u8], kind: &str, key: &[u8], aad: &str) -> Result<String, aes_gcm::Error> {
     let cipher = SopsGcm::new_from_slice(key).map_err(|_| aes_gcm::Error)?;
@@ -126,14 +116,15 @@ mod tests {
     #[test]
     fn every_type_round_trips_under_its_path() {
         for value in [Value::Str("s3cret".into()), Value::Int(-42), Value::Float(0.1), Value::Bool(false)] {
-            let enc = encrypt_leaf(&value, &KEY, "db:password:").unwrap().unwrap();
+            let (bytes, kind) = leaf_bytes(&value).unwrap();
+            let enc = encrypt_bytes(&bytes, kind, &KEY, "db:password:").unwrap();
             assert!(enc.starts_with("ENC[AES256_GCM,data:"), "{enc}");
             assert_eq!(decrypt_leaf(&enc, &KEY, "db:password:").unwrap(), value);
             assert_eq!(decrypt_leaf(&enc, &KEY, "db:user:"), Err(DecryptFailure::Corrupt), "path is authenticated");
             assert_eq!(decrypt_leaf(&enc, &[4; 32], "db:password:"), Err(DecryptFailure::Corrupt));
         }
-        assert_eq!(encrypt_leaf(&Value::Str(String::new()), &KEY, "a:").unwrap().as_deref(), Some(""));
-        assert_eq!(encrypt_leaf(&Value::Null, &KEY, "a:").unwrap(), None);
+        assert_eq!(decrypt_leaf("", &KEY, "a:").unwrap(), Value::Str(String::new()), "empty strings stay clear");
+        assert!(leaf_bytes(&Value::Null).is_none(), "null is neither encrypted nor hashed");
     }
 
     #[test]

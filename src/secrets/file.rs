@@ -1,22 +1,25 @@
-//! Decrypting and encrypting whole SOPS files (YAML and JSON) as the `sops` tool does
-//! (`sops.go`, `stores/`): every leaf value under the data key with its key path as
-//! additional data, the data key wrapped per age recipient, and a MAC (SHA-512 over every
+//! Decrypting and encrypting whole SOPS files (YAML, JSON, dotenv, binary) as the `sops`
+//! tool does (`sops.go`, `stores/`): every leaf value under the data key with its key path
+//! as additional data, the data key wrapped per age and OpenPGP recipient, and a MAC (SHA-512 over every
 //! clear value in document order, uppercase hex, itself encrypted with `lastmodified` as
 //! additional data) that decrypting verifies before returning anything.
-
-use std::time::SystemTime;
 
 use regex::Regex;
 use sha2::{Digest, Sha512};
 use zeroize::Zeroizing;
 
 use super::age as age_keys;
-use super::keys::{Identities, Recipients};
-use super::pgp;
 use super::cipher;
 use super::dotenv::{self, Line};
+use super::keys::Identities;
+use super::pgp;
 use super::tree::{self, Value};
-use super::{DEFAULT_UNENCRYPTED_SUFFIX, Plaintext, SOPS_VERSION, SecretsError};
+use super::{DEFAULT_UNENCRYPTED_SUFFIX, Plaintext, SecretsError};
+
+mod seal;
+
+pub use seal::encrypt;
+pub(crate) use seal::{Block, Reuse, Seal, seal};
 
 /// The formats SOPS files come in, chosen from the file name as `sops` does.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,14 +56,14 @@ impl Format {
         }
     }
 
-    fn parse(self, file: &str, text: &str) -> Result<Value, SecretsError> {
+    pub(crate) fn parse(self, file: &str, text: &str) -> Result<Value, SecretsError> {
         match self {
             Format::Yaml => tree::parse_yaml(file, text),
             Format::Json | Format::Binary | Format::Dotenv => tree::parse_json(file, text),
         }
     }
 
-    fn emit(self, value: &Value) -> String {
+    pub(crate) fn emit(self, value: &Value) -> String {
         match self {
             Format::Yaml => tree::emit_yaml(value),
             Format::Json | Format::Binary | Format::Dotenv => tree::emit_json(value),
@@ -70,8 +73,8 @@ impl Format {
 
 /// Which values a file encrypts: SOPS's `unencrypted_suffix`, `encrypted_suffix`,
 /// `unencrypted_regex` and `encrypted_regex`, matched against every key on a value's path.
-#[derive(Debug, Default)]
-struct Rules {
+#[derive(Debug, Default, Clone)]
+pub(crate) struct Rules {
     unencrypted_suffix: Option<String>,
     encrypted_suffix: Option<String>,
     unencrypted_regex: Option<Regex>,
@@ -123,37 +126,117 @@ struct Metadata {
 /// file's recipients; [`SecretsError::Value`] or [`SecretsError::MacMismatch`] when the file
 /// was tampered with. Nothing is returned unless every value decrypts and the MAC matches.
 pub fn decrypt(file: &str, text: &str, identities: &Identities) -> Result<Plaintext, SecretsError> {
-    let format = Format::from_path(file)?;
-    if format == Format::Dotenv {
-        return decrypt_dotenv(file, text, identities);
-    }
-    let mut document = format.parse(file, text)?;
-    let Value::Map(entries) = &mut document else {
-        return Err(SecretsError::NotEncrypted { file: file.to_string() });
-    };
-    let Some(index) = entries.iter().position(|(key, _)| key == "sops") else {
-        return Err(SecretsError::NotEncrypted { file: file.to_string() });
-    };
-    let (_, sops) = entries.remove(index);
-    let metadata = read_metadata(file, &sops)?;
-    let key = unwrap_key(file, &metadata, identities)?;
-    if format == Format::Binary {
-        return decrypt_binary(file, &document, &metadata, &key);
-    }
+    open(file, text, identities, false).map(|opened| opened.clear)
+}
 
+/// A decrypted file and what re-encrypting it needs.
+pub(crate) struct Opened {
+    /// The clear document, as [`decrypt`] returns it.
+    pub clear: Plaintext,
+    /// The data key.
+    pub key: Zeroizing<Vec<u8>>,
+    /// The `sops` block as read.
+    pub sops: Value,
+    /// Which values the file encrypts.
+    pub rules: Rules,
+    /// The ciphertext of every value, to keep for unchanged values (empty unless asked for).
+    pub reuse: Reuse,
+    /// The `recipient` of each `age` entry.
+    pub age: Vec<String>,
+    /// The `fp` of each `pgp` entry.
+    pub pgp: Vec<String>,
+}
+
+/// Who the SOPS file `file` is encrypted for, read from its metadata without decrypting:
+/// `age1…` recipients and `pgp:FINGERPRINT`s (other key types as `TYPE:ID`).
+///
+/// # Errors
+///
+/// Syntax and metadata errors, and [`SecretsError::NotEncrypted`].
+pub fn recipient_names(file: &str, text: &str) -> Result<Vec<String>, SecretsError> {
+    let format = Format::from_path(file)?;
+    let sops = if format == Format::Dotenv {
+        let mut lines = dotenv::parse(file, text)?;
+        dotenv::take_metadata(&mut lines).ok_or_else(|| SecretsError::NotEncrypted { file: file.to_string() })?
+    } else {
+        let document = format.parse(file, text)?;
+        let Value::Map(entries) = &document else { return Err(SecretsError::NotEncrypted { file: file.to_string() }) };
+        let Some((_, sops)) = entries.iter().find(|(key, _)| key == "sops") else {
+            return Err(SecretsError::NotEncrypted { file: file.to_string() });
+        };
+        sops.clone()
+    };
+    Ok(read_metadata(file, &sops)?.recipients)
+}
+
+/// [`decrypt`], also returning the data key and metadata; with `keep`, the old ciphertexts.
+///
+/// # Errors
+///
+/// As [`decrypt`].
+pub(crate) fn open(file: &str, text: &str, identities: &Identities, keep: bool) -> Result<Opened, SecretsError> {
+    let format = Format::from_path(file)?;
+    let mut reuse = Reuse::new();
+    let (clear, key, sops, metadata) = if format == Format::Dotenv {
+        decrypt_dotenv(file, text, identities, keep.then_some(&mut reuse))?
+    } else {
+        let mut document = format.parse(file, text)?;
+        let Value::Map(entries) = &mut document else {
+            return Err(SecretsError::NotEncrypted { file: file.to_string() });
+        };
+        let Some(index) = entries.iter().position(|(key, _)| key == "sops") else {
+            return Err(SecretsError::NotEncrypted { file: file.to_string() });
+        };
+        let (_, sops) = entries.remove(index);
+        let metadata = read_metadata(file, &sops)?;
+        let key = unwrap_key(file, &metadata, identities)?;
+        let clear = if format == Format::Binary {
+            decrypt_binary(file, &document, &metadata, &key, keep.then_some(&mut reuse))?
+        } else {
+            decrypt_tree(file, format, document, &metadata, &key, keep.then_some(&mut reuse))?
+        };
+        (clear, key, sops, metadata)
+    };
+    Ok(Opened {
+        clear,
+        key,
+        sops,
+        age: metadata.age.iter().map(|(recipient, _)| recipient.clone()).collect(),
+        pgp: metadata.pgp.iter().map(|(fp, _)| fp.clone()).collect(),
+        rules: metadata.rules,
+        reuse,
+    })
+}
+
+/// Decrypts every value of a YAML or JSON document and checks the MAC.
+fn decrypt_tree(
+    file: &str,
+    format: Format,
+    mut document: Value,
+    metadata: &Metadata,
+    key: &[u8],
+    mut reuse: Option<&mut Reuse>,
+) -> Result<Plaintext, SecretsError> {
     let mut hash = Sha512::new();
     walk(&mut document, &mut Vec::new(), &mut |value, path| {
         if metadata.rules.encrypts(path) {
             let key_path = || SecretsError::Value { file: file.to_string(), key_path: path.join(".") };
             let Value::Str(enc) = &*value else { return Err(key_path()) };
-            *value = cipher::decrypt_leaf(enc, &key, &aad(path)).map_err(|_| key_path())?;
+            let aad = aad(path);
+            let clear = cipher::decrypt_leaf(enc, key, &aad).map_err(|_| key_path())?;
+            if let (Some(reuse), Some((bytes, kind))) = (reuse.as_deref_mut(), cipher::leaf_bytes(&clear))
+                && !enc.is_empty()
+            {
+                reuse.insert(seal::reuse_key(&aad, kind, &bytes), enc.clone());
+            }
+            *value = clear;
         }
         if let Some((bytes, _)) = cipher::leaf_bytes(value) {
             hash.update(&bytes);
         }
         Ok(())
     })?;
-    verify_mac(file, &metadata, &key, hash)?;
+    verify_mac(file, metadata, key, hash)?;
     Ok(Plaintext::from(format.emit(&document)))
 }
 
@@ -167,9 +250,18 @@ fn unwrap_key(file: &str, metadata: &Metadata, identities: &Identities) -> Resul
         .ok_or_else(|| SecretsError::NoMatchingIdentity { file: file.to_string(), recipients: metadata.recipients.clone() })
 }
 
+/// What decrypting yields before [`Opened`] is assembled: the clear document, the data key,
+/// the `sops` block and its metadata.
+type Opening = (Plaintext, Zeroizing<Vec<u8>>, Value, Metadata);
+
 /// The dotenv format: values under their key, comments under the empty path and outside
 /// the MAC, metadata as `sops_…` lines.
-fn decrypt_dotenv(file: &str, text: &str, identities: &Identities) -> Result<Plaintext, SecretsError> {
+fn decrypt_dotenv(
+    file: &str,
+    text: &str,
+    identities: &Identities,
+    mut reuse: Option<&mut Reuse>,
+) -> Result<Opening, SecretsError> {
     let mut lines = dotenv::parse(file, text)?;
     let sops = dotenv::take_metadata(&mut lines).ok_or_else(|| SecretsError::NotEncrypted { file: file.to_string() })?;
     let metadata = read_metadata(file, &sops)?;
@@ -182,6 +274,9 @@ fn decrypt_dotenv(file: &str, text: &str, identities: &Identities) -> Result<Pla
                 if let Ok((clear, _)) = cipher::decrypt_bytes(text, &key, ":")
                     && let Ok(clear) = String::from_utf8(clear.to_vec())
                 {
+                    if let Some(reuse) = reuse.as_deref_mut() {
+                        reuse.insert(seal::reuse_key(":", "comment", clear.as_bytes()), text.clone());
+                    }
                     *text = clear;
                 }
             }
@@ -189,54 +284,20 @@ fn decrypt_dotenv(file: &str, text: &str, identities: &Identities) -> Result<Pla
                 let path = [name.clone()];
                 if metadata.rules.encrypts(&path) && !value.is_empty() {
                     let damaged = || SecretsError::Value { file: file.to_string(), key_path: name.clone() };
-                    let (clear, _) = cipher::decrypt_bytes(value, &key, &aad(&path)).map_err(|_| damaged())?;
-                    *value = String::from_utf8(clear.to_vec()).map_err(|_| damaged())?;
+                    let aad = aad(&path);
+                    let (clear, _) = cipher::decrypt_bytes(value, &key, &aad).map_err(|_| damaged())?;
+                    let clear = String::from_utf8(clear.to_vec()).map_err(|_| damaged())?;
+                    if let Some(reuse) = reuse.as_deref_mut() {
+                        reuse.insert(seal::reuse_key(&aad, "str", clear.as_bytes()), value.clone());
+                    }
+                    *value = clear;
                 }
                 hash.update(value.as_bytes());
             }
         }
     }
     verify_mac(file, &metadata, &key, hash)?;
-    Ok(Plaintext::from(dotenv::emit(&lines)))
-}
-
-fn encrypt_dotenv(
-    file: &str,
-    plaintext: &Plaintext,
-    recipients: &Recipients,
-    now: SystemTime,
-) -> Result<String, SecretsError> {
-    let text = std::str::from_utf8(plaintext.expose())
-        .map_err(|_| SecretsError::Shape { file: file.to_string(), message: "the file is not UTF-8 text".to_string() })?;
-    let mut lines = dotenv::parse(file, text)?;
-    if dotenv::take_metadata(&mut lines.clone()).is_some() {
-        return Err(SecretsError::AlreadyEncrypted { file: file.to_string() });
-    }
-    if recipients.is_empty() {
-        return Err(SecretsError::NoRecipients { file: file.to_string() });
-    }
-    let key = data_key()?;
-    let rules = Rules { unencrypted_suffix: Some(DEFAULT_UNENCRYPTED_SUFFIX.to_string()), ..Rules::default() };
-    let failed = || SecretsError::Wrap { reason: "AES-256-GCM encryption failed".to_string() };
-    let mut hash = Sha512::new();
-    for line in &mut lines {
-        match line {
-            Line::Comment(text) if !text.is_empty() => {
-                *text = cipher::encrypt_bytes(text.as_bytes(), "comment", key.as_slice(), ":").map_err(|_| failed())?;
-            }
-            Line::Comment(_) => {}
-            Line::Pair(name, value) => {
-                hash.update(value.as_bytes());
-                let path = [name.clone()];
-                if rules.encrypts(&path) && !value.is_empty() {
-                    *value = cipher::encrypt_bytes(value.as_bytes(), "str", key.as_slice(), &aad(&path)).map_err(|_| failed())?;
-                }
-            }
-        }
-    }
-    let sops = sops_block(key.as_slice(), hash, recipients, now)?;
-    lines.extend(dotenv::metadata_lines(&sops));
-    Ok(dotenv::emit(&lines))
+    Ok((Plaintext::from(dotenv::emit(&lines)), key, sops, metadata))
 }
 
 /// Checks the stored MAC against the hash of the clear values.
@@ -251,167 +312,45 @@ fn verify_mac(file: &str, metadata: &Metadata, key: &[u8], hash: Sha512) -> Resu
 }
 
 /// The binary format: the file's bytes are the `data` value, additional data `data:`.
-fn decrypt_binary(file: &str, document: &Value, metadata: &Metadata, key: &[u8]) -> Result<Plaintext, SecretsError> {
+fn decrypt_binary(
+    file: &str,
+    document: &Value,
+    metadata: &Metadata,
+    key: &[u8],
+    reuse: Option<&mut Reuse>,
+) -> Result<Plaintext, SecretsError> {
     let damaged = || SecretsError::Value { file: file.to_string(), key_path: BINARY_KEY.to_string() };
     let Value::Map(entries) = document else { return Err(damaged()) };
     let Some((_, Value::Str(enc))) = entries.iter().find(|(k, _)| k == BINARY_KEY) else { return Err(damaged()) };
+    let aad = aad(&[BINARY_KEY.to_string()]);
     let bytes = if enc.is_empty() {
         Zeroizing::new(Vec::new())
     } else {
-        cipher::decrypt_bytes(enc, key, &aad(&[BINARY_KEY.to_string()])).map_err(|_| damaged())?.0
+        cipher::decrypt_bytes(enc, key, &aad).map_err(|_| damaged())?.0
     };
     let mut hash = Sha512::new();
     hash.update(&bytes);
     verify_mac(file, metadata, key, hash)?;
+    if let Some(reuse) = reuse
+        && !enc.is_empty()
+    {
+        reuse.insert(seal::reuse_key(&aad, "str", &bytes), enc.clone());
+    }
     Ok(Plaintext::new(bytes.to_vec()))
-}
-
-/// Encrypts the clear document `plaintext` (in the format `file`'s name says) for every
-/// recipient with a fresh data key, as `sops --encrypt` would, keeping values whose key ends
-/// in `_unencrypted` in clear. `now` becomes `lastmodified`.
-///
-/// # Errors
-///
-/// Syntax and shape errors (the top level must be a mapping), [`SecretsError::AlreadyEncrypted`],
-/// [`SecretsError::NoRecipients`], and [`SecretsError::Wrap`].
-pub fn encrypt(
-    file: &str,
-    plaintext: &Plaintext,
-    recipients: &Recipients,
-    now: SystemTime,
-) -> Result<String, SecretsError> {
-    let format = Format::from_path(file)?;
-    if format == Format::Binary {
-        return encrypt_binary(file, plaintext, recipients, now);
-    }
-    if format == Format::Dotenv {
-        return encrypt_dotenv(file, plaintext, recipients, now);
-    }
-    let text = std::str::from_utf8(plaintext.expose()).map_err(|_| SecretsError::Shape {
-        file: file.to_string(),
-        message: "the file is not UTF-8 text".to_string(),
-    })?;
-    let mut document = format.parse(file, text)?;
-    let Value::Map(entries) = &document else {
-        return Err(SecretsError::Shape { file: file.to_string(), message: "the top level must be a mapping".to_string() });
-    };
-    if entries.iter().any(|(key, _)| key == "sops") {
-        return Err(SecretsError::AlreadyEncrypted { file: file.to_string() });
-    }
-    if recipients.is_empty() {
-        return Err(SecretsError::NoRecipients { file: file.to_string() });
-    }
-    let key = data_key()?;
-    let rules = Rules { unencrypted_suffix: Some(DEFAULT_UNENCRYPTED_SUFFIX.to_string()), ..Rules::default() };
-    let failed = || SecretsError::Wrap { reason: "AES-256-GCM encryption failed".to_string() };
-
-    let mut hash = Sha512::new();
-    walk(&mut document, &mut Vec::new(), &mut |value, path| {
-        if let Some((bytes, _)) = cipher::leaf_bytes(value) {
-            hash.update(&bytes);
-        }
-        if rules.encrypts(path)
-            && let Some(enc) = cipher::encrypt_leaf(value, key.as_slice(), &aad(path)).map_err(|_| failed())?
-        {
-            *value = Value::Str(enc);
-        }
-        Ok(())
-    })?;
-    let sops = sops_block(key.as_slice(), hash, recipients, now)?;
-    if let Value::Map(entries) = &mut document {
-        entries.push(("sops".to_string(), sops));
-    }
-    Ok(format.emit(&document))
 }
 
 /// The key of the one value of a binary file.
 const BINARY_KEY: &str = "data";
 
-/// A fresh data key, as SOPS makes one.
-fn data_key() -> Result<Zeroizing<[u8; 32]>, SecretsError> {
-    let mut key = Zeroizing::new([0u8; 32]);
-    getrandom::fill(key.as_mut_slice()).map_err(|e| SecretsError::Wrap { reason: e.to_string() })?;
-    Ok(key)
-}
-
-/// The binary format: the whole file as the string value `data` of a JSON document.
-fn encrypt_binary(
-    file: &str,
-    plaintext: &Plaintext,
-    recipients: &Recipients,
-    now: SystemTime,
-) -> Result<String, SecretsError> {
-    if recipients.is_empty() {
-        return Err(SecretsError::NoRecipients { file: file.to_string() });
-    }
-    if let Ok(text) = std::str::from_utf8(plaintext.expose())
-        && let Ok(Value::Map(ref entries)) = tree::parse_json(file, text)
-        && entries.iter().any(|(key, _)| key == "sops")
-    {
-        return Err(SecretsError::AlreadyEncrypted { file: file.to_string() });
-    }
-    let key = data_key()?;
-    let bytes = plaintext.expose();
-    let enc = if bytes.is_empty() {
-        String::new()
-    } else {
-        cipher::encrypt_bytes(bytes, "str", key.as_slice(), &aad(&[BINARY_KEY.to_string()]))
-            .map_err(|_| SecretsError::Wrap { reason: "AES-256-GCM encryption failed".to_string() })?
-    };
-    let mut hash = Sha512::new();
-    hash.update(bytes);
-    let sops = sops_block(key.as_slice(), hash, recipients, now)?;
-    Ok(tree::emit_json(&Value::Map(vec![(BINARY_KEY.to_string(), Value::Str(enc)), ("sops".to_string(), sops)])))
-}
-
-/// The `sops` metadata block: the data key wrapped for each recipient on its own, as
-/// `sops` does, and the MAC encrypted with `lastmodified` as additional data.
-fn sops_block(key: &[u8], hash: Sha512, recipients: &Recipients, now: SystemTime) -> Result<Value, SecretsError> {
-    let failed = || SecretsError::Wrap { reason: "AES-256-GCM encryption failed".to_string() };
-    let lastmodified = chrono::DateTime::<chrono::Utc>::from(now).format("%Y-%m-%dT%H:%M:%SZ").to_string();
-    let mac_hex = Zeroizing::new(upper_hex(&hash.finalize()));
-    let mac = cipher::encrypt_bytes(mac_hex.as_bytes(), "str", key, &lastmodified).map_err(|_| failed())?;
-    let mut age_entries = Vec::new();
-    for recipient in &recipients.age {
-        let enc = age_keys::wrap(key, &[recipient])?;
-        age_entries.push(Value::Map(vec![
-            ("recipient".to_string(), Value::Str(recipient.to_string())),
-            ("enc".to_string(), Value::Str(enc)),
-        ]));
-    }
-    let created_at = chrono::DateTime::<chrono::Utc>::from(now).to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
-    let mut pgp_entries = Vec::new();
-    for recipient in &recipients.pgp {
-        pgp_entries.push(Value::Map(vec![
-            ("created_at".to_string(), Value::Str(created_at.clone())),
-            ("enc".to_string(), Value::Str(pgp::wrap(key, recipient)?)),
-            ("fp".to_string(), Value::Str(recipient.fingerprint())),
-        ]));
-    }
-    // The fields and their order of `sops`'s metadata struct; empty key lists are omitted.
-    let mut block = Vec::new();
-    if !age_entries.is_empty() {
-        block.push(("age".to_string(), Value::Seq(age_entries)));
-    }
-    block.push(("lastmodified".to_string(), Value::Str(lastmodified)));
-    block.push(("mac".to_string(), Value::Str(mac)));
-    if !pgp_entries.is_empty() {
-        block.push(("pgp".to_string(), Value::Seq(pgp_entries)));
-    }
-    block.push(("unencrypted_suffix".to_string(), Value::Str(DEFAULT_UNENCRYPTED_SUFFIX.to_string())));
-    block.push(("version".to_string(), Value::Str(SOPS_VERSION.to_string())));
-    Ok(Value::Map(block))
-}
-
 /// SOPS's additional data for a value: its keys joined with `:`, plus a trailing `:`.
 /// Sequence items share their sequence's path.
-fn aad(path: &[String]) -> String {
+pub(crate) fn aad(path: &[String]) -> String {
     let mut text = path.join(":");
     text.push(':');
     text
 }
 
-fn upper_hex(bytes: &[u8]) -> String {
+pub(crate) fn upper_hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02X}")).collect()
 }
 
@@ -420,7 +359,7 @@ type LeafVisitor<'a> = dyn FnMut(&mut Value, &[String]) -> Result<(), SecretsErr
 
 /// Calls `leaf` on every scalar except null (SOPS leaves nulls alone) in document order,
 /// with the mapping keys above it.
-fn walk(
+pub(crate) fn walk(
     value: &mut Value,
     path: &mut Vec<String>,
     leaf: &mut LeafVisitor<'_>,

@@ -22,21 +22,27 @@ mod file;
 mod keys;
 mod kubernetes_secret;
 mod lookup;
+mod merge;
 mod pgp;
 mod plaintext;
+mod reseal;
 mod rollout;
+mod set;
 mod tree;
 mod yaml;
 
 pub use age::{AgeIdentities, AgeRecipient, GeneratedKey, SOPS_AGE_KEY, SOPS_AGE_KEY_FILE, generate};
-pub use file::{Format, decrypt, encrypt};
+pub use file::{Format, decrypt, encrypt, recipient_names};
 pub use creation_rules::{CreationRule, SOPS_CONFIG, SopsConfig};
 pub use keys::{Identities, Recipients};
 pub use kubernetes_secret::{KubernetesSecret, SecretMeta};
 pub use lookup::{SLUICE_IDENTITY, SLUICE_IDENTITY_FILE, controller_identities, pgp_recipients, user_identities};
 pub use pgp::{PgpKeys, PgpRecipient};
+pub use merge::{MergeOutcome, merge};
 pub use plaintext::Plaintext;
+pub use reseal::{current_recipients, rewrap, rotate, update};
 pub use rollout::{AppSecrets, SecretEntry, load_app_secrets};
+pub use set::{PathStep, parse_path, set};
 
 /// The `version` written into the `sops` metadata of files Sluice encrypts: the SOPS
 /// release whose format this follows.

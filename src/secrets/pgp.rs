@@ -127,6 +127,12 @@ impl PgpKeys {
         self.0.is_empty()
     }
 
+    /// The public certificate of the key with primary fingerprint `fingerprint`, if held.
+    pub fn recipient(&self, fingerprint: &str) -> Option<PgpRecipient> {
+        let wanted = parse_fingerprint(fingerprint)?;
+        self.0.iter().find(|cert| cert.fingerprint() == wanted).map(|cert| PgpRecipient(cert.clone().strip_secret_key_material()))
+    }
+
     /// The fingerprints of these keys' certificates.
     pub fn fingerprints(&self) -> Vec<String> {
         self.0.iter().map(|cert| cert.fingerprint().to_hex()).collect()

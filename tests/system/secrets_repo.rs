@@ -100,13 +100,13 @@ fn creation_rules_keep_production_secrets_from_the_dev_key() {
         ok(repo.sluice(&["secrets", "encrypt", "--in-place", file]), &format!("sluice secrets encrypt -i {file}"));
     }
     let production = repo.read("secrets/production/app.yaml");
-    assert_eq!(age_recipients(&production), [repo.production.recipient.clone()], "{production}");
-    assert_eq!(age_recipients(&repo.read("secrets/dev/app.yaml")), [repo.dev.recipient.clone()]);
+    assert_eq!(age_recipients(&production), std::slice::from_ref(&repo.production.recipient), "{production}");
+    assert_eq!(age_recipients(&repo.read("secrets/dev/app.yaml")), std::slice::from_ref(&repo.dev.recipient));
 
     // `sops` with the same `.sops.yaml` picks the same recipients.
     repo.write("secrets/production/other.yaml", "A: b\n");
     let by_sops = ok(repo.sops(&repo.production, &["--encrypt", "secrets/production/other.yaml"]), "sops --encrypt");
-    assert_eq!(age_recipients(&by_sops), [repo.production.recipient.clone()]);
+    assert_eq!(age_recipients(&by_sops), std::slice::from_ref(&repo.production.recipient));
 
     let dev_key = repo.dev.file.to_string_lossy().into_owned();
     let out = repo.sluice(&["secrets", "decrypt", "--identity", &dev_key, "secrets/dev/app.yaml"]);

@@ -1,8 +1,7 @@
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::*;
-use crate::secrets::AgeRecipient;
-use crate::secrets::generate;
+use crate::secrets::{AgeRecipient, Recipients, generate};
 
 fn key_pair() -> (Identities, Recipients) {
     let key = generate("2026-11-29T00:00:00Z");
