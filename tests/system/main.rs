@@ -5,8 +5,9 @@
 //! the CLI commands that call it ([`cli`]), and SOPS secrets against the real `sops` and
 //! `age` ([`secrets`]), with OpenPGP keys against the real `gpg` ([`secrets_pgp`]), and in a
 //! config repo with `.sops.yaml` creation rules ([`secrets_repo`]); the secrets commands and
-//! git drivers with the real `git` ([`secrets_commands`]); and images built and pushed to a
-//! real `docker-registry`, checked with `skopeo` ([`image`], [`registry`]).
+//! git drivers with the real `git` ([`secrets_commands`]), that clear values leak nowhere
+//! ([`secrets_leaks`]); and images built and pushed to a real `docker-registry`, checked with
+//! `skopeo` ([`image`], [`registry`]).
 
 #[path = "../plan/support.rs"]
 #[allow(dead_code)]
@@ -23,5 +24,6 @@ mod publish;
 mod registry;
 mod secrets;
 mod secrets_commands;
+mod secrets_leaks;
 mod secrets_pgp;
 mod secrets_repo;
