@@ -8,9 +8,10 @@
 use std::io::{Read, Write};
 
 use sequoia_openpgp as openpgp;
+use openpgp::cert::amalgamation::key::ValidKeyAmalgamationIter;
 use openpgp::cert::{Cert, CertParser};
 use openpgp::crypto::SessionKey;
-use openpgp::packet::{PKESK, SKESK};
+use openpgp::packet::{PKESK, SKESK, key};
 use openpgp::parse::stream::{DecryptionHelper, DecryptorBuilder, MessageStructure, VerificationHelper};
 use openpgp::parse::Parse;
 use openpgp::policy::StandardPolicy;
@@ -39,17 +40,7 @@ impl PgpRecipient {
         let policy = StandardPolicy::new();
         let mut recipients = Vec::new();
         for cert in certs {
-            let usable = cert
-                .keys()
-                .with_policy(&policy, None)
-                .supported()
-                .alive()
-                .revoked(false)
-                .for_storage_encryption()
-                .for_transport_encryption()
-                .next()
-                .is_some();
-            if !usable {
+            if encryption_keys(&cert, &policy).next().is_none() {
                 return Err(SecretsError::PgpKey {
                     source_name: source.to_string(),
                     reason: format!("key `{}` has no valid (unexpired, unrevoked) encryption subkey", cert.fingerprint().to_hex()),
@@ -155,6 +146,15 @@ fn parse_certs(source: &str, bytes: &[u8]) -> Result<Vec<Cert>, SecretsError> {
     Ok(certs)
 }
 
+/// The keys of `cert` that may encrypt now under `policy`: supported, alive, not revoked,
+/// and flagged for storage or transport encryption (gpg's `E` sets both).
+fn encryption_keys<'a>(
+    cert: &'a Cert,
+    policy: &'a StandardPolicy<'a>,
+) -> ValidKeyAmalgamationIter<'a, key::PublicParts, key::UnspecifiedRole> {
+    cert.keys().with_policy(policy, None).supported().alive().revoked(false).for_storage_encryption().for_transport_encryption()
+}
+
 /// Encrypts `data_key` to `recipient`'s encryption subkeys as an ASCII-armored OpenPGP
 /// message: the `enc` of a SOPS `pgp` entry.
 ///
@@ -164,15 +164,7 @@ fn parse_certs(source: &str, bytes: &[u8]) -> Result<Vec<Cert>, SecretsError> {
 pub(crate) fn wrap(data_key: &[u8], recipient: &PgpRecipient) -> Result<String, SecretsError> {
     let wrap_error = |e: anyhow::Error| SecretsError::Wrap { reason: format!("OpenPGP: {e}") };
     let policy = StandardPolicy::new();
-    let keys = recipient
-        .0
-        .keys()
-        .with_policy(&policy, None)
-        .supported()
-        .alive()
-        .revoked(false)
-        .for_storage_encryption()
-        .for_transport_encryption();
+    let keys = encryption_keys(&recipient.0, &policy);
     let mut sink = Vec::new();
     {
         let message = Message::new(&mut sink);

@@ -68,26 +68,23 @@ impl Gnupg {
 
     /// Exports the public key (`--armor` or binary) to `path`.
     pub(crate) fn export_public(&self, path: &Path, armor: bool) {
-        let mut args = vec!["--export"];
-        if armor {
-            args.insert(0, "--armor");
-        }
-        args.push(&self.fingerprint);
-        let out = self.gpg(&args);
-        assert!(out.status.success() && !out.stdout.is_empty(), "gpg --export:\n{}", dump(&out));
-        std::fs::write(path, &out.stdout).expect("write public key");
+        self.export("--export", path, armor);
     }
 
     /// Exports the secret key (`--armor` or binary) to `path`.
     pub(crate) fn export_secret(&self, path: &Path, armor: bool) {
-        let mut args = vec!["--export-secret-keys"];
+        self.export("--export-secret-keys", path, armor);
+    }
+
+    fn export(&self, command: &str, path: &Path, armor: bool) {
+        let mut args = vec![command];
         if armor {
             args.insert(0, "--armor");
         }
         args.push(&self.fingerprint);
         let out = self.gpg(&args);
-        assert!(out.status.success() && !out.stdout.is_empty(), "gpg --export-secret-keys:\n{}", dump(&out));
-        std::fs::write(path, &out.stdout).expect("write secret key");
+        assert!(out.status.success() && !out.stdout.is_empty(), "gpg {command}:\n{}", dump(&out));
+        std::fs::write(path, &out.stdout).expect("write key");
     }
 
     /// `sops` using this GnuPG home, run in `dir`.
