@@ -20,6 +20,7 @@ mod controller;
 mod cron_hash;
 mod fields;
 mod project;
+mod publish;
 mod refs;
 pub mod repo;
 mod repo_url;
@@ -33,6 +34,7 @@ use std::path::{Path, PathBuf};
 
 pub use controller::{ControllerConfig, DEFAULT_DATA_DIR, DEFAULT_LISTEN, StoreUrl};
 pub use cron_hash::expand as expand_hashed_cron;
+pub use publish::PublishSettings;
 pub use project::{DEFAULT_POLL, InvalidProjectName, ProjectConfig, ProjectName};
 pub use refs::{RefPattern, RefPatterns};
 pub use repo_url::RepoUrl;

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use super::Environment;
 use super::fields::{Fields, error_at, positive_integer};
+use super::publish::{PublishSettings, read_publish};
 use super::refs::{RefPatterns, read_patterns, read_tags, ref_name_problem};
 use super::repo_url::{RepoUrl, read_repo};
 use super::schedule::{Schedule, read_schedules};
@@ -91,6 +92,8 @@ pub struct ProjectConfig {
     pub webhooks: Webhooks,
     /// `schedules`: cron schedules (default: none).
     pub schedules: Vec<Schedule>,
+    /// `publish`: where the project's images go and how release tags are named.
+    pub publish: PublishSettings,
 }
 
 /// The default `poll` interval.
@@ -108,6 +111,7 @@ const KEYS: &[&str] = &[
     "forge",
     "webhooks",
     "schedules",
+    "publish",
 ];
 
 /// Reads one project; `None` when it has errors (all reported).
@@ -165,6 +169,10 @@ pub(super) fn read_project(
         Some(node) => read_schedules(node, &fields.path_of("schedules"), &shown_name, &default_branch, diags),
         None => Vec::new(),
     };
+    let publish = match fields.get("publish") {
+        Some(node) => read_publish(node, &fields.path_of("publish"), diags).unwrap_or_default(),
+        None => PublishSettings::default(),
+    };
     if diags.errors().count() > errors_before {
         return None;
     }
@@ -180,6 +188,7 @@ pub(super) fn read_project(
         forge,
         webhooks,
         schedules,
+        publish,
     })
 }
 

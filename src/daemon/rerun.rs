@@ -103,8 +103,8 @@ impl Worker {
             .join(row.id.get().to_string());
         let mirrors = self.mirrors.clone();
         let prepared = {
-            let checkout = checkout.clone();
-            tokio::task::spawn_blocking(move || prepare(&project, &mirrors, &checkout, &event)).await
+            let (checkout, data_dir) = (checkout.clone(), self.config.data_dir.clone());
+            tokio::task::spawn_blocking(move || prepare(&project, &mirrors, &data_dir, &checkout, &event)).await
         };
         let prepared = match prepared {
             Ok(Ok(prepared)) => prepared,
@@ -120,6 +120,8 @@ impl Worker {
         let reader = LockedReader::new(prepared.reader);
         let mut options = RunOptions::new(&self.config.data_dir);
         options.concurrency = self.config.concurrency.get();
+        // A retried publish job publishes (or resumes its publication) like the first attempt.
+        options.after_success = Some(Arc::new(prepared.publisher));
         let run = PipelineRun {
             pipeline: &prepared.pipeline,
             context: &prepared.context,

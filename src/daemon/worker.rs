@@ -30,7 +30,10 @@ use crate::ci::pipeline::Pipeline;
 use crate::ci::{PlanRequest, plan};
 use crate::config::{ControllerConfig, ProjectConfig};
 use crate::executor::shell::ShellExecutor;
-use crate::git::RepoReader;
+use crate::git::{Repo, RepoReader};
+use crate::publish::publication::{DEFAULT_LEASE, PublishConfig, Publisher};
+use crate::publish::registry::RegistryOptions;
+use crate::publish::{check, publish_variables};
 use crate::run::workspace::SourceTree;
 use crate::run::{
     JobInfo, LockedReader, PipelineRun, RunError, RunObserver, RunOptions, RunningPipelines, run_pipeline,
@@ -146,8 +149,8 @@ impl Worker {
             .join(project.name.as_str())
             .join(id.get().to_string());
         let prepared = {
-            let (project, checkout) = (project.clone(), checkout.clone());
-            tokio::task::spawn_blocking(move || prepare(&project, &mirrors, &checkout, &event)).await
+            let (project, checkout, data_dir) = (project.clone(), checkout.clone(), self.config.data_dir.clone());
+            tokio::task::spawn_blocking(move || prepare(&project, &mirrors, &data_dir, &checkout, &event)).await
         };
         let prepared = match prepared {
             Ok(Ok(prepared)) => prepared,
@@ -199,6 +202,7 @@ impl Worker {
             context,
             source,
             reader,
+            publisher,
         } = prepared;
         let reader = LockedReader::new(reader);
         let cancel = CancellationToken::new();
@@ -213,6 +217,7 @@ impl Worker {
         };
         let mut options = RunOptions::new(&self.config.data_dir);
         options.concurrency = self.config.concurrency.get();
+        options.after_success = Some(Arc::new(publisher));
         let run = PipelineRun {
             pipeline: &pipeline,
             context: &context,
@@ -325,11 +330,19 @@ pub(super) struct Prepared {
     pub(super) context: PipelineContext,
     pub(super) source: SourceTree,
     pub(super) reader: RepoReader,
+    /// Publishes what the pipeline's publish jobs build.
+    pub(super) publisher: Publisher,
 }
 
 /// Fetches, checks out and plans `event`. Blocks. The error is the text recorded with the
 /// failed event.
-pub(super) fn prepare(project: &ProjectConfig, mirrors: &Mirrors, checkout: &Path, event: &Event) -> Result<Prepared, String> {
+pub(super) fn prepare(
+    project: &ProjectConfig,
+    mirrors: &Mirrors,
+    data_dir: &Path,
+    checkout: &Path,
+    event: &Event,
+) -> Result<Prepared, String> {
     let (sha, repo) = mirrors
         .with(project, |mirror| {
             let extra: Vec<&str> = event.fetch_ref.iter().map(String::as_str).collect();
@@ -386,8 +399,20 @@ pub(super) fn prepare(project: &ProjectConfig, mirrors: &Mirrors, checkout: &Pat
         merge_request,
         changed_paths,
         commit_message,
-        variables: event.variables.clone(),
+        variables: gate_variables(&repo, &sha, event.before_sha.as_deref(), &project.publish.tag_prefix)
+            .into_iter()
+            .chain(event.variables.iter().cloned())
+            .collect(),
     };
+    let publisher = Publisher::new(PublishConfig {
+        registry: project.publish.registry.clone(),
+        layout_root: data_dir.join("images"),
+        tag_prefix: project.publish.tag_prefix.clone(),
+        repo: mirrors.path_of(project.name.as_str()),
+        remote: Some(project.repo.to_git_url()),
+        registry_options: RegistryOptions::from_env(),
+        lease: DEFAULT_LEASE,
+    });
     let reader = RepoReader::new(repo, Some(sha.clone()));
     let changed_since = |compare_to: &str| reader.repo().changed_paths(compare_to, &sha).ok();
     let request = PlanRequest {
@@ -408,7 +433,22 @@ pub(super) fn prepare(project: &ProjectConfig, mirrors: &Mirrors, checkout: &Pat
         context,
         source,
         reader,
+        publisher,
     })
+}
+
+/// The VERSION gate's variables at `sha` (the lowest precedence): none without a `VERSION`
+/// file or when git cannot answer (logged); a `before` the mirror lacks counts as a new ref.
+fn gate_variables(repo: &Repo, sha: &str, before: Option<&str>, tag_prefix: &str) -> Vec<(String, String)> {
+    let before = before.filter(|b| b.bytes().any(|c| c != b'0') && repo.has_commit(b));
+    match check(repo, Some(sha), before, tag_prefix) {
+        Ok(Some(decision)) => publish_variables(&decision),
+        Ok(None) => Vec::new(),
+        Err(error) => {
+            tracing::warn!("the VERSION gate cannot read git: {}; no `SLUICE_*` version variables", chain(&error));
+            Vec::new()
+        }
+    }
 }
 
 pub(super) async fn remove_checkout(dir: PathBuf) {

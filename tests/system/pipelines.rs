@@ -98,7 +98,7 @@ fn start(remote: &Remote) -> Daemon {
 }
 
 /// Waits until the store has a finished pipeline for `sha`.
-fn finished_pipeline(daemon: &Daemon, sha: &str) -> PipelineRow {
+pub(crate) fn finished_pipeline(daemon: &Daemon, sha: &str) -> PipelineRow {
     let store = daemon.store();
     let found = daemon.eventually(&format!("a finished pipeline for {sha}"), || {
         let pipelines = store.list_pipelines(Some("demo"), 20).map_err(|e| e.to_string())?;

@@ -218,3 +218,31 @@ fn a_registry_that_is_down_fails_clearly_records_nothing_and_a_retry_publishes()
     assert_eq!(inspect(&registry.image("hello:0.1.0"), &[])["Digest"], release.digest);
     assert_eq!(project.origin_tags(), ["v0.1.0"]);
 }
+
+#[test]
+fn the_daemon_publishes_a_pushed_version_with_the_same_runner() {
+    use crate::pipelines::{Remote, finished_pipeline};
+    let registry = TestRegistry::start();
+    let remote = Remote::new();
+    let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/publish");
+    std::fs::create_dir_all(remote.work.join("dist")).expect("mkdir");
+    for file in ["VERSION", "dist/hello.py"] {
+        std::fs::copy(example.join(file), remote.work.join(file)).expect("copy");
+    }
+    let ci = std::fs::read_to_string(example.join(".gitlab-ci.yml")).expect("ci");
+    let sha = remote.push(&ci, "publish 0.1.0");
+    let config = format!(
+        "concurrency: 2\nprojects:\n  - name: demo\n    repo: \"{}\"\n    branches: [\"main\"]\n    poll: \"1s\"\n    publish:\n      registry: \"{}\"\n",
+        remote.bare.display(),
+        registry.host
+    );
+    let daemon = crate::daemon::Daemon::start(&config, &[]);
+    let pipeline = finished_pipeline(&daemon, &sha);
+    assert_eq!(pipeline.status.as_str(), "success", "{}", daemon.dump());
+    let release = daemon.store().get_release("hello", "0.1.0").expect("read").expect("released");
+    assert_eq!(release.sha, sha);
+    assert_eq!(release.pipeline_id, Some(pipeline.id));
+    assert_eq!(inspect(&registry.image("hello:0.1.0"), &[])["Digest"], release.digest);
+    let tags = Command::new("git").arg("-C").arg(&remote.bare).args(["tag", "-l"]).output().expect("git");
+    assert_eq!(String::from_utf8_lossy(&tags.stdout).trim(), "v0.1.0");
+}

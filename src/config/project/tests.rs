@@ -122,3 +122,15 @@ fn unknown_project_keys_get_a_hint() {
         ["sluice.yaml:4:5: projects[0].brnaches: unknown key `brnaches`\n\nhint: did you mean `branches`?"]
     );
 }
+
+#[test]
+fn publish_names_a_registry_and_a_tag_prefix() {
+    let demo = project("");
+    assert_eq!(demo.publish, crate::config::PublishSettings { registry: None, tag_prefix: "v".to_owned() });
+    let demo = project("    publish:\n      registry: \"127.0.0.1:5000/team/\"\n      tag_prefix: release-\n");
+    assert_eq!(demo.publish.registry.as_deref(), Some("127.0.0.1:5000/team"));
+    assert_eq!(demo.publish.tag_prefix, "release-");
+    let errors = project_errors("    publish:\n      registry: \"https://r.example\"\n      tags: x\n");
+    assert!(errors.iter().any(|e| e.contains("projects[0].publish.registry: `https://r.example` is not a registry")), "{errors:?}");
+    assert!(errors.iter().any(|e| e.contains("publish.tags")), "{errors:?}");
+}
