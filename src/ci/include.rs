@@ -24,6 +24,7 @@
 
 mod entry;
 mod location;
+mod prefetch;
 mod resolve;
 
 use super::context::PipelineContext;

@@ -64,12 +64,37 @@ pub fn build(
     if diags.has_errors() {
         return Err(diags);
     }
+    // The tree is not needed any more. Freeing a large one node by node is several percent of
+    // planning, so a large one is freed on another core while the jobs are evaluated.
+    std::thread::scope(|scope| {
+        if specs.len() >= PARALLEL_DROP_JOBS {
+            scope.spawn(move || drop(config));
+        } else {
+            drop(config);
+        }
+        evaluate(&specs, &globals, workflow_rules.as_deref(), ctx, reader, changed_since, diags)
+    })
+}
+
+/// From this many jobs on, the configuration tree is freed on another thread.
+const PARALLEL_DROP_JOBS: usize = 200;
+
+/// Evaluates `workflow:rules`, then every job.
+fn evaluate(
+    specs: &[(JobSpec, Conditions)],
+    globals: &Globals,
+    workflow_rules: Option<&[rules::Rule]>,
+    ctx: &PipelineContext,
+    reader: &dyn FileReader,
+    changed_since: &dyn Fn(&str) -> Option<Vec<String>>,
+    diags: Diagnostics,
+) -> Result<Pipeline, Diagnostics> {
     let files_cache = OnceCell::new();
     let files = || files_cache.get_or_init(|| reader.list(&FileSource::Local).unwrap_or_default()).clone();
     let predefined = variables::predefined(ctx);
-    let planner = Planner { ctx, predefined: &predefined, globals: &globals, files: &files, changed_since };
+    let planner = Planner { ctx, predefined: &predefined, globals, files: &files, changed_since };
     let mut global_variables = globals.variables.clone();
-    if let Some(rules) = &workflow_rules {
+    if let Some(rules) = workflow_rules {
         let env_vars = planner.workflow_variables();
         let env = planner.env(&env_vars);
         match rules::first_match(rules, &env) {
@@ -80,7 +105,7 @@ pub fn build(
         }
     }
     let planner = Planner { globals: &Globals { variables: global_variables, ..globals.clone() }, ..planner };
-    planner.finish(&specs, diags)
+    planner.finish(specs, diags)
 }
 
 /// What evaluation needs besides the job specs.

@@ -3,6 +3,7 @@
 
 use super::entry::{self, Entry, Located, Target};
 use super::location::{has_yaml_extension, wildcard};
+use super::prefetch::{Parsed, Prefetched};
 use super::{MAX_DEPTH, MAX_INCLUDES};
 use crate::ci::context::PipelineContext;
 use crate::ci::inputs;
@@ -86,6 +87,7 @@ impl<'a> Resolver<'a> {
             return config;
         };
         let entries = entry::parse(&include, self.variables, &mut self.diags);
+        let mut fetched = Prefetched::fetch(self.reader, &entries, context, display);
         let mut merged: Option<Node> = None;
         for entry in entries {
             if self.aborted {
@@ -98,7 +100,7 @@ impl<'a> Resolver<'a> {
                 if self.aborted {
                     break;
                 }
-                if let Some(node) = self.include_file(&entry, file) {
+                if let Some(node) = self.include_file(&entry, file, &mut fetched) {
                     match &mut merged {
                         Some(m) => deep_merge(m, node),
                         None => merged = Some(node),
@@ -238,7 +240,7 @@ impl<'a> Resolver<'a> {
     }
 
     /// Counts, checks, reads, loads and interpolates one file, then resolves its includes.
-    fn include_file(&mut self, entry: &Entry, file: FileRef) -> Option<Node> {
+    fn include_file(&mut self, entry: &Entry, file: FileRef, fetched: &mut Prefetched) -> Option<Node> {
         let at = Some(file.at.location.clone());
         let key_path = file.at.key_path.clone();
         self.count += 1;
@@ -282,7 +284,7 @@ impl<'a> Resolver<'a> {
             self.diags.push(d);
             return None;
         }
-        let config = self.load(entry, &file)?;
+        let config = self.load(entry, &file, fetched)?;
         self.stack.push(Frame {
             name: file.name.clone(),
             identity,
@@ -292,19 +294,23 @@ impl<'a> Resolver<'a> {
         Some(expanded)
     }
 
-    /// Reads, parses and interpolates a file; the result is a mapping.
-    fn load(&mut self, entry: &Entry, file: &FileRef) -> Option<Node> {
+    /// Reads, parses and interpolates a file (or takes it parsed from `fetched`); the result
+    /// is a mapping.
+    fn load(&mut self, entry: &Entry, file: &FileRef, fetched: &mut Prefetched) -> Option<Node> {
         let at = Some(file.at.location.clone());
         let key_path = file.at.key_path.clone();
-        let text = match self.reader.read(&file.source, &file.path) {
-            Ok(text) => text,
+        let read = fetched.take(&file.source, &file.path).unwrap_or_else(|| {
+            self.reader.read(&file.source, &file.path).map(|text| Parsed { text, loaded: None })
+        });
+        let parsed = match read {
+            Ok(parsed) => parsed,
             Err(e) => {
                 let d = self.read_error(file, e);
                 self.diags.push(d);
                 return None;
             }
         };
-        if text.trim().is_empty() {
+        if parsed.text.trim().is_empty() {
             self.diags.push(Diagnostic::error(
                 at,
                 key_path,
@@ -312,7 +318,8 @@ impl<'a> Resolver<'a> {
             ));
             return None;
         }
-        let loaded = match crate::ci::yaml::load(&file.name, &text) {
+        let loaded = parsed.loaded.unwrap_or_else(|| crate::ci::yaml::load(&file.name, &parsed.text));
+        let loaded = match loaded {
             Ok(loaded) => loaded,
             Err(d) => {
                 self.diags.extend(d);

@@ -49,6 +49,10 @@ pub(super) fn interpolate(config: Node, ctx: &Context, diags: &mut Diagnostics) 
 
 /// Reports every block in `config` of a file that has no `spec:` header.
 pub(super) fn reject_blocks(config: &Node, file: &str, diags: &mut Diagnostics) {
+    // Almost no file has a block: look for one before paying for key paths and the regex.
+    if !has_block_opening(config) {
+        return;
+    }
     let mut report = |text: &str, location: &Location, path: &KeyPath<'_>| {
         if let Some(block) = BLOCK.find(text) {
             diags.push(
@@ -58,6 +62,19 @@ pub(super) fn reject_blocks(config: &Node, file: &str, diags: &mut Diagnostics) 
         }
     };
     visit_strings(config, &KeyPath::ROOT, &mut report);
+}
+
+/// Whether any string or key of `node` contains `$[[`, which every block starts with.
+fn has_block_opening(node: &Node) -> bool {
+    // Looking for the `$` first (a memchr) is much cheaper than a substring search on the
+    // short strings a configuration is made of.
+    let opens = |s: &str| s.contains('$') && s.contains("$[[");
+    match &node.value {
+        Value::Str(s) => opens(s),
+        Value::Seq(items) => items.iter().any(has_block_opening),
+        Value::Map(map) => map.iter().any(|(key, value)| opens(&key.name) || has_block_opening(value)),
+        _ => false,
+    }
 }
 
 fn visit_strings(node: &Node, path: &KeyPath<'_>, f: &mut dyn FnMut(&str, &Location, &KeyPath<'_>)) {
