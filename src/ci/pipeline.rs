@@ -27,9 +27,10 @@ pub struct Pipeline {
     pub name: Option<String>,
     /// The stages in order, including `.pre` and `.post`.
     pub stages: Vec<String>,
-    /// Global `variables:` (after `workflow:rules:variables`), name to value, in order.
-    #[serde(serialize_with = "ordered_map")]
-    pub variables: Vec<(String, String)>,
+    /// Global `variables:` (after `workflow:rules:variables`), in order; in JSON a plain
+    /// value unless `expand: false`, `description` or `options` are set.
+    #[serde(serialize_with = "variable_map")]
+    pub variables: Vec<(String, JobVariable)>,
     /// The jobs, in stage order then source order.
     pub jobs: Vec<Job>,
     /// Warnings found while planning (not part of the JSON).
@@ -567,6 +568,10 @@ mod tests {
         );
     }
 
+    fn variable(value: &str, expand: bool) -> JobVariable {
+        JobVariable { value: value.into(), expand, description: None, options: Vec::new() }
+    }
+
     #[test]
     fn pipeline_serializes_ordered_variables_and_skips_warnings() {
         let pipeline = Pipeline {
@@ -574,13 +579,13 @@ mod tests {
             reason: Some("workflow:rules excluded the pipeline".into()),
             name: None,
             stages: vec!["build".into()],
-            variables: vec![("Z".into(), "1".into()), ("A".into(), "2".into())],
+            variables: vec![("Z".into(), variable("1", true)), ("A".into(), variable("$Z", false))],
             jobs: vec![],
             warnings: Diagnostics::new(),
         };
         assert_eq!(
             serde_json::to_string(&pipeline).unwrap(),
-            r#"{"created":false,"reason":"workflow:rules excluded the pipeline","stages":["build"],"variables":{"Z":"1","A":"2"},"jobs":[]}"#
+            r#"{"created":false,"reason":"workflow:rules excluded the pipeline","stages":["build"],"variables":{"Z":"1","A":{"value":"$Z","expand":false}},"jobs":[]}"#
         );
     }
 

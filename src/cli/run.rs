@@ -18,6 +18,7 @@ use crate::executor::process_group::become_subreaper;
 use crate::executor::shell::ShellExecutor;
 use crate::publish::publication::{DEFAULT_LEASE, PublishConfig, Publisher};
 use crate::publish::registry::RegistryOptions;
+use crate::run::git_dir::GitSource;
 use crate::run::workspace::SourceTree;
 use crate::run::{LockedReader, PipelineRun, RunError, RunOptions, RunVariable, run_pipeline};
 use crate::store::{PipelineStatus, Store};
@@ -136,6 +137,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitStatus> {
         files: repo.tracked_files()?,
         untracked: repo.untracked_files()?,
         include_untracked: args.include_untracked,
+        git: git_source(repo, &prepared.context)?,
     };
     let state_dir = args.state_dir.clone().unwrap_or_else(|| root.join(".sluice"));
     // Jobs run in their own workspaces, so a relative state directory would not be found.
@@ -272,4 +274,17 @@ fn prepare_state_dir(dir: &Path) -> anyhow::Result<()> {
             .with_context(|| format!("cannot write `{}`", ignore.display()))?;
     }
     Ok(())
+}
+
+/// What job workspaces' `.git` is made from: the repository at its `HEAD` commit, on the
+/// pipeline's branch; none before the first commit.
+fn git_source(repo: &crate::git::Repo, context: &crate::ci::context::PipelineContext) -> anyhow::Result<Option<GitSource>> {
+    if context.sha == crate::ci::context::ZERO_SHA {
+        return Ok(None);
+    }
+    let branch = match &context.git_ref {
+        crate::ci::context::GitRef::Branch(name) => Some(name.as_str()),
+        crate::ci::context::GitRef::Tag(_) => None,
+    };
+    Ok(Some(GitSource::new(repo, &context.sha, branch, true)?))
 }

@@ -24,6 +24,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use super::mirrors::Mirrors;
+use crate::run::git_dir::GitSource;
 use crate::api::metrics::Metrics;
 use crate::ci::context::{PipelineContext, PipelineSource};
 use crate::ci::pipeline::Pipeline;
@@ -427,6 +428,7 @@ pub(super) fn prepare(
         files,
         untracked: Vec::new(),
         include_untracked: false,
+        git: GitSource::new(reader.repo(), &sha, event.full_ref().strip_prefix("refs/heads/"), false).ok(),
     };
     Ok(Prepared {
         pipeline,

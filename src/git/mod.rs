@@ -230,6 +230,55 @@ impl Repo {
         Ok(files)
     }
 
+    /// The git directory (`.git` of a working tree; the repository itself when bare).
+    pub fn git_dir(&self) -> &Path {
+        self.repo.path()
+    }
+
+    /// Every tag as a full reference name (`refs/tags/v1.0.0`) with the object it points to
+    /// (the tag object of an annotated tag), sorted; names that are not UTF-8 are left out.
+    pub fn tag_refs(&self) -> Result<Vec<(String, String)>, GitError> {
+        let mut refs = Vec::new();
+        for reference in self.repo.references_glob("refs/tags/*").map_err(other("list tags"))? {
+            let reference = reference.map_err(other("read a tag"))?;
+            if let (Ok(name), Some(target)) = (std::str::from_utf8(reference.name_bytes()), reference.target()) {
+                refs.push((name.to_owned(), target.to_string()));
+            }
+        }
+        refs.sort();
+        Ok(refs)
+    }
+
+    /// The commits a fetch of `sha` with `--depth depth` leaves without their parents (what
+    /// `.git/shallow` lists): those `depth - 1` generations below `sha` that have parents,
+    /// plus the commits this repository is itself shallow at, if it is. Sorted.
+    pub fn shallow_boundary(&self, sha: &str, depth: u32) -> Result<Vec<String>, GitError> {
+        let start = self.commit(sha)?.id();
+        let mut boundary = std::collections::BTreeSet::new();
+        let mut seen = std::collections::HashSet::from([start]);
+        let mut queue = std::collections::VecDeque::from([(start, 1u32)]);
+        // Breadth first, so each commit is met at its least distance from `sha`, as git counts.
+        while let Some((id, generation)) = queue.pop_front() {
+            // A commit missing here is beyond this repository's own shallow boundary.
+            let Ok(commit) = self.repo.find_commit(id) else { continue };
+            if generation >= depth {
+                if commit.parent_count() > 0 {
+                    boundary.insert(id.to_string());
+                }
+                continue;
+            }
+            for parent in commit.parent_ids() {
+                if seen.insert(parent) {
+                    queue.push_back((parent, generation + 1));
+                }
+            }
+        }
+        if let Ok(own) = std::fs::read_to_string(self.repo.path().join("shallow")) {
+            boundary.extend(own.lines().filter(|line| !line.is_empty()).map(str::to_owned));
+        }
+        Ok(boundary.into_iter().collect())
+    }
+
     /// Whether `sha` is a valid object id of a commit here.
     pub fn has_commit(&self, sha: &str) -> bool {
         Oid::from_str(sha).ok().and_then(|oid| self.repo.find_commit(oid).ok()).is_some()

@@ -297,27 +297,6 @@ async fn prepare(
     let shared = scope.shared;
     dirs.create()
         .map_err(|e| format!("cannot create the job's directories: {e}"))?;
-    log.line("Preparing the workspace (a copy of the working tree)");
-    let source = shared.source.clone();
-    let workspace = dirs.workspace.clone();
-    let stats = blocking(move || {
-        super::workspace::prepare(&source, &workspace).map_err(|e| format!("{e:#}"))
-    })
-    .await?;
-    log.line(&format!(
-        "Copied {} files ({} bytes) in {} ms",
-        stats.files + stats.symlinks,
-        stats.bytes,
-        stats.duration.as_millis()
-    ));
-    for source in &ticket.sources {
-        let Some(dir) = source.dir.clone().filter(|d| d.is_dir()) else {
-            continue;
-        };
-        log.line(&format!("Restoring artifacts of `{}`", source.name));
-        let workspace = dirs.workspace.clone();
-        blocking(move || artifacts::restore(&dir, &workspace).map_err(|e| e.to_string())).await?;
-    }
     let timeout = Duration::from_secs(
         job.timeout
             .unwrap_or(shared.options.default_timeout.as_secs()),
@@ -340,6 +319,41 @@ async fn prepare(
         dotenv: &dotenv,
         caller: &shared.options.variables,
     });
+    // GitLab's GIT_STRATEGY: `none` leaves the workspace without the repository (only
+    // artifacts and caches arrive); `fetch` and `clone` are the same here, every workspace
+    // being new. GIT_DEPTH cuts the history of the workspace's `.git`.
+    let strategy = vars.value("GIT_STRATEGY").unwrap_or_default();
+    if strategy == "none" {
+        log.line("Skipping the repository (GIT_STRATEGY is none)");
+        std::fs::create_dir_all(&dirs.workspace).map_err(|e| format!("cannot create the workspace: {e}"))?;
+    } else {
+        log.line("Preparing the workspace (a copy of the working tree)");
+        let source = shared.source.clone();
+        let workspace = dirs.workspace.clone();
+        let depth = git_depth(&vars, log);
+        let stats = blocking(move || {
+            let stats = super::workspace::prepare(&source, &workspace).map_err(|e| format!("{e:#}"))?;
+            if let Some(git) = &source.git {
+                super::git_dir::write(git, &workspace, depth).map_err(|e| format!("{e:#}"))?;
+            }
+            Ok(stats)
+        })
+        .await?;
+        log.line(&format!(
+            "Copied {} files ({} bytes) in {} ms",
+            stats.files + stats.symlinks,
+            stats.bytes,
+            stats.duration.as_millis()
+        ));
+    }
+    for source in &ticket.sources {
+        let Some(dir) = source.dir.clone().filter(|d| d.is_dir()) else {
+            continue;
+        };
+        log.line(&format!("Restoring artifacts of `{}`", source.name));
+        let workspace = dirs.workspace.clone();
+        blocking(move || artifacts::restore(&dir, &workspace).map_err(|e| e.to_string())).await?;
+    }
     let env = environment(vars.clone(), &shared.options.variables, &dirs.scratch)
         .map_err(|e| format!("cannot write file variables: {e}"))?;
     let mut caches = Vec::new();
@@ -369,6 +383,19 @@ async fn prepare(
         caches,
         timeout,
     })
+}
+
+/// `GIT_DEPTH` as a number of commits; 0 or unset: the whole history. A value that is not a
+/// number is reported in the log and ignored.
+fn git_depth(vars: &crate::ci::variables::Variables, log: &mut JobLog<'_>) -> Option<u32> {
+    let text = vars.value("GIT_DEPTH")?;
+    match text.trim().parse::<u32>() {
+        Ok(depth) => Some(depth),
+        Err(_) => {
+            log.line(&format!("WARNING: GIT_DEPTH `{text}` is not a number of commits; fetching the whole history"));
+            None
+        }
+    }
 }
 
 async fn run_prepared(

@@ -18,6 +18,7 @@ pub mod copy;
 mod dag;
 pub mod hook;
 pub mod dotenv;
+pub mod git_dir;
 mod job;
 pub mod log;
 pub mod mask;

@@ -128,20 +128,23 @@ pub(crate) fn job_variables(input: &JobEnvInput<'_>) -> Variables {
     if input.manual {
         vars.insert("CI_JOB_MANUAL", raw("true"));
     }
-    if let Some(parallel) = job.parallel {
-        vars.insert("CI_NODE_INDEX", raw(parallel.index.to_string()));
-        vars.insert("CI_NODE_TOTAL", raw(parallel.total.to_string()));
-    } else if job.matrix.is_some() {
-        // GitLab numbers matrix instances too; the plan does not say which one this is.
-        vars.insert("CI_NODE_TOTAL", raw("1"));
+    // As GitLab's `Ci::Variables::Builder`: every instance of `parallel: N` or
+    // `parallel: matrix` has its 1-based index and the number of instances; any other job
+    // has no index and a total of 1.
+    match job.parallel {
+        Some(parallel) => {
+            vars.insert("CI_NODE_INDEX", raw(parallel.index.to_string()));
+            vars.insert("CI_NODE_TOTAL", raw(parallel.total.to_string()));
+        }
+        None => vars.insert("CI_NODE_TOTAL", raw("1")),
     }
-    for (name, value) in &input.pipeline.variables {
+    for (name, variable) in &input.pipeline.variables {
         if job.inherit_variables.includes(name) {
             vars.insert(
                 name.clone(),
                 Variable {
-                    value: value.clone(),
-                    expand: true,
+                    value: variable.value.clone(),
+                    expand: variable.expand,
                 },
             );
         }
@@ -200,24 +203,50 @@ fn add_environment(vars: &mut Variables, job: &Job) {
     vars.insert("CI_ENVIRONMENT_NAME", raw(name));
 }
 
-/// GitLab's environment slug: lowercased, runs of other characters than `a-z0-9` as `-`, at
-/// most 24 characters, starting with a letter. (GitLab appends a random suffix when it had to
-/// change the name; we do not, so the slug is stable between local runs.)
+/// GitLab's environment slug (`Gitlab::Slug::Environment`): lowercased, every character
+/// other than `a-z0-9` as `-`, `env-` in front unless it starts with a letter, runs of `-`
+/// squeezed. When that changed the name or is longer than 24 characters, it is cut to 17
+/// characters and given `-` and a suffix derived from the name (the last 6 base-36 digits of
+/// its SHA-256), so two names that slugify alike still get different slugs; otherwise one
+/// trailing `-` is dropped.
 fn environment_slug(name: &str) -> String {
-    // GitLab squeezes runs of `-` in environment slugs (unlike `CI_COMMIT_REF_SLUG`).
-    let mut slug = String::with_capacity(name.len());
-    for c in slugify(name).chars() {
+    let lower = name.to_lowercase();
+    let mapped = lower.chars().map(|c| if c.is_ascii_lowercase() || c.is_ascii_digit() { c } else { '-' });
+    let prefix = if lower.starts_with(|c: char| c.is_ascii_lowercase()) { "" } else { "env-" };
+    let mut slug = String::with_capacity(name.len() + 4);
+    for c in prefix.chars().chain(mapped) {
         if !(c == '-' && slug.ends_with('-')) {
             slug.push(c);
         }
     }
-    let mut slug = if slug.starts_with(|c: char| c.is_ascii_lowercase()) {
+    if slug.len() > 24 || slug != name {
+        slug.truncate(17);
+        if !slug.ends_with('-') {
+            slug.push('-');
+        }
+        slug.push_str(&slug_suffix(name));
         slug
     } else {
-        format!("env-{slug}")
-    };
-    slug.truncate(24);
-    slug.trim_end_matches('-').to_owned()
+        slug.strip_suffix('-').unwrap_or(&slug).to_owned()
+    }
+}
+
+/// `Digest::SHA2.hexdigest(name).to_i(16).to_s(36).last(6)`: the last six base-36 digits of
+/// the name's SHA-256 read as one number.
+fn slug_suffix(name: &str) -> String {
+    use sha2::Digest as _;
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    const MODULUS: u64 = 36u64.pow(6);
+    let hash = sha2::Sha256::digest(name.as_bytes());
+    let mut rest = hash.iter().fold(0u64, |acc, byte| (acc * 256 + u64::from(*byte)) % MODULUS);
+    // Fewer than six digits only when the whole number is below 36^6 (1 in 2^220).
+    let short = hash[..28].iter().all(|b| *b == 0) && u64::from(u32::from_be_bytes([hash[28], hash[29], hash[30], hash[31]])) < MODULUS;
+    let mut digits = Vec::with_capacity(6);
+    while digits.len() < 6 && (rest > 0 || !short || digits.is_empty()) {
+        digits.push(DIGITS[(rest % 36) as usize]);
+        rest /= 36;
+    }
+    digits.iter().rev().map(|d| char::from(*d)).collect()
 }
 
 /// GitLab's guess of a deployment tier from the environment name.
@@ -301,9 +330,22 @@ mod tests {
 
     #[test]
     fn environment_slug_and_tier() {
-        assert_eq!(environment_slug("review/feature-x"), "review-feature-x");
-        assert_eq!(environment_slug("123"), "env-123");
-        assert_eq!(environment_slug("review//a__b"), "review-a-b");
+        // Values computed with GitLab's `Gitlab::Slug::Environment` rule.
+        for (name, slug) in [
+            ("production", "production"),
+            ("PRODUCTION", "production-vl4voz"),
+            ("review/1-foo", "review-1-foo-9tdj0u"),
+            ("staging-12345678901234567", "staging-123456789-s729ne"),
+            ("staging-1234567890123456", "staging-1234567890123456"),
+            ("foo-", "foo"),
+            ("review/feature-x", "review-feature-x-bjrazc"),
+            ("123", "env-123-7j7izn"),
+            ("review//a__b", "review-a-b-jzpfuv"),
+            ("", "env-qhkd3p"),
+            ("Ünïcode/ü", "env-n-code-exj9xd"),
+        ] {
+            assert_eq!(environment_slug(name), slug, "{name}");
+        }
         assert_eq!(guess_tier("Production"), "production");
         assert_eq!(guess_tier("review/x"), "development");
     }

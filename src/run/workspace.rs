@@ -7,10 +7,8 @@
 //! - tracked files as they are in the working tree (uncommitted edits included; tracked files
 //!   deleted from the working tree are absent and counted in [`WorkspaceStats::missing`]);
 //! - untracked, non-ignored files only when [`SourceTree::include_untracked`] is set;
-//! - never anything under a `.git` component. The workspace has no `.git` at all yet, so
-//!   `git` commands in jobs (`git describe`, `git diff`) do not work; giving it one (a fresh
-//!   repository borrowing the source's objects through `objects/info/alternates`, `HEAD` at
-//!   the commit) is not done.
+//! - never anything under a `.git` component: the workspace's own `.git` is written by
+//!   [`super::git_dir`] (the runner does it after the copy, unless `GIT_STRATEGY` is `none`).
 //!
 //! Files are copy-on-write clones, never hard links, and symbolic links are recreated verbatim
 //! (a link pointing outside the tree stays such a link: the job could follow it, as it could
@@ -39,6 +37,8 @@ pub struct SourceTree {
     pub untracked: Vec<String>,
     /// Whether `untracked` is copied too.
     pub include_untracked: bool,
+    /// What each workspace's `.git` is made from; `None`: workspaces have no `.git`.
+    pub git: Option<super::git_dir::GitSource>,
 }
 
 /// What [`prepare`] did; the runner reports workspace time apart from per-job overhead.
@@ -234,6 +234,7 @@ mod tests {
             .to_vec(),
             untracked: vec!["notes.txt".to_owned()],
             include_untracked: false,
+            git: None,
         };
         (dir, source)
     }

@@ -8,6 +8,8 @@
 mod support;
 
 mod config;
+mod git;
+mod variables;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

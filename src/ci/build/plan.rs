@@ -172,7 +172,7 @@ impl Planner<'_> {
             reason: None,
             name,
             stages: self.globals.stages.clone(),
-            variables: self.globals.variables.iter().map(|(n, v)| (n.clone(), v.value.clone())).collect(),
+            variables: self.globals.variables.clone(),
             jobs,
             warnings: diags,
         })

@@ -78,7 +78,8 @@ fn workflow_rule_variables_and_name() {
     let p = plan(text);
     assert!(p.created);
     assert_eq!(p.name.as_deref(), Some("Pipeline for main (yes)"));
-    assert_eq!(p.variables, [("DEPLOY".to_owned(), "yes".to_owned())]);
+    let variables: Vec<(&str, &str, bool)> = p.variables.iter().map(|(n, v)| (n.as_str(), v.value.as_str(), v.expand)).collect();
+    assert_eq!(variables, [("DEPLOY", "yes", true)]);
     assert_eq!(p.jobs[0].when, When::OnSuccess);
 }
 

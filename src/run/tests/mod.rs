@@ -103,6 +103,7 @@ impl Fixture {
             files: vec!["README.md".to_owned()],
             untracked: Vec::new(),
             include_untracked: false,
+            git: None,
         };
         let mut options = RunOptions::new(dir.path().join("state"));
         options.concurrency = 4;

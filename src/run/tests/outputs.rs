@@ -107,7 +107,7 @@ show:
     let lines = f.observer.lines("show");
     for expected in [
         "g caller-wins g-x $GLOBAL from-caller",
-        "show test review/main review-main",
+        "show test review/main review-main-yi2y9f",
         "in-project-dir",
         "file content",
     ] {
