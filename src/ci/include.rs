@@ -45,7 +45,9 @@ pub const MAX_DEPTH: usize = 100;
 /// includes; the `include` key removed) plus the warnings of every file loaded.
 ///
 /// `variables` are what GitLab allows in include locations, `include:rules` and the
-/// `expand_vars` input function: predefined and caller variables. A main file with a
+/// `expand_vars` input function: predefined and caller variables. `changed_since(ref)` gives
+/// the paths changed between `ref` and the pipeline's commit, for `include:rules:changes:
+/// compare_to` (`None` when the ref is unknown). A main file with a
 /// `spec:inputs` header gets its defaults (there is no way to pass it inputs here).
 ///
 /// # Errors
@@ -57,6 +59,7 @@ pub fn load_config(
     reader: &dyn FileReader,
     ctx: &PipelineContext,
     variables: &Variables,
+    changed_since: &dyn Fn(&str) -> Option<Vec<String>>,
 ) -> Result<(Node, Diagnostics), Diagnostics> {
     let text = reader.read(&FileSource::Local, path).map_err(|e| {
         Diagnostics::from(Diagnostic::error(
@@ -90,7 +93,7 @@ pub fn load_config(
             return Err(Diagnostic::error(Some(config.location.clone()), "", message).into());
         }
     };
-    let mut resolver = resolve::Resolver::new(reader, ctx, variables);
+    let mut resolver = resolve::Resolver::new(reader, ctx, variables, changed_since);
     let merged = resolver.expand_main(config, path);
     warnings.extend(resolver.warnings);
     let mut diags = resolver.diags;

@@ -58,7 +58,7 @@ pub fn plan(request: &PlanRequest<'_>) -> Result<pipeline::Pipeline, Diagnostics
     for (name, value) in &request.context.variables {
         variables.set(name.clone(), value.clone());
     }
-    let (config, warnings) = include::load_config(request.path, request.reader, request.context, &variables)?;
+    let (config, warnings) = include::load_config(request.path, request.reader, request.context, &variables, request.changed_since)?;
     match build::build(config, request.context, request.reader, request.changed_since) {
         Ok(mut pipeline) => {
             let mut all = warnings;

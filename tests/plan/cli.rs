@@ -130,6 +130,37 @@ fn merge_request_changes_come_from_the_merge_base() {
 }
 
 #[test]
+fn include_rules_compare_to_diffs_against_the_named_ref() {
+    let ci = r#"
+include:
+  - local: ci/docs.yml
+    rules:
+      - changes:
+          paths: ["docs/**/*"]
+          compare_to: refs/heads/main
+  - local: ci/code.yml
+    rules:
+      - changes:
+          paths: ["src/**/*"]
+          compare_to: refs/heads/main
+always:
+  script: x
+"#;
+    let repo = Repo::with_files(&[
+        (".gitlab-ci.yml", ci),
+        ("ci/docs.yml", "docs:\n  script: make docs\n"),
+        ("ci/code.yml", "code:\n  script: make\n"),
+        ("src/main.rs", ""),
+    ]);
+    crate::support::git(&repo.path, &["checkout", "-q", "-b", "feature"]);
+    repo.commit_file("docs/intro.md", "# intro", "docs");
+    repo.commit_file("README.md", "", "readme");
+    // A push whose own diff (the last commit) touches neither: compare_to sees the branch's docs change.
+    let plan = plan_json(&repo, &["--before", "HEAD~1", "--sha", "HEAD"]);
+    assert_eq!(job_names(&plan), ["docs", "always"]);
+}
+
+#[test]
 fn a_tag_pipeline_sets_the_tag_and_not_the_branch() {
     let ci = "on_tag:\n  script: x\n  rules:\n    - if: $CI_COMMIT_TAG == \"v1.0.0\"\non_branch:\n  script: x\n  rules:\n    - if: $CI_COMMIT_BRANCH\n";
     let repo = Repo::with_files(&[(".gitlab-ci.yml", ci)]);

@@ -20,6 +20,8 @@ pub(super) struct Resolver<'a> {
     reader: &'a dyn FileReader,
     ctx: &'a PipelineContext,
     variables: &'a Variables,
+    /// Paths changed since a ref, for `rules:changes:compare_to`.
+    changed_since: &'a dyn Fn(&str) -> Option<Vec<String>>,
     /// Files included so far, repeats counted.
     count: usize,
     /// Set when a limit is hit: nothing more is included.
@@ -56,11 +58,13 @@ impl<'a> Resolver<'a> {
         reader: &'a dyn FileReader,
         ctx: &'a PipelineContext,
         variables: &'a Variables,
+        changed_since: &'a dyn Fn(&str) -> Option<Vec<String>>,
     ) -> Self {
         Self {
             reader,
             ctx,
             variables,
+            changed_since,
             count: 0,
             aborted: false,
             stack: Vec::new(),
@@ -134,11 +138,10 @@ impl<'a> Resolver<'a> {
         }
         let reader = self.reader;
         let files = || reader.list(context).unwrap_or_default();
-        let changed_since = |_: &str| None;
         let env = RuleEnv {
             variables: self.variables,
             changed_paths: self.ctx.changed_paths.as_deref(),
-            changed_since: &changed_since,
+            changed_since: self.changed_since,
             files: &files,
         };
         rules::first_match(&parsed, &env).is_some_and(|rule| rule.when.as_deref() != Some("never"))

@@ -10,7 +10,7 @@ fn ctx() -> PipelineContext {
 
 fn load(reader: &MemoryReader) -> Result<(Node, Diagnostics), Diagnostics> {
     let ctx = ctx();
-    load_config(".gitlab-ci.yml", reader, &ctx, &predefined(&ctx))
+    load_config(".gitlab-ci.yml", reader, &ctx, &predefined(&ctx), &|_| None)
 }
 
 fn ok(reader: &MemoryReader) -> serde_json::Value {
@@ -404,4 +404,21 @@ fn the_same_file_with_other_inputs_is_not_a_cycle() {
         "spec:\n  inputs:\n    n:\n---\ninclude:\n  - local: t.yml\n    inputs: {n: two}\n    rules:\n      - if: '\"$[[ inputs.n ]]\" == \"one\"'\n$[[ inputs.n ]]: 1\n",
     );
     assert_eq!(ok(&reader), json!({"two": 1, "one": 1}));
+}
+
+#[test]
+fn include_rules_changes_compare_to_reads_the_paths_changed_since_that_ref() {
+    let text = "include:\n  - local: a.yml\n    rules:\n      - changes: {paths: [docs/*], compare_to: $BASE}\n  - local: b.yml\n    rules:\n      - changes: {paths: [src/*], compare_to: other}\n";
+    let reader = main_with(text).with_local("a.yml", "a:\n  script: x\n").with_local("b.yml", "b:\n  script: x\n");
+    let mut ctx = ctx();
+    ctx.changed_paths = Some(vec!["src/main.rs".into()]);
+    let mut variables = predefined(&ctx);
+    variables.set("BASE", "main");
+    let changed_since = |r: &str| (r == "main").then(|| vec!["docs/guide.md".to_owned()]);
+    let (node, _) = load_config(".gitlab-ci.yml", &reader, &ctx, &variables, &changed_since).expect("valid");
+    // `main` changed docs only; `other` is unknown, which GitLab would refuse and we take as changed.
+    assert_eq!(node.to_json(), json!({"a": {"script": "x"}, "b": {"script": "x"}}));
+    let changed_since = |r: &str| (r == "main").then(Vec::new).or_else(|| (r == "other").then(|| vec!["README.md".to_owned()]));
+    let (node, _) = load_config(".gitlab-ci.yml", &reader, &ctx, &variables, &changed_since).expect("valid");
+    assert_eq!(node.to_json(), json!({}));
 }
