@@ -207,7 +207,11 @@ pub(super) async fn cancel(
 ) -> Result<Response, ApiError> {
     require(&state, &headers, TokenScope::Write).await?;
     let id = PipelineId::new(parse_id("pipeline", &id)?);
-    if state.inner.running.cancel(id) {
+    let store = state.inner.store.clone();
+    let pipeline = blocking(move || store.get_pipeline(id)).await?;
+    // A pipeline whose status is final is not running, even while its run is still cleaning
+    // up (its directories are removed in the background before the run unregisters).
+    if !pipeline.status.is_final() && state.inner.running.cancel(id) {
         tracing::info!(pipeline = id.get(), "pipeline cancel requested through the API");
         return Ok((
             StatusCode::ACCEPTED,
@@ -215,8 +219,6 @@ pub(super) async fn cancel(
         )
             .into_response());
     }
-    let store = state.inner.store.clone();
-    let pipeline = blocking(move || store.get_pipeline(id)).await?;
     Err(ApiError::Conflict(format!(
         "pipeline {} is `{}`, not running: only a running pipeline can be canceled",
         pipeline.id, pipeline.status

@@ -346,8 +346,14 @@ fn a_pipeline_triggered_through_the_api_runs_is_listed_and_streams_its_log() {
     ] {
         expect(&call(&daemon, "POST", path, Some(&token), None), 404, &daemon);
     }
-    let metrics = call(&daemon, "GET", "/metrics", None, None);
-    expect(&metrics, 200, &daemon);
+    // The event is marked done after its pipeline's record is final, so wait for the queue.
+    let metrics = daemon.eventually("the event leaves the queue", || {
+        let metrics = call(&daemon, "GET", "/metrics", None, None);
+        (metrics.status == 200 && metrics.body.lines().any(|l| l == "sluice_queue_depth 0"))
+            .then_some(metrics)
+            .ok_or_else(|| "queue not empty".to_owned())
+    });
+    let metrics = metrics.unwrap_or_else(|last| panic!("{last}"));
     for line in [
         "sluice_pipelines{status=\"success\"} 1",
         "sluice_job_duration_seconds_count 2",
@@ -546,12 +552,13 @@ fn play_runs_a_manual_job() {
     );
     expect(&response, 202, &daemon);
     assert_eq!(response.json()["job"].as_i64(), Some(deploy));
-    let pipeline = wait_pipeline(&daemon, &token, id, "the deploy job succeeds", |p| {
-        p["jobs"]
-            .as_array()
-            .is_some_and(|j| j.iter().any(|j| j["name"] == "deploy" && j["status"] == "success"))
+    // The job's status is recorded before the pipeline's, so wait for both.
+    wait_pipeline(&daemon, &token, id, "the deploy job and the pipeline succeed", |p| {
+        p["status"] == "success"
+            && p["jobs"]
+                .as_array()
+                .is_some_and(|j| j.iter().any(|j| j["name"] == "deploy" && j["status"] == "success"))
     });
-    assert_eq!(pipeline["status"], "success", "{pipeline}");
     let log = call(
         &daemon,
         "GET",
