@@ -135,7 +135,8 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitStatus> {
     let source = SourceTree {
         root: root.clone(),
         files: repo.tracked_files()?,
-        untracked: repo.untracked_files()?,
+        // A status scan of the whole working tree; only worth it when the files are copied.
+        untracked: if args.include_untracked { repo.untracked_files()? } else { Vec::new() },
         include_untracked: args.include_untracked,
         git: git_source(repo, &prepared.context)?,
     };
