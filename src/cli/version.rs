@@ -9,7 +9,11 @@ use clap::{Args, Subcommand};
 
 use super::ExitStatus;
 use crate::git::Repo;
-use crate::publish::{DEFAULT_TAG_PREFIX, Decision, Refusal, VERSION_FILE, Verdict, check, publish_variables};
+use crate::publish::image::ImageRef;
+use crate::publish::registry::RegistryOptions;
+use crate::publish::{
+    DEFAULT_TAG_PREFIX, Decision, Refusal, VERSION_FILE, Verdict, check, check_with, publish_variables, published_versions,
+};
 
 /// Arguments of `sluice version`.
 #[derive(Debug, Args)]
@@ -25,11 +29,13 @@ enum VersionCommand {
   sluice version check                          VERSION in the working tree against the `v*` tags
   sluice version check --before HEAD~1          did this push change VERSION?
   sluice version check --before \"$CI_COMMIT_BEFORE_SHA\" --json
+  sluice version check --registry 127.0.0.1:5000/hello   also the registry's tags
 
 `VERSION` holds a semantic version (`1.4.0`, `1.4.0-dev`; a leading `v` and surrounding
 whitespace are allowed, build metadata `+…` is not). It publishes when this push changed it
 (always true without `--before`), it is not a pre-release, and it is greater by SemVer
-precedence than every published version: the repository's tags PREFIX + X.Y.Z.
+precedence than every published version: the repository's tags PREFIX + X.Y.Z, and with
+--registry the tags X.Y.Z of that registry repository.
 
 JSON output: {\"verdict\": \"publish\"|\"skip-prerelease\"|\"unchanged\"|\"refused\", \"version\",
 \"previous\", \"published\", \"changed\", \"message\"}.
@@ -51,6 +57,9 @@ struct CheckArgs {
     /// Published versions are the tags PREFIX followed by a version
     #[arg(long, value_name = "PREFIX", default_value = DEFAULT_TAG_PREFIX, env = "SLUICE_TAG_PREFIX")]
     tag_prefix: String,
+    /// Also count the version tags of this registry repository (`REGISTRY/REPOSITORY`) as published
+    #[arg(long, value_name = "REF")]
+    registry: Option<String>,
     /// Print the verdict as JSON on stdout
     #[arg(long)]
     json: bool,
@@ -71,7 +80,11 @@ fn run_check(args: &CheckArgs) -> anyhow::Result<ExitStatus> {
         Some(rev) => Some(repo.resolve(rev)?),
         None => None,
     };
-    let Some(decision) = check(&repo, None, before.as_deref(), &args.tag_prefix)? else {
+    let from_registry = match &args.registry {
+        Some(reference) => registry_versions(reference)?,
+        None => Vec::new(),
+    };
+    let Some(decision) = check_with(&repo, None, before.as_deref(), &args.tag_prefix, &from_registry)? else {
         eprintln!(
             "error: there is no `{VERSION_FILE}` file in `{}`, so nothing is published\n\n\
              hint: write the version to publish into `{VERSION_FILE}`, for example `0.1.0`",
@@ -88,6 +101,19 @@ fn run_check(args: &CheckArgs) -> anyhow::Result<ExitStatus> {
         eprintln!("hint: {hint}");
     }
     Ok(exit_status(&decision.verdict))
+}
+
+/// The versions among the tags of registry repository `reference` (tags `X.Y.Z`, no prefix).
+fn registry_versions(reference: &str) -> anyhow::Result<Vec<crate::publish::Version>> {
+    let image: ImageRef = reference.parse()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let tags = runtime
+        .block_on(crate::publish::push::tags(&image, &RegistryOptions::from_env()))
+        .with_context(|| format!("cannot list the published versions of `{reference}`"))?;
+    Ok(published_versions(tags.iter().map(String::as_str), ""))
 }
 
 /// The exit status of `sluice version check` for a verdict.

@@ -52,6 +52,21 @@ pub fn check(
     before: Option<&str>,
     tag_prefix: &str,
 ) -> Result<Option<Decision>, CheckError> {
+    check_with(repo, at, before, tag_prefix, &[])
+}
+
+/// [`check`], with `also_published` counted as published besides the repository's tags (the
+/// tags of the app's registry repository, say).
+///
+/// # Errors
+/// As [`check`].
+pub fn check_with(
+    repo: &Repo,
+    at: Option<&str>,
+    before: Option<&str>,
+    tag_prefix: &str,
+    also_published: &[Version],
+) -> Result<Option<Decision>, CheckError> {
     let current = match at {
         Some(rev) => repo.read_file_at(rev, VERSION_FILE).map_err(CheckError::Git)?,
         None => read_working_tree(repo)?,
@@ -64,7 +79,8 @@ pub fn check(
     };
     let previous = previous.and_then(|bytes| Version::parse_bytes(&bytes).ok());
     let tags = repo.tags().map_err(CheckError::Git)?;
-    let published = published_versions(tags.iter().map(String::as_str), tag_prefix);
+    let mut published = published_versions(tags.iter().map(String::as_str), tag_prefix);
+    published.extend(also_published.iter().cloned());
     Ok(Some(decide(Version::parse_bytes(&current), previous, &published)))
 }
 

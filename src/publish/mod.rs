@@ -16,6 +16,6 @@ pub mod registry;
 pub mod variables;
 pub mod version;
 
-pub use check::{CheckError, DEFAULT_TAG_PREFIX, VERSION_FILE, check};
+pub use check::{CheckError, DEFAULT_TAG_PREFIX, VERSION_FILE, check, check_with};
 pub use variables::publish_variables;
 pub use version::{Decision, NotSemver, NotSemverReason, Refusal, Verdict, Version, decide, published_versions};

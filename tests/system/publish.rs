@@ -246,3 +246,31 @@ fn the_daemon_publishes_a_pushed_version_with_the_same_runner() {
     let tags = Command::new("git").arg("-C").arg(&remote.bare).args(["tag", "-l"]).output().expect("git");
     assert_eq!(String::from_utf8_lossy(&tags.stdout).trim(), "v0.1.0");
 }
+
+#[test]
+fn version_check_counts_the_registry_tags_as_published() {
+    let registry = TestRegistry::start();
+    let repo = Repo::with_files(&[("VERSION", "0.9.0\n")]);
+    let pushed = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .current_dir(&repo.path)
+        .args(["image", "build", "--layer", "VERSION:/VERSION", "--tag", &registry.image("hello:1.0.0"), "--push"])
+        .output()
+        .expect("sluice");
+    assert!(pushed.status.success(), "{}", dump(&pushed));
+    let check = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .current_dir(&repo.path)
+            .args(["version", "check"])
+            .args(extra)
+            .output()
+            .expect("sluice")
+    };
+    let out = check(&[]);
+    assert_eq!(out.status.code(), Some(0), "without --registry only git tags count: {}", dump(&out));
+    let out = check(&["--registry", &registry.image("hello")]);
+    assert_eq!(out.status.code(), Some(4), "{}", dump(&out));
+    assert!(text(&out).contains("VERSION `0.9.0` is not greater than the published `1.0.0`"), "{}", dump(&out));
+    let out = check(&["--registry", &format!("127.0.0.1:{}/hello", crate::registry::free_port())]);
+    assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
+    assert!(text(&out).contains("cannot reach registry"), "{}", dump(&out));
+}
