@@ -164,6 +164,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitStatus> {
         remote: repo.remote_url("origin"),
         registry_options: RegistryOptions::from_env(),
         lease: DEFAULT_LEASE,
+        chart: None,
     })));
 
     let names = pipeline.jobs.iter().filter(|j| j.when != When::Never).map(|j| j.name.clone()).collect();

@@ -103,8 +103,8 @@ impl Worker {
             .join(row.id.get().to_string());
         let mirrors = self.mirrors.clone();
         let prepared = {
-            let (checkout, data_dir) = (checkout.clone(), self.config.data_dir.clone());
-            tokio::task::spawn_blocking(move || prepare(&project, &mirrors, &data_dir, &checkout, &event)).await
+            let (checkout, controller) = (checkout.clone(), self.config.clone());
+            tokio::task::spawn_blocking(move || prepare(&project, &mirrors, &controller, &checkout, &event)).await
         };
         let prepared = match prepared {
             Ok(Ok(prepared)) => prepared,

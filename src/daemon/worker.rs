@@ -32,6 +32,7 @@ use crate::ci::{PlanRequest, plan};
 use crate::config::{ControllerConfig, ProjectConfig};
 use crate::executor::shell::ShellExecutor;
 use crate::git::{Repo, RepoReader};
+use crate::publish::chart_bump::ChartRepo;
 use crate::publish::publication::{DEFAULT_LEASE, PublishConfig, Publisher};
 use crate::publish::registry::RegistryOptions;
 use crate::publish::{check, publish_variables};
@@ -150,8 +151,8 @@ impl Worker {
             .join(project.name.as_str())
             .join(id.get().to_string());
         let prepared = {
-            let (project, checkout, data_dir) = (project.clone(), checkout.clone(), self.config.data_dir.clone());
-            tokio::task::spawn_blocking(move || prepare(&project, &mirrors, &data_dir, &checkout, &event)).await
+            let (project, checkout, controller) = (project.clone(), checkout.clone(), self.config.clone());
+            tokio::task::spawn_blocking(move || prepare(&project, &mirrors, &controller, &checkout, &event)).await
         };
         let prepared = match prepared {
             Ok(Ok(prepared)) => prepared,
@@ -340,7 +341,7 @@ pub(super) struct Prepared {
 pub(super) fn prepare(
     project: &ProjectConfig,
     mirrors: &Mirrors,
-    data_dir: &Path,
+    controller: &ControllerConfig,
     checkout: &Path,
     event: &Event,
 ) -> Result<Prepared, String> {
@@ -407,12 +408,19 @@ pub(super) fn prepare(
     };
     let publisher = Publisher::new(PublishConfig {
         registry: project.publish.registry.clone(),
-        layout_root: data_dir.join("images"),
+        layout_root: controller.data_dir.join("images"),
         tag_prefix: project.publish.tag_prefix.clone(),
         repo: mirrors.path_of(project.name.as_str()),
         remote: Some(project.repo.to_git_url()),
         registry_options: RegistryOptions::from_env(),
         lease: DEFAULT_LEASE,
+        chart: controller.config_repo.as_ref().map(|source| ChartRepo {
+            // Its own mirror: promotion keeps another, and commits never share a lock.
+            mirror: controller.data_dir.join("publish").join("config-repo.git"),
+            url: source.repo.to_git_url(),
+            branch: source.branch.clone(),
+            author: (source.author.name.clone(), source.author.email.clone()),
+        }),
     });
     let reader = RepoReader::new(repo, Some(sha.clone()));
     let changed_since = |compare_to: &str| reader.repo().changed_paths(compare_to, &sha).ok();

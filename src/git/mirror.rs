@@ -20,9 +20,9 @@ const REFSPECS: [&str; 2] = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/ta
 
 /// A project's bare mirror.
 pub struct Mirror {
-    repo: Repository,
+    pub(super) repo: Repository,
     path: PathBuf,
-    url: String,
+    pub(super) url: String,
 }
 
 fn other(action: impl Into<String>) -> impl FnOnce(git2::Error) -> GitError {

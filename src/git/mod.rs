@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+mod commit;
 pub mod mirror;
 mod reader;
 mod tag;

@@ -2,10 +2,9 @@
 //! never moved, locally or on the remote (the push has no `+`, so the remote refuses to
 //! move it).
 
-use std::cell::RefCell;
+use git2::{ObjectType, Signature};
 
-use git2::{ObjectType, PushOptions, RemoteCallbacks, Signature};
-
+use super::commit::push_without_force;
 use super::{GitError, Repo, other};
 
 /// What [`Repo::tag_annotated`] did.
@@ -61,31 +60,9 @@ impl Repo {
     /// [`GitError::PushRejected`] when the remote refuses (it has another tag of that name);
     /// [`GitError::Other`] when it cannot be reached.
     pub fn push_tag(&self, url: &str, name: &str) -> Result<(), GitError> {
-        let refspec = format!("refs/tags/{name}:refs/tags/{name}");
-        let mut remote = self.repo.remote_anonymous(url).map_err(other(format!("use remote `{url}`")))?;
-        let rejected: RefCell<Option<String>> = RefCell::new(None);
-        let mut callbacks = RemoteCallbacks::new();
-        callbacks.push_update_reference(|reference, status| {
-            if let Some(status) = status {
-                *rejected.borrow_mut() = Some(format!("{reference}: {status}"));
-            }
-            Ok(())
-        });
-        let mut options = PushOptions::new();
-        options.remote_callbacks(callbacks);
-        remote
-            .push(&[refspec.as_str()], Some(&mut options))
-            .map_err(other(format!("push tag `{name}` to `{url}`")))?;
-        drop(options);
-        match rejected.into_inner() {
+        match push_without_force(&self.repo, url, &format!("refs/tags/{name}"))? {
             Some(reason) => Err(GitError::PushRejected { url: url.to_owned(), reason }),
             None => Ok(()),
         }
-    }
-
-    /// The commit tag `name` points at, if it exists.
-    pub fn tag_target(&self, name: &str) -> Option<String> {
-        let object = self.repo.revparse_single(&format!("refs/tags/{name}")).ok()?;
-        object.peel(ObjectType::Commit).ok().map(|c| c.id().to_string())
     }
 }

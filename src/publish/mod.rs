@@ -8,6 +8,7 @@
 //! the `SLUICE_*` variables pipelines gate their publish jobs on. This module decides; it never
 //! pushes an image or a tag (the image, registry and tag steps are not built yet).
 
+pub mod chart_bump;
 pub mod check;
 pub mod image;
 pub mod publication;

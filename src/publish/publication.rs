@@ -12,7 +12,8 @@
 //! 3. read the registry tag: another digest there is refused (tags are never overwritten),
 //!    the same digest is already done, no tag is pushed;
 //! 4. tag the commit `<prefix><version>` (annotated) and push the tag to the remote;
-//! 5. record the release ([`Store::release_publication`]).
+//! 5. record the release ([`Store::release_publication`]);
+//! 6. with a config repo, bump the app's chart there ([`chart_bump`](super::chart_bump)).
 //!
 //! A failure after the claim marks the publication failed (the next pipeline takes it over).
 
@@ -22,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::time::Duration;
 
+use super::chart_bump::{ChartBump, ChartRepo, bump_chart};
 use super::image::{self, BuildSpec, ImageError, ImageRef, LayerSpec, Layout, Source};
 use super::push;
 use super::registry::{RegistryError, RegistryOptions};
@@ -54,6 +56,8 @@ pub struct PublishConfig {
     pub registry_options: RegistryOptions,
     /// See [`DEFAULT_LEASE`].
     pub lease: Duration,
+    /// The config repo whose `apps/<app>/chart/` follows each release (`None`: no chart bump).
+    pub chart: Option<ChartRepo>,
 }
 
 impl PublishConfig {
@@ -286,6 +290,20 @@ impl Publisher {
             .map_err(PublishError::Store)?;
         let release = input.store.release_publication(id, attempt, Timestamp::now()).map_err(PublishError::Store)?;
         log.push(format!("Released `{}` {} as {}@{}", release.app, release.version, release.image, release.digest));
+        if let Some(chart) = self.config.chart.clone() {
+            // The release stands whatever happens here: a failed bump is logged, not fatal.
+            let released = release.clone();
+            let bumped = tokio::task::spawn_blocking(move || bump_chart(&chart, &released))
+                .await
+                .expect("the chart bump does not panic");
+            log.push(match bumped {
+                Ok(ChartBump::Committed { version, commit }) => {
+                    format!("Bumped the chart of `{}` to {version} in the config repo ({})", release.app, short(&commit))
+                }
+                Ok(ChartBump::Unchanged) => format!("No chart of `{}` to bump in the config repo", release.app),
+                Err(error) => format!("WARNING: the chart of `{}` was not bumped: {}", release.app, error_chain(&error)),
+            });
+        }
         Ok(release)
     }
 }

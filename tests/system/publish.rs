@@ -231,8 +231,19 @@ fn the_daemon_publishes_a_pushed_version_with_the_same_runner() {
     }
     let ci = std::fs::read_to_string(example.join(".gitlab-ci.yml")).expect("ci");
     let sha = remote.push(&ci, "publish 0.1.0");
+    // A config repo with a chart for the app: the publication bumps it.
+    let config_repo = tempfile::tempdir().expect("config repo");
+    let (config_bare, config_work) = (config_repo.path().join("config.git"), config_repo.path().join("work"));
+    git(config_repo.path(), &["init", "-q", "--bare", "-b", "main", config_bare.to_str().expect("utf-8")]);
+    git(config_repo.path(), &["clone", "-q", config_bare.to_str().expect("utf-8"), config_work.to_str().expect("utf-8")]);
+    std::fs::create_dir_all(config_work.join("apps/hello/chart")).expect("mkdir");
+    std::fs::write(config_work.join("apps/hello/chart/Chart.yaml"), "apiVersion: v2\nname: hello\nversion: 0.1.0\n").expect("chart");
+    git(&config_work, &["add", "-A"]);
+    git(&config_work, &["commit", "-q", "-m", "hello chart"]);
+    git(&config_work, &["push", "-q", "origin", "HEAD:main"]);
     let config = format!(
-        "concurrency: 2\nprojects:\n  - name: demo\n    repo: \"{}\"\n    branches: [\"main\"]\n    poll: \"1s\"\n    publish:\n      registry: \"{}\"\n",
+        "concurrency: 2\nconfig_repo:\n  repo: \"{}\"\n  branch: main\nprojects:\n  - name: demo\n    repo: \"{}\"\n    branches: [\"main\"]\n    poll: \"1s\"\n    publish:\n      registry: \"{}\"\n",
+        config_bare.display(),
         remote.bare.display(),
         registry.host
     );
@@ -245,6 +256,17 @@ fn the_daemon_publishes_a_pushed_version_with_the_same_runner() {
     assert_eq!(inspect(&registry.image("hello:0.1.0"), &[])["Digest"], release.digest);
     let tags = Command::new("git").arg("-C").arg(&remote.bare).args(["tag", "-l"]).output().expect("git");
     assert_eq!(String::from_utf8_lossy(&tags.stdout).trim(), "v0.1.0");
+    let show = |args: &[&str]| {
+        let out = Command::new("git").arg("-C").arg(&config_bare).args(args).output().expect("git");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(
+        show(&["show", "main:apps/hello/chart/Chart.yaml"]),
+        "apiVersion: v2\nname: hello\nversion: 0.1.1\nappVersion: \"0.1.0\"\n"
+    );
+    let message = show(&["log", "-1", "--format=%B", "main"]);
+    assert!(message.contains(&format!("Image: {}@{}", release.image, release.digest)), "{message}");
+    assert!(message.contains(&format!("Commit: {sha}")), "{message}");
 }
 
 #[test]
