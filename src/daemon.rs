@@ -1,5 +1,6 @@
-//! `sluice serve` wired together: the HTTP server, one poller per polled project and the
-//! worker that turns recorded events into pipelines, under one shutdown tree.
+//! `sluice serve` wired together: the HTTP server, one poller per polled project, one
+//! scheduler per project with cron schedules, and the worker that turns recorded events
+//! into pipelines, under one shutdown tree.
 //!
 //! [`serve`] takes resources already made (a bound listener, an open store, a cancellation
 //! token) so tests and the CLI start it the same way. It owns a [`TaskTracker`]: every loop
@@ -8,6 +9,7 @@
 //! pollers stop, the worker takes no new event and lets a running pipeline finish for
 //! [`Daemon::grace`], then cancels it; `serve` returns when every task has ended.
 
+pub mod cron;
 pub mod mirrors;
 pub mod poll;
 pub mod recover;
@@ -40,6 +42,8 @@ pub struct Daemon {
     pub store: Arc<Store>,
     /// How long running jobs may go on after shutdown starts.
     pub grace: Duration,
+    /// The clock cron schedules are read against (the real one but in tests).
+    pub clock: cron::ScheduleClock,
 }
 
 impl Daemon {
@@ -49,6 +53,7 @@ impl Daemon {
             config,
             store,
             grace: DEFAULT_GRACE,
+            clock: cron::ScheduleClock::default(),
         }
     }
 }
@@ -60,7 +65,7 @@ impl Daemon {
 ///
 /// When the store cannot record the configured projects, or the HTTP server fails.
 pub async fn serve(listener: TcpListener, daemon: Daemon, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let Daemon { config, store, grace } = daemon;
+    let Daemon { config, store, grace, clock } = daemon;
     let config = Arc::new(config);
     let wake_worker = Arc::new(Notify::new());
     let tracker = TaskTracker::new();
@@ -92,6 +97,16 @@ pub async fn serve(listener: TcpListener, daemon: Daemon, shutdown: Cancellation
     }
 
     for (project, id, fetch_now) in projects {
+        if !project.schedules.is_empty() {
+            let scheduler = cron::Scheduler {
+                project: Arc::new(project.clone()),
+                project_id: id,
+                store: store.clone(),
+                wake_worker: wake_worker.clone(),
+                clock,
+            };
+            tracker.spawn(scheduler.run(shutdown.clone()));
+        }
         if project.poll.is_some() {
             let poller = poll::Poller {
                 project: Arc::new(project),

@@ -12,6 +12,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::ExitStatus;
 use crate::config::{self, LoadError, StoreUrl};
+use crate::daemon::cron::{ScheduleClock, TEST_CLOCK_VAR};
 use crate::daemon::{Daemon, serve};
 use crate::executor::process_group::become_subreaper;
 use crate::store::Store;
@@ -54,6 +55,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitStatus> {
         eprintln!("{warning}\n");
     }
     let config = loaded.config;
+    let clock = test_clock()?;
     std::fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("cannot create the data directory `{}`", config.data_dir.display()))?;
     let StoreUrl::Sqlite(db) = &config.store;
@@ -72,9 +74,26 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitStatus> {
         write_address(&config.data_dir, &address.to_string())?;
         let shutdown = CancellationToken::new();
         tokio::spawn(stop_on_signal(shutdown.clone()));
-        serve(listener, Daemon::new(config, store), shutdown).await
+        let mut daemon = Daemon::new(config, store);
+        daemon.clock = clock;
+        serve(listener, daemon, shutdown).await
     })?;
     Ok(ExitStatus::Success)
+}
+
+/// The schedules' clock: the real one, unless the test hook [`TEST_CLOCK_VAR`] names an
+/// RFC 3339 time to start from (with a warning, since schedules then fire at wrong times).
+fn test_clock() -> anyhow::Result<ScheduleClock> {
+    let Some(start) = std::env::var_os(TEST_CLOCK_VAR) else {
+        return Ok(ScheduleClock::default());
+    };
+    let start = start.to_string_lossy();
+    let start = chrono::DateTime::parse_from_rfc3339(&start)
+        .with_context(|| format!("{TEST_CLOCK_VAR}=`{start}` is not an RFC 3339 time such as `2026-03-06T08:59:58Z`"))?;
+    eprintln!(
+        "warning: {TEST_CLOCK_VAR} is set: cron schedules run on a test clock starting at {start}; it is a test hook, never set it in production\n"
+    );
+    Ok(ScheduleClock::starting_at(start.to_utc()))
 }
 
 /// Writes `<data_dir>/address` atomically (a temporary file renamed over it), so a reader

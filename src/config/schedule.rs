@@ -41,6 +41,14 @@ impl Schedule {
         let local = after.with_timezone(&self.timezone);
         self.parsed.find_next_occurrence(&local, false).ok().map(|next| next.with_timezone(&Utc))
     }
+
+    /// The last time at or before `at` at which the schedule fires, or `None` when it never
+    /// fired (before the year 1970 or a date that does not exist). Same rules as
+    /// [`Schedule::next_after`].
+    pub fn last_at_or_before(&self, at: DateTime<Utc>) -> Option<DateTime<Utc>> {
+        let local = at.with_timezone(&self.timezone);
+        self.parsed.find_previous_occurrence(&local, true).ok().map(|last| last.with_timezone(&Utc))
+    }
 }
 
 const KEYS: &[&str] = &["cron", "timezone", "ref", "variables"];

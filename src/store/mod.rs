@@ -377,7 +377,9 @@ impl Store {
         events::mark_event(&mut self.conn(), id, state, pipeline, error)
     }
 
-    /// The last seen tip of watched ref `git_ref` (full name) of `project`, if any.
+    /// The last seen tip of watched ref `git_ref` (full name) of `project`, if any. The same
+    /// table keeps other trigger positions under names that are not refs (a cron schedule's
+    /// last fire time under `schedule:<key>`, see [`crate::trigger::cron`]).
     ///
     /// # Errors
     ///

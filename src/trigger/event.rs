@@ -174,6 +174,12 @@ impl DedupKey {
         DedupKey(format!("poll:{full_ref}:{sha}"))
     }
 
+    /// The key of a schedule's fire: `schedule:<schedule key>:<fire time in unix ms>`, so a
+    /// fire is recorded once however often the daemon restarts around it.
+    pub fn schedule(schedule_key: &str, at_unix_millis: i64) -> DedupKey {
+        DedupKey(format!("schedule:{schedule_key}:{at_unix_millis}"))
+    }
+
     /// The key as stored.
     pub fn as_str(&self) -> &str {
         &self.0

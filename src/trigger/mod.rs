@@ -1,5 +1,5 @@
-//! What starts a pipeline. Owns the translation of outside signals (forge webhooks today;
-//! polling, schedules and API calls later) into our own [`Event`], plus the key that
+//! What starts a pipeline. Owns the translation of outside signals (forge webhooks, polling,
+//! cron schedules, API calls) into our own [`Event`], plus the key that
 //! deduplicates a redelivered signal.
 //!
 //! Everything here is pure: no I/O, no store, no clock (time is an argument). The daemon
@@ -7,6 +7,7 @@
 //! answers the forge. Forge payload types never leave this module.
 
 pub mod comment;
+pub mod cron;
 pub mod event;
 pub mod poll;
 pub mod record;

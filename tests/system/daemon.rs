@@ -134,6 +134,12 @@ impl Daemon {
         }
     }
 
+    /// Sets environment variable `name` for the next start.
+    pub fn set_env(&mut self, name: &str, value: &str) {
+        self.env.retain(|(n, _)| n != name);
+        self.env.push((name.to_owned(), value.to_owned()));
+    }
+
     /// Starts the daemon again on the same configuration and data directory.
     pub fn restart(&mut self) {
         self.kill9();

@@ -1,13 +1,12 @@
 //! `system`: the real `sluice serve` binary with real HTTP on 127.0.0.1, real git
 //! repositories pushed to with the `git` CLI, and real job processes: webhook intake
-//! ([`hooks`]), durability across `kill -9` ([`hooks`]), and polling to pipelines
-//! ([`pipelines`]), the JSON API with its tokens ([`api`]),
-//! the CLI commands that call it ([`cli`]), and SOPS secrets against the real `sops` and
-//! `age` ([`secrets`]), with OpenPGP keys against the real `gpg` ([`secrets_pgp`]), and in a
-//! config repo with `.sops.yaml` creation rules ([`secrets_repo`]); the secrets commands and
-//! git drivers with the real `git` ([`secrets_commands`]), that clear values leak nowhere
-//! ([`secrets_leaks`]); and images built and pushed to a real `docker-registry`, checked with
-//! `skopeo` ([`image`], [`registry`]).
+//! ([`hooks`]), durability across `kill -9` ([`hooks`]), polling to pipelines
+//! ([`pipelines`]), pipelines side by side and auto-cancel ([`concurrency`]), retries after
+//! a crash ([`recovery`]), cron schedules ([`schedules`]), the JSON API with its tokens
+//! ([`api`]), the CLI commands that call it ([`cli`]), and SOPS secrets against the real
+//! `sops` and `age` ([`secrets`]), with OpenPGP keys against the real `gpg` ([`secrets_pgp`]),
+//! and in a config repo with `.sops.yaml` creation rules ([`secrets_repo`]); and images built
+//! and pushed to a real `docker-registry`, checked with `skopeo` ([`image`], [`registry`]).
 
 #[path = "../plan/support.rs"]
 #[allow(dead_code)]
@@ -22,6 +21,7 @@ mod pipelines;
 mod promote;
 mod publish;
 mod registry;
+mod schedules;
 mod secrets;
 mod secrets_commands;
 mod secrets_leaks;
