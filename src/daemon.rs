@@ -128,8 +128,9 @@ pub async fn serve(listener: TcpListener, daemon: Daemon, shutdown: Cancellation
         grace,
         running: state.running(),
         metrics: state.metrics(),
+        slots: worker::JobSlots::for_config(&config),
     };
-    tracker.spawn(worker.run(shutdown.clone()));
+    tracker.spawn(Arc::new(worker).run(shutdown.clone()));
 
     {
         let (state, shutdown) = (state.clone(), shutdown.clone());

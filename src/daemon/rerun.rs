@@ -15,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::worker::{Handled, Worker, chain, prepare, remove_checkout};
 use crate::executor::shell::ShellExecutor;
-use crate::run::{LockedReader, PipelineRun, RunOptions, pipeline_status_of, rerun_job};
+use crate::run::{LockedReader, PipelineRun, pipeline_status_of, rerun_job};
 use crate::store::{
     EventRow, EventState, FailureReason, JobId, JobRow, JobStatus, PipelineRow, RerunKind, StoreError, Timestamp,
 };
@@ -118,8 +118,7 @@ impl Worker {
             }
         };
         let reader = LockedReader::new(prepared.reader);
-        let mut options = RunOptions::new(&self.config.data_dir);
-        options.concurrency = self.config.concurrency.get();
+        let mut options = self.run_options(&row.project);
         // A retried publish job publishes (or resumes its publication) like the first attempt.
         options.after_success = Some(Arc::new(prepared.publisher));
         let run = PipelineRun {

@@ -1,4 +1,4 @@
-//! The worker: turns recorded events into pipelines, oldest first, one at a time.
+//! The worker: turns recorded events into pipelines, oldest first, several at a time.
 //!
 //! It wakes on a [`Notify`] (a webhook or the poller recorded something), on start (events
 //! left `pending` by a previous process are the queue: nothing is lost), and every
@@ -8,20 +8,25 @@
 //! paths from the real diff), run it with [`run_pipeline`] (state under `<data_dir>`), then
 //! mark the event `done` with its pipeline, `ignored` when `workflow:rules` create none, or
 //! `failed` with the reason (an invalid configuration: its diagnostics; nothing else is
-//! recorded). The event is linked to its pipeline as soon as the first job starts, so an
+//! recorded). The event is linked to its pipeline as soon as the pipeline is recorded, so an
 //! event interrupted by a crash is not run a second time after the restart.
 //!
-//! Pipelines run one at a time, each with the global `concurrency` as its job limit, so the
-//! limit holds across projects. On shutdown no new event is taken; a running pipeline gets
-//! the grace period, then is canceled.
+//! Events are handled concurrently, each pipeline in its own task: at most
+//! [`PIPELINES_PER_SLOT`] times `concurrency` at once, and per project at most that many
+//! times the project's own `concurrency` (or the global one), so a burst of events does not
+//! check out hundreds of trees and one busy project does not hold every place. Jobs take
+//! [`JobSlots`]: one of the global `concurrency` slots shared by every pipeline, and one of
+//! their project's slots when it sets `concurrency`. On shutdown no new event is taken;
+//! running pipelines get the grace period, then are canceled.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use super::mirrors::Mirrors;
 use crate::run::git_dir::GitSource;
@@ -38,7 +43,7 @@ use crate::publish::registry::RegistryOptions;
 use crate::publish::{check, publish_variables};
 use crate::run::workspace::SourceTree;
 use crate::run::{
-    JobInfo, LockedReader, PipelineRun, RunError, RunObserver, RunOptions, RunningPipelines, run_pipeline,
+    JobInfo, LockedReader, PipelineRun, RunError, RunObserver, RunOptions, RunningPipelines, Slots, run_pipeline,
 };
 use crate::store::{EventId, EventRow, EventState, PipelineId, RerunKind, Store};
 use crate::trigger::poll::watched;
@@ -46,6 +51,50 @@ use crate::trigger::{Event, EventKind};
 
 /// How often the queue is re-read without a wake-up.
 pub const RECHECK: Duration = Duration::from_secs(30);
+
+/// How many pipelines may be in flight per job slot (globally, and per project).
+pub const PIPELINES_PER_SLOT: usize = 4;
+
+/// The daemon's job slots: the global `concurrency` shared by every pipeline, and the own
+/// slots of each project that sets `concurrency`.
+#[derive(Debug, Clone)]
+pub struct JobSlots {
+    global: Slots,
+    global_limit: usize,
+    projects: HashMap<String, (Slots, usize)>,
+}
+
+impl JobSlots {
+    /// The slots `config` asks for.
+    pub fn for_config(config: &ControllerConfig) -> Self {
+        let global_limit = config.concurrency.get();
+        let global = Slots::new(global_limit);
+        let projects = config
+            .projects
+            .iter()
+            .filter_map(|p| {
+                let limit = p.concurrency?.get();
+                Some((p.name.as_str().to_owned(), (global.with_own_limit(limit), limit)))
+            })
+            .collect();
+        JobSlots {
+            global,
+            global_limit,
+            projects,
+        }
+    }
+
+    /// The slots the jobs of `project` take.
+    pub fn of(&self, project: &str) -> Slots {
+        self.projects.get(project).map_or_else(|| self.global.clone(), |(slots, _)| slots.clone())
+    }
+
+    /// How many of `project`'s events may be in flight at once.
+    fn project_in_flight(&self, project: &str) -> usize {
+        let limit = self.projects.get(project).map_or(self.global_limit, |(_, limit)| (*limit).min(self.global_limit));
+        limit * PIPELINES_PER_SLOT
+    }
+}
 
 /// The event worker.
 pub struct Worker {
@@ -63,6 +112,8 @@ pub struct Worker {
     pub running: Arc<RunningPipelines>,
     /// Receives finished jobs' durations.
     pub metrics: Arc<Metrics>,
+    /// The job slots every pipeline's jobs take.
+    pub slots: JobSlots,
 }
 
 /// How handling one event ended.
@@ -73,23 +124,43 @@ pub(super) enum Handled {
     Stuck,
 }
 
+/// The events being handled, with their project.
+type InFlight = Arc<Mutex<HashMap<EventId, String>>>;
+
 impl Worker {
-    /// Takes events until `shutdown` fires.
-    pub async fn run(self, shutdown: CancellationToken) {
+    /// Takes events until `shutdown` fires, then waits for the pipelines in flight.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) {
+        let in_flight = InFlight::default();
+        let tasks = TaskTracker::new();
+        let most = self.config.concurrency.get() * PIPELINES_PER_SLOT;
         loop {
             if shutdown.is_cancelled() {
                 break;
             }
             let store = self.store.clone();
-            match tokio::task::spawn_blocking(move || store.pending_events(1)).await {
-                Ok(Ok(events)) if !events.is_empty() => {
-                    if let Some(event) = events.into_iter().next()
-                        && let Handled::Marked = self.handle(event, &shutdown).await
-                    {
-                        continue;
+            let taken = lock(&in_flight).len();
+            let limit = u32::try_from(most + taken).unwrap_or(u32::MAX);
+            match tokio::task::spawn_blocking(move || store.pending_events(limit)).await {
+                Ok(Ok(events)) => {
+                    for event in events {
+                        if !self.take(&in_flight, &event, most) {
+                            continue;
+                        }
+                        let (worker, in_flight, shutdown) = (self.clone(), in_flight.clone(), shutdown.clone());
+                        tasks.spawn(async move {
+                            let id = event.id;
+                            if let Handled::Stuck = worker.handle(event, &shutdown).await {
+                                // The store failed to mark it: wait before it is taken again.
+                                tokio::select! {
+                                    () = shutdown.cancelled() => {}
+                                    () = tokio::time::sleep(RECHECK) => {}
+                                }
+                            }
+                            lock(&in_flight).remove(&id);
+                            worker.wake.notify_one();
+                        });
                     }
                 }
-                Ok(Ok(_)) => {}
                 Ok(Err(failed)) => tracing::error!("cannot read the event queue: {}", chain(&failed)),
                 Err(panicked) => tracing::error!("reading the event queue panicked: {panicked}"),
             }
@@ -99,6 +170,32 @@ impl Worker {
                 () = tokio::time::sleep(RECHECK) => {}
             }
         }
+        tasks.close();
+        tasks.wait().await;
+    }
+
+    /// Marks `event` in flight unless it is already, or the global or its project's limit
+    /// of events in flight is reached.
+    fn take(&self, in_flight: &InFlight, event: &EventRow, most: usize) -> bool {
+        let mut in_flight = lock(in_flight);
+        if in_flight.contains_key(&event.id) || in_flight.len() >= most {
+            return false;
+        }
+        let of_project = in_flight.values().filter(|p| **p == event.project).count();
+        if of_project >= self.slots.project_in_flight(&event.project) {
+            return false;
+        }
+        in_flight.insert(event.id, event.project.clone());
+        true
+    }
+
+    /// Run options for a pipeline of `project`: state under the data directory, the
+    /// daemon's job slots.
+    pub(super) fn run_options(&self, project: &str) -> RunOptions {
+        let mut options = RunOptions::new(&self.config.data_dir);
+        options.concurrency = self.config.concurrency.get();
+        options.slots = Some(self.slots.of(project));
+        options
     }
 
     async fn handle(&self, row: EventRow, shutdown: &CancellationToken) -> Handled {
@@ -211,14 +308,12 @@ impl Worker {
         let observer = LinkEvent {
             store: self.store.clone(),
             event: id,
-            linked: AtomicBool::new(false),
             running: self.running.clone(),
             metrics: self.metrics.clone(),
             cancel: cancel.clone(),
-            pipeline: std::sync::Mutex::new(None),
+            pipeline: Mutex::new(None),
         };
-        let mut options = RunOptions::new(&self.config.data_dir);
-        options.concurrency = self.config.concurrency.get();
+        let mut options = self.run_options(&context.project_path);
         options.after_success = Some(Arc::new(publisher));
         let run = PipelineRun {
             pipeline: &pipeline,
@@ -232,7 +327,7 @@ impl Worker {
         let result = self
             .with_grace(id, run_pipeline(&run, &options, &cancel), &cancel, shutdown)
             .await;
-        if let Some(pipeline) = *observer.pipeline.lock().unwrap_or_else(std::sync::PoisonError::into_inner) {
+        if let Some(pipeline) = *observer.pipeline.lock().unwrap_or_else(PoisonError::into_inner) {
             self.running.remove(pipeline);
         }
         result
@@ -286,37 +381,25 @@ impl Worker {
     }
 }
 
-/// Registers the pipeline's cancellation token once it is recorded, and links the event to
-/// its pipeline when the pipeline's first job starts.
+/// Registers the pipeline's cancellation token and links the event to its pipeline once the
+/// pipeline is recorded.
 struct LinkEvent {
     store: Arc<Store>,
     event: EventId,
-    linked: AtomicBool,
     running: Arc<RunningPipelines>,
     metrics: Arc<Metrics>,
     cancel: CancellationToken,
-    pipeline: std::sync::Mutex<Option<PipelineId>>,
+    pipeline: Mutex<Option<PipelineId>>,
 }
 
 impl RunObserver for LinkEvent {
     fn pipeline_created(&self, pipeline: PipelineId) {
         self.running.insert(pipeline, self.cancel.clone());
-        *self.pipeline.lock().unwrap_or_else(std::sync::PoisonError::into_inner) = Some(pipeline);
-    }
-
-    fn job_finished(&self, job: &JobInfo, summary: &crate::run::JobSummary) {
-        self.metrics.job_finished(job, summary);
-    }
-
-    fn job_started(&self, job: &JobInfo) {
-        if self.linked.swap(true, Ordering::AcqRel) {
-            return;
-        }
-        // One short write; the first job of the top-level pipeline always starts first.
-        if let Err(failed) = self
-            .store
-            .mark_event(self.event, EventState::Pending, Some(job.pipeline_id), None)
-        {
+        *self.pipeline.lock().unwrap_or_else(PoisonError::into_inner) = Some(pipeline);
+        // The link must be durable before the first job starts, and this callback cannot
+        // await: the write leaves the runtime's worker thread instead.
+        let linked = off_runtime(|| self.store.mark_event(self.event, EventState::Pending, Some(pipeline), None));
+        if let Err(failed) = linked {
             tracing::error!(
                 event = self.event.get(),
                 "cannot link event to its pipeline: {}",
@@ -324,6 +407,27 @@ impl RunObserver for LinkEvent {
             );
         }
     }
+
+    fn job_finished(&self, job: &JobInfo, summary: &crate::run::JobSummary) {
+        self.metrics.job_finished(job, summary);
+    }
+}
+
+/// Runs blocking `f` from a synchronous callback on the runtime: on a multi-threaded
+/// runtime (the daemon's) the worker thread hands its other tasks over first
+/// ([`tokio::task::block_in_place`]); elsewhere it just runs.
+fn off_runtime<T>(f: impl FnOnce() -> T) -> T {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // Only inserts and removes happen under these locks: a panic cannot leave one half-done.
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// A planned pipeline with everything its run needs.

@@ -322,8 +322,8 @@ impl<'p> Run<'p> {
             }
             tokio::select! {
                 Some(done) = tasks.next() => self.complete(scope, done, tasks)?,
-                permit = scope.shared.slots.clone().acquire_owned(), if wants_slot => {
-                    if let Ok(permit) = permit {
+                permit = scope.shared.slots.acquire(), if wants_slot => {
+                    if let Some(permit) = permit {
                         self.start_first(scope, tasks, permit)?;
                     }
                 }

@@ -17,7 +17,6 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use tokio::sync::OwnedSemaphorePermit;
 use tokio_util::task::TaskTracker;
 
 use super::artifacts::{self};
@@ -45,7 +44,7 @@ pub(crate) struct Ticket {
     pub played: bool,
     pub sources: Vec<ArtifactSource>,
     /// The concurrency slot, released when the attempt ends (`None` for trigger jobs).
-    pub _permit: Option<OwnedSemaphorePermit>,
+    pub _permit: Option<super::slots::SlotPermit>,
 }
 
 /// A finished job whose artifacts a later job receives.

@@ -27,6 +27,7 @@ pub mod rerun;
 pub mod retry;
 pub mod running;
 pub mod scheduler;
+pub mod slots;
 mod tasks;
 pub mod trigger;
 pub mod variables;
@@ -37,6 +38,7 @@ pub use observer::{JobInfo, JobSummary, NoObserver, RunObserver};
 pub use scheduler::{PipelineRun, RunError, RunOptions, RunSummary, run_pipeline};
 pub use rerun::{pipeline_status_of, rerun_job};
 pub use running::RunningPipelines;
+pub use slots::Slots;
 pub use trigger::LockedReader;
 pub use variables::RunVariable;
 

@@ -16,12 +16,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::log;
 use super::mask::{MaskError, Masker};
+use super::slots::Slots;
 use super::observer::{JobSummary, RunObserver};
 use super::variables::{RunVariable, masker_for};
 use super::workspace::SourceTree;
@@ -57,6 +57,9 @@ pub struct RunOptions {
     pub grace: Duration,
     /// The caller's variables (`--var`, `--variables-file`), highest precedence.
     pub variables: Vec<RunVariable>,
+    /// Slots shared with other runs (the daemon's global and per-project limits), taken
+    /// instead of `concurrency` slots of the run's own.
+    pub slots: Option<Slots>,
     /// Keep each job's workspace after it finished (under `<state>/runs/<pipeline>/builds/`),
     /// for debugging; they are removed by default.
     pub keep_workspaces: bool,
@@ -77,6 +80,7 @@ impl RunOptions {
             default_timeout: Duration::from_secs(3600),
             grace: crate::executor::DEFAULT_GRACE,
             variables: Vec::new(),
+            slots: None,
             keep_workspaces: false,
             after_success: None,
         }
@@ -219,14 +223,15 @@ pub async fn run_pipeline(
 /// directory removals), from which each gets its [`Shared`] view.
 pub(crate) struct Resources {
     masker: Masker,
-    slots: Arc<Semaphore>,
+    slots: Slots,
     cleanup: TaskTracker,
 }
 
 impl Resources {
     /// The resources of a run with `options` that masks with `masker`.
     pub(crate) fn new(masker: Masker, options: &RunOptions) -> Self {
-        Self { masker, slots: Arc::new(Semaphore::new(options.concurrency.max(1))), cleanup: TaskTracker::new() }
+        let slots = options.slots.clone().unwrap_or_else(|| Slots::new(options.concurrency));
+        Self { masker, slots, cleanup: TaskTracker::new() }
     }
 
     /// The view every pipeline of the run shares.
@@ -261,7 +266,7 @@ pub(crate) struct Shared<'a> {
     pub observer: &'a dyn RunObserver,
     pub options: &'a RunOptions,
     pub masker: &'a Masker,
-    pub slots: &'a Arc<Semaphore>,
+    pub slots: &'a Slots,
     /// Removals of finished jobs' directories, off the jobs' path; the run waits for them
     /// before it returns.
     pub cleanup: &'a TaskTracker,

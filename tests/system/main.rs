@@ -14,6 +14,7 @@ mod support;
 
 mod api;
 mod cli;
+mod concurrency;
 mod daemon;
 mod hooks;
 mod image;

@@ -1,6 +1,6 @@
 //! Starting jobs: resource groups, concurrency slots, and what each job receives.
 
-use tokio::sync::OwnedSemaphorePermit;
+use super::super::slots::SlotPermit;
 
 use super::{Completion, Phase, Run, Scope, TaskSet};
 use crate::ci::pipeline::Job;
@@ -79,12 +79,12 @@ impl<'p> Run<'p> {
                 self.start(scope, tasks, i, None)?;
                 continue;
             }
-            match scope.shared.slots.clone().try_acquire_owned() {
-                Ok(permit) => {
+            match scope.shared.slots.try_acquire() {
+                Some(permit) => {
                     self.pending.remove(k);
                     self.start(scope, tasks, i, Some(permit))?;
                 }
-                Err(_) => k += 1,
+                None => k += 1,
             }
         }
         Ok(())
@@ -94,7 +94,7 @@ impl<'p> Run<'p> {
         &mut self,
         scope: &'s Scope<'s>,
         tasks: &mut TaskSet<'s>,
-        permit: OwnedSemaphorePermit,
+        permit: SlotPermit,
     ) -> Result<(), RunError>
     where
         'p: 's,
@@ -113,7 +113,7 @@ impl<'p> Run<'p> {
         scope: &'s Scope<'s>,
         tasks: &mut TaskSet<'s>,
         i: usize,
-        permit: Option<OwnedSemaphorePermit>,
+        permit: Option<SlotPermit>,
     ) -> Result<(), RunError>
     where
         'p: 's,
