@@ -4,18 +4,29 @@
 //! leader is still the same process (its start time in `/proc/<pid>/stat` matches the
 //! stored one), so a reused pid is never hit. The job is marked `failed` with the failure
 //! reason `runner_system_failure` and the message "controller restarted"; jobs of the same
-//! pipeline that had not started are `canceled`, and the pipeline is `failed`. Retrying per
-//! the job's `retry:` is not done yet.
+//! pipeline that had not started are `canceled`, the pipeline is `failed`, and the event that
+//! started it is marked done (it had its one pipeline). Then each failed job whose `retry:`
+//! (from the pipeline's plan snapshot) allows `runner_system_failure` (a bare `retry: N`
+//! does) gets a new attempt queued, exactly as `POST /api/v1/jobs/{id}/retry` queues one: it
+//! runs on its own, and the pipeline's status follows its result. Only one re-run can be
+//! queued per pipeline, so when several jobs of one pipeline were interrupted only the first
+//! is retried (the others are logged).
 
 use std::collections::BTreeSet;
 
+use crate::ci::pipeline::Retry;
 use crate::executor::process_group::start_time;
-use crate::store::{FailureReason, JobStatus, PipelineId, PipelineStatus, Store, StoreError, Timestamp};
+use crate::run::log::file_name;
+use crate::run::retry::should_retry;
+use crate::store::{
+    EventState, FailureReason, JobRow, JobStatus, PipelineId, PipelineStatus, RerunKind, Store, StoreError, Timestamp,
+};
 
 /// The message recorded with every job failed by recovery.
 pub const RESTART_MESSAGE: &str = "controller restarted";
 
-/// Settles every job a previous process left running; returns how many it failed.
+/// Settles every job a previous process left running and queues the retries their `retry:`
+/// allows; returns how many jobs it failed.
 ///
 /// # Errors
 ///
@@ -40,10 +51,68 @@ pub fn settle_interrupted_jobs(store: &Store) -> Result<usize, StoreError> {
         tracing::warn!(job = job.id.get(), name = %job.name, "job interrupted by a restart marked failed");
         pipelines.insert(job.pipeline_id);
     }
-    for pipeline in pipelines {
+    for &pipeline in &pipelines {
         fail_pipeline(store, pipeline, now)?;
+        if let Some(event) = store.event_of_pipeline(pipeline)?
+            && event.state == EventState::Pending
+        {
+            let note = "the controller restarted while its pipeline ran";
+            store.mark_event(event.id, EventState::Done, Some(pipeline), Some(note))?;
+        }
+    }
+    for job in &jobs {
+        if retry_allowed(store, job)? {
+            queue_retry(store, job, now)?;
+        }
     }
     Ok(jobs.len())
+}
+
+/// Whether `job`'s `retry:` in its pipeline's plan snapshot allows another attempt after a
+/// `runner_system_failure`.
+fn retry_allowed(store: &Store, job: &JobRow) -> Result<bool, StoreError> {
+    let plan = store.get_pipeline(job.pipeline_id)?.plan;
+    let retry = plan["jobs"]
+        .as_array()
+        .and_then(|jobs| jobs.iter().find(|j| j["name"].as_str() == Some(job.name.as_str())))
+        .and_then(|planned| retry_of(&planned["retry"]));
+    Ok(should_retry(retry.as_ref(), job.attempt, FailureReason::RunnerSystemFailure, None))
+}
+
+/// A `retry:` read back from a plan snapshot; `None` when the job has none.
+fn retry_of(value: &serde_json::Value) -> Option<Retry> {
+    let strings = |key: &str| -> Vec<String> {
+        value[key].as_array().map_or_else(Vec::new, |items| items.iter().filter_map(|w| w.as_str().map(str::to_owned)).collect())
+    };
+    let exit_codes = value["exit_codes"].as_array().map_or_else(Vec::new, |codes| {
+        codes.iter().filter_map(|c| c.as_i64().and_then(|c| i32::try_from(c).ok())).collect()
+    });
+    Some(Retry {
+        max: u32::try_from(value["max"].as_u64()?).ok()?,
+        when: strings("when"),
+        exit_codes,
+    })
+}
+
+/// Queues a new attempt of `job` for the worker; a refusal (another re-run of the pipeline
+/// is queued) is logged, not an error.
+fn queue_retry(store: &Store, job: &JobRow, now: Timestamp) -> Result<(), StoreError> {
+    let log_path = job
+        .log_path
+        .as_deref()
+        .and_then(std::path::Path::parent)
+        .map(|dir| dir.join(file_name(&job.name, job.attempt + 1)));
+    match store.enqueue_rerun(RerunKind::Retry, job.id, log_path.as_deref(), now) {
+        Ok(queued) => {
+            tracing::info!(job = job.id.get(), retry = queued.job.get(), event = queued.event.get(), name = %job.name, "interrupted job retried as its `retry:` allows");
+            Ok(())
+        }
+        Err(StoreError::Refused { reason }) => {
+            tracing::warn!(job = job.id.get(), name = %job.name, "interrupted job not retried: {reason}");
+            Ok(())
+        }
+        Err(failed) => Err(failed),
+    }
 }
 
 /// Settles a pipeline that a previous process was running when it died, even between two
@@ -90,6 +159,15 @@ mod tests {
 
     /// A running pipeline with one `created` job per name.
     fn running_pipeline(store: &Store, names: &[&str]) -> (crate::store::PipelineId, Vec<crate::store::JobId>) {
+        planned_pipeline(store, names, serde_json::json!({}))
+    }
+
+    /// A running pipeline planned as `plan`, with one `created` job per name.
+    fn planned_pipeline(
+        store: &Store,
+        names: &[&str],
+        plan: serde_json::Value,
+    ) -> (crate::store::PipelineId, Vec<crate::store::JobId>) {
         let at = Timestamp::from_unix_millis;
         let project = store.ensure_project("demo", at(1)).expect("project");
         let pipeline = store
@@ -101,7 +179,7 @@ mod tests {
                 before_sha: None,
                 source: "push".into(),
                 status: PipelineStatus::Running,
-                plan: serde_json::json!({}),
+                plan,
                 variables: Vec::new(),
                 created_at: at(2),
             })
@@ -179,5 +257,32 @@ mod tests {
         assert_eq!(store.get_job(next).expect("job").status, JobStatus::Canceled);
         assert_eq!(store.get_pipeline(pipeline).expect("pipeline").status, PipelineStatus::Failed);
         assert!(!settle_pipeline(&store, pipeline).expect("again"), "an ended pipeline is left as it is");
+    }
+
+    #[test]
+    fn only_jobs_whose_retry_allows_a_runner_failure_are_retried() {
+        let store = Store::open_in_memory().expect("store");
+        let at = Timestamp::from_unix_millis;
+        let plan = |retry: serde_json::Value| serde_json::json!({ "jobs": [{ "name": "a", "retry": retry }] });
+        let cases = [
+            (plan(serde_json::json!({ "max": 1 })), true),
+            (plan(serde_json::json!({ "max": 2, "when": ["runner_system_failure"] })), true),
+            (plan(serde_json::json!({ "max": 2, "when": ["script_failure"] })), false),
+            (plan(serde_json::json!({ "max": 2, "exit_codes": [137] })), false),
+            (serde_json::json!({ "jobs": [{ "name": "a" }] }), false),
+        ];
+        for (plan, retried) in cases {
+            let shown = plan.to_string();
+            let (pipeline, jobs) = planned_pipeline(&store, &["a"], plan);
+            store.transition_job(jobs[0], JobStatus::Running, None, at(4)).expect("running");
+            settle_interrupted_jobs(&store).expect("settle");
+            let attempts: Vec<(u32, JobStatus)> = store.jobs_of(pipeline).expect("jobs").iter().map(|j| (j.attempt, j.status)).collect();
+            let expected = if retried {
+                vec![(1, JobStatus::Failed), (2, JobStatus::Created)]
+            } else {
+                vec![(1, JobStatus::Failed)]
+            };
+            assert_eq!(attempts, expected, "{shown}");
+        }
     }
 }

@@ -21,6 +21,7 @@ mod image;
 mod pipelines;
 mod promote;
 mod publish;
+mod recovery;
 mod registry;
 mod schedules;
 mod secrets;
