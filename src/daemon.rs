@@ -9,6 +9,7 @@
 //! pollers stop, the worker takes no new event and lets a running pipeline finish for
 //! [`Daemon::grace`], then cancels it; `serve` returns when every task has ended.
 
+pub mod auto_cancel;
 pub mod cron;
 pub mod mirrors;
 pub mod poll;

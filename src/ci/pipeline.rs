@@ -33,6 +33,10 @@ pub struct Pipeline {
     pub variables: Vec<(String, JobVariable)>,
     /// The jobs, in stage order then source order.
     pub jobs: Vec<Job>,
+    /// `workflow:auto_cancel:on_new_commit` (or the matching `workflow:rules` entry's); in
+    /// the JSON only when not the default.
+    #[serde(skip_serializing_if = "AutoCancel::is_default")]
+    pub auto_cancel_on_new_commit: AutoCancel,
     /// Warnings found while planning (not part of the JSON).
     #[serde(skip)]
     pub warnings: Diagnostics,
@@ -129,6 +133,45 @@ pub struct Job {
     /// Where the job is defined.
     #[serde(serialize_with = "location_string")]
     pub location: Location,
+}
+
+/// What a newer pipeline on the same ref does to this one while it runs
+/// (`workflow:auto_cancel:on_new_commit`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AutoCancel {
+    /// Cancel it, unless a job with `interruptible: false` (the default) has started. The
+    /// default.
+    #[default]
+    Conservative,
+    /// Cancel only its `interruptible: true` jobs.
+    Interruptible,
+    /// Never cancel it.
+    None,
+}
+
+impl AutoCancel {
+    /// The words GitLab accepts, with their meaning.
+    pub const WORDS: [(&'static str, AutoCancel); 3] = [
+        ("conservative", AutoCancel::Conservative),
+        ("interruptible", AutoCancel::Interruptible),
+        ("none", AutoCancel::None),
+    ];
+
+    /// The setting a word names.
+    pub fn from_word(word: &str) -> Option<AutoCancel> {
+        Self::WORDS.iter().find(|(w, _)| *w == word).map(|(_, setting)| *setting)
+    }
+
+    /// The word of this setting.
+    pub fn as_str(self) -> &'static str {
+        Self::WORDS.iter().find(|(_, s)| *s == self).map_or("conservative", |(w, _)| w)
+    }
+
+    /// Whether this is GitLab's default, `conservative`.
+    pub fn is_default(&self) -> bool {
+        *self == AutoCancel::Conservative
+    }
 }
 
 /// When a job runs, in GitLab's words.
@@ -581,6 +624,7 @@ mod tests {
             stages: vec!["build".into()],
             variables: vec![("Z".into(), variable("1", true)), ("A".into(), variable("$Z", false))],
             jobs: vec![],
+            auto_cancel_on_new_commit: AutoCancel::Conservative,
             warnings: Diagnostics::new(),
         };
         assert_eq!(

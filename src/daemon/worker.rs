@@ -406,6 +406,17 @@ impl RunObserver for LinkEvent {
                 chain(&failed)
             );
         }
+        let redundant = off_runtime(|| super::auto_cancel::redundant(&self.store, pipeline, &|p| self.running.contains(p)));
+        match redundant {
+            Ok(redundant) => {
+                for older in redundant {
+                    if self.running.cancel(older) {
+                        tracing::info!(pipeline = older.get(), newer = pipeline.get(), "redundant pipeline auto-canceled");
+                    }
+                }
+            }
+            Err(failed) => tracing::error!(pipeline = pipeline.get(), "cannot look for redundant pipelines: {}", chain(&failed)),
+        }
     }
 
     fn job_finished(&self, job: &JobInfo, summary: &crate::run::JobSummary) {

@@ -1,5 +1,6 @@
 //! Pipelines of different projects run at the same time, under the global `concurrency`
-//! limit, while a project's own `concurrency` keeps its jobs one at a time.
+//! limit, while a project's own `concurrency` keeps its jobs one at a time; a newer push
+//! auto-cancels the older pipeline of its branch.
 
 use std::path::Path;
 
@@ -67,4 +68,33 @@ fn projects_run_side_by_side_and_a_project_limit_holds() {
     let (a1, a2) = (job(&a_pipeline, "a1"), job(&a_pipeline, "a2"));
     let (first, second) = if a1.started_at <= a2.started_at { (a1, a2) } else { (a2, a1) };
     assert!(second.started_at >= first.finished_at, "{a1:?}\n{a2:?}");
+}
+
+#[test]
+fn a_newer_push_auto_cancels_the_older_interruptible_pipeline() {
+    let remote = Remote::new();
+    let old = remote.push("lint:\n  interruptible: true\n  script:\n    - sleep 300\n", "slow and interruptible");
+    let config = format!("projects:\n  - name: demo\n    repo: \"{}\"\n    poll: 1s\n", remote.bare.display());
+    let daemon = Daemon::start(&config, &[]);
+    let store = daemon.store();
+    let running = daemon.eventually("the older pipeline's job runs", || {
+        let pipeline = latest(&store, "demo")?;
+        if pipeline.sha == old && pipeline.jobs.iter().any(|j| j.status.as_str() == "running") {
+            return Ok(pipeline);
+        }
+        Err(format!("{} {:?}", pipeline.status, pipeline.jobs))
+    });
+    let older = running.unwrap_or_else(|last| panic!("{last}"));
+    let new = remote.push("lint:\n  interruptible: true\n  script:\n    - echo quick\n", "quick");
+    let settled = daemon.eventually("the newer pipeline passes and the older is canceled", || {
+        let older = store.get_pipeline(older.id).map_err(|e| e.to_string())?;
+        let newer = latest(&store, "demo")?;
+        if newer.sha == new && newer.status.is_final() && older.status.is_final() {
+            return Ok((older, newer));
+        }
+        Err(format!("older {} {:?}; newer {} {}", older.status, older.jobs, newer.sha, newer.status))
+    });
+    let (older, newer) = settled.unwrap_or_else(|last| panic!("{last}"));
+    assert_eq!((older.status.as_str(), newer.status.as_str()), ("canceled", "success"), "{}", daemon.dump());
+    assert!(daemon.stderr().contains("redundant pipeline auto-canceled"), "{}", daemon.dump());
 }

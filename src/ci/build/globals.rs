@@ -6,7 +6,7 @@ use crate::diagnostic::did_you_mean;
 use crate::ci::job::{self, VariableScope};
 use crate::ci::keywords::{DEPRECATED_GLOBAL_KEYWORDS, WORKFLOW_KEYWORDS};
 use crate::ci::node::{Key, Map, Node, Value};
-use crate::ci::pipeline::JobVariable;
+use crate::ci::pipeline::{AutoCancel, JobVariable};
 use crate::diagnostic::{Diagnostic, Diagnostics, Location};
 
 /// GitLab's default stages.
@@ -34,6 +34,8 @@ pub struct Workflow {
     pub rules: Option<Node>,
     /// `workflow:name`, unexpanded.
     pub name: Option<String>,
+    /// `workflow:auto_cancel:on_new_commit`, if given.
+    pub auto_cancel: Option<AutoCancel>,
 }
 
 /// Reads the global keywords of the top-level mapping `map`.
@@ -159,7 +161,38 @@ fn workflow(node: &Node, diags: &mut Diagnostics) -> Workflow {
             None
         }
     });
-    Workflow { rules: map.get("rules").cloned(), name }
+    let auto_cancel = map.get("auto_cancel").and_then(|n| auto_cancel(n, "workflow.auto_cancel", diags));
+    Workflow { rules: map.get("rules").cloned(), name, auto_cancel }
+}
+
+/// An `auto_cancel:` mapping (`workflow:` or a `workflow:rules` entry): its `on_new_commit`
+/// setting, if given. `on_job_failure` (`all` or `none`) is checked, then ignored: Sluice
+/// does not cancel a pipeline when one of its jobs fails.
+pub(super) fn auto_cancel(node: &Node, path: &str, diags: &mut Diagnostics) -> Option<AutoCancel> {
+    const KEYS: &[&str] = &["on_new_commit", "on_job_failure"];
+    let Some(map) = node.as_map() else {
+        type_error(node, path, "a mapping", diags);
+        return None;
+    };
+    for (key, _) in map.iter().filter(|(k, _)| !KEYS.contains(&k.name.as_str())) {
+        diags.push(unknown_key(key, path, KEYS));
+    }
+    if let Some(n) = map.get("on_job_failure")
+        && !matches!(&n.value, Value::Str(s) if s == "all" || s == "none")
+    {
+        let message = "must be `all` or `none`";
+        diags.push(Diagnostic::error(Some(n.location.clone()), format!("{path}.on_job_failure"), message));
+    }
+    let n = map.get("on_new_commit")?;
+    let setting = match &n.value {
+        Value::Str(word) => AutoCancel::from_word(word),
+        _ => None,
+    };
+    if setting.is_none() {
+        let message = "must be `conservative`, `interruptible` or `none`";
+        diags.push(Diagnostic::error(Some(n.location.clone()), format!("{path}.on_new_commit"), message));
+    }
+    setting
 }
 
 #[cfg(test)]

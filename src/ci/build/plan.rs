@@ -5,7 +5,7 @@ use std::cell::OnceCell;
 
 use indexmap::IndexMap;
 
-use super::globals::{self, Globals};
+use super::globals::{self, Globals, Workflow};
 use super::select::{self, Conditions};
 use super::plan_job;
 use crate::ci::context::PipelineContext;
@@ -17,7 +17,7 @@ use crate::ci::keywords::GLOBAL_KEYWORDS;
 use crate::ci::matrix;
 use crate::ci::needs;
 use crate::ci::node::Node;
-use crate::ci::pipeline::{Job, Pipeline, When};
+use crate::ci::pipeline::{AutoCancel, Job, Pipeline, When};
 use crate::ci::reference;
 use crate::ci::rules::{self, RuleEnv, RulesKind};
 use crate::ci::source::{FileReader, FileSource};
@@ -87,24 +87,32 @@ fn evaluate(
     ctx: &PipelineContext,
     reader: &dyn FileReader,
     changed_since: &dyn Fn(&str) -> Option<Vec<String>>,
-    diags: Diagnostics,
+    mut diags: Diagnostics,
 ) -> Result<Pipeline, Diagnostics> {
     let files_cache = OnceCell::new();
     let files = || files_cache.get_or_init(|| reader.list(&FileSource::Local).unwrap_or_default()).clone();
     let predefined = variables::predefined(ctx);
     let planner = Planner { ctx, predefined: &predefined, globals, files: &files, changed_since };
     let mut global_variables = globals.variables.clone();
+    let mut auto_cancel = globals.workflow.auto_cancel;
     if let Some(rules) = workflow_rules {
         let env_vars = planner.workflow_variables();
         let env = planner.env(&env_vars);
         match rules::first_match(rules, &env) {
             Some(rule) if rule.when.as_deref() != Some("never") => {
                 plan_job::overlay(&mut global_variables, &rule.variables);
+                if let Some(node) = &rule.auto_cancel {
+                    auto_cancel = globals::auto_cancel(node, "workflow.rules.auto_cancel", &mut diags).or(auto_cancel);
+                }
             }
             _ => return Ok(not_created(WORKFLOW_REASON, diags)),
         }
     }
-    let planner = Planner { globals: &Globals { variables: global_variables, ..globals.clone() }, ..planner };
+    if diags.has_errors() {
+        return Err(diags);
+    }
+    let workflow = Workflow { auto_cancel, ..globals.workflow.clone() };
+    let planner = Planner { globals: &Globals { variables: global_variables, workflow, ..globals.clone() }, ..planner };
     planner.finish(specs, diags)
 }
 
@@ -174,6 +182,7 @@ impl Planner<'_> {
             stages: self.globals.stages.clone(),
             variables: self.globals.variables.clone(),
             jobs,
+            auto_cancel_on_new_commit: self.globals.workflow.auto_cancel.unwrap_or_default(),
             warnings: diags,
         })
     }
@@ -188,6 +197,7 @@ fn not_created(reason: &str, warnings: Diagnostics) -> Pipeline {
         stages: Vec::new(),
         variables: Vec::new(),
         jobs: Vec::new(),
+        auto_cancel_on_new_commit: AutoCancel::default(),
         warnings: Diagnostics(warnings.0.into_iter().filter(|d| !d.is_error()).collect()),
     }
 }

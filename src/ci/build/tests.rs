@@ -252,3 +252,22 @@ fn matrix_expressions_in_needs_follow_the_instance() {
     let mac = p.jobs.iter().find(|j| j.name == "test: [mac]").expect("job");
     assert_eq!(mac.needs.as_ref().map(|n| n.iter().map(|n| n.job.as_str()).collect::<Vec<_>>()), Some(vec!["build: [mac]"]));
 }
+
+#[test]
+fn workflow_auto_cancel_is_planned_and_a_matching_rule_overrides_it() {
+    use crate::ci::pipeline::AutoCancel;
+    assert_eq!(plan("j:\n  script: x\n").auto_cancel_on_new_commit, AutoCancel::Conservative);
+    let text = "workflow:\n  auto_cancel:\n    on_new_commit: interruptible\n    on_job_failure: all\nj:\n  script: x\n";
+    assert_eq!(plan(text).auto_cancel_on_new_commit, AutoCancel::Interruptible);
+    let text = "workflow:\n  auto_cancel:\n    on_new_commit: interruptible\n  rules:\n    - if: $CI_COMMIT_BRANCH == \"main\"\n      auto_cancel:\n        on_new_commit: none\n    - when: always\nj:\n  script: x\n";
+    let p = plan(text);
+    assert_eq!(p.auto_cancel_on_new_commit, AutoCancel::None);
+    assert_eq!(serde_json::to_value(&p).expect("json")["auto_cancel_on_new_commit"], "none");
+    assert_eq!(
+        errors("workflow:\n  auto_cancel:\n    on_new_commit: sometimes\n    on_job_failure: maybe\nj:\n  script: x\n"),
+        [
+            "workflow.auto_cancel.on_job_failure: must be `all` or `none`",
+            "workflow.auto_cancel.on_new_commit: must be `conservative`, `interruptible` or `none`"
+        ]
+    );
+}

@@ -1,0 +1,157 @@
+//! Auto-cancel of redundant pipelines, as GitLab does it: when a pipeline is recorded for a
+//! branch, the older pipelines of the same project and branch (for another commit) that
+//! still run in this daemon are canceled, each as its own
+//! `workflow:auto_cancel:on_new_commit` allows:
+//!
+//! - `conservative` (the default): canceled while none of its jobs with
+//!   `interruptible: false` (the default) has started;
+//! - `interruptible`: GitLab cancels only the `interruptible: true` jobs and lets the others
+//!   go on; Sluice cancels pipelines as a whole, so such a pipeline is canceled only when
+//!   every job it has is interruptible, and otherwise left running;
+//! - `none`: never.
+//!
+//! Tag pipelines are never redundant. The decision reads the pipelines' plan snapshots and
+//! job rows; canceling goes through the same tokens as `POST /api/v1/pipelines/{id}/cancel`.
+
+use crate::ci::pipeline::AutoCancel;
+use crate::store::{PipelineId, PipelineRow, Store, StoreError};
+
+/// The older pipelines that `newer` makes redundant and that may be canceled now, among
+/// those `is_running` says run in this process.
+///
+/// # Errors
+/// [`StoreError`] when the pipelines cannot be read.
+pub fn redundant(
+    store: &Store,
+    newer: PipelineId,
+    is_running: &dyn Fn(PipelineId) -> bool,
+) -> Result<Vec<PipelineId>, StoreError> {
+    let newer = store.get_pipeline(newer)?;
+    if newer.tag {
+        return Ok(Vec::new());
+    }
+    // Pipelines still running are among the project's most recent ones.
+    let older = store.list_pipelines(Some(&newer.project), 100)?;
+    Ok(older
+        .iter()
+        .filter(|p| p.id < newer.id && !p.tag && p.git_ref == newer.git_ref && p.sha != newer.sha)
+        .filter(|p| !p.status.is_final() && is_running(p.id))
+        .filter(|p| cancelable(p))
+        .map(|p| p.id)
+        .collect())
+}
+
+/// Whether `pipeline` may be canceled by a newer one, by its own setting.
+fn cancelable(pipeline: &PipelineRow) -> bool {
+    let setting = pipeline.plan["auto_cancel_on_new_commit"]
+        .as_str()
+        .and_then(AutoCancel::from_word)
+        .unwrap_or_default();
+    let interruptible = |name: &str| {
+        pipeline.plan["jobs"].as_array().is_some_and(|jobs| {
+            jobs.iter()
+                .any(|j| j["name"].as_str() == Some(name) && j["interruptible"].as_bool() == Some(true))
+        })
+    };
+    match setting {
+        AutoCancel::None => false,
+        AutoCancel::Conservative => pipeline
+            .jobs
+            .iter()
+            .all(|job| job.started_at.is_none() || interruptible(&job.name)),
+        AutoCancel::Interruptible => pipeline.jobs.iter().all(|job| interruptible(&job.name)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{JobStatus, JobWhen, NewJob, NewPipeline, PipelineStatus, Timestamp};
+
+    fn pipeline(store: &Store, git_ref: &str, sha: &str, plan: serde_json::Value, started: &[&str]) -> PipelineId {
+        let at = Timestamp::from_unix_millis;
+        let project = store.ensure_project("demo", at(1)).expect("project");
+        let id = store
+            .create_pipeline(&NewPipeline {
+                project_id: project,
+                git_ref: git_ref.into(),
+                tag: false,
+                sha: sha.into(),
+                before_sha: None,
+                source: "push".into(),
+                status: PipelineStatus::Running,
+                plan: plan.clone(),
+                variables: Vec::new(),
+                created_at: at(2),
+            })
+            .expect("pipeline");
+        for job in plan["jobs"].as_array().into_iter().flatten() {
+            let name = job["name"].as_str().expect("a name");
+            let row = store
+                .create_job(&NewJob {
+                    pipeline_id: id,
+                    name: name.into(),
+                    stage: "test".into(),
+                    status: JobStatus::Created,
+                    when: JobWhen::OnSuccess,
+                    allow_failure: false,
+                    attempt: 1,
+                    retry_of: None,
+                    resource_group: None,
+                    log_path: None,
+                    created_at: at(3),
+                })
+                .expect("job");
+            if started.contains(&name) {
+                store.transition_job(row, JobStatus::Running, None, at(4)).expect("running");
+            }
+        }
+        id
+    }
+
+    #[test]
+    fn older_pipelines_of_the_branch_are_canceled_as_their_setting_allows() {
+        let store = Store::open_in_memory().expect("store");
+        let plan = |setting: Option<&str>| {
+            let mut plan = serde_json::json!({ "jobs": [
+                { "name": "lint", "interruptible": true },
+                { "name": "deploy" },
+            ] });
+            if let Some(setting) = setting {
+                plan["auto_cancel_on_new_commit"] = setting.into();
+            }
+            plan
+        };
+        let only_lint_ran = pipeline(&store, "main", "a", plan(None), &["lint"]);
+        let deploy_ran = pipeline(&store, "main", "b", plan(None), &["deploy"]);
+        let never = pipeline(&store, "main", "c", plan(Some("none")), &[]);
+        let mixed = pipeline(&store, "main", "d", plan(Some("interruptible")), &[]);
+        let all_interruptible = pipeline(
+            &store,
+            "main",
+            "e",
+            serde_json::json!({ "auto_cancel_on_new_commit": "interruptible", "jobs": [{ "name": "lint", "interruptible": true }] }),
+            &["lint"],
+        );
+        let other_branch = pipeline(&store, "feature", "f", plan(None), &[]);
+        let not_here = pipeline(&store, "main", "g", plan(None), &[]);
+        let newer = pipeline(&store, "main", "h", plan(None), &[]);
+
+        let running = |id: PipelineId| id != not_here;
+        let canceled = redundant(&store, newer, &running).expect("redundant");
+        let cases = [
+            ("conservative, only an interruptible job started", only_lint_ran, true),
+            ("conservative, a non-interruptible job started", deploy_ran, false),
+            ("none", never, false),
+            ("interruptible, with a non-interruptible job", mixed, false),
+            ("interruptible, every job interruptible", all_interruptible, true),
+            ("another branch", other_branch, false),
+            ("not running in this process", not_here, false),
+        ];
+        for (what, id, expected) in cases {
+            assert_eq!(canceled.contains(&id), expected, "{what}");
+        }
+        // The newest pipeline makes nothing older than itself redundant twice.
+        assert!(redundant(&store, only_lint_ran, &running).expect("none").is_empty());
+    }
+}
