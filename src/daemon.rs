@@ -10,6 +10,7 @@
 //! [`Daemon::grace`], then cancels it; `serve` returns when every task has ended.
 
 pub mod auto_cancel;
+pub mod cancel;
 pub mod cron;
 pub mod mirrors;
 pub mod poll;

@@ -198,8 +198,10 @@ pub(super) async fn trigger(
     }
 }
 
-/// `POST /api/v1/pipelines/{id}/cancel`: cancels a pipeline running in this daemon (its
-/// running jobs are stopped, the others `canceled`); `409` when it is not running.
+/// `POST /api/v1/pipelines/{id}/cancel`: records the cancel request (so it survives a
+/// restart), then cancels the pipeline if it runs in this daemon (its running jobs are
+/// stopped, the others `canceled`); otherwise the worker settles it. `202`, or `409` when the
+/// pipeline has ended.
 pub(super) async fn cancel(
     State(state): State<AppState>,
     Path(id): Path<String>,
@@ -208,19 +210,13 @@ pub(super) async fn cancel(
     require(&state, &headers, TokenScope::Write).await?;
     let id = PipelineId::new(parse_id("pipeline", &id)?);
     let store = state.inner.store.clone();
-    let pipeline = blocking(move || store.get_pipeline(id)).await?;
-    // A pipeline whose status is final is not running, even while its run is still cleaning
-    // up (its directories are removed in the background before the run unregisters).
-    if !pipeline.status.is_final() && state.inner.running.cancel(id) {
-        tracing::info!(pipeline = id.get(), "pipeline cancel requested through the API");
-        return Ok((
-            StatusCode::ACCEPTED,
-            axum::Json(json!({ "pipeline": id.get(), "canceling": true })),
-        )
-            .into_response());
-    }
-    Err(ApiError::Conflict(format!(
-        "pipeline {} is `{}`, not running: only a running pipeline can be canceled",
-        pipeline.id, pipeline.status
-    )))
+    blocking(move || store.request_cancel(id, Timestamp::now())).await?;
+    state.inner.running.cancel(id);
+    state.inner.wake_worker.notify_one();
+    tracing::info!(pipeline = id.get(), "pipeline cancel requested through the API");
+    Ok((
+        StatusCode::ACCEPTED,
+        axum::Json(json!({ "pipeline": id.get(), "canceling": true })),
+    )
+        .into_response())
 }

@@ -10,10 +10,12 @@
 //! does) gets a new attempt queued, exactly as `POST /api/v1/jobs/{id}/retry` queues one: it
 //! runs on its own, and the pipeline's status follows its result. Only one re-run can be
 //! queued per pipeline, so when several jobs of one pipeline were interrupted only the first
-//! is retried (the others are logged).
+//! is retried (the others are logged). A pipeline whose cancel the API recorded before the
+//! restart is `canceled` instead, and none of its jobs is retried.
 
 use std::collections::BTreeSet;
 
+use super::cancel::cancel_in_store;
 use crate::ci::pipeline::Retry;
 use crate::executor::process_group::start_time;
 use crate::run::log::file_name;
@@ -26,7 +28,8 @@ use crate::store::{
 pub const RESTART_MESSAGE: &str = "controller restarted";
 
 /// Settles every job a previous process left running and queues the retries their `retry:`
-/// allows; returns how many jobs it failed.
+/// allows; a pipeline whose cancel was requested is canceled instead. Returns how many jobs
+/// it settled.
 ///
 /// # Errors
 ///
@@ -34,7 +37,7 @@ pub const RESTART_MESSAGE: &str = "controller restarted";
 pub fn settle_interrupted_jobs(store: &Store) -> Result<usize, StoreError> {
     let jobs = store.running_jobs()?;
     let now = Timestamp::now();
-    let mut pipelines = BTreeSet::new();
+    let (mut pipelines, mut canceled) = (BTreeSet::new(), BTreeSet::new());
     for job in &jobs {
         if let Some(process) = job.process
             && process.start_time != 0
@@ -47,12 +50,23 @@ pub fn settle_interrupted_jobs(store: &Store) -> Result<usize, StoreError> {
                 "killed the process group of an interrupted job"
             );
         }
+        if store.cancel_requested(job.pipeline_id)? {
+            // Its cancel was recorded before the restart: it ends as asked, not as a failure.
+            canceled.insert(job.pipeline_id);
+            continue;
+        }
         store.fail_job(job.id, FailureReason::RunnerSystemFailure, RESTART_MESSAGE, now)?;
         tracing::warn!(job = job.id.get(), name = %job.name, "job interrupted by a restart marked failed");
         pipelines.insert(job.pipeline_id);
     }
-    for &pipeline in &pipelines {
-        fail_pipeline(store, pipeline, now)?;
+    for &pipeline in &canceled {
+        cancel_in_store(store, pipeline)?;
+        tracing::warn!(pipeline = pipeline.get(), "pipeline whose cancel was requested before the restart canceled");
+    }
+    for &pipeline in pipelines.iter().chain(&canceled) {
+        if !canceled.contains(&pipeline) {
+            fail_pipeline(store, pipeline, now)?;
+        }
         if let Some(event) = store.event_of_pipeline(pipeline)?
             && event.state == EventState::Pending
         {
@@ -60,7 +74,7 @@ pub fn settle_interrupted_jobs(store: &Store) -> Result<usize, StoreError> {
             store.mark_event(event.id, EventState::Done, Some(pipeline), Some(note))?;
         }
     }
-    for job in &jobs {
+    for job in jobs.iter().filter(|job| !canceled.contains(&job.pipeline_id)) {
         if retry_allowed(store, job)? {
             queue_retry(store, job, now)?;
         }

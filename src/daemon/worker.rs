@@ -200,6 +200,9 @@ impl Worker {
 
     async fn handle(&self, row: EventRow, shutdown: &CancellationToken) -> Handled {
         let id = row.id;
+        if row.kind == "cancel" {
+            return self.handle_cancel(row).await;
+        }
         if let Some(kind) = RerunKind::from_event_kind(&row.kind) {
             return self.handle_rerun(row, kind, shutdown).await;
         }

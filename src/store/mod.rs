@@ -49,7 +49,7 @@ pub use status::{
 };
 pub use token::{TokenRow, TokenScope};
 
-use sqlite::{deployments, events, promotions, publications, read, rerun, tokens, write};
+use sqlite::{cancel, deployments, events, promotions, publications, read, rerun, tokens, write};
 
 /// The store of record. `Send + Sync`: share it in an `Arc`.
 pub struct Store {
@@ -470,6 +470,25 @@ impl Store {
             None => None,
         };
         rerun::enqueue_rerun(&mut self.conn(), kind, job, log_path, now)
+    }
+
+    /// Records a request to cancel `pipeline` as a `pending` `cancel` event linked to it
+    /// (payload `{"pipeline": id}`), for the worker; a second request is a duplicate.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`]; [`StoreError::Refused`] when the pipeline has ended.
+    pub fn request_cancel(&self, pipeline: PipelineId, now: Timestamp) -> Result<Inserted, StoreError> {
+        cancel::request_cancel(&mut self.conn(), pipeline, now)
+    }
+
+    /// Whether a cancel of `pipeline` was ever requested.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`].
+    pub fn cancel_requested(&self, pipeline: PipelineId) -> Result<bool, StoreError> {
+        cancel::cancel_requested(&self.conn(), pipeline)
     }
 
     /// The event that started `pipeline` (not a retry or play), if it was started by one.

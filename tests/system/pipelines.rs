@@ -254,3 +254,16 @@ fn a_restart_fails_the_interrupted_job_kills_its_process_and_runs_nothing_twice(
     });
     gone.unwrap_or_else(|last| panic!("{last}"));
 }
+
+#[test]
+fn pipelines_get_the_version_gate_variables_as_sluice_run_gives_them() {
+    let remote = Remote::new();
+    std::fs::write(remote.work.join("VERSION"), "1.2.0\n").expect("write VERSION");
+    let ci = "show:\n  script:\n    - echo \"version=$SLUICE_VERSION publish=$SLUICE_PUBLISH published=$SLUICE_PUBLISHED_VERSION\"\n";
+    let sha = remote.push(ci, "release 1.2.0");
+    let daemon = start(&remote);
+    let pipeline = finished_pipeline(&daemon, &sha);
+    assert_eq!(pipeline.status, PipelineStatus::Success, "{}", daemon.dump());
+    let log = std::fs::read_to_string(pipeline.jobs[0].log_path.as_ref().expect("a log")).expect("log");
+    assert!(log.contains("version=1.2.0 publish=true published="), "{log}");
+}

@@ -17,6 +17,7 @@ use crate::store::{
     StoreError, Timestamp,
 };
 
+pub(crate) mod cancel;
 pub(crate) mod deployments;
 pub(crate) mod events;
 pub(crate) mod migrate;

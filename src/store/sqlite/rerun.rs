@@ -130,7 +130,7 @@ pub(crate) fn enqueue_rerun(
 pub(crate) fn event_of_pipeline(conn: &Connection, pipeline: PipelineId) -> Result<Option<EventRow>, StoreError> {
     let id: Option<EventId> = conn
         .query_row(
-            "SELECT id FROM events WHERE pipeline_id = ?1 AND kind NOT IN ('retry', 'play') ORDER BY id LIMIT 1",
+            "SELECT id FROM events WHERE pipeline_id = ?1 AND kind NOT IN ('retry', 'play', 'cancel') ORDER BY id LIMIT 1",
             [pipeline],
             |r| r.get(0),
         )
