@@ -14,6 +14,7 @@ pub mod cancel;
 pub mod cron;
 pub mod mirrors;
 pub mod poll;
+pub mod recheck;
 pub mod recover;
 pub mod rerun;
 pub mod worker;

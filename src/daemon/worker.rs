@@ -252,7 +252,17 @@ impl Worker {
             .join(id.get().to_string());
         let prepared = {
             let (project, checkout, controller) = (project.clone(), checkout.clone(), self.config.clone());
-            tokio::task::spawn_blocking(move || prepare(&project, &mirrors, &controller, &checkout, &event)).await
+            let store = self.store.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut event = event;
+                match super::recheck::fill_github_recheck(&store, &mut event) {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(event = id.get(), "recheck of a pull request without a recorded pull_request event: its branches are unknown"),
+                    Err(failed) => return Err(chain(&failed)),
+                }
+                prepare(&project, &mirrors, &controller, &checkout, &event)
+            })
+            .await
         };
         let prepared = match prepared {
             Ok(Ok(prepared)) => prepared,

@@ -320,8 +320,10 @@ impl Store {
     /// # Guarantees
     ///
     /// One transaction: the event and the ref head are both written or neither is. When the
-    /// project already has an event with the same dedup key nothing new is recorded and the
-    /// original's id is returned as [`Inserted::Duplicate`] (the ref head still moves). On
+    /// project already has an event with the same dedup key, or the new event is a `push` or
+    /// `tag_push` of a ref to a tip already recorded as one (a webhook and polling seeing the
+    /// same push), nothing new is recorded and the original's id is returned as
+    /// [`Inserted::Duplicate`] (the ref head still moves). On
     /// `Ok`, the event survives the process being killed.
     ///
     /// # Errors

@@ -101,6 +101,26 @@ fn an_unknown_project_is_not_found() {
 }
 
 #[test]
+fn a_push_of_a_tip_already_recorded_is_a_duplicate_whatever_its_key() {
+    let (_dir, _path, store, project) = store_with_project();
+    let webhook = store.insert_event(project, &push("github:1", "aaa")).expect("insert");
+    let mut polled = push("poll:refs/heads/main:aaa", "aaa");
+    polled.ref_head = Some(RefHead { git_ref: "refs/heads/main".to_owned(), sha: "aaa".to_owned() });
+    assert_eq!(store.insert_event(project, &polled).expect("poll"), Inserted::Duplicate(webhook.id()));
+    assert_eq!(store.ref_head(project, "refs/heads/main").expect("head").as_deref(), Some("aaa"), "the head still moves");
+    let mut tag = push("gitlab:2", "aaa");
+    tag.kind = "tag_push".to_owned();
+    tag.git_ref = "refs/tags/v1".to_owned();
+    let mut other_ref = push("gitlab:3", "aaa");
+    other_ref.git_ref = "refs/heads/next".to_owned();
+    let mut recheck = push("gitlab:4", "aaa");
+    recheck.kind = "recheck".to_owned();
+    for new in [tag, other_ref, recheck] {
+        assert!(matches!(store.insert_event(project, &new).expect("insert"), Inserted::New(_)), "{new:?}");
+    }
+}
+
+#[test]
 fn pending_events_are_oldest_first_and_marked_ones_leave_the_queue() {
     let (_dir, _path, store, project) = store_with_project();
     let ids: Vec<EventId> = ["a", "b", "c"]

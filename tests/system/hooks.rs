@@ -204,3 +204,42 @@ fn metrics_count_webhooks_by_outcome_without_a_token() {
         assert!(sample(&after.body, series).is_some(), "missing {series}:\n{}", after.body);
     }
 }
+
+#[test]
+fn a_push_seen_by_webhook_and_by_polling_runs_once() {
+    let remote = crate::pipelines::Remote::new();
+    let first = remote.push("job:\n  script: [\"true\"]\n", "first");
+    let config = format!(
+        "projects:\n  - name: demo\n    repo: \"{}\"\n    poll: 1s\n    webhooks:\n      github_secret: \"env:TEST_GITHUB_SECRET\"\n",
+        remote.bare.display()
+    );
+    let daemon = Daemon::start(&config, ENV);
+    let store = daemon.store();
+    let pipelines = |count: usize| {
+        let found = daemon.eventually(&format!("{count} finished pipelines"), || {
+            let pipelines = store.list_pipelines(Some("demo"), 10).map_err(|e| e.to_string())?;
+            if pipelines.len() >= count && pipelines.iter().all(|p| p.status.is_final()) {
+                return Ok(pipelines);
+            }
+            Err(format!("{:?}", pipelines.iter().map(|p| (&p.sha, p.status)).collect::<Vec<_>>()))
+        });
+        found.unwrap_or_else(|last| panic!("{last}"))
+    };
+    pipelines(1);
+    let second = remote.push("job:\n  script: [\"true\"]\n", "second");
+    let mut payload: serde_json::Value = serde_json::from_str(&fixture("github/push.json")).expect("JSON");
+    payload["ref"] = "refs/heads/main".into();
+    payload["before"] = first.clone().into();
+    payload["after"] = second.clone().into();
+    let body = serde_json::to_vec(&payload).expect("JSON");
+    let mut headers = headers("github/push.headers");
+    headers.push(("X-Hub-Signature-256".to_owned(), github_signature("gh-s3cret", &body)));
+    let response = daemon.post("/hooks/github/demo", &headers, &body);
+    assert!(matches!(response.status, 200 | 202), "{response}\n{}", daemon.dump());
+    let after = pipelines(2);
+    // The poller fetches on every webhook: it saw the same tip, and nothing ran twice.
+    let shas: Vec<&str> = after.iter().map(|p| p.sha.as_str()).collect();
+    assert_eq!(shas, [second.as_str(), first.as_str()], "{}", daemon.dump());
+    let events = store.list_events(Some("demo"), 10).expect("events");
+    assert_eq!(events.len(), 2, "{events:#?}");
+}

@@ -26,6 +26,20 @@ pub(crate) fn insert_event(
         )
         .optional()
         .context("look up event")?;
+    // A push seen twice (a webhook and polling, or Gerrit's change-merged and ref-updated
+    // for one merge) is one event: same ref, same new tip.
+    let existing = match (existing, new.kind.as_str(), &new.sha) {
+        (None, "push" | "tag_push", Some(sha)) => tx
+            .query_row(
+                "SELECT id FROM events WHERE project_id = ?1 AND kind = ?2 AND git_ref = ?3 AND sha = ?4
+                 ORDER BY id LIMIT 1",
+                params![project, new.kind, new.git_ref, sha],
+                |row| row.get(0),
+            )
+            .optional()
+            .context("look up push")?,
+        (existing, _, _) => existing,
+    };
     let inserted = match existing {
         Some(id) => Inserted::Duplicate(id),
         None => {
