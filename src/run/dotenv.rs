@@ -150,6 +150,34 @@ pub fn report_paths(reports: &[(String, serde_json::Value)]) -> Vec<String> {
         .collect()
 }
 
+
+/// Where the dotenv variables job `name` reported are kept in its pipeline's run directory,
+/// so that a job run again later (a retry or a play) receives them as in the first run.
+pub fn kept_path(run_dir: &Path, name: &str) -> PathBuf {
+    run_dir.join("dotenv").join(format!("{}.json", super::log::safe_name(name)))
+}
+
+/// Keeps `variables` as job `name`'s dotenv report under `run_dir`. Blocks.
+///
+/// # Errors
+/// The I/O error when the file cannot be written.
+pub fn keep(run_dir: &Path, name: &str, variables: &[(String, String)]) -> std::io::Result<()> {
+    let path = kept_path(run_dir, name);
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let text = serde_json::to_vec(variables).map_err(std::io::Error::other)?;
+    std::fs::write(path, text)
+}
+
+/// The dotenv variables kept for job `name` under `run_dir`; none when it reported none.
+pub fn kept(run_dir: &Path, name: &str) -> Vec<(String, String)> {
+    std::fs::read(kept_path(run_dir, name))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,8 +5,9 @@
 //! commit, planned again with the same variables, whatever its `when:` (it was decided when
 //! the pipeline ran). It receives the artifacts the earlier jobs it depends on left under
 //! `<state>/runs/<pipeline>/artifacts/` (by GitLab's rules: `dependencies`, else `needs`
-//! with `artifacts: true`, else the earlier stages), but not their dotenv variables (those
-//! are not kept); jobs that were waiting for a played manual job are not started. Then the
+//! with `artifacts: true`, else the earlier stages), with their dotenv variables (kept under
+//! `<state>/runs/<pipeline>/dotenv/`); jobs that were waiting for a played manual job are
+//! not started. Then the
 //! pipeline's status is recomputed from the latest attempt of every job.
 
 use std::time::Instant;
@@ -108,11 +109,12 @@ fn kept_artifacts(pipeline: &Pipeline, index: usize, run_dir: &Path) -> Vec<Arti
         })
         .filter_map(|&i| {
             let name = &pipeline.jobs[i].name;
-            let dir = run_dir.join("artifacts").join(safe_name(name));
-            dir.is_dir().then(|| ArtifactSource {
+            let dir = Some(run_dir.join("artifacts").join(safe_name(name))).filter(|dir| dir.is_dir());
+            let dotenv = super::dotenv::kept(run_dir, name);
+            (dir.is_some() || !dotenv.is_empty()).then(|| ArtifactSource {
                 name: name.clone(),
-                dir: Some(dir),
-                dotenv: Vec::new(),
+                dir,
+                dotenv,
             })
         })
         .collect()

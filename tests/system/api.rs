@@ -452,7 +452,7 @@ fn retry_runs_a_failed_job_again_as_attempt_2() {
     let marker = tempfile::tempdir().expect("temp dir");
     let flag = marker.path().join("fixed");
     let ci = format!(
-        "build:\n  stage: build\n  script:\n    - echo built > built.txt\n  artifacts:\n    paths: [built.txt]\nflaky:\n  stage: test\n  script:\n    - test -f built.txt\n    - test -f {}\n",
+        "build:\n  stage: build\n  script:\n    - echo built > built.txt\n    - echo BUILT_BY=build > build.env\n  artifacts:\n    paths: [built.txt]\n    reports:\n      dotenv: build.env\nflaky:\n  stage: test\n  script:\n    - test -f built.txt\n    - test \"$BUILT_BY\" = build\n    - test -f {}\n",
         flag.display()
     );
     remote.push(&ci, "a job that fails until fixed");
@@ -506,7 +506,7 @@ fn retry_runs_a_failed_job_again_as_attempt_2() {
         (Some(attempt), Some(flaky)),
         "{pipeline}"
     );
-    // The retried job received `build`'s artifact kept from the first run.
+    // The retried job received `build`'s artifact and dotenv variable kept from the first run.
     assert_eq!(second["status"], "success", "{pipeline}");
     assert_eq!(job_named(&pipeline, "flaky", 1)["status"], "failed");
     assert_eq!(

@@ -32,9 +32,11 @@ pub(super) async fn keep_outputs(
     if let Some(spec) = &job.artifacts {
         let reports = dotenv::report_paths(&spec.reports);
         if !reports.is_empty() {
-            let workspace = dirs.workspace.clone();
+            let (workspace, run_dir, name) = (dirs.workspace.clone(), scope.run_dir.clone(), job.name.clone());
             match blocking(move || {
-                dotenv::read_reports(&workspace, &reports).map_err(|e| error_chain(&e))
+                let vars = dotenv::read_reports(&workspace, &reports).map_err(|e| error_chain(&e))?;
+                dotenv::keep(&run_dir, &name, &vars).map_err(|e| format!("cannot keep the report: {e}"))?;
+                Ok(vars)
             })
             .await
             {
