@@ -128,7 +128,10 @@ enum Composite {
 }
 
 mod report;
+mod resume;
 mod start;
+
+pub(crate) use resume::{Resume, drive_resume};
 
 struct Node<'p> {
     job: &'p Job,

@@ -6,17 +6,18 @@
 //! the pipeline ran). It receives the artifacts the earlier jobs it depends on left under
 //! `<state>/runs/<pipeline>/artifacts/` (by GitLab's rules: `dependencies`, else `needs`
 //! with `artifacts: true`, else the earlier stages), with their dotenv variables (kept under
-//! `<state>/runs/<pipeline>/dotenv/`); jobs that were waiting for a played manual job are
-//! not started. Then the
+//! `<state>/runs/<pipeline>/dotenv/`). A played job resumes its pipeline instead
+//! ([`super::dag::drive_resume`]): the jobs that waited behind it then run as its result
+//! allows. Then the
 //! pipeline's status is recomputed from the latest attempt of every job.
 
 use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use super::dag::{Single, drive_one, prerequisites};
+use super::dag::{Resume, Single, drive_one, drive_resume, prerequisites};
 use super::job::ArtifactSource;
 use super::log::safe_name;
 use super::scheduler::{PipelineRun, Resources, RunError, RunOptions, RunSummary, log_path, run_dir};
@@ -59,22 +60,23 @@ pub async fn rerun_job(
         .unwrap_or_else(|| log_path(&run_dir, &job.name, job.attempt));
     run.store
         .set_pipeline_status(pipeline_id, PipelineStatus::Running, Timestamp::now())?;
-    let sources = kept_artifacts(run.pipeline, index, &run_dir);
-    let single = Single {
-        pipeline_id,
-        run_dir,
-        index,
-        row: job.id,
-        attempt: job.attempt,
-        log_path: log,
-        reason: if job.status == JobStatus::Manual {
-            "played"
-        } else {
-            "retry"
-        },
-        sources,
+    let summary = if job.status == JobStatus::Manual {
+        let resume = resume_of(run, job, run_dir)?;
+        drive_resume(shared, run.pipeline, run.context, resume, cancel.child_token()).await
+    } else {
+        let sources = kept_artifacts(run.pipeline, index, &run_dir);
+        let single = Single {
+            pipeline_id,
+            run_dir,
+            index,
+            row: job.id,
+            attempt: job.attempt,
+            log_path: log,
+            reason: "retry",
+            sources,
+        };
+        drive_one(shared, run.pipeline, run.context, single, cancel.child_token()).await
     };
-    let summary = drive_one(shared, run.pipeline, run.context, single, cancel.child_token()).await;
     resources.finish().await;
     // Whatever happened, the pipeline must not stay `running`.
     let jobs = run.store.jobs_of(pipeline_id)?;
@@ -120,11 +122,31 @@ fn kept_artifacts(pipeline: &Pipeline, index: usize, run_dir: &Path) -> Vec<Arti
         .collect()
 }
 
-/// A pipeline's status from its jobs (in creation order; the latest attempt of each name
-/// counts), with the same words and precedence as a run's final status: anything still
-/// running; a failure that is not allowed; a job blocked (`created`) or a blocking manual
-/// job; a cancellation; then success, or `manual`/`skipped` when nothing ran.
-pub fn pipeline_status_of(jobs: &[JobRow]) -> PipelineStatus {
+/// The played manual `job`'s pipeline as it was recorded: the latest attempt of every job
+/// still in the plan.
+fn resume_of(run: &PipelineRun<'_>, job: &JobRow, run_dir: PathBuf) -> Result<Resume, RunError> {
+    let rows = run.store.jobs_of(job.pipeline_id)?;
+    let jobs: Vec<(usize, JobRow)> = latest_attempts(&rows)
+        .into_iter()
+        .filter_map(|row| {
+            let index = run.pipeline.jobs.iter().position(|j| j.when != When::Never && j.name == row.name)?;
+            Some((index, row.clone()))
+        })
+        .collect();
+    let played = jobs.iter().position(|(_, row)| row.id == job.id).ok_or_else(|| RunError::UnknownJob {
+        name: job.name.clone(),
+        hint: None,
+    })?;
+    Ok(Resume {
+        pipeline_id: job.pipeline_id,
+        run_dir,
+        jobs,
+        played,
+    })
+}
+
+/// The latest attempt of each job name, in order of first creation.
+fn latest_attempts(jobs: &[JobRow]) -> Vec<&JobRow> {
     let mut latest: Vec<&JobRow> = Vec::new();
     for job in jobs {
         match latest.iter_mut().find(|j| j.name == job.name) {
@@ -132,6 +154,15 @@ pub fn pipeline_status_of(jobs: &[JobRow]) -> PipelineStatus {
             None => latest.push(job),
         }
     }
+    latest
+}
+
+/// A pipeline's status from its jobs (in creation order; the latest attempt of each name
+/// counts), with the same words and precedence as a run's final status: anything still
+/// running; a failure that is not allowed; a job blocked (`created`) or a blocking manual
+/// job; a cancellation; then success, or `manual`/`skipped` when nothing ran.
+pub fn pipeline_status_of(jobs: &[JobRow]) -> PipelineStatus {
+    let latest = latest_attempts(jobs);
     let any = |f: &dyn Fn(&JobRow) -> bool| latest.iter().any(|j| f(j));
     use JobStatus as S;
     if any(&|j| {

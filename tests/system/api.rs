@@ -579,3 +579,28 @@ fn play_runs_a_manual_job() {
         &daemon,
     );
 }
+
+#[test]
+fn playing_a_blocking_manual_job_runs_the_jobs_waiting_behind_it() {
+    let remote = Remote::new();
+    let ci = "stages: [build, deploy, verify]\nbuild:\n  stage: build\n  script:\n    - echo BUILT=yes > build.env\n  artifacts:\n    reports:\n      dotenv: build.env\ndeploy:\n  stage: deploy\n  when: manual\n  allow_failure: false\n  script: [\"echo deploying\"]\nverify:\n  stage: verify\n  script:\n    - test \"$BUILT\" = yes\n    - echo verified\n";
+    remote.push(ci, "a blocking manual deploy");
+    let daemon = start(&remote);
+    let token = create_token(&daemon, "writer", "write");
+    let id = trigger(&daemon, &token, json!({}));
+    let pipeline = wait_pipeline(&daemon, &token, id, "the pipeline is blocked on deploy", |p| p["status"] == "manual");
+    assert_eq!(job_named(&pipeline, "verify", 1)["status"], "created", "{pipeline}");
+    let deploy = job_named(&pipeline, "deploy", 1)["id"].as_i64().expect("id");
+    expect(&call(&daemon, "POST", &format!("/api/v1/jobs/{deploy}/play"), Some(&token), None), 202, &daemon);
+    let pipeline = wait_pipeline(&daemon, &token, id, "the pipeline ends", |p| {
+        p["status"].as_str().is_some_and(|s| s != "manual" && s != "running")
+    });
+    let statuses: Vec<(&str, &str)> = pipeline["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .map(|j| (j["name"].as_str().unwrap_or("?"), j["status"].as_str().unwrap_or("?")))
+        .collect();
+    assert_eq!(statuses, [("build", "success"), ("deploy", "success"), ("verify", "success")], "{}", daemon.dump());
+    assert_eq!(pipeline["status"], "success", "{pipeline}");
+}
