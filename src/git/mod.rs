@@ -231,9 +231,16 @@ impl Repo {
         Ok(files)
     }
 
-    /// The git directory (`.git` of a working tree; the repository itself when bare).
+    /// The git directory (`.git` of a working tree; the repository itself when bare; for a
+    /// linked worktree, its own directory under the main repository's `worktrees/`).
     pub fn git_dir(&self) -> &Path {
         self.repo.path()
+    }
+
+    /// The directory that holds the objects, refs and `shallow` file: the git directory,
+    /// except for a linked worktree, whose objects are the main repository's.
+    pub fn common_dir(&self) -> &Path {
+        self.repo.commondir()
     }
 
     /// Every tag as a full reference name (`refs/tags/v1.0.0`) with the object it points to
@@ -274,7 +281,7 @@ impl Repo {
                 }
             }
         }
-        if let Ok(own) = std::fs::read_to_string(self.repo.path().join("shallow")) {
+        if let Ok(own) = std::fs::read_to_string(self.repo.commondir().join("shallow")) {
             boundary.extend(own.lines().filter(|line| !line.is_empty()).map(str::to_owned));
         }
         Ok(boundary.into_iter().collect())

@@ -24,8 +24,12 @@ use crate::git::{GitError, Repo};
 /// What a workspace's `.git` is made from.
 #[derive(Debug, Clone)]
 pub struct GitSource {
-    /// The source repository's git directory (`.git` of a working tree, or a bare mirror).
+    /// The source repository's git directory (`.git` of a working tree, or a bare mirror):
+    /// where its index is.
     pub git_dir: PathBuf,
+    /// Where its objects and `shallow` file are: the git directory, or for a linked worktree
+    /// the main repository's.
+    pub common_dir: PathBuf,
     /// Where `origin` points: the working tree or the mirror.
     pub origin: PathBuf,
     /// The pipeline's commit, checked out with a detached `HEAD`.
@@ -67,7 +71,14 @@ impl GitSource {
         if let Some(branch) = branch {
             refs.push((format!("refs/remotes/origin/{branch}"), sha.to_owned()));
         }
-        Ok(GitSource { git_dir: repo.git_dir().to_owned(), origin: repo.root().to_owned(), sha: sha.to_owned(), refs, copy_index })
+        Ok(GitSource {
+            git_dir: repo.git_dir().to_owned(),
+            common_dir: repo.common_dir().to_owned(),
+            origin: repo.root().to_owned(),
+            sha: sha.to_owned(),
+            refs,
+            copy_index,
+        })
     }
 }
 
@@ -98,7 +109,7 @@ pub fn write(source: &GitSource, workspace: &Path, depth: Option<u32>) -> Result
         )
         .as_bytes(),
     )?;
-    let objects = source.git_dir.join("objects");
+    let objects = source.common_dir.join("objects");
     put("objects/info/alternates", format!("{}\n", objects.display()).as_bytes())?;
     let mut refs = source.refs.clone();
     refs.sort();
@@ -109,17 +120,21 @@ pub fn write(source: &GitSource, workspace: &Path, depth: Option<u32>) -> Result
     }
     put("packed-refs", packed.as_bytes())?;
     if let Some(depth) = depth.filter(|d| *d > 0) {
-        let repo = Repo::open(&source.git_dir).map_err(GitDirError::Depth)?;
+        let repo = Repo::open(&source.origin).map_err(GitDirError::Depth)?;
         let boundary = repo.shallow_boundary(&source.sha, depth).map_err(GitDirError::Depth)?;
         if !boundary.is_empty() {
             put("shallow", boundary.iter().map(|sha| format!("{sha}\n")).collect::<String>().as_bytes())?;
         }
-    } else if let Ok(own) = std::fs::read(source.git_dir.join("shallow")) {
+    } else if let Ok(own) = std::fs::read(source.common_dir.join("shallow")) {
         // A shallow source: the workspace must not look for parents it does not have either.
         put("shallow", &own)?;
     }
     let index = source.git_dir.join("index");
-    if source.copy_index && index.is_file() {
+    // A split index names a shared file beside it, which the copy would not have.
+    let split = source.copy_index && std::fs::read_dir(&source.git_dir).is_ok_and(|entries| {
+        entries.flatten().any(|e| e.file_name().to_string_lossy().starts_with("sharedindex."))
+    });
+    if source.copy_index && !split && index.is_file() {
         std::fs::copy(&index, git.join("index")).map_err(|source| GitDirError::Write { path: "index".into(), source })?;
     }
     Ok(())

@@ -71,3 +71,16 @@ nothing:
     assert!(out.contains("full    | count=3 shallow=false"), "{out}");
     assert!(out.contains("nothing | files=0"), "{out}");
 }
+
+#[test]
+fn a_linked_worktree_lends_its_main_repositorys_objects() {
+    let ci = "show:\n  script:\n    - echo \"count=$(git rev-list --count HEAD) head=$(git rev-parse HEAD)\"\n";
+    let repo = tagged_repo(ci);
+    let linked = repo.path.with_file_name("linked");
+    git(&repo.path, &["worktree", "add", "-q", linked.to_str().unwrap(), "-b", "linked"]);
+    let head = git_output(&linked, &["rev-parse", "HEAD"]);
+    let output = sluice(&linked, &["run"]);
+    assert_eq!(output.status.code(), Some(0), "{}", dump(&output));
+    assert!(stdout(&output).contains(&format!("show | count=3 head={head}")), "{}", dump(&output));
+}
+
