@@ -287,6 +287,15 @@ creation_rules:
     }
 
     #[test]
+    fn the_config_repo_templates_rules_parse() {
+        let text = include_str!("../../config-repo-template/.sops.yaml");
+        let config = SopsConfig::parse(".sops.yaml", PathBuf::from("/repo"), text).unwrap();
+        let rule = config.rule_for(Path::new("/repo/secrets/production/hello.yaml")).unwrap();
+        assert_eq!(rule.path_regex.as_ref().unwrap().as_str(), "^secrets/production/");
+        assert_eq!(rule.age.len(), 1);
+    }
+
+    #[test]
     fn no_matching_rule_names_the_file() {
         let config = SopsConfig::parse(".sops.yaml", PathBuf::from("/r"), "creation_rules:\n  - path_regex: ^x/\n    age: a\n").unwrap();
         let message = config.rule_for(Path::new("/r/y/z.yaml")).unwrap_err().to_string();

@@ -7,7 +7,11 @@
 //! (3.11). Plaintext exists only in memory, in [`Plaintext`] and in trees zeroized on drop;
 //! errors name files, key paths and recipients, never a value. This module reads no files
 //! and no environment, except the functions of `lookup` that find key files and the
-//! controller's identity: everything else takes text and keys.
+//! controller's identity, `.sops.yaml` loading, and [`load_app_secrets`], the rollout API
+//! the deploy step calls: everything else takes text and keys.
+//!
+//! Re-encrypting an existing file ([`update`], [`rewrap`], [`rotate`], [`set`], [`merge`])
+//! keeps the ciphertext of every unchanged value, so git diffs of secrets stay small.
 //!
 //! Not yet: INI files, YAML
 //! comments (SOPS encrypts them; they are dropped here), multi-document YAML, merge keys,

@@ -97,6 +97,12 @@ impl AppSecrets {
         self.entries.iter().map(|entry| (entry.key.as_str(), &entry.value))
     }
 
+    /// The entries as `(key, value)` pairs sorted by key, the shape of
+    /// `deploy::SecretValues`: `SecretValues(secrets.into_pairs())`.
+    pub fn into_pairs(self) -> Vec<(String, Plaintext)> {
+        self.entries.into_iter().map(|entry| (entry.key, entry.value)).collect()
+    }
+
     /// Every value, for masking job and command logs with the same values that are deployed.
     pub fn values(&self) -> impl Iterator<Item = &Plaintext> {
         self.entries.iter().map(|entry| &entry.value)

@@ -9,6 +9,7 @@ macro_rules! files {
 
 /// Every file of the template: path relative to the repo's root, and contents.
 pub const TEMPLATE: &[(&str, &[u8])] = files!(
+    ".gitattributes",
     ".sops.yaml",
     "README.md",
     "access.yaml",

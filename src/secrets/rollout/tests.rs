@@ -153,4 +153,6 @@ fn env_vars_need_variable_names_and_files_take_any_secret_key() {
     let vars: Vec<(&str, &str)> = secrets.env_vars().unwrap().into_iter().map(|(k, v)| (k, text(v))).collect();
     assert_eq!(vars, [("A", "1"), ("B_2", "two")]);
     assert_eq!(secrets.values().count(), 2);
+    let pairs: Vec<(String, String)> = secrets.into_pairs().into_iter().map(|(k, v)| (k, text(&v).to_string())).collect();
+    assert_eq!(pairs, [("A".to_string(), "1".to_string()), ("B_2".to_string(), "two".to_string())]);
 }
