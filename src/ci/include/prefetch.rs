@@ -63,8 +63,13 @@ impl Prefetched {
             }
         }
         let total: usize = texts.iter().map(|(_, text, ..)| text.len()).sum();
-        let threads = std::thread::available_parallelism().map_or(1, usize::from).min(texts.len());
-        let parsed = if threads < 2 || total < PARALLEL_BYTES {
+        // Asked only for large lists: the answer comes from the cgroup files.
+        let threads = if total < PARALLEL_BYTES || texts.len() < 2 {
+            1
+        } else {
+            std::thread::available_parallelism().map_or(1, usize::from).min(texts.len())
+        };
+        let parsed = if threads < 2 {
             texts.into_iter().map(parse).collect()
         } else {
             parse_on_threads(texts, threads, total)

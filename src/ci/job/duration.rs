@@ -54,7 +54,7 @@ pub fn parse_duration(text: &str) -> Option<u64> {
             total += number * UNITS.iter().find(|(u, _)| *u == unit).map_or(0.0, |(_, m)| *m);
         }
     }
-    (total.is_finite() && total >= 1.0).then(|| total as u64)
+    (total.is_finite() && total >= 1.0).then_some(total as u64)
 }
 
 /// The common form `<digits>[ ]<unit word>` (`10m`, `30 minutes`, `3600`) read without the
