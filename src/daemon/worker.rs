@@ -595,12 +595,5 @@ pub(super) async fn remove_checkout(dir: PathBuf) {
 
 /// An error with its sources, `: `-separated.
 pub(super) fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
+    crate::diagnostic::error_chain(error)
 }

@@ -27,6 +27,7 @@ use super::chart_bump::{ChartBump, ChartRepo, bump_chart};
 use super::image::{self, BuildSpec, ImageError, ImageRef, LayerSpec, Layout, Source};
 use super::push;
 use super::registry::{RegistryError, RegistryOptions};
+use crate::diagnostic::error_chain;
 use crate::git::{GitError, Repo, TagOutcome};
 use crate::run::hook::{AfterSuccess, HookInput, HookResult};
 use crate::store::{Claim, NewPublication, PublicationState, ReleaseRow, StoreError, Timestamp};
@@ -322,18 +323,6 @@ impl AfterSuccess for Publisher {
             }
         })
     }
-}
-
-/// An error with its sources, `: `-separated, for the job log and the store.
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn build_error(job: &JobFacts, source: ImageError) -> PublishError {

@@ -20,6 +20,7 @@ use oci_spec::image::{Descriptor, ImageIndex, ImageManifest};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use super::image::base::parse;
+use crate::diagnostic::error_chain;
 use super::image::layout::{is_index, media_type_of};
 use super::image::{ImageError, Layout, media, sha256_digest};
 
@@ -326,21 +327,6 @@ fn is_not_found(err: &OciDistributionError) -> bool {
         OciDistributionError::ImageManifestNotFoundError(_) => true,
         _ => false,
     }
-}
-
-/// An error and its sources, `: `-separated (reqwest's own message is only the top).
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        let part = cause.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]
