@@ -548,7 +548,8 @@ impl Store {
 
     /// Records that publication `id` (held by `attempt`) reached `to`
     /// ([`PublicationState::ImagePushed`] with its `digest`, or
-    /// [`PublicationState::TagPushed`]) and renews the lease. Repeating a step is allowed.
+    /// [`PublicationState::TagPushed`]) and renews the lease. Repeating a step is allowed (a
+    /// resumed publication redoes them all); the state never goes backwards.
     ///
     /// # Errors
     ///

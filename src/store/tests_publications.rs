@@ -123,6 +123,30 @@ fn an_expired_lease_is_resumed_where_it_stopped() {
 }
 
 #[test]
+fn a_resumed_publication_repeats_its_steps_without_going_back() {
+    let store = Store::open_in_memory().expect("store");
+    let row = won(store.claim_publication(&new(SHA_A, 1), LEASE, at(1_000)).expect("claim"));
+    store
+        .advance_publication(row.id, 1, PublicationState::ImagePushed, Some(DIGEST), LEASE, at(2_000))
+        .expect("image pushed");
+    store
+        .advance_publication(row.id, 1, PublicationState::TagPushed, None, LEASE, at(3_000))
+        .expect("tag pushed");
+    // The holder died here; the next pipeline resumes and redoes every step.
+    let resumed = won(store.claim_publication(&new(SHA_A, 2), LEASE, at(63_000)).expect("claim"));
+    assert_eq!(resumed.state, PublicationState::TagPushed);
+    let again = store
+        .advance_publication(row.id, 2, PublicationState::ImagePushed, Some(DIGEST), LEASE, at(64_000))
+        .expect("image step again");
+    assert_eq!(again.state, PublicationState::TagPushed);
+    store
+        .advance_publication(row.id, 2, PublicationState::TagPushed, None, LEASE, at(65_000))
+        .expect("tag step again");
+    let release = store.release_publication(row.id, 2, at(66_000)).expect("release");
+    assert_eq!(release.pipeline_id, Some(PipelineId::new(2)));
+}
+
+#[test]
 fn another_commit_takes_over_only_while_nothing_was_pushed() {
     let store = Store::open_in_memory().expect("store");
     let row = won(store.claim_publication(&new(SHA_A, 1), LEASE, at(1_000)).expect("claim"));

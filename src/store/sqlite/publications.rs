@@ -84,8 +84,12 @@ pub(crate) fn advance(
     lease_ms: i64,
     now: Timestamp,
 ) -> Result<PublicationRow, StoreError> {
+    // A resumed publication repeats its steps: repeating one it already passed keeps the
+    // state where it is (it never goes backwards).
     let from: &[PublicationState] = match to {
-        PublicationState::ImagePushed => &[PublicationState::Claimed, PublicationState::ImagePushed],
+        PublicationState::ImagePushed => {
+            &[PublicationState::Claimed, PublicationState::ImagePushed, PublicationState::TagPushed]
+        }
         PublicationState::TagPushed => &[PublicationState::ImagePushed, PublicationState::TagPushed],
         other => {
             return Err(StoreError::Refused {
@@ -103,11 +107,12 @@ pub(crate) fn advance(
             ),
         });
     }
+    let state = if row.state == PublicationState::TagPushed { row.state } else { to };
     tx.execute(
         "UPDATE publications
          SET state = ?2, digest = coalesce(?3, digest), lease_until = ?4, updated_at = ?5
          WHERE id = ?1",
-        params![id, to.as_str(), digest, lease_end(now, lease_ms), now],
+        params![id, state.as_str(), digest, lease_end(now, lease_ms), now],
     )
     .context("advance publication")?;
     let row = by_id(&tx, id)?;
