@@ -1,6 +1,7 @@
 //! `sluice serve` wired together: the HTTP server, one poller per polled project, one
-//! scheduler per project with cron schedules, and the worker that turns recorded events
-//! into pipelines, under one shutdown tree.
+//! scheduler per project with cron schedules, the worker that turns recorded events into
+//! pipelines and, with `config_repo:`, the CD loop that deploys the config repo's pins, under
+//! one shutdown tree.
 //!
 //! [`serve`] takes resources already made (a bound listener, an open store, a cancellation
 //! token) so tests and the CLI start it the same way. It owns a [`TaskTracker`]: every loop
@@ -12,6 +13,7 @@
 pub mod auto_cancel;
 pub mod cancel;
 pub mod cron;
+pub mod deploy;
 pub mod mirrors;
 pub mod poll;
 pub mod recheck;
@@ -121,6 +123,17 @@ pub async fn serve(listener: TcpListener, daemon: Daemon, shutdown: Cancellation
             };
             tracker.spawn(poller.run(shutdown.clone()));
         }
+    }
+    if let Some(source) = &config.config_repo {
+        let deploy_loop = deploy::DeployLoop {
+            source: source.clone(),
+            dir: config.data_dir.join("deploy"),
+            deployer: crate::deploy::reconcile::Deployer {
+                store: store.clone(),
+                targets: crate::deploy::target::TargetContext { data_dir: config.data_dir.clone() },
+            },
+        };
+        tracker.spawn(deploy_loop.run(shutdown.clone()));
     }
     let state = AppState::new(store.clone(), hooks, wake_worker.clone());
     let worker = worker::Worker {

@@ -21,8 +21,12 @@ const COMMAND_INTERVAL: Duration = Duration::from_secs(1);
 /// A sentence naming the app and environment when either does not exist, or a target cannot
 /// deploy the pinned image (a `process` target needs an `oci:DIR[:TAG]` image).
 pub fn spec(repo: &ConfigRepo, app: &str, env: &str) -> Result<Option<DeploySpec>, String> {
-    let app_config = repo.app(app).ok_or_else(|| format!("the config repo has no app `{app}`"))?;
-    let environment = repo.environment(env).ok_or_else(|| format!("the config repo has no environment `{env}`"))?;
+    let app_config = repo
+        .app(app)
+        .ok_or_else(|| format!("the config repo has no app `{app}`"))?;
+    let environment = repo
+        .environment(env)
+        .ok_or_else(|| format!("the config repo has no environment `{env}`"))?;
     let Some(pin) = repo.pin(app, env) else {
         return Ok(None);
     };
@@ -31,7 +35,12 @@ pub fn spec(repo: &ConfigRepo, app: &str, env: &str) -> Result<Option<DeploySpec
         Render::Chart(dir) => RenderSource::Chart(PathBuf::from(format!("apps/{app}/{dir}"))),
     };
     let health = app_config.health.as_ref().map(|health| match health {
-        Health::Http { path, expect_status, timeout, interval } => HealthCheck::Http {
+        Health::Http {
+            path,
+            expect_status,
+            timeout,
+            interval,
+        } => HealthCheck::Http {
             path: path.clone(),
             expect_status: *expect_status,
             timeout: *timeout,
@@ -69,7 +78,10 @@ pub fn spec(repo: &ConfigRepo, app: &str, env: &str) -> Result<Option<DeploySpec
                 namespace: settings.namespace.clone().unwrap_or_else(|| format!("sluice-{env}")),
             },
         };
-        targets.push(TargetSpec { name: target.name.clone(), kind });
+        targets.push(TargetSpec {
+            name: target.name.clone(),
+            kind,
+        });
     }
     Ok(Some(DeploySpec {
         app: app.to_string(),
@@ -110,7 +122,10 @@ mod tests {
 
     #[test]
     fn oci_images_name_their_layout() {
-        assert_eq!(layout_of("oci:/srv/images/hello:1.2.3"), Some("/srv/images/hello".into()));
+        assert_eq!(
+            layout_of("oci:/srv/images/hello:1.2.3"),
+            Some("/srv/images/hello".into())
+        );
         assert_eq!(layout_of("oci:/srv/images/hello"), Some("/srv/images/hello".into()));
         assert_eq!(layout_of("127.0.0.1:5000/hello:1.2.3"), None);
     }
@@ -122,19 +137,45 @@ mod tests {
         fn parse(files: &crate::config::repo::RepoFiles) -> crate::config::repo::ConfigRepo {
             crate::config::repo::parse(files, "").map(|(repo, _)| repo).unwrap()
         }
-        assert!(spec(&parse(&files), "hello", "dev").unwrap().is_none(), "no pin, nothing to deploy");
-        assert!(spec(&parse(&files), "nope", "dev").unwrap_err().contains("no app `nope`"));
+        assert!(
+            spec(&parse(&files), "hello", "dev").unwrap().is_none(),
+            "no pin, nothing to deploy"
+        );
+        assert!(
+            spec(&parse(&files), "nope", "dev")
+                .unwrap_err()
+                .contains("no app `nope`")
+        );
 
         let pin = "version: 1.2.3\nimage: \"oci:/srv/images/hello:1.2.3\"\ndigest: \"sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef\"\nvalues: {replicas: 2}\n";
         files.insert("apps/hello/dev.yaml".into(), pin.as_bytes().to_vec());
         let spec = spec(&parse(&files), "hello", "dev").unwrap().unwrap();
-        assert_eq!((spec.version.as_str(), spec.values["replicas"].as_i64()), ("1.2.3", Some(2)));
+        assert_eq!(
+            (spec.version.as_str(), spec.values["replicas"].as_i64()),
+            ("1.2.3", Some(2))
+        );
         assert_eq!(spec.render, RenderSource::Manifests("apps/hello/manifests/".into()));
-        assert_eq!(spec.run.command.as_deref(), Some(&["python3".to_string(), "hello.py".to_string()][..]));
-        assert_eq!(spec.targets[0].kind, TargetKind::Process { layout: "/srv/images/hello".into(), base_port: 18080 });
-        assert!(matches!(spec.health, Some(HealthCheck::Http { expect_status: 200, .. })));
+        assert_eq!(
+            spec.run.command.as_deref(),
+            Some(&["python3".to_string(), "hello.py".to_string()][..])
+        );
+        assert_eq!(
+            spec.targets[0].kind,
+            TargetKind::Process {
+                layout: "/srv/images/hello".into(),
+                base_port: 18080
+            }
+        );
+        assert!(matches!(
+            spec.health,
+            Some(HealthCheck::Http { expect_status: 200, .. })
+        ));
 
-        files.insert("apps/hello/dev.yaml".into(), pin.replace("oci:/srv/images/hello", "127.0.0.1:5000/hello").into_bytes());
+        files.insert(
+            "apps/hello/dev.yaml".into(),
+            pin.replace("oci:/srv/images/hello", "127.0.0.1:5000/hello")
+                .into_bytes(),
+        );
         let err = super::spec(&parse(&files), "hello", "dev").unwrap_err();
         assert!(err.contains("process target"), "{err}");
     }

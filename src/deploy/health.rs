@@ -35,9 +35,18 @@ pub struct Probe {
 /// The last attempt's failure, as a sentence (`GET /healthz answered 503, expected 200`).
 pub async fn wait_healthy(check: &HealthCheck, probe: &Probe) -> Result<(), String> {
     let (timeout, interval, within) = match check {
-        HealthCheck::Http { timeout, interval, within, .. } | HealthCheck::Command { timeout, interval, within, .. } => {
-            (*timeout, *interval, *within)
+        HealthCheck::Http {
+            timeout,
+            interval,
+            within,
+            ..
         }
+        | HealthCheck::Command {
+            timeout,
+            interval,
+            within,
+            ..
+        } => (*timeout, *interval, *within),
         HealthCheck::Kubernetes => return Ok(()),
     };
     let deadline = Instant::now() + within;
@@ -47,7 +56,9 @@ pub async fn wait_healthy(check: &HealthCheck, probe: &Probe) -> Result<(), Stri
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now()).min(timeout);
         let attempt = match check {
-            HealthCheck::Http { path, expect_status, .. } => http(probe, path, *expect_status, remaining).await,
+            HealthCheck::Http {
+                path, expect_status, ..
+            } => http(probe, path, *expect_status, remaining).await,
             HealthCheck::Command { argv, .. } => command(probe, argv, remaining).await,
             HealthCheck::Kubernetes => Ok(()),
         };
@@ -70,9 +81,14 @@ async fn http(probe: &Probe, path: &str, expect: u16, limit: Duration) -> Result
         return Err("an HTTP health check needs an address; this target has none".to_string());
     };
     let attempt = async {
-        let mut stream = TcpStream::connect(addr).await.map_err(|e| format!("GET {path}: cannot connect to {addr}: {e}"))?;
+        let mut stream = TcpStream::connect(addr)
+            .await
+            .map_err(|e| format!("GET {path}: cannot connect to {addr}: {e}"))?;
         let request = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nUser-Agent: sluice\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.map_err(|e| format!("GET {path}: {e}"))?;
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|e| format!("GET {path}: {e}"))?;
         let mut head = Vec::new();
         let mut byte = [0u8; 1];
         while !head.ends_with(b"\r\n") && head.len() < 256 {
@@ -100,12 +116,23 @@ async fn command(probe: &Probe, argv: &[String], limit: Duration) -> Result<(), 
         return Err("the health command is empty".to_string());
     };
     let mut command = tokio::process::Command::new(program);
-    command.args(args).envs(probe.env.iter().map(|(k, v)| (k, v))).kill_on_drop(true);
-    command.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::null()).stderr(std::process::Stdio::null());
+    command
+        .args(args)
+        .envs(probe.env.iter().map(|(k, v)| (k, v)))
+        .kill_on_drop(true);
+    command
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
     if let Some(dir) = &probe.dir {
         command.current_dir(dir);
     }
-    let run = async { command.status().await.map_err(|e| format!("cannot run `{program}`: {e}")) };
+    let run = async {
+        command
+            .status()
+            .await
+            .map_err(|e| format!("cannot run `{program}`: {e}"))
+    };
     match tokio::time::timeout(limit.max(Duration::from_millis(100)), run).await {
         Ok(Ok(status)) if status.success() => Ok(()),
         Ok(Ok(status)) => Err(format!("`{}` exited with {status}", argv.join(" "))),
@@ -139,7 +166,9 @@ mod tests {
         let addr = listener.local_addr().unwrap();
         tokio::spawn(async move {
             while let Ok((mut stream, _)) = listener.accept().await {
-                let _ = stream.write_all(format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n").as_bytes()).await;
+                let _ = stream
+                    .write_all(format!("HTTP/1.1 {status} X\r\nContent-Length: 0\r\n\r\n").as_bytes())
+                    .await;
             }
         });
         addr
@@ -147,9 +176,15 @@ mod tests {
 
     #[tokio::test]
     async fn http_passes_on_the_expected_status_only() {
-        let ok = Probe { addr: Some(server(200).await), ..Probe::default() };
+        let ok = Probe {
+            addr: Some(server(200).await),
+            ..Probe::default()
+        };
         wait_healthy(&http(200), &ok).await.unwrap();
-        let bad = Probe { addr: Some(server(503).await), ..Probe::default() };
+        let bad = Probe {
+            addr: Some(server(503).await),
+            ..Probe::default()
+        };
         let err = wait_healthy(&http(200), &bad).await.unwrap_err();
         assert!(err.starts_with("GET /healthz answered 503, expected 200"), "{err}");
     }
@@ -159,7 +194,15 @@ mod tests {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        let err = wait_healthy(&http(200), &Probe { addr: Some(addr), ..Probe::default() }).await.unwrap_err();
+        let err = wait_healthy(
+            &http(200),
+            &Probe {
+                addr: Some(addr),
+                ..Probe::default()
+            },
+        )
+        .await
+        .unwrap_err();
         assert!(err.contains("cannot connect"), "{err}");
     }
 
@@ -167,12 +210,19 @@ mod tests {
     async fn a_command_check_retries_until_it_passes() {
         let dir = tempfile::tempdir().unwrap();
         let check = HealthCheck::Command {
-            argv: vec!["sh".into(), "-c".into(), "test -e ready || { touch ready; exit 1; }".into()],
+            argv: vec![
+                "sh".into(),
+                "-c".into(),
+                "test -e ready || { touch ready; exit 1; }".into(),
+            ],
             timeout: Duration::from_secs(5),
             interval: Duration::from_millis(20),
             within: Duration::from_secs(5),
         };
-        let probe = Probe { dir: Some(dir.path().to_path_buf()), ..Probe::default() };
+        let probe = Probe {
+            dir: Some(dir.path().to_path_buf()),
+            ..Probe::default()
+        };
         wait_healthy(&check, &probe).await.unwrap();
         let failing = HealthCheck::Command {
             argv: vec!["false".into()],
@@ -180,6 +230,11 @@ mod tests {
             interval: Duration::from_millis(20),
             within: Duration::from_millis(200),
         };
-        assert!(wait_healthy(&failing, &probe).await.unwrap_err().contains("exited with"));
+        assert!(
+            wait_healthy(&failing, &probe)
+                .await
+                .unwrap_err()
+                .contains("exited with")
+        );
     }
 }

@@ -88,7 +88,11 @@ impl Deployer {
             Ok(Some(spec)) => spec,
             Ok(None) => return Ok(Reconciled::NothingPinned),
             Err(message) => {
-                let failed = Failed { config_sha, fingerprint: fingerprint_of_error(app, env, &message), message };
+                let failed = Failed {
+                    config_sha,
+                    fingerprint: fingerprint_of_error(app, env, &message),
+                    message,
+                };
                 return self.record_refused(app, env, repo, failed, latest_details.as_ref());
             }
         };
@@ -102,7 +106,11 @@ impl Deployer {
             Ok(rendered) => rendered,
             Err(e) => {
                 let message = format!("render refused: {e}");
-                let failed = Failed { config_sha, fingerprint: fingerprint_of_error(app, env, &message), message };
+                let failed = Failed {
+                    config_sha,
+                    fingerprint: fingerprint_of_error(app, env, &message),
+                    message,
+                };
                 return self.record_refused(app, env, repo, failed, latest_details.as_ref());
             }
         };
@@ -142,9 +150,41 @@ impl Deployer {
             url: url.clone(),
         };
         self.store.record_deployment_details(id, &details)?;
-        self.store.set_deployment_status(id, status, Some(&message), Timestamp::now())?;
+        self.store
+            .set_deployment_status(id, status, Some(&message), Timestamp::now())?;
         tracing::info!(app, env, version = %spec.version, deployment = id, status = ?status, "{message}");
-        Ok(Reconciled::Deployed { id, status, message, url })
+        Ok(Reconciled::Deployed {
+            id,
+            status,
+            message,
+            url,
+        })
+    }
+
+    /// Records that `app` could not be deployed to `env` at `config_sha` for a reason found
+    /// before reconciling (its secrets do not decrypt), once per distinct message.
+    ///
+    /// # Errors
+    ///
+    /// [`DeployError::Store`].
+    pub fn refuse(
+        &self,
+        config_sha: &str,
+        repo: &ConfigRepo,
+        app: &str,
+        env: &str,
+        message: String,
+    ) -> Result<Reconciled, DeployError> {
+        let latest = match self.store.latest_deployment(app, env)? {
+            Some(row) => self.store.deployment_details(row.id)?,
+            None => None,
+        };
+        let failed = Failed {
+            config_sha,
+            fingerprint: fingerprint_of_error(app, env, &message),
+            message,
+        };
+        self.record_refused(app, env, repo, failed, latest.as_ref())
     }
 
     /// Records a deployment that could not even start (bad spec or render), once per
@@ -178,9 +218,15 @@ impl Deployer {
             url: None,
         };
         self.store.record_deployment_details(id, &details)?;
-        self.store.set_deployment_status(id, DeploymentStatus::Failed, Some(&failed.message), now)?;
+        self.store
+            .set_deployment_status(id, DeploymentStatus::Failed, Some(&failed.message), now)?;
         tracing::warn!(app, env, deployment = id, "{}", failed.message);
-        Ok(Reconciled::Deployed { id, status: DeploymentStatus::Failed, message: failed.message, url: None })
+        Ok(Reconciled::Deployed {
+            id,
+            status: DeploymentStatus::Failed,
+            message: failed.message,
+            url: None,
+        })
     }
 }
 
@@ -212,10 +258,15 @@ fn summary(spec: &DeploySpec, report: &RolloutReport) -> (DeploymentStatus, Stri
             DeploymentStatus::Healthy,
             format!("{} is healthy on {} target(s)", spec.version, spec.targets.len()),
         ),
-        Outcome::Failed { target, reason } => {
-            (DeploymentStatus::Failed, format!("target `{target}` failed, rollout stopped: {reason}"))
-        }
-        Outcome::RolledBack { target, reason, rollback_failures } => {
+        Outcome::Failed { target, reason } => (
+            DeploymentStatus::Failed,
+            format!("target `{target}` failed, rollout stopped: {reason}"),
+        ),
+        Outcome::RolledBack {
+            target,
+            reason,
+            rollback_failures,
+        } => {
             let mut message = format!("target `{target}` failed, rolled back: {reason}");
             for failure in rollback_failures {
                 if let Err(e) = &failure.result {

@@ -52,7 +52,10 @@ pub struct RolloutReport {
 impl RolloutReport {
     /// The first URL a target reported (the process target's address).
     pub fn url(&self) -> Option<&str> {
-        self.steps.iter().flat_map(|(_, t)| t).find_map(|t| t.result.as_ref().ok()?.url.as_deref())
+        self.steps
+            .iter()
+            .flat_map(|(_, t)| t)
+            .find_map(|t| t.result.as_ref().ok()?.url.as_deref())
     }
 }
 
@@ -65,7 +68,9 @@ pub fn step_counts(count: usize, steps: &[u8]) -> Vec<usize> {
         if done >= count {
             break;
         }
-        let wanted = (count * usize::from(percent.min(100))).div_ceil(100).clamp(done + 1, count);
+        let wanted = (count * usize::from(percent.min(100)))
+            .div_ceil(100)
+            .clamp(done + 1, count);
         counts.push(wanted);
         done = wanted;
     }
@@ -95,11 +100,16 @@ pub async fn rollout(
         let mut reports = Vec::new();
         let mut failure = None;
         for target in &spec.targets[done..count] {
-            let result = target::apply(context, target, spec, rendered, secrets).await.map_err(|e| e.to_string());
+            let result = target::apply(context, target, spec, rendered, secrets)
+                .await
+                .map_err(|e| e.to_string());
             if let Err(reason) = &result {
                 failure.get_or_insert((target.name.clone(), reason.clone()));
             }
-            reports.push(TargetReport { target: target.name.clone(), result });
+            reports.push(TargetReport {
+                target: target.name.clone(),
+                result,
+            });
         }
         steps.push((percent, reports));
         if let Some((target, reason)) = failure {
@@ -108,10 +118,17 @@ pub async fn rollout(
                     let mut rollback_failures = Vec::new();
                     for touched in &spec.targets[..count] {
                         if let Err(e) = target::apply(context, touched, old, old_rendered, secrets).await {
-                            rollback_failures.push(TargetReport { target: touched.name.clone(), result: Err(e.to_string()) });
+                            rollback_failures.push(TargetReport {
+                                target: touched.name.clone(),
+                                result: Err(e.to_string()),
+                            });
                         }
                     }
-                    Outcome::RolledBack { target, reason, rollback_failures }
+                    Outcome::RolledBack {
+                        target,
+                        reason,
+                        rollback_failures,
+                    }
                 }
                 None => Outcome::Failed { target, reason },
             };
@@ -119,7 +136,10 @@ pub async fn rollout(
         }
         done = count;
     }
-    RolloutReport { steps, outcome: Outcome::Healthy }
+    RolloutReport {
+        steps,
+        outcome: Outcome::Healthy,
+    }
 }
 
 #[cfg(test)]

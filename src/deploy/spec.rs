@@ -152,6 +152,18 @@ impl Default for RolloutPlan {
 #[derive(Debug, Default)]
 pub struct SecretValues(pub Vec<(String, Plaintext)>);
 
+impl From<crate::secrets::AppSecrets> for SecretValues {
+    fn from(secrets: crate::secrets::AppSecrets) -> Self {
+        SecretValues(
+            secrets
+                .entries
+                .into_iter()
+                .map(|entry| (entry.key, entry.value))
+                .collect(),
+        )
+    }
+}
+
 impl SecretValues {
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {

@@ -130,7 +130,9 @@ pub(crate) fn free_ports() -> u16 {
 pub(crate) fn get(url: &str) -> Option<(u16, String)> {
     let addr = url.strip_prefix("http://")?;
     let mut stream = std::net::TcpStream::connect(addr).ok()?;
-    stream.write_all(format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes()).ok()?;
+    stream
+        .write_all(format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .ok()?;
     let mut text = String::new();
     stream.read_to_string(&mut text).ok()?;
     let status = text.split_whitespace().nth(1)?.parse().ok()?;
@@ -142,5 +144,10 @@ pub(crate) fn server_image(layout: &Path, version: &str, extra_env: &[&str]) -> 
     let mut env = vec![format!("APP_VERSION={version}")];
     env.extend(extra_env.iter().map(|e| e.to_string()));
     let config = json!({"Entrypoint": ["python3"], "Cmd": ["server.py"], "WorkingDir": "/app", "Env": env});
-    write_image(layout, version, config, &[layer(&[Entry::Dir("app"), Entry::File("app/server.py", SERVER, 0o644)])])
+    write_image(
+        layout,
+        version,
+        config,
+        &[layer(&[Entry::Dir("app"), Entry::File("app/server.py", SERVER, 0o644)])],
+    )
 }

@@ -16,6 +16,7 @@ mod api;
 mod cli;
 mod concurrency;
 mod daemon;
+mod deploy;
 mod hooks;
 mod image;
 mod pipelines;

@@ -25,7 +25,10 @@ const OPAQUE: &str = ".wh..wh..opq";
 /// not read (zstd) or an entry path that leaves the root.
 pub fn unpack(image: &ImageConfig, root: &Path) -> Result<(), ImageError> {
     for (media_type, path) in &image.layers {
-        let io = |source| ImageError::Io { path: path.clone(), source };
+        let io = |source| ImageError::Io {
+            path: path.clone(),
+            source,
+        };
         let file = std::fs::File::open(path).map_err(io)?;
         let reader: Box<dyn Read> = if media_type.ends_with("gzip") {
             Box::new(GzDecoder::new(file))
@@ -50,15 +53,26 @@ fn apply_layer(reader: impl Read, root: &Path) -> std::io::Result<()> {
     for entry in archive.entries()? {
         let mut entry = entry?;
         let Some(relative) = confined(&entry.path()?) else {
-            return Err(std::io::Error::other(format!("entry `{}` leaves the image root", entry.path()?.display())));
+            return Err(std::io::Error::other(format!(
+                "entry `{}` leaves the image root",
+                entry.path()?.display()
+            )));
         };
-        let name = relative.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = relative
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
         let parent = root.join(relative.parent().unwrap_or(Path::new("")));
         if name == OPAQUE || name.starts_with(WHITEOUT) {
             // A lower layer may have made a parent a symlink out of the root: never follow it.
             match parent.canonicalize() {
                 Ok(real) if real.starts_with(&real_root) => {}
-                Ok(_) => return Err(std::io::Error::other(format!("whiteout `{}` is below a symlink", relative.display()))),
+                Ok(_) => {
+                    return Err(std::io::Error::other(format!(
+                        "whiteout `{}` is below a symlink",
+                        relative.display()
+                    )));
+                }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
                 Err(e) => return Err(e),
             }
@@ -67,7 +81,10 @@ fn apply_layer(reader: impl Read, root: &Path) -> std::io::Result<()> {
             empty_dir(&parent)?;
         } else if let Some(hidden) = name.strip_prefix(WHITEOUT) {
             remove(&parent.join(hidden))?;
-        } else if matches!(entry.header().entry_type(), EntryType::Char | EntryType::Block | EntryType::Fifo) {
+        } else if matches!(
+            entry.header().entry_type(),
+            EntryType::Char | EntryType::Block | EntryType::Fifo
+        ) {
             continue;
         } else {
             entry.unpack_in(root)?;

@@ -39,7 +39,10 @@ impl Fixture {
     fn new() -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let repo = dir.path().join("config");
-        copy_tree(&Path::new(env!("CARGO_MANIFEST_DIR")).join("config-repo-template"), &repo);
+        copy_tree(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("config-repo-template"),
+            &repo,
+        );
         let layout = dir.path().join("images/hello");
         std::fs::write(
             repo.join("apps/hello/app.yaml"),
@@ -52,31 +55,55 @@ impl Fixture {
         .unwrap();
         std::fs::write(
             repo.join("environments/dev.yaml"),
-            format!("targets:\n  - {{name: local, type: process, base_port: {}}}\n", free_ports()),
+            format!(
+                "targets:\n  - {{name: local, type: process, base_port: {}}}\n",
+                free_ports()
+            ),
         )
         .unwrap();
         let data = dir.path().join("data");
         let store = Arc::new(Store::open(dir.path().join("sluice.db")).unwrap());
-        let deployer = Deployer { store, targets: TargetContext { data_dir: data.clone() } };
-        Fixture { repo, layout, data, deployer, _dir: dir }
+        let deployer = Deployer {
+            store,
+            targets: TargetContext { data_dir: data.clone() },
+        };
+        Fixture {
+            repo,
+            layout,
+            data,
+            deployer,
+            _dir: dir,
+        }
     }
 
     fn pin(&self, version: &str, digest: &str) {
-        let pin = format!("version: {version}\nimage: \"oci:{}:{version}\"\ndigest: \"{digest}\"\n", self.layout.display());
+        let pin = format!(
+            "version: {version}\nimage: \"oci:{}:{version}\"\ndigest: \"{digest}\"\n",
+            self.layout.display()
+        );
         std::fs::write(self.repo.join("apps/hello/dev.yaml"), pin).unwrap();
     }
 
     fn config(&self) -> ConfigRepo {
-        parse(&load_dir(&self.repo).unwrap(), "").map(|(repo, _)| repo).unwrap_or_else(|d| panic!("{d}"))
+        parse(&load_dir(&self.repo).unwrap(), "")
+            .map(|(repo, _)| repo)
+            .unwrap_or_else(|d| panic!("{d}"))
     }
 
     async fn reconcile(&self) -> Reconciled {
         let secrets = SecretValues(vec![("API_KEY".into(), Plaintext::from(SECRET.to_string()))]);
-        self.deployer.reconcile(&self.repo, "c0ffee", &self.config(), "hello", "dev", &secrets).await.unwrap()
+        self.deployer
+            .reconcile(&self.repo, "c0ffee", &self.config(), "hello", "dev", &secrets)
+            .await
+            .unwrap()
     }
 
     fn process(&self) -> ProcessTarget {
-        ProcessTarget { dir: self.data.join("deploy/hello/dev/local"), layout: self.layout.clone(), base_port: 0 }
+        ProcessTarget {
+            dir: self.data.join("deploy/hello/dev/local"),
+            layout: self.layout.clone(),
+            base_port: 0,
+        }
     }
 }
 
@@ -87,36 +114,79 @@ async fn a_failed_deploy_leaves_the_previous_release_running_and_recorded() {
 
     let v1 = server_image(&fixture.layout, "1.0.0", &[]);
     fixture.pin("1.0.0", &v1);
-    let Reconciled::Deployed { id: first, status, url, .. } = fixture.reconcile().await else { panic!("not deployed") };
+    let Reconciled::Deployed {
+        id: first, status, url, ..
+    } = fixture.reconcile().await
+    else {
+        panic!("not deployed")
+    };
     assert_eq!(status, DeploymentStatus::Healthy);
     let url = url.expect("the process target reports its URL");
     assert_eq!(get(&url), Some((200, "1.0.0 key=eulav-terc3s cwd=app".to_string())));
     let details = fixture.deployer.store.deployment_details(first).unwrap().unwrap();
-    assert!(details.rendered.contains("kind: Deployment") && details.rendered.contains(&v1), "{}", details.rendered);
-    assert_eq!(fixture.reconcile().await, Reconciled::UpToDate, "the same release is not deployed twice");
+    assert!(
+        details.rendered.contains("kind: Deployment") && details.rendered.contains(&v1),
+        "{}",
+        details.rendered
+    );
+    assert_eq!(
+        fixture.reconcile().await,
+        Reconciled::UpToDate,
+        "the same release is not deployed twice"
+    );
 
     // 2.0.0's command does not exist in its image: python3 exits at once.
     let v2 = crate::deploy::test_image::write_image(
         &fixture.layout,
         "2.0.0",
         serde_json::json!({"Entrypoint": ["python3"], "Cmd": ["missing.py"], "WorkingDir": "/app"}),
-        &[crate::deploy::test_image::layer(&[crate::deploy::test_image::Entry::Dir("app")])],
+        &[crate::deploy::test_image::layer(&[
+            crate::deploy::test_image::Entry::Dir("app"),
+        ])],
     );
     fixture.pin("2.0.0", &v2);
-    let Reconciled::Deployed { status, message, .. } = fixture.reconcile().await else { panic!("not deployed") };
-    assert_eq!(status, DeploymentStatus::RolledBack, "the template's environments roll back by themselves");
-    assert!(message.contains("exited") && message.contains("rolled back"), "{message}");
-    assert_eq!(get(&url), Some((200, "1.0.0 key=eulav-terc3s cwd=app".to_string())), "1.0.0 still serves");
+    let Reconciled::Deployed { status, message, .. } = fixture.reconcile().await else {
+        panic!("not deployed")
+    };
+    assert_eq!(
+        status,
+        DeploymentStatus::RolledBack,
+        "the template's environments roll back by themselves"
+    );
+    assert!(
+        message.contains("exited") && message.contains("rolled back"),
+        "{message}"
+    );
+    assert_eq!(
+        get(&url),
+        Some((200, "1.0.0 key=eulav-terc3s cwd=app".to_string())),
+        "1.0.0 still serves"
+    );
     let store = &fixture.deployer.store;
-    assert_eq!(store.latest_deployment("hello", "dev").unwrap().unwrap().version, "2.0.0");
-    assert_eq!(fixture.process().current().unwrap().version, "1.0.0", "1.0.0 is still the running release");
-    assert_eq!(fixture.reconcile().await, Reconciled::UpToDate, "a failed release is not retried in a loop");
+    assert_eq!(
+        store.latest_deployment("hello", "dev").unwrap().unwrap().version,
+        "2.0.0"
+    );
+    assert_eq!(
+        fixture.process().current().unwrap().version,
+        "1.0.0",
+        "1.0.0 is still the running release"
+    );
+    assert_eq!(
+        fixture.reconcile().await,
+        Reconciled::UpToDate,
+        "a failed release is not retried in a loop"
+    );
 
     fixture.process().stop().await.unwrap();
     // Secrets reach the process and nowhere else Sluice writes.
     for path in walk(fixture._dir.path()) {
         let bytes = std::fs::read(&path).unwrap_or_default();
-        assert!(!bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()), "the secret is in {}", path.display());
+        assert!(
+            !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
+            "the secret is in {}",
+            path.display()
+        );
     }
 }
 
@@ -124,13 +194,26 @@ async fn a_failed_deploy_leaves_the_previous_release_running_and_recorded() {
 async fn a_render_leaving_the_config_repo_is_refused_and_nothing_is_deployed() {
     let fixture = Fixture::new();
     let outside = tempfile::tempdir().unwrap();
-    std::fs::write(outside.path().join("x.yaml"), "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n").unwrap();
-    std::os::unix::fs::symlink(outside.path().join("x.yaml"), fixture.repo.join("apps/hello/manifests/x.yaml")).unwrap();
+    std::fs::write(
+        outside.path().join("x.yaml"),
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: x}\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("x.yaml"),
+        fixture.repo.join("apps/hello/manifests/x.yaml"),
+    )
+    .unwrap();
     let v1 = server_image(&fixture.layout, "1.0.0", &[]);
     fixture.pin("1.0.0", &v1);
-    let Reconciled::Deployed { status, message, .. } = fixture.reconcile().await else { panic!("not deployed") };
+    let Reconciled::Deployed { status, message, .. } = fixture.reconcile().await else {
+        panic!("not deployed")
+    };
     assert_eq!(status, DeploymentStatus::Failed);
-    assert!(message.starts_with("render refused: `x.yaml` leaves the config repo"), "{message}");
+    assert!(
+        message.starts_with("render refused: `x.yaml` leaves the config repo"),
+        "{message}"
+    );
     assert!(fixture.process().current().is_none(), "no target was touched");
 }
 

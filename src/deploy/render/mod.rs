@@ -201,7 +201,11 @@ pub fn render(config_root: &Path, spec: &DeploySpec) -> Result<Rendered, RenderE
 
 /// What the templates see.
 pub fn context(spec: &DeploySpec) -> Value {
-    let values = if spec.values.is_null() { Value::Object(Map::new()) } else { spec.values.clone() };
+    let values = if spec.values.is_null() {
+        Value::Object(Map::new())
+    } else {
+        spec.values.clone()
+    };
     serde_json::json!({
         "app": spec.app,
         "env": spec.env,

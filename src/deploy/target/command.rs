@@ -35,19 +35,32 @@ const OUTPUT_TAIL: usize = 4096;
 /// [`TargetError::Io`] when the private directory cannot be made (no `/dev/shm`),
 /// [`TargetError::Spawn`], or [`TargetError::Unhealthy`] with the masked output tail when the
 /// script exits non-zero.
-pub async fn run(argv: &[String], spec: &DeploySpec, rendered: &Rendered, secrets: &SecretValues) -> Result<Applied, TargetError> {
+pub async fn run(
+    argv: &[String],
+    spec: &DeploySpec,
+    rendered: &Rendered,
+    secrets: &SecretValues,
+) -> Result<Applied, TargetError> {
     let Some((program, args)) = argv.split_first() else {
-        return Err(TargetError::Config(format!("the command target of `{}` has an empty `run:`", spec.env)));
+        return Err(TargetError::Config(format!(
+            "the command target of `{}` has an empty `run:`",
+            spec.env
+        )));
     };
-    let private = PrivateDir::create(Path::new(TMPFS), "sluice-deploy")
-        .map_err(|source| TargetError::Io { path: TMPFS.into(), source })?;
+    let private = PrivateDir::create(Path::new(TMPFS), "sluice-deploy").map_err(|source| TargetError::Io {
+        path: TMPFS.into(),
+        source,
+    })?;
     write_inputs(private.path(), rendered, secrets)?;
     let mut command = tokio::process::Command::new(program);
     command
         .args(args)
         .current_dir(private.path())
         .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()))
+        .env(
+            "PATH",
+            std::env::var_os("PATH").unwrap_or_else(|| "/usr/bin:/bin".into()),
+        )
         .env("SLUICE_APP", &spec.app)
         .env("SLUICE_ENV", &spec.env)
         .env("SLUICE_VERSION", &spec.version)
@@ -63,13 +76,19 @@ pub async fn run(argv: &[String], spec: &DeploySpec, rendered: &Rendered, secret
     for (name, value) in &secrets.0 {
         command.env(name, OsStr::from_bytes(value.expose()));
     }
-    let output = command.output().await.map_err(|source| TargetError::Spawn { program: program.clone(), source })?;
+    let output = command.output().await.map_err(|source| TargetError::Spawn {
+        program: program.clone(),
+        source,
+    })?;
     drop(private);
     let mut text = output.stdout;
     text.extend_from_slice(&output.stderr);
     let tail = masked_tail(&text, secrets);
     if output.status.success() {
-        Ok(Applied { url: None, message: format!("`{program}` succeeded; output:\n{tail}") })
+        Ok(Applied {
+            url: None,
+            message: format!("`{program}` succeeded; output:\n{tail}"),
+        })
     } else {
         Err(TargetError::Unhealthy {
             version: spec.version.clone(),
@@ -97,10 +116,17 @@ fn write_inputs(dir: &Path, rendered: &Rendered, secrets: &SecretValues) -> Resu
     std::fs::create_dir(&secrets_dir).map_err(io(&secrets_dir))?;
     for (name, value) in &secrets.0 {
         if name.is_empty() || name.contains('/') || name.starts_with('.') {
-            return Err(TargetError::Config(format!("secret name `{name}` cannot be a file name")));
+            return Err(TargetError::Config(format!(
+                "secret name `{name}` cannot be a file name"
+            )));
         }
         let path = secrets_dir.join(name);
-        let mut file = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).map_err(io(&path))?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io(&path))?;
         file.write_all(value.expose()).map_err(io(&path))?;
     }
     Ok(())
@@ -109,7 +135,10 @@ fn write_inputs(dir: &Path, rendered: &Rendered, secrets: &SecretValues) -> Resu
 /// The last [`OUTPUT_TAIL`] bytes of `output` with every secret value masked (masking runs
 /// over the whole output first, so a value cut by the tail is still masked).
 fn masked_tail(output: &[u8], secrets: &SecretValues) -> String {
-    let values = secrets.0.iter().map(|(_, v)| String::from_utf8_lossy(v.expose()).into_owned());
+    let values = secrets
+        .0
+        .iter()
+        .map(|(_, v)| String::from_utf8_lossy(v.expose()).into_owned());
     let masked = match Masker::new(values) {
         Ok(masker) => masker.mask(output),
         Err(_) => b"[output withheld: the secrets could not be masked]".to_vec(),
@@ -138,9 +167,16 @@ mod tests {
     async fn the_script_gets_render_and_secrets_privately_and_its_output_is_masked() {
         let report = tempfile::tempdir().unwrap();
         let rendered = Rendered {
-            files: vec![RenderedFile { path: "sub/cm.yaml".into(), text: "kind: ConfigMap\n".into(), objects: Vec::new() }],
+            files: vec![RenderedFile {
+                path: "sub/cm.yaml".into(),
+                text: "kind: ConfigMap\n".into(),
+                objects: Vec::new(),
+            }],
         };
-        let secrets = SecretValues(vec![("DB_PASSWORD".into(), Plaintext::from("hunter2-very-secret".to_string()))]);
+        let secrets = SecretValues(vec![(
+            "DB_PASSWORD".into(),
+            Plaintext::from("hunter2-very-secret".to_string()),
+        )]);
         let script = format!(
             "set -e; test \"$(stat -c %a .)\" = 700; test \"$(stat -c %a secrets/DB_PASSWORD)\" = 600
              test \"$(cat secrets/DB_PASSWORD)\" = \"$DB_PASSWORD\"; cat manifests/sub/cm.yaml
@@ -153,16 +189,30 @@ mod tests {
         assert!(!applied.message.contains("hunter2"), "{}", applied.message);
         let dir = std::fs::read_to_string(report.path().join("dir")).unwrap();
         assert!(dir.starts_with("/dev/shm/sluice-deploy-"), "{dir}");
-        assert!(!std::path::Path::new(dir.trim()).exists(), "the private directory is removed");
-        assert_eq!(std::fs::read_to_string(report.path().join("fstype")).unwrap().trim(), "tmpfs");
+        assert!(
+            !std::path::Path::new(dir.trim()).exists(),
+            "the private directory is removed"
+        );
+        assert_eq!(
+            std::fs::read_to_string(report.path().join("fstype")).unwrap().trim(),
+            "tmpfs"
+        );
     }
 
     #[tokio::test]
     async fn a_failing_script_fails_the_target_and_still_cleans_up() {
         let report = tempfile::tempdir().unwrap();
-        let script = format!("echo \"$PWD\" > {}/dir; echo broke >&2; exit 4", report.path().display());
-        let err = run(&argv(&script), &spec(), &Rendered::default(), &SecretValues::default()).await.unwrap_err();
-        assert!(matches!(err, TargetError::Unhealthy { ref reason, .. } if reason.contains("exit status: 4") && reason.contains("broke")), "{err}");
+        let script = format!(
+            "echo \"$PWD\" > {}/dir; echo broke >&2; exit 4",
+            report.path().display()
+        );
+        let err = run(&argv(&script), &spec(), &Rendered::default(), &SecretValues::default())
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, TargetError::Unhealthy { ref reason, .. } if reason.contains("exit status: 4") && reason.contains("broke")),
+            "{err}"
+        );
         let dir = std::fs::read_to_string(report.path().join("dir")).unwrap();
         assert!(!std::path::Path::new(dir.trim()).exists());
     }

@@ -86,7 +86,12 @@ pub fn objects_to_apply(
         let data: Map<String, Value> = secrets
             .0
             .iter()
-            .map(|(name, value)| (name.clone(), Value::String(base64::engine::general_purpose::STANDARD.encode(value.expose()))))
+            .map(|(name, value)| {
+                (
+                    name.clone(),
+                    Value::String(base64::engine::general_purpose::STANDARD.encode(value.expose())),
+                )
+            })
             .collect();
         objects.push(json!({
             "apiVersion": "v1", "kind": "Secret", "type": "Opaque",
@@ -112,7 +117,10 @@ pub fn objects_to_apply(
 
 /// Adds the three labels and, for namespaced kinds, the namespace.
 fn label(object: &mut Value, spec: &DeploySpec, namespace: &str) {
-    let namespaced = !object.get("kind").and_then(Value::as_str).is_some_and(|kind| CLUSTER_SCOPED.contains(&kind));
+    let namespaced = !object
+        .get("kind")
+        .and_then(Value::as_str)
+        .is_some_and(|kind| CLUSTER_SCOPED.contains(&kind));
     let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
         return;
     };
@@ -136,7 +144,11 @@ pub fn prune_set(live: &[Value], applied: &[Value]) -> Vec<ObjectKey> {
     let keep: Vec<ObjectKey> = applied.iter().filter_map(ObjectKey::of).collect();
     let mut prune: Vec<ObjectKey> = live
         .iter()
-        .filter(|o| o.pointer("/metadata/labels/app.kubernetes.io~1managed-by").and_then(Value::as_str) == Some(MANAGED_BY.1))
+        .filter(|o| {
+            o.pointer("/metadata/labels/app.kubernetes.io~1managed-by")
+                .and_then(Value::as_str)
+                == Some(MANAGED_BY.1)
+        })
         .filter_map(ObjectKey::of)
         .filter(|key| key.kind != "Namespace" && !keep.contains(key))
         .collect();
@@ -166,22 +178,35 @@ pub fn rollout(object: &Value) -> Rollout {
         return Rollout::Complete;
     }
     let number = |pointer: &str| object.pointer(pointer).and_then(Value::as_i64);
-    let conditions = object.pointer("/status/conditions").and_then(Value::as_array).cloned().unwrap_or_default();
+    let conditions = object
+        .pointer("/status/conditions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
     if let Some(failed) = conditions.iter().find(|c| {
         c.get("type").and_then(Value::as_str) == Some("Progressing")
             && c.get("reason").and_then(Value::as_str) == Some("ProgressDeadlineExceeded")
     }) {
-        let message = failed.get("message").and_then(Value::as_str).unwrap_or("progress deadline exceeded");
+        let message = failed
+            .get("message")
+            .and_then(Value::as_str)
+            .unwrap_or("progress deadline exceeded");
         return Rollout::Failed(format!("{kind}: {message}"));
     }
     let generation = number("/metadata/generation").unwrap_or(0);
     let observed = number("/status/observedGeneration").unwrap_or(0);
     if observed < generation {
-        return Rollout::Progressing(format!("{kind}: generation {generation} not observed yet (observed {observed})"));
+        return Rollout::Progressing(format!(
+            "{kind}: generation {generation} not observed yet (observed {observed})"
+        ));
     }
     let desired = number("/spec/replicas").unwrap_or(1);
     let updated = number("/status/updatedReplicas").unwrap_or(0);
-    let available = if kind == "StatefulSet" { number("/status/readyReplicas") } else { number("/status/availableReplicas") };
+    let available = if kind == "StatefulSet" {
+        number("/status/readyReplicas")
+    } else {
+        number("/status/availableReplicas")
+    };
     let available = available.unwrap_or(0);
     let total = number("/status/replicas").unwrap_or(0);
     if updated == desired && available == desired && total == desired {

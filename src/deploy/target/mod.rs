@@ -27,7 +27,11 @@ pub struct TargetContext {
 impl TargetContext {
     /// The state directory of one target of one app in one environment.
     pub fn target_dir(&self, spec: &DeploySpec, target: &TargetSpec) -> PathBuf {
-        self.data_dir.join("deploy").join(&spec.app).join(&spec.env).join(&target.name)
+        self.data_dir
+            .join("deploy")
+            .join(&spec.app)
+            .join(&spec.env)
+            .join(&target.name)
     }
 }
 
@@ -103,8 +107,9 @@ pub async fn apply(
         }
         TargetKind::Command { run } => command::run(run, spec, rendered, secrets).await,
         TargetKind::Gitops { .. } => Err(TargetError::NotBuilt("gitops", "see README")),
-        TargetKind::Kubernetes { .. } => {
-            Err(TargetError::NotBuilt("kubernetes", "objects are computed, but Sluice has no Kubernetes client yet"))
-        }
+        TargetKind::Kubernetes { .. } => Err(TargetError::NotBuilt(
+            "kubernetes",
+            "objects are computed, but Sluice has no Kubernetes client yet",
+        )),
     }
 }

@@ -92,8 +92,14 @@ impl ProcessTarget {
     /// [`TargetError`]: the image, starting the program, or the health check.
     pub async fn deploy(&self, spec: &DeploySpec, secrets: &SecretValues) -> Result<Applied, TargetError> {
         let previous = self.current().filter(Running::is_alive);
-        if let Some(running) = previous.as_ref().filter(|r| r.digest == spec.digest && r.version == spec.version) {
-            return Ok(Applied { url: Some(running.url()), message: format!("{} already runs", spec.version) });
+        if let Some(running) = previous
+            .as_ref()
+            .filter(|r| r.digest == spec.digest && r.version == spec.version)
+        {
+            return Ok(Applied {
+                url: Some(running.url()),
+                message: format!("{} already runs", spec.version),
+            });
         }
         let (root, image) = self.unpacked(&spec.digest).await?;
         let port = match &previous {
@@ -126,7 +132,10 @@ impl ProcessTarget {
                 let _ = group.clear(STOP_GRACE).await;
             }
             let _ = child.wait().await;
-            return Err(TargetError::Unhealthy { version: spec.version.clone(), reason });
+            return Err(TargetError::Unhealthy {
+                version: spec.version.clone(),
+                reason,
+            });
         }
         tokio::spawn(async move {
             let _reaped = child.wait().await;
@@ -135,7 +144,10 @@ impl ProcessTarget {
         if let Some(old) = previous {
             stop(&old).await;
         }
-        Ok(Applied { url: Some(running.url()), message: format!("{} runs as pid {pid} on port {port}", spec.version) })
+        Ok(Applied {
+            url: Some(running.url()),
+            message: format!("{} runs as pid {pid} on port {port}", spec.version),
+        })
     }
 
     /// Stops the recorded release (if it still runs) and forgets it.
@@ -206,10 +218,19 @@ impl ProcessTarget {
             .create(true)
             .append(true)
             .open(&log_path)
-            .map_err(|source| TargetError::Io { path: log_path.clone(), source })?;
-        let log_err = log.try_clone().map_err(|source| TargetError::Io { path: log_path, source })?;
+            .map_err(|source| TargetError::Io {
+                path: log_path.clone(),
+                source,
+            })?;
+        let log_err = log
+            .try_clone()
+            .map_err(|source| TargetError::Io { path: log_path, source })?;
         let in_image = root.join(program.trim_start_matches('/'));
-        let program_path = if program.starts_with('/') && in_image.exists() { in_image } else { PathBuf::from(program) };
+        let program_path = if program.starts_with('/') && in_image.exists() {
+            in_image
+        } else {
+            PathBuf::from(program)
+        };
         let mut command = tokio::process::Command::new(&program_path);
         command
             .args(args)
@@ -224,7 +245,10 @@ impl ProcessTarget {
         for (name, value) in &secrets.0 {
             command.env(name, OsStr::from_bytes(value.expose()));
         }
-        command.spawn().map_err(|source| TargetError::Spawn { program: program.clone(), source })
+        command.spawn().map_err(|source| TargetError::Spawn {
+            program: program.clone(),
+            source,
+        })
     }
 
     /// Writes `current.json` atomically (a temporary file renamed over it).
@@ -247,7 +271,12 @@ fn environment(spec: &DeploySpec, root: &Path, image: &ImageConfig, port: u16) -
     let mut path = Vec::new();
     for (name, value) in &image.env {
         if name == "PATH" {
-            path.extend(value.split(':').filter(|d| d.starts_with('/')).map(|d| root.join(&d[1..]).display().to_string()));
+            path.extend(
+                value
+                    .split(':')
+                    .filter(|d| d.starts_with('/'))
+                    .map(|d| root.join(&d[1..]).display().to_string()),
+            );
         } else {
             env.push((name.clone(), value.clone()));
         }

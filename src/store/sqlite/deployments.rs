@@ -61,7 +61,10 @@ mod tests {
         details.url = Some("http://127.0.0.1:18080".into());
         store.record_deployment_details(id, &details).unwrap();
         assert_eq!(store.deployment_details(id).unwrap(), Some(details.clone()));
-        assert!(store.record_deployment_details(id + 1, &details).is_err(), "no such deployment");
+        assert!(
+            store.record_deployment_details(id + 1, &details).is_err(),
+            "no such deployment"
+        );
         details.rendered = "not json".into();
         assert!(store.record_deployment_details(id, &details).is_err());
     }

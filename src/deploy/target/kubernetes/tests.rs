@@ -23,17 +23,36 @@ fn rendered(documents: &[Value]) -> Rendered {
             }
         })
         .collect();
-    Rendered { files: vec![RenderedFile { path: "all.yaml".into(), text: String::new(), objects }] }
+    Rendered {
+        files: vec![RenderedFile {
+            path: "all.yaml".into(),
+            text: String::new(),
+            objects,
+        }],
+    }
 }
 
 #[test]
 fn objects_are_labelled_and_placed_in_the_environment_namespace() {
     let deployment = json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "hello", "labels": {"tier": "web"}}});
-    let role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "reader"}});
+    let role =
+        json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole", "metadata": {"name": "reader"}});
     let secrets = SecretValues(vec![("API_KEY".into(), Plaintext::from("s3cret".to_string()))]);
     let objects = objects_to_apply(&spec(), &rendered(&[deployment, role]), &secrets, "sluice-dev").unwrap();
-    let keys: Vec<_> = objects.iter().map(|o| ObjectKey::of(o).unwrap()).map(|k| format!("{}/{}/{}", k.kind, k.namespace, k.name)).collect();
-    assert_eq!(keys, ["Namespace//sluice-dev", "Secret/sluice-dev/hello-secrets", "Deployment/sluice-dev/hello", "ClusterRole//reader"]);
+    let keys: Vec<_> = objects
+        .iter()
+        .map(|o| ObjectKey::of(o).unwrap())
+        .map(|k| format!("{}/{}/{}", k.kind, k.namespace, k.name))
+        .collect();
+    assert_eq!(
+        keys,
+        [
+            "Namespace//sluice-dev",
+            "Secret/sluice-dev/hello-secrets",
+            "Deployment/sluice-dev/hello",
+            "ClusterRole//reader"
+        ]
+    );
     for object in &objects {
         let labels = &object["metadata"]["labels"];
         assert_eq!(labels["app.kubernetes.io/managed-by"], "sluice");
@@ -42,7 +61,10 @@ fn objects_are_labelled_and_placed_in_the_environment_namespace() {
     }
     assert_eq!(objects[2]["metadata"]["labels"]["tier"], "web");
     assert_eq!(objects[1]["data"]["API_KEY"], "czNjcmV0");
-    assert_eq!(label_selector("hello", "dev"), "app.kubernetes.io/managed-by=sluice,sluice.dev/app=hello,sluice.dev/env=dev");
+    assert_eq!(
+        label_selector("hello", "dev"),
+        "app.kubernetes.io/managed-by=sluice,sluice.dev/app=hello,sluice.dev/env=dev"
+    );
 }
 
 #[test]
@@ -61,8 +83,17 @@ fn prune_takes_labelled_live_objects_missing_from_the_new_apply() {
     let applied = vec![labelled("ConfigMap", "keep")];
     let mut foreign = labelled("ConfigMap", "theirs");
     foreign["metadata"]["labels"] = json!({"app.kubernetes.io/managed-by": "helm"});
-    let live = vec![labelled("ConfigMap", "keep"), labelled("Service", "old"), labelled("ConfigMap", "gone"), foreign, labelled("Namespace", "sluice-dev")];
-    let names: Vec<_> = prune_set(&live, &applied).into_iter().map(|k| format!("{}/{}", k.kind, k.name)).collect();
+    let live = vec![
+        labelled("ConfigMap", "keep"),
+        labelled("Service", "old"),
+        labelled("ConfigMap", "gone"),
+        foreign,
+        labelled("Namespace", "sluice-dev"),
+    ];
+    let names: Vec<_> = prune_set(&live, &applied)
+        .into_iter()
+        .map(|k| format!("{}/{}", k.kind, k.name))
+        .collect();
     assert_eq!(names, ["ConfigMap/gone", "Service/old"]);
 }
 
@@ -74,15 +105,31 @@ fn deployment(generation: i64, observed: i64, desired: i64, updated: i64, availa
 #[test]
 fn the_rollout_condition() {
     assert_eq!(rollout(&deployment(2, 2, 3, 3, 3, 3)), Rollout::Complete);
-    assert_eq!(rollout(&deployment(3, 4, 3, 3, 3, 3)), Rollout::Complete, "observed ahead of generation is fine");
+    assert_eq!(
+        rollout(&deployment(3, 4, 3, 3, 3, 3)),
+        Rollout::Complete,
+        "observed ahead of generation is fine"
+    );
     assert!(matches!(rollout(&deployment(3, 2, 3, 3, 3, 3)), Rollout::Progressing(m) if m.contains("not observed")));
-    assert!(matches!(rollout(&deployment(2, 2, 3, 2, 3, 3)), Rollout::Progressing(_)), "not all updated");
-    assert!(matches!(rollout(&deployment(2, 2, 3, 3, 2, 3)), Rollout::Progressing(_)), "not all available");
-    assert!(matches!(rollout(&deployment(2, 2, 3, 3, 3, 4)), Rollout::Progressing(_)), "old pods still there");
+    assert!(
+        matches!(rollout(&deployment(2, 2, 3, 2, 3, 3)), Rollout::Progressing(_)),
+        "not all updated"
+    );
+    assert!(
+        matches!(rollout(&deployment(2, 2, 3, 3, 2, 3)), Rollout::Progressing(_)),
+        "not all available"
+    );
+    assert!(
+        matches!(rollout(&deployment(2, 2, 3, 3, 3, 4)), Rollout::Progressing(_)),
+        "old pods still there"
+    );
     let mut stuck = deployment(2, 2, 3, 1, 1, 3);
     stuck["status"]["conditions"] = json!([{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded",
         "message": "ReplicaSet \"d-5c\" has timed out progressing."}]);
-    assert_eq!(rollout(&stuck), Rollout::Failed("Deployment: ReplicaSet \"d-5c\" has timed out progressing.".into()));
+    assert_eq!(
+        rollout(&stuck),
+        Rollout::Failed("Deployment: ReplicaSet \"d-5c\" has timed out progressing.".into())
+    );
     let statefulset = json!({"kind": "StatefulSet", "metadata": {"generation": 1}, "spec": {"replicas": 2},
         "status": {"observedGeneration": 1, "updatedReplicas": 2, "readyReplicas": 1, "replicas": 2}});
     assert!(matches!(rollout(&statefulset), Rollout::Progressing(_)));

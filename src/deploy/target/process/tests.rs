@@ -6,7 +6,6 @@ use crate::deploy::target::TargetError;
 use crate::deploy::test_image::{free_ports, get, server_image};
 use crate::secrets::Plaintext;
 
-
 fn spec(version: &str, digest: &str, within: Duration) -> DeploySpec {
     let mut spec = DeploySpec::example(version);
     spec.digest = digest.into();
@@ -25,11 +24,18 @@ async fn a_release_replaces_the_previous_one_only_once_healthy() {
     let data = tempfile::tempdir().unwrap();
     let layout = data.path().join("layout");
     let base_port = free_ports();
-    let target = ProcessTarget { dir: data.path().join("t"), layout: layout.clone(), base_port };
+    let target = ProcessTarget {
+        dir: data.path().join("t"),
+        layout: layout.clone(),
+        base_port,
+    };
     let secrets = SecretValues(vec![("API_KEY".into(), Plaintext::from("s3cret-value".to_string()))]);
 
     let v1 = server_image(&layout, "1.0.0", &[]);
-    let applied = target.deploy(&spec("1.0.0", &v1, Duration::from_secs(10)), &secrets).await.unwrap();
+    let applied = target
+        .deploy(&spec("1.0.0", &v1, Duration::from_secs(10)), &secrets)
+        .await
+        .unwrap();
     let url1 = applied.url.unwrap();
     assert_eq!(url1, format!("http://127.0.0.1:{base_port}"));
     assert_eq!(get(&url1), Some((200, "1.0.0 key=eulav-terc3s cwd=app".to_string())));
@@ -37,20 +43,35 @@ async fn a_release_replaces_the_previous_one_only_once_healthy() {
     assert!(first.is_alive());
 
     // Applying the running release again is a no-op.
-    let again = target.deploy(&spec("1.0.0", &v1, Duration::from_secs(10)), &secrets).await.unwrap();
+    let again = target
+        .deploy(&spec("1.0.0", &v1, Duration::from_secs(10)), &secrets)
+        .await
+        .unwrap();
     assert_eq!(again.message, "1.0.0 already runs");
 
     // A release that never gets healthy is stopped; the previous one keeps serving.
     let broken = server_image(&layout, "2.0.0", &["BROKEN=1"]);
-    let err = target.deploy(&spec("2.0.0", &broken, Duration::from_millis(1500)), &secrets).await.unwrap_err();
-    assert!(matches!(err, TargetError::Unhealthy { ref reason, .. } if reason.contains("answered 503")), "{err}");
+    let err = target
+        .deploy(&spec("2.0.0", &broken, Duration::from_millis(1500)), &secrets)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, TargetError::Unhealthy { ref reason, .. } if reason.contains("answered 503")),
+        "{err}"
+    );
     assert_eq!(target.current().unwrap(), first);
     assert_eq!(get(&url1), Some((200, "1.0.0 key=eulav-terc3s cwd=app".to_string())));
-    assert!(get(&format!("http://127.0.0.1:{}", base_port + 1)).is_none(), "the broken release was stopped");
+    assert!(
+        get(&format!("http://127.0.0.1:{}", base_port + 1)).is_none(),
+        "the broken release was stopped"
+    );
 
     // A healthy release takes the other port, then the previous one is stopped.
     let v3 = server_image(&layout, "3.0.0", &[]);
-    let applied = target.deploy(&spec("3.0.0", &v3, Duration::from_secs(10)), &SecretValues::default()).await.unwrap();
+    let applied = target
+        .deploy(&spec("3.0.0", &v3, Duration::from_secs(10)), &SecretValues::default())
+        .await
+        .unwrap();
     let url3 = applied.url.unwrap();
     assert_eq!(url3, format!("http://127.0.0.1:{}", base_port + 1));
     assert_eq!(get(&url3), Some((200, "3.0.0 key=none cwd=app".to_string())));
@@ -66,13 +87,24 @@ async fn a_release_replaces_the_previous_one_only_once_healthy() {
 async fn a_release_that_exits_fails_at_once_and_run_overrides_the_command() {
     let data = tempfile::tempdir().unwrap();
     let layout = data.path().join("layout");
-    let target = ProcessTarget { dir: data.path().join("t"), layout: layout.clone(), base_port: free_ports() };
+    let target = ProcessTarget {
+        dir: data.path().join("t"),
+        layout: layout.clone(),
+        base_port: free_ports(),
+    };
     let digest = server_image(&layout, "1.0.0", &[]);
     let mut spec = spec("1.0.0", &digest, Duration::from_secs(30));
     spec.run.command = Some(vec!["sh".into(), "-c".into(), "exit 3".into()]);
     let started = std::time::Instant::now();
     let err = target.deploy(&spec, &SecretValues::default()).await.unwrap_err();
-    assert!(err.to_string().contains("exited (exit status: 3) before it was healthy"), "{err}");
-    assert!(started.elapsed() < Duration::from_secs(20), "did not wait for the health timeout");
+    assert!(
+        err.to_string()
+            .contains("exited (exit status: 3) before it was healthy"),
+        "{err}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(20),
+        "did not wait for the health timeout"
+    );
     assert!(target.current().is_none());
 }

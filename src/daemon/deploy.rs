@@ -1,0 +1,140 @@
+//! The CD loop: watches the config repo's branch and, at each new valid commit, reconciles
+//! every pinned (app, environment) with [`crate::deploy::reconcile`], in promotion order.
+//!
+//! The config repo is mirrored under `<data_dir>/deploy/config.git` and each commit deployed
+//! is checked out under `<data_dir>/deploy/config/<sha>/` (older checkouts are removed); a
+//! commit that fails validation is logged and skipped, and the last deployments stay. The
+//! secrets of each app are decrypted with the controller's identity (`SLUICE_IDENTITY_FILE`
+//! or `SLUICE_IDENTITY`) just before its reconcile and dropped right after.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+
+use crate::config::repo::{self, ConfigRepo, ConfigRepoSource};
+use crate::deploy::SecretValues;
+use crate::deploy::reconcile::Deployer;
+use crate::git::Mirror;
+use crate::secrets::{self, Identities};
+
+/// The loop's settings and state.
+pub struct DeployLoop {
+    /// Where the config repo is.
+    pub source: ConfigRepoSource,
+    /// `<data_dir>/deploy`.
+    pub dir: PathBuf,
+    /// Reconciles and records.
+    pub deployer: Deployer,
+}
+
+/// A valid commit of the config repo, checked out.
+struct Checkout {
+    sha: String,
+    dir: PathBuf,
+    repo: Arc<ConfigRepo>,
+}
+
+impl DeployLoop {
+    /// Polls every `config_repo.poll` until `shutdown`; a reconcile in progress finishes first.
+    pub async fn run(self, shutdown: CancellationToken) {
+        let mut last: Option<String> = None;
+        loop {
+            match self.next_commit(last.clone()).await {
+                Ok(Some(Ok(checkout))) => {
+                    last = Some(checkout.sha.clone());
+                    self.deploy_all(&checkout, &shutdown).await;
+                }
+                Ok(Some(Err(sha))) => last = Some(sha),
+                Ok(None) => {}
+                Err(e) => tracing::warn!("config repo: {e}"),
+            }
+            tokio::select! {
+                () = shutdown.cancelled() => break,
+                () = tokio::time::sleep(self.source.poll) => {}
+            }
+        }
+    }
+
+    /// Fetches; `Some(Ok)` for a new valid tip (checked out), `Some(Err(sha))` for a new
+    /// invalid one (logged), `None` when the tip did not move.
+    async fn next_commit(&self, last: Option<String>) -> Result<Option<Result<Checkout, String>>, String> {
+        let (source, dir) = (self.source.clone(), self.dir.clone());
+        tokio::task::spawn_blocking(move || {
+            let mirror =
+                Mirror::open_or_init(&dir.join("config.git"), &source.repo.to_git_url()).map_err(|e| e.to_string())?;
+            mirror.fetch(&[]).map_err(|e| e.to_string())?;
+            let Some(sha) = mirror.resolve(&format!("refs/heads/{}", source.branch)) else {
+                return Err(format!("the config repo has no branch `{}`", source.branch));
+            };
+            if last.as_deref() == Some(sha.as_str()) {
+                return Ok(None);
+            }
+            let files = repo::load_at(&mirror.reader().map_err(|e| e.to_string())?, &sha).map_err(|e| e.to_string())?;
+            let parsed = match repo::parse(&files, "") {
+                Ok((parsed, _warnings)) => parsed,
+                Err(errors) => {
+                    tracing::warn!(commit = %sha, "the config repo's commit is invalid and is not deployed:\n{errors}");
+                    return Ok(Some(Err(sha)));
+                }
+            };
+            let checkouts = dir.join("config");
+            let target = checkouts.join(&sha);
+            mirror.checkout(&sha, &target).map_err(|e| e.to_string())?;
+            remove_others(&checkouts, &sha);
+            Ok(Some(Ok(Checkout {
+                sha,
+                dir: target,
+                repo: Arc::new(parsed),
+            })))
+        })
+        .await
+        .map_err(|e| format!("reading the config repo panicked: {e}"))?
+    }
+
+    /// Reconciles every pinned (app, environment) of `checkout`, environments in promotion order.
+    async fn deploy_all(&self, checkout: &Checkout, shutdown: &CancellationToken) {
+        let identities = Arc::new(secrets::controller_identities(None).unwrap_or_else(|_| Identities::new()));
+        for environment in &checkout.repo.environments {
+            for app in checkout.repo.apps.keys() {
+                if shutdown.is_cancelled() {
+                    return;
+                }
+                let (app, env) = (app.as_str(), environment.name.as_str());
+                if checkout.repo.pin(app, env).is_none() {
+                    continue;
+                }
+                let outcome = match load_secrets(&checkout.dir, env, app, &identities).await {
+                    Ok(secrets) => {
+                        self.deployer
+                            .reconcile(&checkout.dir, &checkout.sha, &checkout.repo, app, env, &secrets)
+                            .await
+                    }
+                    Err(message) => self.deployer.refuse(&checkout.sha, &checkout.repo, app, env, message),
+                };
+                if let Err(e) = outcome {
+                    tracing::error!(app, env, "cannot record the deployment: {e}");
+                }
+            }
+        }
+    }
+}
+
+async fn load_secrets(dir: &Path, env: &str, app: &str, identities: &Arc<Identities>) -> Result<SecretValues, String> {
+    let (dir, owned_env, owned_app, identities) =
+        (dir.to_path_buf(), env.to_string(), app.to_string(), identities.clone());
+    tokio::task::spawn_blocking(move || secrets::load_app_secrets(&dir, &owned_env, &owned_app, &identities))
+        .await
+        .map_err(|e| format!("decrypting secrets panicked: {e}"))?
+        .map(SecretValues::from)
+        .map_err(|e| format!("the secrets of `{app}` in `{env}` cannot be decrypted: {e}"))
+}
+
+/// Removes every checkout in `dir` but `keep`.
+fn remove_others(dir: &Path, keep: &str) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        if entry.file_name() != keep {
+            let _best_effort = std::fs::remove_dir_all(entry.path());
+        }
+    }
+}

@@ -1,0 +1,274 @@
+//! The CD loop through the real daemon: a config repo pushed with the `git` CLI, images
+//! built with `sluice image build` into an OCI layout, secrets encrypted with `sluice
+//! secrets` for a freshly generated age key, and the app running as a real python3 process.
+
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+
+use sluice::deploy::target::process::ProcessTarget;
+use sluice::store::{DeploymentRow, DeploymentStatus};
+
+use crate::daemon::Daemon;
+use crate::pipelines::{Remote, git};
+use crate::support::{dump, sluice};
+
+const SECRET: &str = "s3cret-value";
+
+/// Answers `<VERSION> key=<API_KEY reversed>` (reversed, so that a search for the secret
+/// does not find it in this script).
+const APP: &str = r#"import http.server, os
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = (open("VERSION").read().strip() + " key=" + os.environ.get("API_KEY", "")[::-1]).encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"#;
+
+struct Setup {
+    dir: tempfile::TempDir,
+    config: Remote,
+    layout: PathBuf,
+    identity: PathBuf,
+}
+
+fn ok(output: std::process::Output) -> String {
+    assert!(output.status.success(), "{}", dump(&output));
+    String::from_utf8_lossy(&output.stdout).trim().to_string()
+}
+
+impl Setup {
+    fn new(base_port: u16) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let config = Remote::new();
+        let layout = dir.path().join("images/hello");
+        ok(sluice(dir.path(), &["init", "template"]));
+        let copied = std::process::Command::new("cp")
+            .arg("-a")
+            .arg(dir.path().join("template/."))
+            .arg(&config.work)
+            .status();
+        assert!(copied.unwrap().success());
+        let work = &config.work;
+        std::fs::write(
+            work.join("apps/hello/app.yaml"),
+            format!(
+                "image: \"oci:{}\"\nrender: {{manifests: manifests/}}\nvalues: {{replicas: 1}}\n\
+                 health: {{http: {{path: /, expect_status: 200, timeout: 1s, interval: 1s}}}}\n",
+                layout.display()
+            ),
+        )
+        .unwrap();
+        let marker = dir.path().join("marker");
+        std::fs::write(
+            work.join("environments/dev.yaml"),
+            format!(
+                "targets:\n  - {{name: local, type: process, base_port: {base_port}}}\n\
+                 \x20 - {{name: marker, type: command, run: [sh, -c, \"echo $SLUICE_VERSION >> {}\"]}}\n\
+                 rollout: {{steps: [50, 100], pause: 0s, auto_rollback: false}}\n",
+                marker.display()
+            ),
+        )
+        .unwrap();
+        let keys = sluice(dir.path(), &["secrets", "keygen"]);
+        let identity = dir.path().join("identity.txt");
+        std::fs::write(&identity, &keys.stdout).unwrap();
+        let recipient = String::from_utf8_lossy(&keys.stderr)
+            .lines()
+            .find_map(|l| l.strip_prefix("# public key: ").map(str::to_string))
+            .expect("keygen prints the public key");
+        let secrets = work.join("secrets/dev/hello.yaml");
+        std::fs::write(&secrets, format!("API_KEY: {SECRET}\n")).unwrap();
+        ok(sluice(
+            dir.path(),
+            &[
+                "secrets",
+                "encrypt",
+                "--age",
+                &recipient,
+                "-i",
+                secrets.to_str().unwrap(),
+            ],
+        ));
+        Setup {
+            dir,
+            config,
+            layout,
+            identity,
+        }
+    }
+
+    /// Builds the app at `version` (its command `cmd`) and pins it in dev.
+    fn pin(&self, version: &str, cmd: &[&str]) {
+        let app = self.dir.path().join(format!("app-{version}"));
+        std::fs::create_dir_all(&app).unwrap();
+        std::fs::write(app.join("app.py"), APP).unwrap();
+        std::fs::write(app.join("VERSION"), version).unwrap();
+        let layer = format!("{}:/app", app.display());
+        let tag = format!("oci:{}:{version}", self.layout.display());
+        let mut args = vec!["image", "build", "--layer", &layer, "--workdir", "/app", "--tag", &tag];
+        for arg in cmd {
+            args.extend(["--cmd", arg]);
+        }
+        let digest = ok(sluice(self.dir.path(), &args));
+        let pin = format!("version: {version}\nimage: \"{tag}\"\ndigest: \"{digest}\"\n");
+        std::fs::write(self.config.work.join("apps/hello/dev.yaml"), pin).unwrap();
+        self.push(&format!("pin {version}"));
+    }
+
+    fn push(&self, message: &str) {
+        git(&self.config.work, &["add", "-A"]);
+        git(&self.config.work, &["commit", "-q", "-m", message]);
+        git(&self.config.work, &["push", "-q", "origin", "main"]);
+    }
+
+    fn marker(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("marker"))
+            .unwrap_or_default()
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    }
+}
+
+fn get(url: &str) -> Option<String> {
+    let addr = url.strip_prefix("http://")?;
+    let mut stream = std::net::TcpStream::connect(addr).ok()?;
+    stream
+        .write_all(format!("GET / HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n").as_bytes())
+        .ok()?;
+    let mut text = String::new();
+    stream.read_to_string(&mut text).ok()?;
+    text.split("\r\n\r\n").nth(1).map(str::to_string)
+}
+
+/// Waits until the latest deployment of hello in dev is of `version` and finished.
+fn deployed(daemon: &Daemon, version: &str) -> DeploymentRow {
+    daemon
+        .eventually(&format!("{version} is deployed"), || {
+            let row = daemon
+                .store()
+                .latest_deployment("hello", "dev")
+                .map_err(|e| e.to_string())?;
+            match row {
+                Some(row) if row.version == version && row.finished_at.is_some() => Ok(row),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn files_under(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => files_under(&entry.path(), found),
+            Ok(t) if t.is_file() => found.push(entry.path()),
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn pins_deploy_failures_keep_the_previous_release_and_secrets_go_only_to_the_target() {
+    let base_port = crate::registry::free_port();
+    let setup = Setup::new(base_port);
+    setup.pin("1.0.0", &["python3", "app.py"]);
+    let config = format!(
+        "config_repo:\n  repo: \"file://{}\"\n  poll: 1s\n",
+        setup.config.bare.display()
+    );
+    let daemon = Daemon::start(&config, &[("SLUICE_IDENTITY_FILE", setup.identity.to_str().unwrap())]);
+
+    let first = deployed(&daemon, "1.0.0");
+    assert_eq!(
+        first.status,
+        DeploymentStatus::Healthy,
+        "{:?}\n{}",
+        first.message,
+        daemon.dump()
+    );
+    let url = daemon
+        .store()
+        .deployment_details(first.id)
+        .unwrap()
+        .unwrap()
+        .url
+        .expect("a URL");
+    assert_eq!(
+        get(&url).as_deref(),
+        Some("1.0.0 key=eulav-terc3s"),
+        "the secret reached the process"
+    );
+    assert_eq!(setup.marker(), "1.0.0", "both rollout steps ran");
+
+    // 2.0.0 exits at once: the first step fails, the second (marker) does not run.
+    setup.pin("2.0.0", &["python3", "missing.py"]);
+    let second = deployed(&daemon, "2.0.0");
+    assert_eq!(second.status, DeploymentStatus::Failed, "{:?}", second.message);
+    assert!(
+        second
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("target `local` failed, rollout stopped"),
+        "{:?}",
+        second.message
+    );
+    assert_eq!(
+        get(&url).as_deref(),
+        Some("1.0.0 key=eulav-terc3s"),
+        "1.0.0 still serves"
+    );
+    assert_eq!(setup.marker(), "1.0.0", "the step after the failed one did not run");
+
+    // A template symlinked out of the config repo refuses the render: nothing is touched.
+    std::os::unix::fs::symlink(
+        "/etc/hostname",
+        setup.config.work.join("apps/hello/manifests/leak.yaml"),
+    )
+    .unwrap();
+    setup.pin("3.0.0", &["python3", "app.py"]);
+    let third = deployed(&daemon, "3.0.0");
+    assert_eq!(third.status, DeploymentStatus::Failed);
+    assert!(
+        third
+            .message
+            .as_deref()
+            .unwrap_or_default()
+            .contains("`leak.yaml` leaves the config repo"),
+        "{:?}",
+        third.message
+    );
+    assert_eq!(
+        get(&url).as_deref(),
+        Some("1.0.0 key=eulav-terc3s"),
+        "1.0.0 still serves"
+    );
+
+    // The secret is in no file the daemon wrote: logs, store, checkouts, renders, state.
+    let mut files = Vec::new();
+    files_under(&daemon.root, &mut files);
+    for path in &files {
+        let bytes = std::fs::read(path).unwrap_or_default();
+        assert!(
+            !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
+            "the secret is in {}",
+            path.display()
+        );
+    }
+    let target = ProcessTarget {
+        dir: daemon.data_dir.join("deploy/hello/dev/local"),
+        layout: setup.layout.clone(),
+        base_port,
+    };
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(target.stop()).unwrap();
+    assert!(get(&url).is_none(), "the release is stopped");
+}
