@@ -8,6 +8,7 @@
 //! tested, see [`kubernetes`]).
 
 pub mod command;
+pub mod gitops;
 pub mod kubernetes;
 pub mod process;
 
@@ -76,6 +77,9 @@ pub enum TargetError {
         /// The last health check failure, or how the process exited.
         reason: String,
     },
+    /// Git failed (gitops target).
+    #[error("git: {0}")]
+    Git(String),
     /// The configuration cannot work (an empty command, an HTTP check without address, …).
     #[error("{0}")]
     Config(String),
@@ -106,7 +110,21 @@ pub async fn apply(
             process.deploy(spec, secrets).await
         }
         TargetKind::Command { run } => command::run(run, spec, rendered, secrets).await,
-        TargetKind::Gitops { .. } => Err(TargetError::NotBuilt("gitops", "see README")),
+        TargetKind::Gitops {
+            repo,
+            branch,
+            path,
+            recipients,
+        } => {
+            let gitops = gitops::GitopsTarget {
+                dir: context.target_dir(spec, target),
+                repo: repo.clone(),
+                branch: branch.clone(),
+                path: path.clone(),
+                recipients: recipients.clone(),
+            };
+            gitops.apply(spec, rendered, secrets).await
+        }
         TargetKind::Kubernetes { .. } => Err(TargetError::NotBuilt(
             "kubernetes",
             "objects are computed, but Sluice has no Kubernetes client yet",
