@@ -6,7 +6,8 @@
 //! ([`api`]), the CLI commands that call it ([`cli`]), and SOPS secrets against the real
 //! `sops` and `age` ([`secrets`]), with OpenPGP keys against the real `gpg` ([`secrets_pgp`]),
 //! and in a config repo with `.sops.yaml` creation rules ([`secrets_repo`]); and images built
-//! and pushed to a real `docker-registry`, checked with `skopeo` ([`image`], [`registry`]).
+//! and pushed to a real `docker-registry`, checked with `skopeo` ([`image`], [`registry`]);
+//! and an `https://` repository served by a real `git http-backend` over TLS ([`mirrors`]).
 
 #[path = "../plan/support.rs"]
 #[allow(dead_code)]
@@ -19,6 +20,7 @@ mod daemon;
 mod deploy;
 mod hooks;
 mod image;
+mod mirrors;
 mod pipelines;
 mod promote;
 mod publish;
