@@ -24,10 +24,11 @@ fn an_interrupted_job_with_retry_runs_again_after_a_restart() {
     );
     let mut daemon = Daemon::start(&config, &[]);
     let store = daemon.store();
+    // Killed only once its script has left its mark, so the second attempt takes the quick path.
     let running = daemon.eventually("the first attempt runs with its process recorded", || {
         let pipelines = store.list_pipelines(Some("demo"), 5).map_err(|e| e.to_string())?;
         let job = pipelines.iter().flat_map(|p| &p.jobs).find(|j| j.process.is_some() && j.status.as_str() == "running");
-        job.cloned().ok_or_else(|| format!("{pipelines:?}"))
+        job.filter(|_| first.exists()).cloned().ok_or_else(|| format!("{pipelines:?}"))
     });
     let job = running.unwrap_or_else(|last| panic!("{last}"));
     daemon.kill9();
