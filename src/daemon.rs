@@ -16,6 +16,7 @@ pub mod cron;
 pub mod deploy;
 pub mod mirrors;
 pub mod poll;
+pub mod promote;
 pub mod recheck;
 pub mod recover;
 pub mod rerun;
@@ -34,6 +35,7 @@ use tokio_util::task::TaskTracker;
 
 use crate::api::{AppState, ProjectHooks, router};
 use crate::config::ControllerConfig;
+use crate::promote::{Clock, ConfigRepoHandle, Promoter};
 use crate::store::{Store, Timestamp};
 
 /// Default time running jobs get to finish after a shutdown signal before they are canceled.
@@ -49,6 +51,8 @@ pub struct Daemon {
     pub grace: Duration,
     /// The clock cron schedules are read against (the real one but in tests).
     pub clock: cron::ScheduleClock,
+    /// The clock promotion decisions are made at.
+    pub promotion_clock: Clock,
 }
 
 impl Daemon {
@@ -59,6 +63,7 @@ impl Daemon {
             store,
             grace: DEFAULT_GRACE,
             clock: cron::ScheduleClock::default(),
+            promotion_clock: Clock::System,
         }
     }
 }
@@ -70,7 +75,7 @@ impl Daemon {
 ///
 /// When the store cannot record the configured projects, or the HTTP server fails.
 pub async fn serve(listener: TcpListener, daemon: Daemon, shutdown: CancellationToken) -> anyhow::Result<()> {
-    let Daemon { config, store, grace, clock } = daemon;
+    let Daemon { config, store, grace, clock, promotion_clock } = daemon;
     let config = Arc::new(config);
     let wake_worker = Arc::new(Notify::new());
     let tracker = TaskTracker::new();
@@ -135,7 +140,18 @@ pub async fn serve(listener: TcpListener, daemon: Daemon, shutdown: Cancellation
         };
         tracker.spawn(deploy_loop.run(shutdown.clone()));
     }
-    let state = AppState::new(store.clone(), hooks, wake_worker.clone());
+    let mut state = AppState::new(store.clone(), hooks, wake_worker.clone());
+    if let Some(source) = &config.config_repo {
+        let promoter = Promoter {
+            store: store.clone(),
+            config_repo: Arc::new(ConfigRepoHandle::new(source.clone(), config.data_dir.join("config-repo.git"))),
+            clock: promotion_clock,
+            mirrors_dir: mirrors_dir(&config.data_dir),
+        };
+        let wake = Arc::new(Notify::new());
+        state = state.with_promoter(promoter.clone(), wake.clone());
+        tracker.spawn(promote::run(promoter, wake, source.poll, shutdown.clone()));
+    }
     let worker = worker::Worker {
         config: config.clone(),
         store: store.clone(),
@@ -157,7 +173,8 @@ pub async fn serve(listener: TcpListener, daemon: Daemon, shutdown: Cancellation
     }
     state.set_ready();
     tracing::info!(address = %listener.local_addr().map_or_else(|_| "?".to_owned(), |a| a.to_string()), "sluice is serving");
-    let server = axum::serve(listener, router(state)).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let server = axum::serve(listener, app).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let served = server.await.context("the HTTP server failed");
     // Whatever ended the server, everything else stops too.
     shutdown.cancel();

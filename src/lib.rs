@@ -16,6 +16,7 @@ pub mod store;
 pub mod executor;
 pub mod run;
 pub mod publish;
+pub mod promote;
 pub mod secrets;
 pub mod deploy;
 pub mod api;

@@ -15,6 +15,7 @@ mod jobs;
 mod logs_sse;
 pub mod metrics;
 mod pipelines;
+mod promotions;
 mod v1;
 
 use std::collections::HashMap;
@@ -34,6 +35,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::{ProjectConfig, Secret};
+use crate::promote::Promoter;
 use crate::run::RunningPipelines;
 use metrics::Metrics;
 use crate::store::{ProjectId, Store};
@@ -45,6 +47,8 @@ pub struct AppState {
     inner: Arc<Inner>,
     /// How long a webhook body may take to arrive ([`WEBHOOK_BODY_TIMEOUT`]; shorter in tests).
     body_timeout: Duration,
+    /// Promotion, when the daemon has a config repo.
+    promotion: Option<promotions::Promotion>,
 }
 
 /// How long the intake waits for a webhook body: a sender that stops mid-body would
@@ -134,7 +138,16 @@ impl AppState {
                 streams: CancellationToken::new(),
             }),
             body_timeout: WEBHOOK_BODY_TIMEOUT,
+            promotion: None,
         }
+    }
+
+    /// Serves the promotion endpoints with `promoter`; operations that may open gates wake
+    /// `wake_promoter` (the automatic promotion loop).
+    #[must_use]
+    pub fn with_promoter(mut self, promoter: Promoter, wake_promoter: Arc<Notify>) -> Self {
+        self.promotion = Some(promotions::Promotion { promoter, wake: wake_promoter });
+        self
     }
 
     /// The registry of running pipelines that `POST /api/v1/pipelines/{id}/cancel` uses;

@@ -11,6 +11,9 @@
 //! | `POST /api/v1/pipelines/{id}/cancel` | write |
 //! | `POST /api/v1/jobs/{id}/retry` | write |
 //! | `POST /api/v1/jobs/{id}/play` | write |
+//! | `GET /api/v1/config-repo`, `GET /api/v1/gates/{app}/{env}?version=V` | read |
+//! | `GET /api/v1/history/{app}/{env}`, `GET /api/v1/audit?limit=N` | read |
+//! | `POST /api/v1/approvals`, `/rejections`, `/promotions`, `/rollbacks`, `/freezes` | write (and `access.yaml`) |
 //!
 //! No or an unknown token: `401`; a token whose scope is too weak: `403`; unknown ids: `404`;
 //! a request that does not fit the current state: `409`. Errors are `{"error": message}`.
@@ -22,8 +25,8 @@ use axum::routing::{get, post};
 use super::AppState;
 use super::auth::{authorize, bearer};
 use super::error::{ApiError, blocking};
-use super::{jobs, pipelines};
-use crate::store::{Timestamp, TokenScope};
+use super::{jobs, pipelines, promotions};
+use crate::store::{Timestamp, TokenRow, TokenScope};
 
 /// How often a token's `last_used_at` is written at most.
 const TOUCH_EVERY_MS: i64 = 60_000;
@@ -42,6 +45,15 @@ pub(super) fn routes() -> Router<AppState> {
         .route("/jobs/{id}/log", get(jobs::log))
         .route("/jobs/{id}/retry", post(jobs::retry))
         .route("/jobs/{id}/play", post(jobs::play))
+        .route("/config-repo", get(promotions::config_repo))
+        .route("/gates/{app}/{env}", get(promotions::gates))
+        .route("/approvals", post(promotions::approve))
+        .route("/rejections", post(promotions::reject))
+        .route("/promotions", post(promotions::promote))
+        .route("/rollbacks", post(promotions::rollback))
+        .route("/freezes", post(promotions::freeze))
+        .route("/history/{app}/{env}", get(promotions::history))
+        .route("/audit", get(promotions::audit))
 }
 
 /// Checks the request's token against the store; `needed` is the endpoint's scope.
@@ -49,7 +61,7 @@ pub(super) fn routes() -> Router<AppState> {
 /// # Errors
 ///
 /// [`ApiError::Auth`] (`401`/`403`); [`ApiError::Unavailable`].
-pub(super) async fn require(state: &AppState, headers: &HeaderMap, needed: TokenScope) -> Result<(), ApiError> {
+pub(super) async fn require(state: &AppState, headers: &HeaderMap, needed: TokenScope) -> Result<TokenRow, ApiError> {
     let header = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|value| value.to_str().ok());
@@ -66,7 +78,7 @@ pub(super) async fn require(state: &AppState, headers: &HeaderMap, needed: Token
         // Best effort: a failed write of the last use does not refuse the request.
         let _ignored = blocking(move || store.touch_token(id, now)).await;
     }
-    Ok(())
+    Ok(row.clone())
 }
 
 /// A positive id from a path segment.

@@ -77,7 +77,7 @@ impl ClientError {
             ClientError::Http { status: 401, .. } => {
                 Some("pass a token with `--token` or `SLUICE_TOKEN`; `sluice token create` makes one")
             }
-            ClientError::Http { status: 403, .. } => {
+            ClientError::Http { status: 403, message } if message.contains(" token; this one is ") => {
                 Some("this needs a token with a wider scope (`sluice token create --scope write`)")
             }
             ClientError::BadServer(_) => Some("for example `--server http://127.0.0.1:8470`"),

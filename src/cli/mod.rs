@@ -32,6 +32,8 @@ macro_rules! out {
 mod cancel;
 mod client;
 mod config;
+mod gates;
+mod history;
 mod init;
 mod image;
 mod job_action;
@@ -40,6 +42,7 @@ mod logs;
 mod output;
 mod pipelines;
 mod plan;
+mod promotion;
 mod run;
 mod run_output;
 mod secrets;
@@ -95,6 +98,22 @@ enum Command {
     Config(config::ConfigArgs),
     /// Write a new config repo (environments, a sample app, access rules) to a directory
     Init(init::InitArgs),
+    /// Show each gate of an environment for a release: open or closed, and why
+    Gates(gates::GatesArgs),
+    /// Approve a release for an environment (through the daemon)
+    Approve(promotion::DecisionArgs),
+    /// Reject a release for an environment; it is blocked there (through the daemon)
+    Reject(promotion::DecisionArgs),
+    /// Promote a release to an environment once its gates are open (through the daemon)
+    Promote(promotion::PromoteArgs),
+    /// Pin an environment back to an earlier release and block the current one
+    Rollback(promotion::RollbackArgs),
+    /// Freeze promotions to an environment until a date
+    Freeze(promotion::FreezeArgs),
+    /// List the promotions and rollbacks of an app in an environment
+    History(history::HistoryArgs),
+    /// Show the daemon's audit log of promotion operations
+    Audit(history::AuditArgs),
     /// Run the controller: webhooks, polling and pipelines
     Serve(serve::ServeArgs),
     /// List the pipelines recorded in the store, newest first
@@ -126,6 +145,14 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Logs(args) => logs::run(&args),
         Command::Config(args) => config::run(&args),
         Command::Init(args) => init::run(&args),
+        Command::Gates(args) => gates::run(&args),
+        Command::Approve(args) => promotion::approve(&args),
+        Command::Reject(args) => promotion::reject(&args),
+        Command::Promote(args) => promotion::promote(&args),
+        Command::Rollback(args) => promotion::rollback(&args),
+        Command::Freeze(args) => promotion::freeze(&args),
+        Command::History(args) => history::history(&args),
+        Command::Audit(args) => history::audit(&args),
         Command::Serve(args) => serve::run(&args),
         Command::Pipelines(args) => pipelines::run(&args),
         Command::Token(args) => token::run(&args),

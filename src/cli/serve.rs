@@ -15,6 +15,7 @@ use crate::config::{self, LoadError, StoreUrl};
 use crate::daemon::cron::{ScheduleClock, TEST_CLOCK_VAR};
 use crate::daemon::{Daemon, serve};
 use crate::executor::process_group::become_subreaper;
+use crate::promote::Clock;
 use crate::store::Store;
 
 /// Arguments of `sluice serve`.
@@ -32,6 +33,10 @@ pub struct ServeArgs {
     /// The controller configuration file
     #[arg(long, value_name = "FILE", default_value = "sluice.yaml", env = "SLUICE_CONFIG")]
     config: PathBuf,
+    /// For tests only: read promotion's clock from FILE (an RFC 3339 time); honoured only
+    /// with `SLUICE_TEST_CLOCK=1`
+    #[arg(long, value_name = "FILE", hide = true, env = "SLUICE_CLOCK_FILE")]
+    clock_file: Option<PathBuf>,
 }
 
 /// Runs `sluice serve`.
@@ -76,6 +81,7 @@ pub fn run(args: &ServeArgs) -> anyhow::Result<ExitStatus> {
         tokio::spawn(stop_on_signal(shutdown.clone()));
         let mut daemon = Daemon::new(config, store);
         daemon.clock = clock;
+        daemon.promotion_clock = promotion_clock(args.clock_file.as_deref());
         serve(listener, daemon, shutdown).await
     })?;
     Ok(ExitStatus::Success)
@@ -88,12 +94,30 @@ fn test_clock() -> anyhow::Result<ScheduleClock> {
         return Ok(ScheduleClock::default());
     };
     let start = start.to_string_lossy();
+    // `1` turns the test hooks on without moving the schedules' clock (promotion's
+    // `--clock-file` needs only that).
+    if start == "1" {
+        return Ok(ScheduleClock::default());
+    }
     let start = chrono::DateTime::parse_from_rfc3339(&start)
         .with_context(|| format!("{TEST_CLOCK_VAR}=`{start}` is not an RFC 3339 time such as `2026-03-06T08:59:58Z`"))?;
     eprintln!(
         "warning: {TEST_CLOCK_VAR} is set: cron schedules run on a test clock starting at {start}; it is a test hook, never set it in production\n"
     );
     Ok(ScheduleClock::starting_at(start.to_utc()))
+}
+
+/// Promotion's clock: the system clock, or `--clock-file` when the test hook
+/// [`TEST_CLOCK_VAR`] is set (`1`, or a start time for the schedules), with a warning.
+fn promotion_clock(file: Option<&Path>) -> Clock {
+    let Some(file) = file else { return Clock::System };
+    if std::env::var_os(TEST_CLOCK_VAR).is_some_and(|value| !value.is_empty()) {
+        tracing::warn!(file = %file.display(), "TEST CLOCK: promotion reads the time from a file, not the system clock");
+        Clock::File(file.to_owned())
+    } else {
+        tracing::warn!("`--clock-file` is ignored: it is honoured only with SLUICE_TEST_CLOCK=1");
+        Clock::System
+    }
 }
 
 /// Writes `<data_dir>/address` atomically (a temporary file renamed over it), so a reader

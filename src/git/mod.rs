@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-mod commit;
+pub mod commit;
 pub mod mirror;
 mod reader;
 mod tag;
@@ -152,6 +152,15 @@ impl Repo {
         paths.sort();
         paths.dedup();
         Ok(paths)
+    }
+
+    /// The emails of the author and the committer of commit `rev`.
+    pub fn commit_emails(&self, rev: &str) -> Result<Vec<String>, GitError> {
+        let commit = self.commit(rev)?;
+        let mut emails: Vec<String> =
+            [commit.author(), commit.committer()].iter().filter_map(|s| s.email().ok().map(str::to_owned)).collect();
+        emails.dedup();
+        Ok(emails)
     }
 
     /// The contents of `path` at revision `rev`, or `None` when the file does not exist there.

@@ -23,6 +23,7 @@ mod image;
 mod mirrors;
 mod pipelines;
 mod promote;
+mod promote_support;
 mod publish;
 mod recovery;
 mod registry;

@@ -29,6 +29,8 @@ pub struct Identity {
     pub tokens: Vec<String>,
     /// Chat user ids.
     pub chat: Vec<String>,
+    /// Email addresses of their git commits (for `exclude_author`).
+    pub emails: Vec<String>,
 }
 
 /// One `permissions:` entry: members of `groups` may do `actions` in `environments`.
@@ -99,6 +101,14 @@ impl Access {
         self.identities.iter().find(|(_, id)| id.tokens.iter().any(|t| t == token_name)).map(|(name, _)| name.as_str())
     }
 
+    /// The identity whose commits carry `email` (case-insensitive).
+    pub fn identity_of_email(&self, email: &str) -> Option<&str> {
+        self.identities
+            .iter()
+            .find(|(_, id)| id.emails.iter().any(|e| e.eq_ignore_ascii_case(email)))
+            .map(|(name, _)| name.as_str())
+    }
+
     /// The groups `identity` belongs to.
     pub fn groups_of<'a>(&'a self, identity: &'a str) -> impl Iterator<Item = &'a str> + 'a {
         self.groups.iter().filter(move |(_, members)| members.iter().any(|m| m == identity)).map(|(g, _)| g.as_str())
@@ -121,9 +131,10 @@ pub(super) fn read_access(root: &Node, diags: &mut Diagnostics) -> Option<Access
     let mut token_owner: BTreeMap<String, String> = BTreeMap::new();
     if let Some(node) = fields.get("identities") {
         for_each_entry(node, "identities", diags, |name, value, path, diags| {
-            let Some(id) = Fields::open(value, path, &["tokens", "chat"], diags) else { return };
+            let Some(id) = Fields::open(value, path, &["tokens", "chat", "emails"], diags) else { return };
             let tokens = id.get("tokens").map(|n| strings(n, &id.path_of("tokens"), diags)).unwrap_or_default();
             let chat = id.get("chat").map(|n| strings(n, &id.path_of("chat"), diags)).unwrap_or_default();
+            let emails = id.get("emails").map(|n| strings(n, &id.path_of("emails"), diags)).unwrap_or_default();
             for token in &tokens {
                 // `sluice_` is the prefix of every API token value (`api::auth::TOKEN_PREFIX`).
                 if token.starts_with("sluice_") {
@@ -134,7 +145,7 @@ pub(super) fn read_access(root: &Node, diags: &mut Diagnostics) -> Option<Access
                     diags.push(error_at(value, &id.path_of("tokens"), message));
                 }
             }
-            access.identities.insert(name.to_owned(), Identity { tokens, chat });
+            access.identities.insert(name.to_owned(), Identity { tokens, chat, emails });
         });
     }
     if let Some(node) = fields.get("groups") {
