@@ -48,17 +48,22 @@ fn text(value: &Value) -> &str {
     value.as_str().unwrap_or("-")
 }
 
+/// `GET path`: the answer, unless it was printed as JSON (`json`) or failed (the exit status).
+fn fetch(server: &ServerArgs, path: &str, json: bool) -> Result<Value, ExitStatus> {
+    let answer = Client::new(server).and_then(|c| c.json("GET", path, None)).map_err(|failed| failed.report())?;
+    if json {
+        outln!("{answer}");
+        return Err(ExitStatus::Success);
+    }
+    Ok(answer)
+}
+
 /// Runs `sluice history`.
 pub fn history(args: &HistoryArgs) -> anyhow::Result<ExitStatus> {
-    let path = format!("/history/{}/{}", args.app, args.env);
-    let answer = match Client::new(&args.server).and_then(|c| c.json("GET", &path, None)) {
+    let answer = match fetch(&args.server, &format!("/history/{}/{}", args.app, args.env), args.json) {
         Ok(answer) => answer,
-        Err(failed) => return Ok(failed.report()),
+        Err(status) => return Ok(status),
     };
-    if args.json {
-        outln!("{answer}");
-        return Ok(ExitStatus::Success);
-    }
     for row in answer["history"].as_array().into_iter().flatten() {
         let approvers: Vec<&str> = row["approvers"].as_array().into_iter().flatten().filter_map(Value::as_str).collect();
         let by = row["requested_by"].as_str().unwrap_or("sluice (automatic)");
@@ -77,15 +82,10 @@ pub fn history(args: &HistoryArgs) -> anyhow::Result<ExitStatus> {
 
 /// Runs `sluice audit`.
 pub fn audit(args: &AuditArgs) -> anyhow::Result<ExitStatus> {
-    let path = format!("/audit?limit={}", args.limit);
-    let answer = match Client::new(&args.server).and_then(|c| c.json("GET", &path, None)) {
+    let answer = match fetch(&args.server, &format!("/audit?limit={}", args.limit), args.json) {
         Ok(answer) => answer,
-        Err(failed) => return Ok(failed.report()),
+        Err(status) => return Ok(status),
     };
-    if args.json {
-        outln!("{answer}");
-        return Ok(ExitStatus::Success);
-    }
     for row in answer["audit"].as_array().into_iter().flatten() {
         let what: Vec<&str> = ["app", "env", "version"].iter().filter_map(|k| row[*k].as_str()).collect();
         outln!(

@@ -107,40 +107,41 @@ impl ConfigRepoHandle {
         self.refresh_locked();
     }
 
-    /// Fetches, then reads the tip: `Ok(Some)` valid, `Err` invalid (sha, errors).
+    /// Fetches, then reads the tip: `Ok(Some)` valid, `Err` invalid (sha, errors). The
+    /// snapshot's lock is not held while fetching or parsing, so readers never wait for git.
     fn refresh_locked(&self) -> Option<Result<Snapshot, (String, String)>> {
         let fetched = self.mirror().and_then(|mirror| {
             mirror.fetch(&[])?;
             Ok(mirror)
         });
-        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         let mirror = match fetched {
-            Ok(mirror) => {
-                current.1.fetch_error = None;
-                mirror
-            }
+            Ok(mirror) => mirror,
             Err(error) => {
                 let message = format!("{:#}", anyhow::Error::from(error));
                 tracing::warn!("cannot fetch the config repo: {message}");
-                current.1.fetch_error = Some(message);
+                self.current.lock().unwrap_or_else(PoisonError::into_inner).1.fetch_error = Some(message);
                 return None;
             }
         };
         let sha = mirror.resolve(&format!("refs/heads/{}", self.source.branch))?;
-        if let Some(snapshot) = &current.0
-            && snapshot.sha == sha
         {
-            return Some(Ok(snapshot.clone()));
-        }
-        if current.1.refused.as_ref().is_some_and(|r| r.sha == sha) {
-            let errors = current.1.refused.as_ref().map(|r| r.errors.clone()).unwrap_or_default();
-            return Some(Err((sha, errors)));
+            let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
+            current.1.fetch_error = None;
+            if let Some(snapshot) = &current.0
+                && snapshot.sha == sha
+            {
+                return Some(Ok(snapshot.clone()));
+            }
+            if let Some(refused) = current.1.refused.as_ref().filter(|r| r.sha == sha) {
+                return Some(Err((sha, refused.errors.clone())));
+            }
         }
         let parsed = mirror
             .reader()
             .and_then(|reader| repo::load_at(&reader, &sha))
             .map_err(|e| format!("{:#}", anyhow::Error::from(e)))
             .and_then(|files| repo::parse(&files, "").map_err(|diags| diags.to_string()));
+        let mut current = self.current.lock().unwrap_or_else(PoisonError::into_inner);
         match parsed {
             Ok((config, _warnings)) => {
                 let snapshot = Snapshot { sha: sha.clone(), repo: Arc::new(config) };

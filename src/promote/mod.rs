@@ -79,12 +79,17 @@ impl From<WriteError> for OpError {
 }
 
 impl Promoter {
-    /// The config repo in force.
+    /// The config repo in force (read now if it was not yet). Blocks.
     ///
     /// # Errors
     /// [`OpError::ConfigRepo`] when no commit of it was valid yet.
     pub fn snapshot(&self) -> Result<Snapshot, OpError> {
-        self.config_repo.snapshot().ok_or_else(|| {
+        // Right after a start the promotion loop may not have read the repo yet.
+        let snapshot = self.config_repo.snapshot().or_else(|| {
+            self.config_repo.refresh();
+            self.config_repo.snapshot()
+        });
+        snapshot.ok_or_else(|| {
             let status = self.config_repo.status();
             let why = match (status.refused, status.fetch_error) {
                 (Some(refused), _) => format!("commit {} is invalid:\n{}", refused.sha, refused.errors),

@@ -64,6 +64,11 @@ impl Promoter {
     /// all open; returns what was promoted. Failures are logged and audited, not returned.
     pub fn promote_automatically(&self) -> Vec<Promoted> {
         let Some(snapshot) = self.config_repo.snapshot() else { return Vec::new() };
+        // Nothing is written on top of an invalid tip: trying at each pass would only fill
+        // the audit log with the same failure. The config repo's status says why.
+        if self.config_repo.status().refused.is_some() {
+            return Vec::new();
+        }
         let repo = &snapshot.repo;
         let mut done = Vec::new();
         for env in repo.environments.iter().filter(|e| e.promotion == Promotion::Auto) {
@@ -160,20 +165,8 @@ impl Promoter {
         })?;
         let commit = written.map(|(sha, _)| sha);
         if let (Some(sha), Some(evaluation)) = (&commit, &judged_for_commit) {
-            self.store.record_promotion(
-                &NewPromotion {
-                    app: app.to_owned(),
-                    env: env.to_owned(),
-                    version: version.to_string(),
-                    kind: PromotionKind::Promote,
-                    previous_version: previous,
-                    commit_sha: sha.clone(),
-                    identity: requested_by.map(str::to_owned),
-                    gates: serde_json::to_value(&evaluation.gates).unwrap_or_default(),
-                    approvers: serde_json::to_value(&evaluation.approvers).unwrap_or_default(),
-                },
-                self.clock.timestamp(),
-            )?;
+            let pin = PinCommit { app, env, version: &version.to_string(), sha, previous, identity: requested_by };
+            self.record_pin_commit(pin, PromotionKind::Promote, Some(evaluation))?;
         }
         Ok(Promoted {
             app: app.to_owned(),
@@ -183,6 +176,36 @@ impl Promoter {
             evaluation: judged_for_commit,
             overridden,
         })
+    }
+}
+
+/// A pin commit pushed, to record in the store.
+pub(super) struct PinCommit<'a> {
+    pub(super) app: &'a str,
+    pub(super) env: &'a str,
+    pub(super) version: &'a str,
+    pub(super) sha: &'a str,
+    pub(super) previous: Option<String>,
+    pub(super) identity: Option<&'a str>,
+}
+
+impl Promoter {
+    /// Records a pushed pin commit (promotion or rollback) in the store's history.
+    pub(super) fn record_pin_commit(&self, pin: PinCommit<'_>, kind: PromotionKind, evaluation: Option<&Evaluation>) -> Result<(), OpError> {
+        let new = NewPromotion {
+            app: pin.app.to_owned(),
+            env: pin.env.to_owned(),
+            version: pin.version.to_owned(),
+            kind,
+            previous_version: pin.previous,
+            commit_sha: pin.sha.to_owned(),
+            identity: pin.identity.map(str::to_owned),
+            gates: evaluation.map_or_else(|| serde_json::json!([]), |e| serde_json::to_value(&e.gates).unwrap_or_default()),
+            approvers: evaluation
+                .map_or_else(|| serde_json::json!([]), |e| serde_json::to_value(&e.approvers).unwrap_or_default()),
+        };
+        self.store.record_promotion(&new, self.clock.timestamp())?;
+        Ok(())
     }
 }
 

@@ -4,11 +4,11 @@
 
 use super::config_repo::{Change, WriteError};
 use super::message::{PinChange, commit_message};
-use super::promotion::Promoted;
+use super::promotion::{PinCommit, Promoted};
 use super::{Actor, Audited, OpError, Promoter};
 use crate::config::repo::pin::render_pin;
 use crate::config::repo::{Action, Blocked, Pin};
-use crate::store::{NewPromotion, PromotionKind};
+use crate::store::PromotionKind;
 
 impl Promoter {
     /// Rolls `app` in `env` back to `to`, or to the release pinned before the current one.
@@ -92,20 +92,8 @@ impl Promoter {
         let commit = written.map(|(sha, _)| sha);
         let version = target_version.map(|v| v.to_string()).unwrap_or_default();
         if let Some(sha) = &commit {
-            self.store.record_promotion(
-                &NewPromotion {
-                    app: app.to_owned(),
-                    env: env.to_owned(),
-                    version: version.clone(),
-                    kind: PromotionKind::Rollback,
-                    previous_version: previous,
-                    commit_sha: sha.clone(),
-                    identity: Some(identity),
-                    gates: serde_json::json!([]),
-                    approvers: serde_json::json!([]),
-                },
-                self.clock.timestamp(),
-            )?;
+            let pin = PinCommit { app, env, version: &version, sha, previous, identity: Some(&identity) };
+            self.record_pin_commit(pin, PromotionKind::Rollback, None)?;
         }
         Ok(Promoted { app: app.to_owned(), env: env.to_owned(), version, commit, evaluation: None, overridden: Vec::new() })
     }

@@ -135,8 +135,8 @@ fn production_needs_a_quorum_of_current_authorised_approvals_and_records_them() 
 }
 
 #[test]
-fn a_rejection_blocks_the_release_for_the_environment() {
-    let world = world(TUESDAY, |dir| {
+fn a_rejection_blocks_the_release_for_the_environment_and_decisions_survive_kill_9() {
+    let mut world = world(TUESDAY, |dir| {
         std::fs::write(dir.join("apps/hello/staging.yaml"), pin("1.0.0")).unwrap();
     });
     world.release("1.0.0");
@@ -145,9 +145,14 @@ fn a_rejection_blocks_the_release_for_the_environment() {
     assert_eq!(code(&world.cli(&alice, &["approve", "hello", "production", "1.0.0"])).0, Some(0));
     assert_eq!(code(&world.cli(&bob, &["reject", "hello", "production", "1.0.0", "--comment", "login broken"])).0, Some(0));
     assert_eq!(code(&world.cli(&bob, &["approve", "hello", "production", "1.0.0"])).0, Some(0));
+    // An answered decision is in the store: a daemon killed right after still has it.
+    world.daemon.kill9();
+    world.daemon.restart();
     let gates = world.cli(&alice, &["gates", "hello", "production", "1.0.0"]);
     assert_eq!(gates.status.code(), Some(1));
-    assert!(String::from_utf8_lossy(&gates.stdout).contains("closed  rejection  rejected by bob: login broken"), "{}", dump(&gates));
+    let stdout = String::from_utf8_lossy(&gates.stdout);
+    assert!(stdout.contains("closed  rejection  rejected by bob: login broken"), "{}", dump(&gates));
+    assert!(stdout.contains("open    approval   2 of 2 approvals (alice, bob)"), "{}", dump(&gates));
     let refused = world.cli(&alice, &["promote", "hello", "production", "1.0.0"]);
     assert_eq!(refused.status.code(), Some(1), "{}", dump(&refused));
     assert_eq!(world.pinned("production"), None);
