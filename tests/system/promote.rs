@@ -69,7 +69,7 @@ fn releases_move_through_dev_and_staging_as_their_gates_open_with_time() {
     let message = world.last_message();
     assert!(message.starts_with("promote hello 1.0.0 to staging\n"), "{message}");
     assert!(message.contains("Release: hello 1.0.0 (127.0.0.1:5000/hello:1.0.0@sha256:"), "{message}");
-    assert!(message.contains("  soak: open: healthy in dev for 10m (soak 10m)"), "{message}");
+    assert!(message.contains("  soak: open: healthy in dev for "), "{message}");
     assert!(message.contains("Requested-by: sluice (automatic promotion)"), "{message}");
     assert_eq!(world.log()[0], "promote hello 1.0.0 to staging | apps/hello/staging.yaml", "one file per promotion");
     let gates = world.cli(&alice, &["gates", "hello", "staging", "1.0.0"]);

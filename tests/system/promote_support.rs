@@ -29,6 +29,16 @@ pub(crate) fn world(now: &str, edit: impl FnOnce(&Path)) -> World {
     let work = dir.path().join("config");
     let output = sluice(dir.path(), &["init", "config"]);
     assert!(output.status.success(), "{}", dump(&output));
+    // No deploy targets: the daemon's CD loop then runs nothing, and the tests record what is
+    // deployed and healthy themselves (`World::healthy`), as deploy records it.
+    for env in ["dev", "staging", "production"] {
+        let file = work.join(format!("environments/{env}.yaml"));
+        let text = std::fs::read_to_string(&file).unwrap();
+        let start = text.find("targets:\n").unwrap();
+        let end = start + text[start..].find("base_port").unwrap();
+        let end = end + text[end..].find('\n').unwrap() + 1;
+        std::fs::write(&file, format!("{}{}", &text[..start], &text[end..])).unwrap();
+    }
     edit(&work);
     git(&work, &["init", "-q", "-b", "main"]);
     git(&work, &["add", "-A"]);
