@@ -28,8 +28,9 @@ use crate::store::{
 pub const RESTART_MESSAGE: &str = "controller restarted";
 
 /// Settles every job a previous process left running and queues the retries their `retry:`
-/// allows; a pipeline whose cancel was requested is canceled instead. Returns how many jobs
-/// it settled.
+/// allows; a pipeline whose cancel was requested is canceled instead. Ends the leases of
+/// the publication claims that process held, so a retried publish job resumes at once.
+/// Returns how many jobs it settled.
 ///
 /// # Errors
 ///
@@ -73,6 +74,10 @@ pub fn settle_interrupted_jobs(store: &Store) -> Result<usize, StoreError> {
             let note = "the controller restarted while its pipeline ran";
             store.mark_event(event.id, EventState::Done, Some(pipeline), Some(note))?;
         }
+    }
+    let freed = store.end_publication_leases(now)?;
+    if freed > 0 {
+        tracing::warn!(claims = freed, "publications a previous process left unfinished may be taken over by a retry at once");
     }
     for job in jobs.iter().filter(|job| !canceled.contains(&job.pipeline_id)) {
         if retry_allowed(store, job)? {
@@ -223,6 +228,28 @@ mod tests {
     #[test]
     fn our_own_start_time_is_readable() {
         assert!(start_time(std::process::id()).is_some_and(|t| t > 0));
+    }
+
+    #[test]
+    fn a_publication_claim_left_by_the_previous_process_can_be_taken_over_at_once() {
+        use crate::store::{Claim, NewPublication};
+        let store = Store::open_in_memory().expect("store");
+        let new = NewPublication {
+            app: "hello".to_owned(),
+            version: "1.2.3".to_owned(),
+            sha: "a".repeat(40),
+            image: "127.0.0.1:5000/hello:1.2.3".to_owned(),
+            pipeline_id: None,
+        };
+        let lease = std::time::Duration::from_secs(900);
+        let claim = |store: &Store| store.claim_publication(&new, lease, Timestamp::now()).expect("claim");
+        assert!(matches!(claim(&store), Claim::Won(_)));
+        assert!(matches!(claim(&store), Claim::Held(_)), "a live lease holds the claim");
+        settle_interrupted_jobs(&store).expect("recovery");
+        match claim(&store) {
+            Claim::Won(row) => assert_eq!(row.attempt, 2),
+            Claim::Held(row) => panic!("recovery left the claim held: {row:?}"),
+        }
     }
 
     #[test]

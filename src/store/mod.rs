@@ -597,6 +597,18 @@ impl Store {
         publications::fail(&mut self.conn(), id, attempt, error, now)
     }
 
+    /// Ends the lease of every unfinished publication claim, so that a retried job can take
+    /// its claim over at once instead of waiting for the lease to run out. Only for start-up:
+    /// the embedded store belongs to one process, so no holder of a claim made before the
+    /// start can still be pushing. Returns how many claims were freed.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`].
+    pub fn end_publication_leases(&self, now: Timestamp) -> Result<usize, StoreError> {
+        publications::end_leases(&mut self.conn(), now)
+    }
+
     /// The publication of `app` `version`, if one was ever claimed.
     ///
     /// # Errors

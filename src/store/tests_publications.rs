@@ -183,3 +183,20 @@ fn claims_race_across_connections_to_one_winner() {
     });
     assert_eq!(winners.iter().filter(|won| **won).count(), 1, "{winners:?}");
 }
+
+#[test]
+fn ending_leases_at_start_up_frees_unfinished_claims_only() {
+    let store = Store::open_in_memory().expect("store");
+    let row = won(store.claim_publication(&new(SHA_A, 1), LEASE, at(1_000)).expect("claim"));
+    store
+        .advance_publication(row.id, 1, PublicationState::ImagePushed, Some(DIGEST), LEASE, at(2_000))
+        .expect("image pushed");
+    held(store.claim_publication(&new(SHA_A, 2), LEASE, at(3_000)).expect("claim"));
+    assert_eq!(store.end_publication_leases(at(3_000)).expect("end leases"), 1);
+    let resumed = won(store.claim_publication(&new(SHA_A, 2), LEASE, at(3_000)).expect("claim"));
+    assert_eq!(resumed.attempt, 2);
+    assert_eq!(resumed.state, PublicationState::ImagePushed, "the takeover resumes where it stopped");
+    store.release_publication(resumed.id, 2, at(4_000)).expect("release");
+    assert_eq!(store.end_publication_leases(at(5_000)).expect("end leases"), 0, "a release stays final");
+    held(store.claim_publication(&new(SHA_A, 3), LEASE, at(5_000)).expect("claim"));
+}

@@ -186,6 +186,19 @@ pub(crate) fn fail(
     Ok(())
 }
 
+/// Ends the lease of every unfinished claim (neither released nor failed) at `now`; returns
+/// how many there were.
+pub(crate) fn end_leases(conn: &mut Connection, now: Timestamp) -> Result<usize, StoreError> {
+    let ended = conn
+        .execute(
+            "UPDATE publications SET lease_until = ?1, updated_at = ?1
+             WHERE state NOT IN ('released', 'failed') AND lease_until > ?1",
+            params![now],
+        )
+        .context("end publication leases")?;
+    Ok(ended)
+}
+
 /// The row `id` if attempt `attempt` still holds it (not taken over, not finished).
 fn held(tx: &Transaction<'_>, id: i64, attempt: i64) -> Result<PublicationRow, StoreError> {
     let row = by_id(tx, id)?;
