@@ -89,6 +89,23 @@ pub enum RegistryError {
         /// Its answer.
         detail: String,
     },
+    /// The registry wants credentials, or refused the ones given.
+    #[error(
+        "registry `{registry}` refused {who} to {action} `{image}` ({detail}); hint: set \
+         SLUICE_REGISTRY_USERNAME and SLUICE_REGISTRY_PASSWORD to an account allowed to push there"
+    )]
+    Unauthorized {
+        /// The registry.
+        registry: String,
+        /// "anonymous access" or "the credentials of `USER`".
+        who: String,
+        /// What we asked.
+        action: &'static str,
+        /// The image.
+        image: String,
+        /// Its answer.
+        detail: String,
+    },
     /// The layout being pushed, or a base being stored, failed.
     #[error(transparent)]
     Image(#[from] ImageError),
@@ -141,6 +158,26 @@ impl Registry {
             return RegistryError::Unreachable {
                 registry: self.registry.clone(),
                 detail: error_chain(request),
+            };
+        }
+        let unauthorized = match &err {
+            OciDistributionError::AuthenticationFailure(_) | OciDistributionError::UnauthorizedError { .. } => true,
+            OciDistributionError::RequestError(request) => request
+                .status()
+                .is_some_and(|status| status.as_u16() == 401 || status.as_u16() == 403),
+            _ => false,
+        };
+        if unauthorized {
+            let who = match &self.auth {
+                RegistryAuth::Basic(user, _) => format!("the credentials of `{user}`"),
+                _ => "anonymous access".to_owned(),
+            };
+            return RegistryError::Unauthorized {
+                registry: self.registry.clone(),
+                who,
+                action,
+                image: image.whole(),
+                detail: err.to_string(),
             };
         }
         RegistryError::Refused {

@@ -8,7 +8,7 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::registry::{TestRegistry, blob_json, copy_to_layout, free_port, inspect, layer_tar};
+use crate::registry::{TestRegistry, blob_json, copy_to_layout, free_port, inspect, layer_tar, skopeo};
 use crate::support::dump;
 
 const EPOCH: &str = "1700000000";
@@ -210,4 +210,53 @@ fn an_unreachable_registry_is_a_clear_error() {
     let out = sluice(work.path(), &["image", "build", "--layer", "app:/srv", "--tag", &image]);
     assert_eq!(out.status.code(), Some(2), "{}", dump(&out));
     assert!(String::from_utf8_lossy(&out.stderr).contains("hint: add --push"), "{}", dump(&out));
+}
+
+#[test]
+fn a_registry_with_basic_authentication_takes_the_configured_credentials_only() {
+    let registry = TestRegistry::start_with_basic_auth("pusher", "s3cret-pass");
+    let work = tempfile::tempdir().expect("work");
+    inputs(work.path());
+    let image = registry.image("hello:1.0.0");
+    let push = |user: Option<&str>, password: Option<&str>| {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
+        command
+            .current_dir(work.path())
+            .args(["image", "build", "--layer", "app:/srv", "--tag", &image, "--push"])
+            .env("SOURCE_DATE_EPOCH", EPOCH)
+            .env("NO_COLOR", "1")
+            .env_remove("SLUICE_REGISTRY_USERNAME")
+            .env_remove("SLUICE_REGISTRY_PASSWORD");
+        if let Some(user) = user {
+            command.env("SLUICE_REGISTRY_USERNAME", user);
+        }
+        if let Some(password) = password {
+            command.env("SLUICE_REGISTRY_PASSWORD", password);
+        }
+        command.output().expect("sluice runs")
+    };
+    for (user, password, who) in [
+        (None, None, "anonymous access".to_owned()),
+        (Some("pusher"), Some("wrong-pass"), "the credentials of `pusher`".to_owned()),
+    ] {
+        let out = push(user, password);
+        assert_eq!(out.status.code(), Some(2), "pushed without valid credentials: {}", dump(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains(&format!("registry `{}` refused {who}", registry.host)), "{stderr}");
+        assert!(stderr.contains("hint: set SLUICE_REGISTRY_USERNAME and SLUICE_REGISTRY_PASSWORD"), "{stderr}");
+        assert!(!stderr.contains("wrong-pass"), "a password was printed: {stderr}");
+    }
+    let anonymous = skopeo(&["inspect", "--tls-verify=false", "--no-creds", &format!("docker://{image}")]);
+    assert!(!anonymous.status.success(), "nothing was pushed by the refused attempts");
+    let digest = ok(push(Some("pusher"), Some("s3cret-pass")));
+    let inspected = skopeo(&[
+        "inspect",
+        "--tls-verify=false",
+        "--creds",
+        "pusher:s3cret-pass",
+        &format!("docker://{image}"),
+    ]);
+    assert!(inspected.status.success(), "{}", dump(&inspected));
+    let inspected: serde_json::Value = serde_json::from_slice(&inspected.stdout).expect("json");
+    assert_eq!(inspected["Digest"].as_str(), Some(digest.as_str()));
 }

@@ -13,11 +13,35 @@ pub struct TestRegistry {
     /// `127.0.0.1:PORT`.
     pub host: String,
     dir: tempfile::TempDir,
+    /// Other directories the registry reads (its htpasswd file).
+    keep: Vec<tempfile::TempDir>,
 }
 
 impl TestRegistry {
     /// Starts a registry and waits until it answers `GET /v2/`.
     pub fn start() -> TestRegistry {
+        Self::start_with("")
+    }
+
+    /// Starts a registry that accepts only `user` with `password` (HTTP basic
+    /// authentication from an htpasswd file made with Apache's `htpasswd -B`).
+    pub fn start_with_basic_auth(user: &str, password: &str) -> TestRegistry {
+        let dir = tempfile::tempdir().expect("htpasswd dir");
+        let htpasswd = dir.path().join("htpasswd");
+        let out = Command::new("htpasswd")
+            .args(["-Bbc"])
+            .arg(&htpasswd)
+            .args([user, password])
+            .output()
+            .expect("htpasswd runs (scripts/setup --test installs apache2-utils)");
+        assert!(out.status.success(), "htpasswd: {}", String::from_utf8_lossy(&out.stderr));
+        let auth = format!("auth:\n  htpasswd:\n    realm: sluice-test\n    path: {}\n", htpasswd.display());
+        let mut registry = Self::start_with(&auth);
+        registry.keep.push(dir);
+        registry
+    }
+
+    fn start_with(extra_config: &str) -> TestRegistry {
         let dir = tempfile::tempdir().expect("registry dir");
         let port = free_port();
         let host = format!("127.0.0.1:{port}");
@@ -25,12 +49,12 @@ impl TestRegistry {
         std::fs::write(
             &config,
             format!(
-                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}\n",
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}\n{extra_config}",
                 dir.path().join("data").display()
             ),
         )
         .expect("registry config");
-        let mut registry = TestRegistry { child: None, host, dir };
+        let mut registry = TestRegistry { child: None, host, dir, keep: Vec::new() };
         registry.spawn();
         registry
     }
@@ -47,7 +71,8 @@ impl TestRegistry {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
-            if curl_status(&format!("http://{}/v2/", self.host)) == "200" {
+            // 401: up, and asking for credentials.
+            if matches!(curl_status(&format!("http://{}/v2/", self.host)).as_str(), "200" | "401") {
                 return;
             }
             assert!(Instant::now() < deadline, "registry did not start:\n{}", self.log());
