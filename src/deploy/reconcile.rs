@@ -27,6 +27,9 @@ use crate::store::{DeploymentDetails, DeploymentStatus, NewDeployment, Store, St
 pub enum Reconciled {
     /// The app has no pin in the environment.
     NothingPinned,
+    /// The environment has no targets: nothing runs there, so nothing is recorded (a
+    /// deployment to no target would open the next environment's `from` and `soak` gates).
+    NoTargets,
     /// What the config repo asks for was deployed already (see the latest deployment).
     UpToDate,
     /// A deployment was made and recorded.
@@ -85,6 +88,7 @@ impl Deployer {
             None => None,
         };
         let spec = match from_config::spec(repo, app, env) {
+            Ok(Some(spec)) if spec.targets.is_empty() => return Ok(Reconciled::NoTargets),
             Ok(Some(spec)) => spec,
             Ok(None) => return Ok(Reconciled::NothingPinned),
             Err(message) => {

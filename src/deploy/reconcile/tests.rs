@@ -232,3 +232,13 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     }
     files
 }
+
+#[tokio::test]
+async fn an_environment_without_targets_records_no_deployment() {
+    let fixture = Fixture::new();
+    std::fs::write(fixture.repo.join("environments/dev.yaml"), "targets: []\n").unwrap();
+    fixture.pin("1.0.0", &format!("sha256:{}", "1".repeat(64)));
+    assert_eq!(fixture.reconcile().await, Reconciled::NoTargets);
+    let recorded = fixture.deployer.store.latest_deployment("hello", "dev").unwrap();
+    assert!(recorded.is_none(), "a deployment to no target was recorded: {recorded:?}");
+}
