@@ -1,7 +1,7 @@
 //! What a job leaves behind: artifacts, dotenv variables, caches.
 
-use super::process::error_chain;
 use super::{Dirs, Finished, Prepared, blocking};
+use crate::diagnostic::error_chain;
 use crate::ci::pipeline::{Job, When};
 use crate::run::artifacts::{self, ArtifactSpec};
 use crate::run::cache;

@@ -2,6 +2,7 @@
 
 use tokio::sync::{mpsc, oneshot};
 
+use crate::diagnostic::error_chain;
 use crate::executor::process_group::start_time;
 use crate::executor::{Exit, OnSpawn, ScriptRun, SpawnedProcess};
 use crate::run::dag::Scope;
@@ -45,15 +46,3 @@ pub(super) async fn run_recorded(
         }
     }
 }
-
-pub(super) fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
