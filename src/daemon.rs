@@ -135,7 +135,8 @@ pub async fn serve(listener: TcpListener, daemon: Daemon, shutdown: Cancellation
             dir: config.data_dir.join("deploy"),
             deployer: crate::deploy::reconcile::Deployer {
                 store: store.clone(),
-                targets: crate::deploy::target::TargetContext { data_dir: config.data_dir.clone() },
+                targets: crate::deploy::target::TargetContext::new(config.data_dir.clone()),
+                clock: promotion_clock.clone(),
             },
         };
         tracker.spawn(deploy_loop.run(shutdown.clone()));

@@ -270,9 +270,33 @@ pub(super) async fn history(State(state): State<AppState>, headers: HeaderMap, r
                 })
             })
             .collect();
-        Ok(json!({ "app": app, "env": env, "history": rows }))
+        let current = promoter.store.current_deployment(&app, &env)?;
+        let deployments: Vec<Value> = promoter
+            .store
+            .deployments_of(&app, &env, 100)?
+            .iter()
+            .map(|row| deployment_json(row, current.as_ref().is_some_and(|c| c.id == row.id)))
+            .collect();
+        let current = current.map(|row| deployment_json(&row, true));
+        Ok(json!({ "app": app, "env": env, "history": rows, "current": current, "deployments": deployments }))
     })
     .await
+}
+
+/// A deployment (attempt) as the history shows it; `current` marks the environment's current
+/// deployment (the latest healthy one, what the `from` and `soak` gates read).
+fn deployment_json(row: &crate::store::DeploymentRow, current: bool) -> Value {
+    json!({
+        "id": row.id,
+        "version": row.version,
+        "digest": row.digest,
+        "status": row.status.as_str(),
+        "current": current,
+        "started_at": row.started_at.as_unix_millis(),
+        "finished_at": row.finished_at.map(|t| t.as_unix_millis()),
+        "healthy_since": row.healthy_since.map(|t| t.as_unix_millis()),
+        "message": row.message,
+    })
 }
 
 #[derive(Debug, Deserialize)]

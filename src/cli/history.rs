@@ -1,4 +1,4 @@
-//! `sluice history APP ENV` (the pin commits of an environment) and `sluice audit` (the
+//! `sluice history APP ENV` (the pin commits and deployments of an environment) and `sluice audit` (the
 //! daemon's append-only log of operations, allowed or refused).
 
 use clap::Args;
@@ -75,6 +75,20 @@ pub fn history(args: &HistoryArgs) -> anyhow::Result<ExitStatus> {
             text(&row["version"]),
             if approvers.is_empty() { "-".to_owned() } else { approvers.join(",") },
             text(&row["commit"]),
+        );
+    }
+    let deployments = answer["deployments"].as_array().into_iter().flatten();
+    for (index, row) in deployments.enumerate() {
+        if index == 0 {
+            outln!("deployments, newest first (* current):");
+        }
+        outln!(
+            "{} {}  {:<8}  {:<11}  {}",
+            if row["current"].as_bool() == Some(true) { "*" } else { " " },
+            time(&row["started_at"]),
+            text(&row["version"]),
+            text(&row["status"]),
+            text(&row["message"]),
         );
     }
     Ok(ExitStatus::Success)

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use super::spec::{DeploySpec, HealthCheck, RenderSource, RolloutPlan, RunOverride, TargetKind, TargetSpec};
+use super::spec::{DeploySpec, HealthCheck, ImageSource, RenderSource, RolloutPlan, RunOverride, TargetKind, TargetSpec};
 use crate::config::repo::{self, ConfigRepo, Health, Render};
 
 /// How long a release has to pass its health check after it is applied.
@@ -19,7 +19,8 @@ const COMMAND_INTERVAL: Duration = Duration::from_secs(1);
 /// # Errors
 ///
 /// A sentence naming the app and environment when either does not exist, or a target cannot
-/// deploy the pinned image (a `process` target needs an `oci:DIR[:TAG]` image).
+/// deploy the pinned image (a `process` target needs an `oci:DIR[:TAG]` layout or a registry
+/// reference).
 pub fn spec(repo: &ConfigRepo, app: &str, env: &str) -> Result<Option<DeploySpec>, String> {
     let app_config = repo
         .app(app)
@@ -59,9 +60,9 @@ pub fn spec(repo: &ConfigRepo, app: &str, env: &str) -> Result<Option<DeploySpec
     for target in &environment.targets {
         let kind = match &target.kind {
             repo::TargetKind::Process { base_port } => TargetKind::Process {
-                layout: layout_of(&pin.image).ok_or_else(|| {
+                image: image_source(&pin.image).map_err(|e| {
                     format!(
-                        "target `{}` of `{env}` is a process target, which runs images from an OCI layout, but `{app}` is pinned to `{}`; publish to an `oci:DIR` image",
+                        "target `{}` of `{env}` is a process target, which runs images from an OCI layout (`oci:DIR[:TAG]`) or a registry (`registry/repository[:tag]`), but `{app}` is pinned to `{}`: {e}",
                         target.name, pin.image
                     )
                 })?,
@@ -105,6 +106,18 @@ pub fn spec(repo: &ConfigRepo, app: &str, env: &str) -> Result<Option<DeploySpec
     }))
 }
 
+/// Where a pinned image is: an `oci:` layout, or else a registry reference (checked here, so
+/// a malformed one is refused before any target is touched).
+fn image_source(image: &str) -> Result<ImageSource, String> {
+    if let Some(layout) = layout_of(image) {
+        return Ok(ImageSource::Layout(layout));
+    }
+    image
+        .parse::<oci_client::Reference>()
+        .map(|_| ImageSource::Registry(image.to_string()))
+        .map_err(|e| e.to_string())
+}
+
 /// The layout directory of an `oci:DIR[:TAG]` image (skopeo's syntax).
 fn layout_of(image: &str) -> Option<PathBuf> {
     let rest = image.strip_prefix("oci:")?;
@@ -118,7 +131,7 @@ fn layout_of(image: &str) -> Option<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::{layout_of, spec};
-    use crate::deploy::spec::{HealthCheck, RenderSource, TargetKind};
+    use crate::deploy::spec::{HealthCheck, ImageSource, RenderSource, TargetKind};
 
     #[test]
     fn oci_images_name_their_layout() {
@@ -162,7 +175,7 @@ mod tests {
         assert_eq!(
             spec.targets[0].kind,
             TargetKind::Process {
-                layout: "/srv/images/hello".into(),
+                image: ImageSource::Layout("/srv/images/hello".into()),
                 base_port: 18080
             }
         );
@@ -175,6 +188,18 @@ mod tests {
             "apps/hello/dev.yaml".into(),
             pin.replace("oci:/srv/images/hello", "127.0.0.1:5000/hello")
                 .into_bytes(),
+        );
+        let spec = super::spec(&parse(&files), "hello", "dev").unwrap().unwrap();
+        assert_eq!(
+            spec.targets[0].kind,
+            TargetKind::Process {
+                image: ImageSource::Registry("127.0.0.1:5000/hello:1.2.3".into()),
+                base_port: 18080
+            }
+        );
+        files.insert(
+            "apps/hello/dev.yaml".into(),
+            pin.replace("oci:/srv/images/hello", "127.0.0.1:5000/Hello World").into_bytes(),
         );
         let err = super::spec(&parse(&files), "hello", "dev").unwrap_err();
         assert!(err.contains("process target"), "{err}");

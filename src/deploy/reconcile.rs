@@ -3,10 +3,19 @@
 //!
 //! Level-triggered and idempotent: what was deployed is identified by a fingerprint of the
 //! release, the render, the targets, the run overrides and the health check, kept with the
-//! deployment's details (migration 0006). A fingerprint already deployed (healthy or not) is
-//! not deployed again, so a failing release is tried once per change of the config repo, not
-//! in a loop. Every attempt is a row of `deployments` (0005): `deploying`, then `healthy`,
-//! `failed` or `rolled_back`, which is what the promote gates read.
+//! deployment's details (migration 0006). A fingerprint that is the latest attempt's (healthy
+//! or not) or the current deployment's is not deployed again, so a failing release is tried
+//! once per change of the config repo, not in a loop.
+//!
+//! Every attempt is a row of `deployments` (0005): `deploying`, then `healthy`, `failed` or
+//! `rolled_back`. The environment's current deployment, what the promote gates read, is the
+//! latest `healthy` row ([`Store::current_deployment`]): a failed attempt leaves the release
+//! before it running (each target keeps it where it can, a rollback puts it back), so it stays
+//! current. Only when an attempt leaves it running on some targets but not all (a failed
+//! rollout without rollback after a target took the new release, or a rollback that failed)
+//! is that row marked `failed` too, and the environment has no current deployment until one
+//! becomes healthy. Times come from the promotion [`Clock`], so `soak` counts from when the
+//! release became healthy on the same clock the gates read.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -20,7 +29,8 @@ use super::rollout::{self, Outcome, RolloutReport};
 use super::spec::{DeploySpec, SecretValues};
 use super::target::TargetContext;
 use crate::config::repo::ConfigRepo;
-use crate::store::{DeploymentDetails, DeploymentStatus, NewDeployment, Store, StoreError, Timestamp};
+use crate::promote::Clock;
+use crate::store::{DeploymentDetails, DeploymentRow, DeploymentStatus, NewDeployment, Store, StoreError};
 
 /// What a reconcile did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,6 +73,8 @@ pub struct Deployer {
     pub store: Arc<Store>,
     /// Target state under the data directory.
     pub targets: TargetContext,
+    /// The time deployments are recorded at (the promotion clock, so tests can move it).
+    pub clock: Clock,
 }
 
 impl Deployer {
@@ -83,10 +95,9 @@ impl Deployer {
         secrets: &SecretValues,
     ) -> Result<Reconciled, DeployError> {
         let latest = self.store.latest_deployment(app, env)?;
-        let latest_details = match &latest {
-            Some(row) => self.store.deployment_details(row.id)?,
-            None => None,
-        };
+        let latest_details = self.details_of(latest.as_ref())?;
+        let current = self.store.current_deployment(app, env)?;
+        let current_details = self.details_of(current.as_ref())?;
         let spec = match from_config::spec(repo, app, env) {
             Ok(Some(spec)) if spec.targets.is_empty() => return Ok(Reconciled::NoTargets),
             Ok(Some(spec)) => spec,
@@ -119,13 +130,12 @@ impl Deployer {
             }
         };
         let fingerprint = fingerprint(&spec, &rendered);
-        if latest_details.as_ref().is_some_and(|d| d.fingerprint == fingerprint) {
+        if [&latest_details, &current_details].iter().any(|d| d.as_ref().is_some_and(|d| d.fingerprint == fingerprint)) {
             return Ok(Reconciled::UpToDate);
         }
-        let previous = latest
+        let previous = current
             .as_ref()
-            .filter(|row| row.status == DeploymentStatus::Healthy)
-            .zip(latest_details.as_ref())
+            .zip(current_details.as_ref())
             .and_then(|(row, details)| previous_release(&spec, &row.version, &row.digest, &details.rendered));
         let new = NewDeployment {
             app: app.to_string(),
@@ -134,7 +144,7 @@ impl Deployer {
             digest: spec.digest.clone(),
             status: DeploymentStatus::Deploying,
         };
-        let id = self.store.insert_deployment(&new, Timestamp::now())?;
+        let id = self.store.insert_deployment(&new, self.clock.timestamp())?;
         tracing::info!(app, env, version = %spec.version, deployment = id, "deploying");
         let report = rollout::rollout(
             &self.targets,
@@ -155,8 +165,11 @@ impl Deployer {
         };
         self.store.record_deployment_details(id, &details)?;
         self.store
-            .set_deployment_status(id, status, Some(&message), Timestamp::now())?;
+            .set_deployment_status(id, status, Some(&message), self.clock.timestamp())?;
         tracing::info!(app, env, version = %spec.version, deployment = id, status = ?status, "{message}");
+        if let (Some(current), Some(why)) = (&current, displaced(&spec, id, &report)) {
+            self.displace(current, &why)?;
+        }
         Ok(Reconciled::Deployed {
             id,
             status,
@@ -179,16 +192,31 @@ impl Deployer {
         env: &str,
         message: String,
     ) -> Result<Reconciled, DeployError> {
-        let latest = match self.store.latest_deployment(app, env)? {
-            Some(row) => self.store.deployment_details(row.id)?,
-            None => None,
-        };
+        let latest = self.store.latest_deployment(app, env)?;
+        let latest = self.details_of(latest.as_ref())?;
         let failed = Failed {
             config_sha,
             fingerprint: fingerprint_of_error(app, env, &message),
             message,
         };
         self.record_refused(app, env, repo, failed, latest.as_ref())
+    }
+
+    fn details_of(&self, row: Option<&DeploymentRow>) -> Result<Option<DeploymentDetails>, StoreError> {
+        match row {
+            Some(row) => self.store.deployment_details(row.id),
+            None => Ok(None),
+        }
+    }
+
+    /// Marks the current deployment `failed`: a later attempt left its release on only some
+    /// targets, so the environment no longer runs it (healthy) as a whole.
+    fn displace(&self, current: &DeploymentRow, why: &str) -> Result<(), StoreError> {
+        let message = format!("{} no longer runs on every target: {why}", current.version);
+        tracing::warn!(app = %current.app, env = %current.env, deployment = current.id, "{message}");
+        self.store
+            .set_deployment_status(current.id, DeploymentStatus::Failed, Some(&message), self.clock.timestamp())?;
+        Ok(())
     }
 
     /// Records a deployment that could not even start (bad spec or render), once per
@@ -212,7 +240,7 @@ impl Deployer {
             digest: pin.map(|p| p.digest.clone()).unwrap_or_default(),
             status: DeploymentStatus::Failed,
         };
-        let now = Timestamp::now();
+        let now = self.clock.timestamp();
         let id = self.store.insert_deployment(&new, now)?;
         let details = DeploymentDetails {
             config_sha: failed.config_sha.to_string(),
@@ -279,6 +307,32 @@ fn summary(spec: &DeploySpec, report: &RolloutReport) -> (DeploymentStatus, Stri
             }
             (DeploymentStatus::RolledBack, message)
         }
+    }
+}
+
+/// Why a rollout that did not end healthy leaves the release before it on only some targets:
+/// targets that took the new release and kept it, or where rolling back failed. `None` when
+/// every target still runs the previous release (or the rollout was healthy).
+fn displaced(spec: &DeploySpec, id: i64, report: &RolloutReport) -> Option<String> {
+    let names = |targets: Vec<&str>| targets.iter().map(|t| format!("`{t}`")).collect::<Vec<_>>().join(", ");
+    match &report.outcome {
+        Outcome::Healthy => None,
+        Outcome::Failed { .. } => {
+            let changed: Vec<&str> = report
+                .steps
+                .iter()
+                .flat_map(|(_, targets)| targets)
+                .filter(|t| t.result.is_ok())
+                .map(|t| t.target.as_str())
+                .collect();
+            (!changed.is_empty()).then(|| {
+                format!("{} runs {} after the failed rollout of deployment {id}", names(changed), spec.version)
+            })
+        }
+        Outcome::RolledBack { rollback_failures, .. } => (!rollback_failures.is_empty()).then(|| {
+            let failed = rollback_failures.iter().map(|t| t.target.as_str()).collect();
+            format!("rolling back to it failed on {} in deployment {id}", names(failed))
+        }),
     }
 }
 

@@ -98,8 +98,8 @@ pub struct TargetSpec {
 pub enum TargetKind {
     /// Local processes unpacked from the image (the all-in-one development environment).
     Process {
-        /// The OCI image layout holding the image.
-        layout: PathBuf,
+        /// Where the image is read from.
+        image: ImageSource,
         /// The first of the two ports the app alternates between (`PORT`).
         base_port: u16,
     },
@@ -124,6 +124,16 @@ pub enum TargetKind {
         /// The namespace of the environment.
         namespace: String,
     },
+}
+
+/// Where the process target reads the pinned image from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ImageSource {
+    /// An OCI image layout directory (`oci:DIR[:TAG]`).
+    Layout(PathBuf),
+    /// A registry (`registry/repository[:tag]`): the pinned digest is pulled into the image
+    /// cache under the data directory.
+    Registry(String),
 }
 
 /// Steps of a rollout over an environment's targets.

@@ -57,9 +57,14 @@ pub fn judge(
     (app, env, version): (&str, &str, &Version),
 ) -> Result<Judged, OpError> {
     let (app_config, env_config, release) = lookup(repo, store, app, env, version)?;
-    let previous = match &env_config.promote_from {
-        Some(from) => store.latest_deployment(app, from.as_str())?,
-        None => None,
+    let (previous, attempt) = match &env_config.promote_from {
+        Some(from) => {
+            let current = store.current_deployment(app, from.as_str())?;
+            let latest = store.latest_deployment(app, from.as_str())?;
+            let attempt = latest.filter(|latest| current.as_ref().is_none_or(|current| current.id != latest.id));
+            (current, attempt)
+        }
+        None => (None, None),
     };
     let passed = if env_config.gates.pipelines.is_empty() { Vec::new() } else { store.passed_names(&release.sha)? };
     let approvals = store.approvals_of(app, env, &version.to_string())?;
@@ -69,6 +74,7 @@ pub fn judge(
         version,
         now: clock.now(),
         previous: previous.as_ref(),
+        attempt: attempt.as_ref(),
         passed: &passed,
         approvals: &approvals,
         access: &repo.access,

@@ -683,7 +683,8 @@ impl Store {
         promotions::set_deployment_status(&self.conn(), id, status, message, now)
     }
 
-    /// The latest deployment of `app` to `env`: the environment's state for the gates.
+    /// The latest attempt to deploy `app` to `env`, whatever its status (see
+    /// [`Store::current_deployment`] for what the environment runs).
     ///
     /// # Errors
     /// [`StoreError::Sqlite`].
@@ -775,5 +776,24 @@ impl Store {
     /// [`StoreError::Sqlite`].
     pub fn deployment_details(&self, id: i64) -> Result<Option<DeploymentDetails>, StoreError> {
         deployments::details(&self.conn(), id)
+    }
+
+    /// The environment's current deployment of `app`: the latest `healthy` one. A failed
+    /// attempt after it does not replace it (the release it deployed still runs); deploy
+    /// marks it `failed` when a later attempt left it running on only some targets. The
+    /// `from` and `soak` gates read this row.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn current_deployment(&self, app: &str, env: &str) -> Result<Option<DeploymentRow>, StoreError> {
+        deployments::current(&self.conn(), app, env)
+    }
+
+    /// The latest `limit` deployments (attempts) of `app` to `env`, newest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn deployments_of(&self, app: &str, env: &str, limit: u32) -> Result<Vec<DeploymentRow>, StoreError> {
+        deployments::list(&self.conn(), app, env, limit)
     }
 }

@@ -3,6 +3,8 @@
 //! secrets` for a freshly generated age key, and the app running as a real python3 process.
 
 use std::io::{Read as _, Write as _};
+
+use sha2::Digest as _;
 use std::path::{Path, PathBuf};
 
 use sluice::deploy::target::process::ProcessTarget;
@@ -16,7 +18,7 @@ const SECRET: &str = "s3cret-value";
 
 /// Answers `<VERSION> key=<API_KEY reversed>` (reversed, so that a search for the secret
 /// does not find it in this script).
-const APP: &str = r#"import http.server, os
+pub(crate) const APP: &str = r#"import http.server, os
 class H(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         body = (open("VERSION").read().strip() + " key=" + os.environ.get("API_KEY", "")[::-1]).encode()
@@ -29,20 +31,22 @@ class H(http.server.BaseHTTPRequestHandler):
 http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
 "#;
 
-struct Setup {
-    dir: tempfile::TempDir,
-    config: Remote,
-    layout: PathBuf,
-    identity: PathBuf,
+/// A config repo made with `sluice init` (dev: a process target and a command target writing
+/// `marker`), an OCI layout for the app's images, an age identity and dev's encrypted secret.
+pub(crate) struct Setup {
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) config: Remote,
+    pub(crate) layout: PathBuf,
+    pub(crate) identity: PathBuf,
 }
 
-fn ok(output: std::process::Output) -> String {
+pub(crate) fn ok(output: std::process::Output) -> String {
     assert!(output.status.success(), "{}", dump(&output));
     String::from_utf8_lossy(&output.stdout).trim().to_string()
 }
 
 impl Setup {
-    fn new(base_port: u16) -> Setup {
+    pub(crate) fn new(base_port: u16) -> Setup {
         let dir = tempfile::tempdir().unwrap();
         let config = Remote::new();
         let layout = dir.path().join("images/hello");
@@ -68,8 +72,11 @@ impl Setup {
             work.join("environments/dev.yaml"),
             format!(
                 "targets:\n  - {{name: local, type: process, base_port: {base_port}}}\n\
-                 \x20 - {{name: marker, type: command, run: [sh, -c, \"echo $SLUICE_VERSION >> {}\"]}}\n\
+                 \x20 - {{name: marker, type: command, run: [sh, -c, \"echo $SLUICE_VERSION >> {}; \
+                 sha256sum < $SLUICE_SECRETS_DIR/API_KEY > {}.key; echo $SLUICE_SECRETS_DIR > {}.dir\"]}}\n\
                  rollout: {{steps: [50, 100], pause: 0s, auto_rollback: false}}\n",
+                marker.display(),
+                marker.display(),
                 marker.display()
             ),
         )
@@ -102,8 +109,28 @@ impl Setup {
         }
     }
 
+    /// Writes `text` to `path` of the config repo's working tree (not pushed).
+    pub(crate) fn write(&self, path: &str, text: &str) {
+        std::fs::write(self.config.work.join(path), text).unwrap();
+    }
+
+    /// The daemon's `sluice.yaml` for this config repo, polled every second.
+    pub(crate) fn daemon_config(&self) -> String {
+        format!("config_repo:\n  repo: \"file://{}\"\n  poll: 1s\n", self.config.bare.display())
+    }
+
     /// Builds the app at `version` (its command `cmd`) and pins it in dev.
-    fn pin(&self, version: &str, cmd: &[&str]) {
+    /// Returns the image's tag and digest.
+    pub(crate) fn pin(&self, version: &str, cmd: &[&str]) -> (String, String) {
+        let (tag, digest) = self.build(version, cmd);
+        let pin = format!("version: {version}\nimage: \"{tag}\"\ndigest: \"{digest}\"\n");
+        self.write("apps/hello/dev.yaml", &pin);
+        self.push(&format!("pin {version}"));
+        (tag, digest)
+    }
+
+    /// Builds the app at `version` (its command `cmd`) into the layout: its tag and digest.
+    pub(crate) fn build(&self, version: &str, cmd: &[&str]) -> (String, String) {
         let app = self.dir.path().join(format!("app-{version}"));
         std::fs::create_dir_all(&app).unwrap();
         std::fs::write(app.join("app.py"), APP).unwrap();
@@ -115,12 +142,10 @@ impl Setup {
             args.extend(["--cmd", arg]);
         }
         let digest = ok(sluice(self.dir.path(), &args));
-        let pin = format!("version: {version}\nimage: \"{tag}\"\ndigest: \"{digest}\"\n");
-        std::fs::write(self.config.work.join("apps/hello/dev.yaml"), pin).unwrap();
-        self.push(&format!("pin {version}"));
+        (tag, digest)
     }
 
-    fn push(&self, message: &str) {
+    pub(crate) fn push(&self, message: &str) {
         git(&self.config.work, &["add", "-A"]);
         git(&self.config.work, &["commit", "-q", "-m", message]);
         git(&self.config.work, &["push", "-q", "origin", "main"]);
@@ -135,7 +160,8 @@ impl Setup {
     }
 }
 
-fn get(url: &str) -> Option<String> {
+/// The body of `GET url/`, `None` when nothing answers.
+pub(crate) fn get(url: &str) -> Option<String> {
     let addr = url.strip_prefix("http://")?;
     let mut stream = std::net::TcpStream::connect(addr).ok()?;
     stream
@@ -147,7 +173,7 @@ fn get(url: &str) -> Option<String> {
 }
 
 /// Waits until the latest deployment of hello in dev is of `version` and finished.
-fn deployed(daemon: &Daemon, version: &str) -> DeploymentRow {
+pub(crate) fn deployed(daemon: &Daemon, version: &str) -> DeploymentRow {
     daemon
         .eventually(&format!("{version} is deployed"), || {
             let row = daemon
@@ -162,7 +188,7 @@ fn deployed(daemon: &Daemon, version: &str) -> DeploymentRow {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-fn files_under(dir: &Path, found: &mut Vec<PathBuf>) {
+pub(crate) fn files_under(dir: &Path, found: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         match entry.file_type() {
             Ok(t) if t.is_dir() => files_under(&entry.path(), found),
@@ -177,11 +203,14 @@ fn pins_deploy_failures_keep_the_previous_release_and_secrets_go_only_to_the_tar
     let base_port = crate::registry::free_port();
     let setup = Setup::new(base_port);
     setup.pin("1.0.0", &["python3", "app.py"]);
-    let config = format!(
-        "config_repo:\n  repo: \"file://{}\"\n  poll: 1s\n",
-        setup.config.bare.display()
+    // Debug logs too: the secret must not be in any of them.
+    let daemon = Daemon::start(
+        &setup.daemon_config(),
+        &[
+            ("SLUICE_IDENTITY_FILE", setup.identity.to_str().unwrap()),
+            ("SLUICE_LOG", "debug"),
+        ],
     );
-    let daemon = Daemon::start(&config, &[("SLUICE_IDENTITY_FILE", setup.identity.to_str().unwrap())]);
 
     let first = deployed(&daemon, "1.0.0");
     assert_eq!(
@@ -204,6 +233,13 @@ fn pins_deploy_failures_keep_the_previous_release_and_secrets_go_only_to_the_tar
         "the secret reached the process"
     );
     assert_eq!(setup.marker(), "1.0.0", "both rollout steps ran");
+    // The command target got the secret as a file in a private directory, removed afterwards.
+    let marker = setup.dir.path().join("marker");
+    let key_hash = std::fs::read_to_string(marker.with_extension("key")).unwrap();
+    let expected: String = sha2::Sha256::digest(SECRET.as_bytes()).iter().map(|b| format!("{b:02x}")).collect();
+    assert_eq!(key_hash.split_whitespace().next(), Some(expected.as_str()), "the command target read the secret");
+    let secrets_dir = std::fs::read_to_string(marker.with_extension("dir")).unwrap();
+    assert!(!Path::new(secrets_dir.trim()).exists(), "{secrets_dir} is removed after the command");
 
     // 2.0.0 exits at once: the first step fails, the second (marker) does not run.
     setup.pin("2.0.0", &["python3", "missing.py"]);
@@ -224,6 +260,27 @@ fn pins_deploy_failures_keep_the_previous_release_and_secrets_go_only_to_the_tar
         "1.0.0 still serves"
     );
     assert_eq!(setup.marker(), "1.0.0", "the step after the failed one did not run");
+    let current = daemon.store().current_deployment("hello", "dev").unwrap().unwrap();
+    assert_eq!(
+        (current.id, current.version.as_str(), current.status),
+        (first.id, "1.0.0", DeploymentStatus::Healthy),
+        "1.0.0 is still recorded as dev's current deployment"
+    );
+    let reader = crate::api::create_token(&daemon, "reader", "read");
+    let history = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["history", "hello", "dev", "--json"])
+        .env("SLUICE_SERVER", daemon.addr.to_string())
+        .env("SLUICE_TOKEN", &reader)
+        .output()
+        .unwrap();
+    let history: serde_json::Value = serde_json::from_str(&ok(history)).unwrap();
+    assert_eq!(history["current"]["version"], "1.0.0", "{history:#}");
+    assert_eq!(
+        (&history["deployments"][0]["version"], &history["deployments"][0]["status"]),
+        (&serde_json::json!("2.0.0"), &serde_json::json!("failed")),
+        "the failed attempt is in the history: {history:#}"
+    );
+    assert_eq!(history["deployments"][1]["current"], true, "{history:#}");
 
     // A template symlinked out of the config repo refuses the render: nothing is touched.
     std::os::unix::fs::symlink(

@@ -7,7 +7,10 @@
 //! `sops` and `age` ([`secrets`]), with OpenPGP keys against the real `gpg` ([`secrets_pgp`]),
 //! and in a config repo with `.sops.yaml` creation rules ([`secrets_repo`]); and images built
 //! and pushed to a real `docker-registry`, checked with `skopeo` ([`image`], [`registry`]);
-//! and an `https://` repository served by a real `git http-backend` over TLS ([`mirrors`]).
+//! and an `https://` repository served by a real `git http-backend` over TLS ([`mirrors`]);
+//! and deployments of real processes from a config repo ([`deploy`]), feeding the promotion
+//! gates ([`deploy_gates`]), rolled out over several targets ([`deploy_rollout`]), from
+//! images pulled from a registry ([`deploy_registry`]).
 
 #[path = "../plan/support.rs"]
 #[allow(dead_code)]
@@ -18,6 +21,9 @@ mod cli;
 mod concurrency;
 mod daemon;
 mod deploy;
+mod deploy_gates;
+mod deploy_registry;
+mod deploy_rollout;
 mod hooks;
 mod image;
 mod mirrors;

@@ -66,21 +66,8 @@ impl World {
 
     /// Records the release `version` of `hello` as a publication does.
     pub(crate) fn release(&self, version: &str) {
-        let store = self.daemon.store();
-        let now = Timestamp::now();
-        let new = NewPublication {
-            app: "hello".into(),
-            version: version.into(),
-            sha: "a".repeat(40),
-            image: format!("127.0.0.1:5000/hello:{version}"),
-            pipeline_id: None,
-        };
-        let Claim::Won(row) = store.claim_publication(&new, Duration::from_secs(60), now).unwrap() else { panic!("claim") };
         let digest = format!("sha256:{:0>64}", version.replace('.', ""));
-        let lease = Duration::from_secs(60);
-        store.advance_publication(row.id, row.attempt, PublicationState::ImagePushed, Some(&digest), lease, now).unwrap();
-        store.advance_publication(row.id, row.attempt, PublicationState::TagPushed, None, lease, now).unwrap();
-        store.release_publication(row.id, row.attempt, now).unwrap();
+        record_release(&self.daemon.store(), version, &format!("127.0.0.1:5000/hello:{version}"), &digest);
     }
 
     /// Records `version` of `hello` healthy in `env` since `since` (RFC 3339), as deploy does.
@@ -166,6 +153,23 @@ impl World {
         }
         panic!("cannot push to the config repo");
     }
+}
+
+/// Records the release `version` of `hello` (`image`, `digest`) in `store` as a publication does.
+pub(crate) fn record_release(store: &sluice::store::Store, version: &str, image: &str, digest: &str) {
+    let now = Timestamp::now();
+    let new = NewPublication {
+        app: "hello".into(),
+        version: version.into(),
+        sha: "a".repeat(40),
+        image: image.into(),
+        pipeline_id: None,
+    };
+    let Claim::Won(row) = store.claim_publication(&new, Duration::from_secs(60), now).unwrap() else { panic!("claim") };
+    let lease = Duration::from_secs(60);
+    store.advance_publication(row.id, row.attempt, PublicationState::ImagePushed, Some(digest), lease, now).unwrap();
+    store.advance_publication(row.id, row.attempt, PublicationState::TagPushed, None, lease, now).unwrap();
+    store.release_publication(row.id, row.attempt, now).unwrap();
 }
 
 /// The pin file text of `version`.

@@ -151,7 +151,7 @@ fn blob_json(layout: &Path, digest: &str) -> Result<Value, ImageError> {
 }
 
 /// The `linux/amd64` entry of an index, or its only entry.
-fn pick_manifest(index: &Value) -> Option<String> {
+pub(super) fn pick_manifest(index: &Value) -> Option<String> {
     let entries = index.get("manifests")?.as_array()?;
     let platform = |entry: &Value, key: &str| {
         entry

@@ -2,10 +2,11 @@
 //! `blobs/sha256/…`) by its manifest digest, check every blob against its digest, and unpack
 //! its layers into a directory, applying whiteouts as the OCI image spec says.
 //!
-//! No registry client here: the layout is what `sluice image build` writes (or `skopeo copy`
-//! makes from a registry).
+//! The layout is what `sluice image build` writes, or the image cache that [`pull`] fills
+//! from a registry.
 
 mod layout;
+pub mod pull;
 mod unpack;
 
 pub use layout::{ImageConfig, read};
@@ -32,6 +33,14 @@ pub enum ImageError {
         layout: PathBuf,
         /// The digest expected.
         digest: String,
+    },
+    /// The image could not be pulled from its registry.
+    #[error("cannot pull `{image}`: {detail}")]
+    Pull {
+        /// The image reference.
+        image: String,
+        /// Why: the registry's answer, or what did not match.
+        detail: String,
     },
     /// The layout's JSON is not what the OCI image spec describes.
     #[error("`{}`: {message}", layout.display())]

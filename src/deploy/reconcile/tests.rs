@@ -65,7 +65,8 @@ impl Fixture {
         let store = Arc::new(Store::open(dir.path().join("sluice.db")).unwrap());
         let deployer = Deployer {
             store,
-            targets: TargetContext { data_dir: data.clone() },
+            targets: TargetContext::new(data.clone()),
+            clock: crate::promote::Clock::System,
         };
         Fixture {
             repo,
@@ -176,6 +177,18 @@ async fn a_failed_deploy_leaves_the_previous_release_running_and_recorded() {
         fixture.reconcile().await,
         Reconciled::UpToDate,
         "a failed release is not retried in a loop"
+    );
+    let current = store.current_deployment("hello", "dev").unwrap().unwrap();
+    assert_eq!(
+        (current.id, current.status),
+        (first, DeploymentStatus::Healthy),
+        "1.0.0 is still the environment's current deployment"
+    );
+    fixture.pin("1.0.0", &v1);
+    assert_eq!(
+        fixture.reconcile().await,
+        Reconciled::UpToDate,
+        "pinning back the release that runs deploys nothing"
     );
 
     fixture.process().stop().await.unwrap();

@@ -60,9 +60,7 @@ fn history(dir: &Path, name: &str) -> String {
 #[tokio::test]
 async fn a_healthy_rollout_takes_every_target_in_steps() {
     let dir = tempfile::tempdir().unwrap();
-    let context = TargetContext {
-        data_dir: dir.path().to_path_buf(),
-    };
+    let context = TargetContext::new(dir.path().to_path_buf());
     let spec = spec(dir.path(), "1.0.0", &["a", "b", "c"], false);
     let report = rollout(&context, &spec, &Rendered::default(), &SecretValues::default(), None).await;
     assert_eq!(report.outcome, Outcome::Healthy);
@@ -77,9 +75,7 @@ async fn a_healthy_rollout_takes_every_target_in_steps() {
 #[tokio::test]
 async fn a_failed_step_stops_the_rollout() {
     let dir = tempfile::tempdir().unwrap();
-    let context = TargetContext {
-        data_dir: dir.path().to_path_buf(),
-    };
+    let context = TargetContext::new(dir.path().to_path_buf());
     let spec = spec(dir.path(), "2.0.0", &["a", "bad", "c"], false);
     let report = rollout(&context, &spec, &Rendered::default(), &SecretValues::default(), None).await;
     assert!(
@@ -94,9 +90,7 @@ async fn a_failed_step_stops_the_rollout() {
 #[tokio::test]
 async fn auto_rollback_applies_the_previous_release_to_the_targets_touched() {
     let dir = tempfile::tempdir().unwrap();
-    let context = TargetContext {
-        data_dir: dir.path().to_path_buf(),
-    };
+    let context = TargetContext::new(dir.path().to_path_buf());
     let old = spec(dir.path(), "1.0.0", &["a", "bad", "c"], true);
     let new = spec(dir.path(), "2.0.0", &["a", "bad", "c"], true);
     let rendered = Rendered::default();

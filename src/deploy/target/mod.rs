@@ -14,18 +14,48 @@ pub mod process;
 
 use std::path::PathBuf;
 
-use super::image::ImageError;
+use super::image::{self, ImageError};
 use super::render::Rendered;
-use super::spec::{DeploySpec, SecretValues, TargetKind, TargetSpec};
+use super::spec::{DeploySpec, ImageSource, SecretValues, TargetKind, TargetSpec};
+use crate::publish::registry::RegistryOptions;
 
 /// Where targets keep their state.
 #[derive(Debug, Clone)]
 pub struct TargetContext {
-    /// The daemon's data directory; targets use `<data_dir>/deploy/<app>/<env>/<target>/`.
+    /// The daemon's data directory; targets use `<data_dir>/deploy/<app>/<env>/<target>/`,
+    /// and registry images are cached in the layout `<data_dir>/deploy/images`.
     pub data_dir: PathBuf,
+    /// How registries are reached (insecure hosts, credentials), as for publishing.
+    pub registry: RegistryOptions,
 }
 
 impl TargetContext {
+    /// A context under `data_dir` whose registry options come from the environment
+    /// ([`RegistryOptions::from_env`]).
+    pub fn new(data_dir: PathBuf) -> TargetContext {
+        TargetContext {
+            data_dir,
+            registry: RegistryOptions::from_env(),
+        }
+    }
+
+    /// The layout holding the image `source`: the `oci:` layout itself, or the image cache,
+    /// into which the pinned `digest` is pulled first (blobs already there are not fetched).
+    ///
+    /// # Errors
+    ///
+    /// [`ImageError`] when the pull fails.
+    pub async fn image_layout(&self, source: &ImageSource, digest: &str) -> Result<PathBuf, ImageError> {
+        match source {
+            ImageSource::Layout(dir) => Ok(dir.clone()),
+            ImageSource::Registry(reference) => {
+                let cache = self.data_dir.join("deploy/images");
+                image::pull::pull(reference, digest, &cache, &self.registry).await?;
+                Ok(cache)
+            }
+        }
+    }
+
     /// The state directory of one target of one app in one environment.
     pub fn target_dir(&self, spec: &DeploySpec, target: &TargetSpec) -> PathBuf {
         self.data_dir
@@ -101,10 +131,10 @@ pub async fn apply(
     secrets: &SecretValues,
 ) -> Result<Applied, TargetError> {
     match &target.kind {
-        TargetKind::Process { layout, base_port } => {
+        TargetKind::Process { image, base_port } => {
             let process = process::ProcessTarget {
                 dir: context.target_dir(spec, target),
-                layout: layout.clone(),
+                layout: context.image_layout(image, &spec.digest).await?,
                 base_port: *base_port,
             };
             process.deploy(spec, secrets).await

@@ -14,18 +14,21 @@ fn previous_name(input: &GateInput<'_>) -> String {
 }
 
 /// Why the previous environment does not run the release healthily, or `None` when it does.
+/// A failed attempt after a healthy deployment does not replace it: the release deployed
+/// before still runs, so it stays what the gates read.
 fn not_healthy(input: &GateInput<'_>) -> Option<String> {
     let from = previous_name(input);
-    match input.previous {
-        None => Some(format!("{} was never deployed to {from}", input.version)),
-        Some(row) if row.version != input.version.to_string() => {
-            Some(format!("{from} runs {} ({}), not {}", row.version, row.status, input.version))
-        }
-        Some(DeploymentRow { status: DeploymentStatus::Healthy, .. }) => None,
-        Some(row) => {
+    let version = input.version.to_string();
+    let attempt = input.attempt.filter(|row| row.version == version);
+    match (input.previous, attempt) {
+        (Some(DeploymentRow { status: DeploymentStatus::Healthy, version: running, .. }), _) if *running == version => None,
+        (current, Some(row)) => {
             let detail = row.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
-            Some(format!("{} is {} in {from}{detail}", input.version, row.status))
+            let still = current.map(|c| format!("; {from} still runs {}", c.version)).unwrap_or_default();
+            Some(format!("{} is {} in {from}{detail}{still}", input.version, row.status))
         }
+        (Some(row), None) => Some(format!("{from} runs {} ({}), not {}", row.version, row.status, input.version)),
+        (None, None) => Some(format!("{} was never deployed to {from}", input.version)),
     }
 }
 

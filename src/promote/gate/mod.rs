@@ -27,8 +27,12 @@ pub struct GateInput<'a> {
     pub version: &'a Version,
     /// The time of the evaluation.
     pub now: DateTime<Utc>,
-    /// The latest deployment of the app in `env.promote_from` (`None`: never deployed there).
+    /// The current deployment of the app in `env.promote_from`: the latest healthy one, what
+    /// runs there (`None`: nothing healthy was ever deployed there).
     pub previous: Option<&'a DeploymentRow>,
+    /// The latest attempt to deploy the app in `env.promote_from`, when it is not `previous`
+    /// (one in progress, failed or rolled back): it says why the release is not healthy there.
+    pub attempt: Option<&'a DeploymentRow>,
     /// Names of jobs and pipeline sources that passed for the release's commit.
     pub passed: &'a [String],
     /// Approvals and rejections of the release for `env`, oldest first.

@@ -70,6 +70,7 @@ fn production_opens_with_soak_window_and_two_approvals() {
         version: &version,
         now: tuesday(),
         previous: Some(&previous),
+        attempt: None,
         passed: &[],
         approvals: &approvals,
         access: &repo.access,
@@ -99,6 +100,7 @@ fn soak_and_from_say_what_the_previous_environment_runs() {
         version: &version,
         now: tuesday(),
         previous: None,
+        attempt: None,
         passed: &[],
         approvals: &[],
         access: &repo.access,
@@ -117,6 +119,18 @@ fn soak_and_from_say_what_the_previous_environment_runs() {
     assert_eq!(gates["soak"], (GateState::Closed, "healthy in staging for 30m of 2h; opens at 2026-12-01T10:30:00Z".into()));
     let later = evaluate(&GateInput { previous: Some(&fresh), now: tuesday() + chrono::Duration::minutes(90), ..base });
     assert_eq!(states(&later)["soak"].0, GateState::Open);
+
+    // A failed attempt of 1.2.3 after 1.2.2 became healthy: closed, saying both.
+    let mut failed = deployment("1.2.3", DeploymentStatus::Failed, None);
+    failed.message = Some("target `local` failed".into());
+    let gates = states(&evaluate(&GateInput { previous: Some(&older), attempt: Some(&failed), ..base }));
+    assert_eq!(gates["from"].1, "1.2.3 is failed in staging: target `local` failed; staging still runs 1.2.2");
+    assert_eq!(gates["soak"].0, GateState::Closed);
+    // A failed attempt of another release leaves a healthy 1.2.3 current: open, soak from then.
+    let newer = deployment("1.2.4", DeploymentStatus::Failed, None);
+    let evaluation = evaluate(&GateInput { previous: Some(&fresh), attempt: Some(&newer), now: tuesday() + chrono::Duration::minutes(90), ..base });
+    assert_eq!(states(&evaluation)["from"].0, GateState::Open);
+    assert_eq!(states(&evaluation)["soak"].0, GateState::Open);
 }
 
 #[test]
@@ -146,6 +160,7 @@ fn window_freeze_rejection_and_blocks_close_the_gates() {
         version: &version,
         now: friday,
         previous: None,
+        attempt: None,
         passed: &[],
         approvals: &approvals,
         access: &repo.access,
@@ -171,6 +186,7 @@ fn approvals_expire() {
         version: &version,
         now: tuesday(),
         previous: None,
+        attempt: None,
         passed: &[],
         approvals: &approvals,
         access: &repo.access,

@@ -1,9 +1,36 @@
-//! The SQL of deployment details (migration 0006).
+//! The SQL of deployment details (migration 0006) and of reading deployments as history:
+//! the current one of an environment and the latest attempts.
 
 use rusqlite::{Connection, OptionalExtension as _, params};
 
+use super::promotions::{DEPLOYMENT_COLUMNS, deployment_from_row};
 use crate::store::error::SqlContext;
-use crate::store::{DeploymentDetails, StoreError};
+use crate::store::{DeploymentDetails, DeploymentRow, StoreError};
+
+pub(crate) fn current(conn: &Connection, app: &str, env: &str) -> Result<Option<DeploymentRow>, StoreError> {
+    conn.query_row(
+        &format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments
+             WHERE app = ?1 AND env = ?2 AND status = 'healthy' ORDER BY id DESC LIMIT 1"
+        ),
+        [app, env],
+        deployment_from_row,
+    )
+    .optional()
+    .context("read current deployment")
+}
+
+pub(crate) fn list(conn: &Connection, app: &str, env: &str, limit: u32) -> Result<Vec<DeploymentRow>, StoreError> {
+    let mut statement = conn
+        .prepare(&format!(
+            "SELECT {DEPLOYMENT_COLUMNS} FROM deployments WHERE app = ?1 AND env = ?2 ORDER BY id DESC LIMIT ?3"
+        ))
+        .context("list deployments")?;
+    let rows = statement
+        .query_map(params![app, env, limit], deployment_from_row)
+        .context("list deployments")?;
+    rows.collect::<Result<Vec<_>, _>>().context("list deployments")
+}
 
 pub(crate) fn record_details(conn: &Connection, id: i64, details: &DeploymentDetails) -> Result<(), StoreError> {
     conn.execute(
@@ -67,5 +94,34 @@ mod tests {
         );
         details.rendered = "not json".into();
         assert!(store.record_deployment_details(id, &details).is_err());
+    }
+
+    #[test]
+    fn the_current_deployment_is_the_latest_healthy_one_and_failed_attempts_stay_listed() {
+        let store = Store::open_in_memory().unwrap();
+        let deploy = |version: &str, status: DeploymentStatus, at: i64| {
+            let new = NewDeployment {
+                app: "hello".into(),
+                env: "dev".into(),
+                version: version.into(),
+                digest: format!("sha256:{version}"),
+                status: DeploymentStatus::Deploying,
+            };
+            let id = store.insert_deployment(&new, Timestamp::from_unix_millis(at)).unwrap();
+            store.set_deployment_status(id, status, None, Timestamp::from_unix_millis(at + 1)).unwrap();
+            id
+        };
+        assert_eq!(store.current_deployment("hello", "dev").unwrap(), None);
+        let first = deploy("1.0.0", DeploymentStatus::Healthy, 10);
+        deploy("2.0.0", DeploymentStatus::Failed, 20);
+        deploy("3.0.0", DeploymentStatus::RolledBack, 30);
+        let current = store.current_deployment("hello", "dev").unwrap().unwrap();
+        assert_eq!((current.id, current.healthy_since), (first, Some(Timestamp::from_unix_millis(11))));
+        assert_eq!(store.latest_deployment("hello", "dev").unwrap().unwrap().version, "3.0.0");
+        let listed: Vec<String> = store.deployments_of("hello", "dev", 2).unwrap().into_iter().map(|r| r.version).collect();
+        assert_eq!(listed, ["3.0.0", "2.0.0"]);
+        let fourth = deploy("4.0.0", DeploymentStatus::Healthy, 40);
+        assert_eq!(store.current_deployment("hello", "dev").unwrap().unwrap().id, fourth);
+        assert_eq!(store.current_deployment("hello", "staging").unwrap(), None);
     }
 }

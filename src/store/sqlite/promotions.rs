@@ -8,7 +8,7 @@ use crate::store::promotion::{
 };
 use crate::store::{DeploymentStatus, StoreError, Timestamp, Verdict};
 
-const DEPLOYMENT_COLUMNS: &str =
+pub(crate) const DEPLOYMENT_COLUMNS: &str =
     "id, app, env, version, digest, status, started_at, finished_at, healthy_since, message";
 
 pub(crate) fn insert_deployment(conn: &Connection, new: &NewDeployment, now: Timestamp) -> Result<i64, StoreError> {
@@ -53,7 +53,7 @@ pub(crate) fn latest_deployment(conn: &Connection, app: &str, env: &str) -> Resu
     .context("read deployment")
 }
 
-fn deployment_from_row(row: &Row<'_>) -> rusqlite::Result<DeploymentRow> {
+pub(crate) fn deployment_from_row(row: &Row<'_>) -> rusqlite::Result<DeploymentRow> {
     Ok(DeploymentRow {
         id: row.get(0)?,
         app: row.get(1)?,
