@@ -76,7 +76,15 @@ pub fn spec(repo: &ConfigRepo, app: &str, env: &str) -> Result<Option<DeploySpec
                 recipients: environment.secrets.age.clone(),
             },
             repo::TargetKind::Kubernetes(settings) | repo::TargetKind::Helm(settings) => TargetKind::Kubernetes {
+                kubeconfig: settings.kubeconfig.as_deref().map(|path| {
+                    let home = std::env::var_os("HOME").map(PathBuf::from);
+                    crate::deploy::target::kubernetes::kubeconfig_path(path, home.as_deref())
+                }),
+                context: settings.context.clone(),
                 namespace: settings.namespace.clone().unwrap_or_else(|| format!("sluice-{env}")),
+                rollout_timeout: settings
+                    .rollout_timeout
+                    .unwrap_or(crate::deploy::target::kubernetes::DEFAULT_ROLLOUT_TIMEOUT),
             },
         };
         targets.push(TargetSpec {

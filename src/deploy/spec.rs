@@ -119,10 +119,17 @@ pub enum TargetKind {
         /// Recipients (`age1…`) the secrets are encrypted to.
         recipients: Vec<String>,
     },
-    /// A Kubernetes cluster (objects computed here; applying needs kube-rs, not built yet).
+    /// One cluster (a context of a kubeconfig), applied to with server-side apply.
     Kubernetes {
+        /// The kubeconfig file; `None` reads `KUBECONFIG` or `~/.kube/config`, then the
+        /// in-cluster service account.
+        kubeconfig: Option<PathBuf>,
+        /// The kubeconfig's context; `None` takes its `current-context`.
+        context: Option<String>,
         /// The namespace of the environment.
         namespace: String,
+        /// How long Deployments and StatefulSets have to roll out.
+        rollout_timeout: Duration,
     },
 }
 

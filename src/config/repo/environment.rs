@@ -151,6 +151,8 @@ pub struct KubeSettings {
     pub context: Option<String>,
     /// `namespace`.
     pub namespace: Option<String>,
+    /// `rollout_timeout`: how long Deployments and StatefulSets have to roll out.
+    pub rollout_timeout: Option<Duration>,
 }
 
 /// `rollout:`.
@@ -344,7 +346,7 @@ fn read_targets(node: &Node, diags: &mut Diagnostics) -> Vec<Target> {
     let mut targets: Vec<Target> = Vec::new();
     for (i, entry) in items.iter().enumerate() {
         let path = item("targets", i);
-        let keys = &["name", "type", "base_port", "run", "repo", "branch", "path", "kubeconfig", "context", "namespace"];
+        let keys = &["name", "type", "base_port", "run", "repo", "branch", "path", "kubeconfig", "context", "namespace", "rollout_timeout"];
         let Some(fields) = Fields::open(entry, &path, keys, diags) else { continue };
         let name = fields.required("name", diags).and_then(|_| fields.string("name", diags));
         if let Some((node, name)) = name
@@ -358,7 +360,7 @@ fn read_targets(node: &Node, diags: &mut Diagnostics) -> Vec<Target> {
             "process" => &["base_port"],
             "command" => &["run"],
             "gitops" => &["repo", "branch", "path"],
-            "kubernetes" | "helm" => &["kubeconfig", "context", "namespace"],
+            "kubernetes" | "helm" => &["kubeconfig", "context", "namespace", "rollout_timeout"],
             other => {
                 let message = format!("`{other}` is not a target type");
                 let hint = "use `process`, `command`, `gitops`, `kubernetes` or `helm`";
@@ -405,6 +407,9 @@ fn read_targets(node: &Node, diags: &mut Diagnostics) -> Vec<Target> {
                     kubeconfig: text("kubeconfig", diags),
                     context: text("context", diags),
                     namespace: text("namespace", diags),
+                    rollout_timeout: fields.string("rollout_timeout", diags).and_then(|(node, text)| {
+                        duration(node, &fields.path_of("rollout_timeout"), text, diags)
+                    }),
                 };
                 if other == "helm" { TargetKind::Helm(settings) } else { TargetKind::Kubernetes(settings) }
             }

@@ -117,3 +117,28 @@ fn freezes_are_added_to_the_file_text() {
         assert!(repo.environment("dev").unwrap().freezes.contains(&freeze), "{edited}");
     }
 }
+
+#[test]
+fn kubernetes_targets_name_their_kubeconfig_context_and_rollout_timeout() {
+    let mut files = template();
+    let text = "promote_from: dev\ntargets:\n  - {name: eu, type: kubernetes, kubeconfig: /etc/sluice/kubeconfig, context: prod-eu, rollout_timeout: 10m}\n  - {name: us, type: kubernetes, context: prod-us}\n";
+    files.insert("environments/staging.yaml".into(), text.as_bytes().to_vec());
+    let (repo, _) = parse(&files, "").unwrap_or_else(|d| panic!("{d}"));
+    let targets = &repo.environment("staging").unwrap().targets;
+    let settings = |i: usize| match &targets[i].kind {
+        TargetKind::Kubernetes(settings) => settings.clone(),
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(settings(0).kubeconfig.as_deref(), Some("/etc/sluice/kubeconfig"));
+    assert_eq!(settings(0).context.as_deref(), Some("prod-eu"));
+    assert_eq!(settings(0).rollout_timeout, Some(std::time::Duration::from_secs(600)));
+    assert_eq!((settings(1).kubeconfig, settings(1).rollout_timeout), (None, None));
+
+    files.insert(
+        "environments/staging.yaml".into(),
+        b"promote_from: dev\ntargets:\n  - {name: eu, type: kubernetes, rollout_timeout: soon}\n".to_vec(),
+    );
+    let errors = errors_of(&files);
+    let want = "environments/staging.yaml:3:51: targets[0].rollout_timeout: `soon` must be a number followed by a unit";
+    assert!(errors.iter().any(|e| e.starts_with(want)), "missing {want:?} in:\n{}", errors.join("\n"));
+}

@@ -1,16 +1,60 @@
-//! The Kubernetes target's logic, without a client: the objects Sluice would apply
-//! (server-side apply, field manager `sluice`), the label selector and prune set, and the
-//! rollout condition read from the objects the API server returns.
+//! The Kubernetes target: server-side apply of a render to one cluster (a context of a
+//! kubeconfig), pruning of what an earlier apply left, and waiting for workloads to roll out.
 //!
-//! No API server can run where Sluice is developed, and kube-rs is not a dependency yet (see
-//! README for the measured build cost), so nothing is sent: [`super::apply`]
-//! refuses this target. Everything here is tested on the JSON objects it would send and
-//! receive; the requests themselves are untested.
+//! This file holds the logic, as pure functions over the JSON objects Sluice sends and
+//! receives: the objects to apply (labels, namespace, the `<app>-secrets` Secret), their
+//! order, the kinds listed for pruning and the prune set, and the rollout condition.
+//! [`cluster`] is the thin layer over kube-rs that sends them; [`wait`] decides when a
+//! rollout has timed out, on a clock tests can set. No API server can run where Sluice is
+//! developed: the requests are checked against a recording HTTP peer, never a real cluster.
+
+mod cluster;
+pub mod wait;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde_json::{Map, Value, json};
 
 use crate::deploy::render::Rendered;
 use crate::deploy::spec::{DeploySpec, SecretValues};
+
+pub use cluster::{Cluster, KubeError, Settings, apply};
+
+/// How long Deployments and StatefulSets have to roll out when the target sets no
+/// `rollout_timeout`.
+pub const DEFAULT_ROLLOUT_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The field manager of every server-side apply Sluice makes.
+pub const FIELD_MANAGER: &str = "sluice";
+
+/// Kinds listed for pruning even when the new render has none of them (the render's own
+/// kinds are always listed too): the usual kinds of an app. A labelled object of another
+/// kind that the new render drops is left in place.
+pub const PRUNED_KINDS: &[(&str, &str)] = &[
+    ("v1", "ConfigMap"),
+    ("v1", "Secret"),
+    ("v1", "Service"),
+    ("v1", "ServiceAccount"),
+    ("v1", "PersistentVolumeClaim"),
+    ("apps/v1", "Deployment"),
+    ("apps/v1", "StatefulSet"),
+    ("apps/v1", "DaemonSet"),
+    ("batch/v1", "Job"),
+    ("batch/v1", "CronJob"),
+    ("networking.k8s.io/v1", "Ingress"),
+    ("networking.k8s.io/v1", "NetworkPolicy"),
+    ("policy/v1", "PodDisruptionBudget"),
+    ("autoscaling/v2", "HorizontalPodAutoscaler"),
+    ("rbac.authorization.k8s.io/v1", "Role"),
+    ("rbac.authorization.k8s.io/v1", "RoleBinding"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRole"),
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"),
+];
+
+/// Kinds never pruned: a `Namespace` holds other apps' objects, and deleting a
+/// `CustomResourceDefinition` deletes every object of its kind.
+const NEVER_PRUNED: &[&str] = &["Namespace", "CustomResourceDefinition"];
 
 /// The label every object Sluice applies carries.
 pub const MANAGED_BY: (&str, &str) = ("app.kubernetes.io/managed-by", "sluice");
@@ -19,7 +63,7 @@ pub const APP_LABEL: &str = "sluice.dev/app";
 /// The label naming the environment.
 pub const ENV_LABEL: &str = "sluice.dev/env";
 
-/// Kinds that are not namespaced (their objects get no `metadata.namespace`).
+/// Kinds known to be cluster-scoped (their objects get no `metadata.namespace`).
 const CLUSTER_SCOPED: &[&str] = &[
     "Namespace",
     "ClusterRole",
@@ -58,6 +102,33 @@ impl ObjectKey {
             name: text("/metadata/name")?,
         })
     }
+
+    /// The API group: `apps` for `apps/v1`, empty for the core group's `v1`.
+    pub fn group(&self) -> &str {
+        group_of(&self.api_version)
+    }
+
+    /// `Deployment `sluice-dev/hello``: how errors and reports name the object.
+    pub fn describe(&self) -> String {
+        if self.namespace.is_empty() {
+            format!("{} `{}`", self.kind, self.name)
+        } else {
+            format!("{} `{}/{}`", self.kind, self.namespace, self.name)
+        }
+    }
+
+    /// Whether `other` is the same object, perhaps read through another version of its group.
+    fn same_object(&self, other: &ObjectKey) -> bool {
+        self.group() == other.group()
+            && self.kind == other.kind
+            && self.namespace == other.namespace
+            && self.name == other.name
+    }
+}
+
+/// The group of an `apiVersion`: what precedes the `/`, or empty for the core group.
+fn group_of(api_version: &str) -> &str {
+    api_version.rsplit_once('/').map_or("", |(group, _)| group)
 }
 
 /// `app.kubernetes.io/managed-by=sluice,sluice.dev/app=<app>,sluice.dev/env=<env>`: what
@@ -115,18 +186,17 @@ pub fn objects_to_apply(
     Ok(objects)
 }
 
-/// Adds the three labels and, for namespaced kinds, the namespace.
+/// Adds the three labels and, for kinds not known to be cluster-scoped, the namespace (at
+/// apply time, discovery has the last word: see [`place`]).
 fn label(object: &mut Value, spec: &DeploySpec, namespace: &str) {
     let namespaced = !object
         .get("kind")
         .and_then(Value::as_str)
         .is_some_and(|kind| CLUSTER_SCOPED.contains(&kind));
+    place(object, namespaced, namespace);
     let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
         return;
     };
-    if namespaced {
-        metadata.insert("namespace".into(), Value::String(namespace.to_string()));
-    }
     let labels = metadata.entry("labels").or_insert_with(|| Value::Object(Map::new()));
     if !labels.is_object() {
         *labels = Value::Object(Map::new());
@@ -139,9 +209,10 @@ fn label(object: &mut Value, spec: &DeploySpec, namespace: &str) {
 }
 
 /// The objects to delete after an apply: those `live` (listed with [`label_selector`]) that
-/// carry Sluice's label and are not among `applied`. The `Namespace` is never pruned.
-pub fn prune_set(live: &[Value], applied: &[Value]) -> Vec<ObjectKey> {
-    let keep: Vec<ObjectKey> = applied.iter().filter_map(ObjectKey::of).collect();
+/// carry Sluice's label and are not among `applied`, compared by group, kind, namespace and
+/// name (a list may return another version of the group than the one applied). Namespaces
+/// and CustomResourceDefinitions are never pruned.
+pub fn prune_set(live: &[Value], applied: &[ObjectKey]) -> Vec<ObjectKey> {
     let mut prune: Vec<ObjectKey> = live
         .iter()
         .filter(|o| {
@@ -150,10 +221,81 @@ pub fn prune_set(live: &[Value], applied: &[Value]) -> Vec<ObjectKey> {
                 == Some(MANAGED_BY.1)
         })
         .filter_map(ObjectKey::of)
-        .filter(|key| key.kind != "Namespace" && !keep.contains(key))
+        .filter(|key| !NEVER_PRUNED.contains(&key.kind.as_str()) && !applied.iter().any(|k| k.same_object(key)))
         .collect();
     prune.sort();
+    prune.dedup();
     prune
+}
+
+/// The `(apiVersion, kind)`s to list for pruning: [`PRUNED_KINDS`] and every kind of the
+/// applied objects (in the version applied), each group and kind once, never a kind of
+/// `NEVER_PRUNED`.
+pub fn prune_kinds(applied: &[ObjectKey]) -> Vec<(String, String)> {
+    let mut kinds: Vec<(String, String)> = Vec::new();
+    let applied_kinds = applied.iter().map(|k| (k.api_version.clone(), k.kind.clone()));
+    let listed = PRUNED_KINDS.iter().map(|(v, k)| (v.to_string(), k.to_string()));
+    for (api_version, kind) in applied_kinds.chain(listed) {
+        let known = kinds
+            .iter()
+            .any(|(v, k)| *k == kind && group_of(v) == group_of(&api_version));
+        if !known && !NEVER_PRUNED.contains(&kind.as_str()) {
+            kinds.push((api_version, kind));
+        }
+    }
+    kinds
+}
+
+/// The objects in the order they are applied: Namespaces, then CustomResourceDefinitions
+/// (so that the kinds they define exist), then the others in render order.
+pub fn in_apply_order(mut objects: Vec<Value>) -> Vec<Value> {
+    objects.sort_by_key(|object| match object.get("kind").and_then(Value::as_str) {
+        Some("Namespace") => 0,
+        Some("CustomResourceDefinition") => 1,
+        _ => 2,
+    });
+    objects
+}
+
+/// The `(group, kind)`s the CustomResourceDefinitions among `objects` define: their objects
+/// may have to wait for the API server to serve the new kind.
+pub fn defined_kinds(objects: &[Value]) -> Vec<(String, String)> {
+    objects
+        .iter()
+        .filter(|o| o.get("kind").and_then(Value::as_str) == Some("CustomResourceDefinition"))
+        .filter_map(|o| {
+            let group = o.pointer("/spec/group")?.as_str()?;
+            let kind = o.pointer("/spec/names/kind")?.as_str()?;
+            Some((group.to_string(), kind.to_string()))
+        })
+        .collect()
+}
+
+/// Places an object as the API server's discovery says its kind is scoped: a namespaced
+/// object in `namespace`, a cluster-scoped one without `metadata.namespace`.
+pub fn place(object: &mut Value, namespaced: bool, namespace: &str) {
+    let Some(metadata) = object.get_mut("metadata").and_then(Value::as_object_mut) else {
+        return;
+    };
+    if namespaced {
+        metadata.insert("namespace".into(), Value::String(namespace.to_string()));
+    } else {
+        metadata.remove("namespace");
+    }
+}
+
+/// The kubeconfig file a target names: a leading `~/` is the controller's home directory
+/// (`home`), as in kubectl; anything else is taken as written.
+pub fn kubeconfig_path(configured: &str, home: Option<&Path>) -> PathBuf {
+    match (configured.strip_prefix("~/"), home) {
+        (Some(rest), Some(home)) => home.join(rest),
+        _ => PathBuf::from(configured),
+    }
+}
+
+/// Whether Sluice waits for this object to roll out.
+pub fn is_workload(key: &ObjectKey) -> bool {
+    key.group() == "apps" && (key.kind == "Deployment" || key.kind == "StatefulSet")
 }
 
 /// Where a workload's rollout stands.

@@ -4,8 +4,8 @@
 //! release run (and healthy, where it can tell) or fails leaving what ran before in place as
 //! far as the kind allows: the process target keeps the previous release running until the
 //! new one is healthy; the command target's script decides; the gitops target commits all
-//! or nothing; the Kubernetes target is not applied yet (its objects are computed and
-//! tested, see [`kubernetes`]).
+//! or nothing; the Kubernetes target applies every object before pruning anything, and
+//! prunes only once the workloads rolled out (see [`kubernetes`]).
 
 pub mod command;
 pub mod gitops;
@@ -113,9 +113,9 @@ pub enum TargetError {
     /// The configuration cannot work (an empty command, an HTTP check without address, …).
     #[error("{0}")]
     Config(String),
-    /// The target kind is not built yet.
-    #[error("the `{0}` target cannot apply yet: {1}")]
-    NotBuilt(&'static str, &'static str),
+    /// A Kubernetes cluster refused or failed the apply, or a workload did not roll out.
+    #[error(transparent)]
+    Kubernetes(#[from] kubernetes::KubeError),
 }
 
 /// Applies the release to one target.
@@ -155,9 +155,19 @@ pub async fn apply(
             };
             gitops.apply(spec, rendered, secrets).await
         }
-        TargetKind::Kubernetes { .. } => Err(TargetError::NotBuilt(
-            "kubernetes",
-            "objects are computed, but Sluice has no Kubernetes client yet",
-        )),
+        TargetKind::Kubernetes {
+            kubeconfig,
+            context,
+            namespace,
+            rollout_timeout,
+        } => {
+            let settings = kubernetes::Settings {
+                kubeconfig: kubeconfig.as_deref(),
+                context: context.as_deref(),
+                namespace,
+                rollout_timeout: *rollout_timeout,
+            };
+            Ok(kubernetes::apply(&settings, spec, rendered, secrets).await?)
+        }
     }
 }

@@ -1,15 +1,18 @@
 use serde_json::{Value, json};
 
-use super::{ObjectKey, Rollout, label_selector, objects_to_apply, prune_set, rollout};
+use super::{
+    ObjectKey, PRUNED_KINDS, Rollout, defined_kinds, in_apply_order, is_workload, label_selector, objects_to_apply,
+    kubeconfig_path, place, prune_kinds, prune_set, rollout,
+};
 use crate::deploy::render::{ObjectRef, Rendered, RenderedFile};
 use crate::deploy::spec::{DeploySpec, SecretValues};
 use crate::secrets::Plaintext;
 
-fn spec() -> DeploySpec {
+pub(super) fn spec() -> DeploySpec {
     DeploySpec::example("1.0.0")
 }
 
-fn rendered(documents: &[Value]) -> Rendered {
+pub(super) fn rendered(documents: &[Value]) -> Rendered {
     let objects = documents
         .iter()
         .map(|d| {
@@ -80,7 +83,7 @@ fn prune_takes_labelled_live_objects_missing_from_the_new_apply() {
         json!({"apiVersion": "v1", "kind": kind, "metadata": {"name": name, "namespace": "sluice-dev",
             "labels": {"app.kubernetes.io/managed-by": "sluice"}}})
     };
-    let applied = vec![labelled("ConfigMap", "keep")];
+    let applied = vec![ObjectKey::of(&labelled("ConfigMap", "keep")).unwrap()];
     let mut foreign = labelled("ConfigMap", "theirs");
     foreign["metadata"]["labels"] = json!({"app.kubernetes.io/managed-by": "helm"});
     let live = vec![
@@ -95,6 +98,98 @@ fn prune_takes_labelled_live_objects_missing_from_the_new_apply() {
         .map(|k| format!("{}/{}", k.kind, k.name))
         .collect();
     assert_eq!(names, ["ConfigMap/gone", "Service/old"]);
+}
+
+#[test]
+fn prune_compares_groups_not_versions_and_spares_namespaces_and_definitions() {
+    let object = |api_version: &str, kind: &str, name: &str| {
+        json!({"apiVersion": api_version, "kind": kind, "metadata": {"name": name, "namespace": "sluice-dev",
+            "labels": {"app.kubernetes.io/managed-by": "sluice"}}})
+    };
+    let applied = vec![ObjectKey::of(&object("autoscaling/v1", "HorizontalPodAutoscaler", "web")).unwrap()];
+    let live = vec![
+        object("autoscaling/v2", "HorizontalPodAutoscaler", "web"),
+        object("autoscaling/v2", "HorizontalPodAutoscaler", "old"),
+        object("apiextensions.k8s.io/v1", "CustomResourceDefinition", "widgets.example.com"),
+    ];
+    let names: Vec<_> = prune_set(&live, &applied).into_iter().map(|k| k.describe()).collect();
+    assert_eq!(names, ["HorizontalPodAutoscaler `sluice-dev/old`"]);
+}
+
+#[test]
+fn prune_lists_the_usual_kinds_and_the_render_s_own_once_each() {
+    let key = |api_version: &str, kind: &str| ObjectKey {
+        api_version: api_version.into(),
+        kind: kind.into(),
+        namespace: "sluice-dev".into(),
+        name: "x".into(),
+    };
+    let applied = vec![
+        key("v1", "Namespace"),
+        key("example.com/v1", "Widget"),
+        key("autoscaling/v1", "HorizontalPodAutoscaler"),
+        key("apps/v1", "Deployment"),
+        key("apps/v1", "Deployment"),
+    ];
+    let kinds = prune_kinds(&applied);
+    assert_eq!(kinds[0], ("example.com/v1".to_string(), "Widget".to_string()));
+    assert_eq!(kinds[1], ("autoscaling/v1".to_string(), "HorizontalPodAutoscaler".to_string()));
+    assert_eq!(kinds[2], ("apps/v1".to_string(), "Deployment".to_string()));
+    assert!(!kinds.iter().any(|(_, k)| k == "Namespace"), "{kinds:?}");
+    for (_, kind) in PRUNED_KINDS {
+        assert_eq!(kinds.iter().filter(|(_, k)| k == kind).count(), 1, "{kind} once: {kinds:?}");
+    }
+    assert_eq!(kinds.len(), PRUNED_KINDS.len() + 1);
+}
+
+#[test]
+fn namespaces_and_definitions_are_applied_first_the_rest_in_render_order() {
+    let object = |kind: &str, name: &str| json!({"apiVersion": "v1", "kind": kind, "metadata": {"name": name}});
+    let ordered = in_apply_order(vec![
+        object("Deployment", "web"),
+        object("CustomResourceDefinition", "widgets.example.com"),
+        object("Service", "web"),
+        object("Namespace", "sluice-dev"),
+        object("ConfigMap", "a"),
+    ]);
+    let kinds: Vec<_> = ordered
+        .iter()
+        .map(|o| format!("{}/{}", o["kind"].as_str().unwrap(), o["metadata"]["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            "Namespace/sluice-dev",
+            "CustomResourceDefinition/widgets.example.com",
+            "Deployment/web",
+            "Service/web",
+            "ConfigMap/a"
+        ]
+    );
+    let crd = json!({"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": "widgets.example.com"},
+        "spec": {"group": "example.com", "names": {"kind": "Widget", "plural": "widgets"}}});
+    assert_eq!(defined_kinds(&[crd, object("Service", "web")]), [("example.com".to_string(), "Widget".to_string())]);
+}
+
+#[test]
+fn discovery_decides_the_scope() {
+    let mut cluster_widget = json!({"kind": "Widget", "metadata": {"name": "w", "namespace": "sluice-dev"}});
+    place(&mut cluster_widget, false, "sluice-dev");
+    assert_eq!(cluster_widget["metadata"], json!({"name": "w"}));
+    let mut namespaced = json!({"kind": "Widget", "metadata": {"name": "w"}});
+    place(&mut namespaced, true, "sluice-dev");
+    assert_eq!(namespaced["metadata"]["namespace"], "sluice-dev");
+    let key = |api_version: &str, kind: &str| ObjectKey {
+        api_version: api_version.into(),
+        kind: kind.into(),
+        namespace: String::new(),
+        name: "n".into(),
+    };
+    assert!(is_workload(&key("apps/v1", "Deployment")));
+    assert!(is_workload(&key("apps/v1", "StatefulSet")));
+    assert!(!is_workload(&key("apps/v1", "DaemonSet")));
+    assert!(!is_workload(&key("example.com/v1", "Deployment")), "another group's kind");
 }
 
 fn deployment(generation: i64, observed: i64, desired: i64, updated: i64, available: i64, total: i64) -> Value {
@@ -137,4 +232,12 @@ fn the_rollout_condition() {
     let no_replicas_field = json!({"kind": "Deployment", "metadata": {"generation": 1}, "spec": {},
         "status": {"observedGeneration": 1, "updatedReplicas": 1, "availableReplicas": 1, "replicas": 1}});
     assert_eq!(rollout(&no_replicas_field), Rollout::Complete, "replicas defaults to 1");
+}
+
+#[test]
+fn a_kubeconfig_under_home_is_found_there() {
+    let home = std::path::Path::new("/home/sluice");
+    assert_eq!(kubeconfig_path("~/.kube/config", Some(home)), home.join(".kube/config"));
+    assert_eq!(kubeconfig_path("/etc/kubeconfig", Some(home)), std::path::Path::new("/etc/kubeconfig"));
+    assert_eq!(kubeconfig_path("~/.kube/config", None), std::path::Path::new("~/.kube/config"));
 }
