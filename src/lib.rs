@@ -4,7 +4,8 @@
 //! GitLab's semantics ([`ci`]) and run as staged jobs ([`run`] on an [`executor`], recorded in
 //! [`store`]); a raised `VERSION` publishes an image; releases are promoted through
 //! environments by commits to a config repo and deployed with their secrets decrypted in
-//! memory. Modules appear below in the order of that flow; [`cli`] sits on top.
+//! memory. Modules appear below in the order of that flow; [`quickstart`] runs all of it on one
+//! machine, and [`cli`] sits on top.
 
 pub mod diagnostic;
 pub mod config;
@@ -21,6 +22,7 @@ pub mod secrets;
 pub mod deploy;
 pub mod api;
 pub mod daemon;
+pub mod quickstart;
 pub mod cli;
 
 #[cfg(test)]

@@ -43,6 +43,7 @@ mod output;
 mod pipelines;
 mod plan;
 mod promotion;
+mod quickstart;
 mod run;
 mod run_output;
 mod secrets;
@@ -134,6 +135,8 @@ enum Command {
     Secrets(secrets::SecretsArgs),
     /// Build OCI images without a container engine, and push them
     Image(image::ImageArgs),
+    /// Run the whole flow in one directory: push, CI, image, dev deployed, staging awaiting approval
+    Quickstart(quickstart::QuickstartArgs),
 }
 
 /// Runs the command and returns the process exit code.
@@ -163,6 +166,7 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::Version(args) => version::run(&args),
         Command::Secrets(args) => secrets::run(&args),
         Command::Image(args) => image::run(&args),
+        Command::Quickstart(args) => quickstart::run(&args),
     };
     match result {
         Ok(status) => status.into(),
