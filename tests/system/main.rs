@@ -10,7 +10,8 @@
 //! and an `https://` repository served by a real `git http-backend` over TLS ([`mirrors`]);
 //! and deployments of real processes from a config repo ([`deploy`]), feeding the promotion
 //! gates ([`deploy_gates`]), rolled out over several targets ([`deploy_rollout`]), from
-//! images pulled from a registry ([`deploy_registry`]).
+//! images pulled from a registry ([`deploy_registry`]);
+//! and `sluice quickstart`, the whole flow in one directory ([`quickstart`]).
 
 #[path = "../plan/support.rs"]
 #[allow(dead_code)]
@@ -31,6 +32,7 @@ mod pipelines;
 mod promote;
 mod promote_support;
 mod publish;
+mod quickstart;
 mod recovery;
 mod registry;
 mod schedules;
