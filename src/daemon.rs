@@ -78,6 +78,10 @@ pub async fn serve(listener: TcpListener, daemon: Daemon, shutdown: Cancellation
     let Daemon { config, store, grace, clock, promotion_clock } = daemon;
     let config = Arc::new(config);
     let wake_worker = Arc::new(Notify::new());
+    // Promotion and deployment wake each other: a finished pipeline or deployment may open
+    // gates, and a promotion commit is deployed at once.
+    let wake_promoter = Arc::new(Notify::new());
+    let config_pushed = Arc::new(Notify::new());
     let tracker = TaskTracker::new();
 
     let mut hooks = HashMap::new();
@@ -138,6 +142,8 @@ pub async fn serve(listener: TcpListener, daemon: Daemon, shutdown: Cancellation
                 targets: crate::deploy::target::TargetContext::new(config.data_dir.clone()),
                 clock: promotion_clock.clone(),
             },
+            wake: config_pushed.clone(),
+            deployed: wake_promoter.clone(),
         };
         tracker.spawn(deploy_loop.run(shutdown.clone()));
     }
@@ -145,13 +151,14 @@ pub async fn serve(listener: TcpListener, daemon: Daemon, shutdown: Cancellation
     if let Some(source) = &config.config_repo {
         let promoter = Promoter {
             store: store.clone(),
-            config_repo: Arc::new(ConfigRepoHandle::new(source.clone(), config.data_dir.join("config-repo.git"))),
+            config_repo: Arc::new(
+                ConfigRepoHandle::new(source.clone(), config.data_dir.join("config-repo.git")).notify_pushes(config_pushed),
+            ),
             clock: promotion_clock,
             mirrors_dir: mirrors_dir(&config.data_dir),
         };
-        let wake = Arc::new(Notify::new());
-        state = state.with_promoter(promoter.clone(), wake.clone());
-        tracker.spawn(promote::run(promoter, wake, source.poll, shutdown.clone()));
+        state = state.with_promoter(promoter.clone(), wake_promoter.clone());
+        tracker.spawn(promote::run(promoter, wake_promoter.clone(), source.poll, shutdown.clone()));
     }
     let worker = worker::Worker {
         config: config.clone(),
@@ -162,6 +169,7 @@ pub async fn serve(listener: TcpListener, daemon: Daemon, shutdown: Cancellation
         running: state.running(),
         metrics: state.metrics(),
         slots: worker::JobSlots::for_config(&config),
+        pipeline_finished: wake_promoter,
     };
     tracker.spawn(Arc::new(worker).run(shutdown.clone()));
 

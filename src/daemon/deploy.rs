@@ -10,6 +10,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::config::repo::{self, ConfigRepo, ConfigRepoSource};
@@ -26,6 +27,11 @@ pub struct DeployLoop {
     pub dir: PathBuf,
     /// Reconciles and records.
     pub deployer: Deployer,
+    /// Notified when Sluice pushed to the config repo: fetch at once rather than at the next poll.
+    pub wake: Arc<Notify>,
+    /// Notified after each pass that deployed something (the promotion loop: deployments feed
+    /// the `from` and `soak` gates).
+    pub deployed: Arc<Notify>,
 }
 
 /// A valid commit of the config repo, checked out.
@@ -36,7 +42,8 @@ struct Checkout {
 }
 
 impl DeployLoop {
-    /// Polls every `config_repo.poll` until `shutdown`; a reconcile in progress finishes first.
+    /// Polls every `config_repo.poll`, and at once when woken, until `shutdown`; a reconcile in
+    /// progress finishes first.
     pub async fn run(self, shutdown: CancellationToken) {
         let mut last: Option<String> = None;
         loop {
@@ -44,6 +51,7 @@ impl DeployLoop {
                 Ok(Some(Ok(checkout))) => {
                     last = Some(checkout.sha.clone());
                     self.deploy_all(&checkout, &shutdown).await;
+                    self.deployed.notify_one();
                 }
                 Ok(Some(Err(sha))) => last = Some(sha),
                 Ok(None) => {}
@@ -51,6 +59,7 @@ impl DeployLoop {
             }
             tokio::select! {
                 () = shutdown.cancelled() => break,
+                () = self.wake.notified() => {}
                 () = tokio::time::sleep(self.source.poll) => {}
             }
         }

@@ -114,6 +114,9 @@ pub struct Worker {
     pub metrics: Arc<Metrics>,
     /// The job slots every pipeline's jobs take.
     pub slots: JobSlots,
+    /// Notified when a pipeline finished (the promotion loop: it may have recorded a release
+    /// or opened a `pipelines` gate).
+    pub pipeline_finished: Arc<Notify>,
 }
 
 /// How handling one event ended.
@@ -288,6 +291,7 @@ impl Worker {
         match result {
             Ok(summary) => {
                 tracing::info!(event = id.get(), pipeline = summary.pipeline_id.get(), status = %summary.status, "pipeline finished");
+                self.pipeline_finished.notify_one();
                 self.mark(id, EventState::Done, Some(summary.pipeline_id), None).await
             }
             Err(RunError::NotCreated { reason }) => {

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 
 use serde::Serialize;
+use tokio::sync::Notify;
 
 use crate::config::repo::{self, ConfigRepo, ConfigRepoSource};
 use crate::git::commit::{PushError, Pushed};
@@ -79,12 +80,21 @@ pub struct ConfigRepoHandle {
     path: PathBuf,
     lock: Mutex<()>,
     current: Mutex<(Option<Snapshot>, Status)>,
+    pushed: Option<Arc<Notify>>,
 }
 
 impl ConfigRepoHandle {
     /// A handle on `source`, mirrored at `path` (created on first fetch).
     pub fn new(source: ConfigRepoSource, path: PathBuf) -> Self {
-        Self { source, path, lock: Mutex::new(()), current: Mutex::new((None, Status::default())) }
+        Self { source, path, lock: Mutex::new(()), current: Mutex::new((None, Status::default())), pushed: None }
+    }
+
+    /// Notifies `pushed` after every commit this handle pushes, so the daemon's deploy loop
+    /// applies a promotion at once instead of at its next poll.
+    #[must_use]
+    pub fn notify_pushes(mut self, pushed: Arc<Notify>) -> Self {
+        self.pushed = Some(pushed);
+        self
     }
 
     /// The snapshot in force, if any commit was valid yet.
@@ -186,6 +196,9 @@ impl ConfigRepoHandle {
             let author = (self.source.author.name.as_str(), self.source.author.email.as_str());
             match mirror.commit_file_on(&self.source.branch, &snapshot.sha, &change.path, &change.contents, &change.message, author) {
                 Ok(Pushed::Commit(sha)) => {
+                    if let Some(pushed) = &self.pushed {
+                        pushed.notify_one();
+                    }
                     let snapshot = match self.refresh_locked() {
                         Some(Ok(snapshot)) => snapshot,
                         _ => snapshot,
