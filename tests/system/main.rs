@@ -23,6 +23,7 @@ mod concurrency;
 mod daemon;
 mod deploy;
 mod deploy_gates;
+mod deploy_kubernetes;
 mod deploy_registry;
 mod deploy_rollout;
 mod hooks;
