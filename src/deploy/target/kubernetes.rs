@@ -293,6 +293,25 @@ pub fn kubeconfig_path(configured: &str, home: Option<&Path>) -> PathBuf {
     }
 }
 
+/// Zeroes the values of a Secret's `data` and `stringData`, so that Sluice's copy does not
+/// outlive the apply (the request body kube-rs and hyper build from it is theirs, and is not
+/// wiped). Other objects are left alone.
+pub fn wipe_secret_data(object: &mut Value) {
+    use zeroize::Zeroize as _;
+    if object.get("kind").and_then(Value::as_str) != Some("Secret") {
+        return;
+    }
+    for field in ["data", "stringData"] {
+        if let Some(Value::Object(values)) = object.get_mut(field) {
+            for value in values.values_mut() {
+                if let Value::String(text) = value {
+                    text.zeroize();
+                }
+            }
+        }
+    }
+}
+
 /// Whether Sluice waits for this object to roll out.
 pub fn is_workload(key: &ObjectKey) -> bool {
     key.group() == "apps" && (key.kind == "Deployment" || key.kind == "StatefulSet")

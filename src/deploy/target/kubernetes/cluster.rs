@@ -25,7 +25,7 @@ use serde_json::{Value, json};
 use super::wait::{POLL_INTERVAL, RolloutWait, SystemClock, Verdict};
 use super::{
     FIELD_MANAGER, ObjectKey, defined_kinds, in_apply_order, is_workload, label_selector, objects_to_apply, place,
-    prune_kinds, prune_set, rollout,
+    prune_kinds, prune_set, rollout, wipe_secret_data,
 };
 use crate::deploy::render::Rendered;
 use crate::deploy::spec::{DeploySpec, SecretValues};
@@ -115,6 +115,7 @@ pub async fn apply(
 ) -> Result<Applied, KubeError> {
     let masker = masker(secrets)?;
     let objects = objects_to_apply(spec, rendered, secrets, settings.namespace).map_err(KubeError::Render)?;
+    let mut objects = WipeOnDrop(in_apply_order(objects));
     let cluster = Cluster::connect(settings).await?;
     let mut session = Session {
         cluster: &cluster,
@@ -122,7 +123,8 @@ pub async fn apply(
         namespace: settings.namespace,
         discovered: HashMap::new(),
     };
-    let (applied, workloads) = session.apply_all(objects).await?;
+    let (applied, workloads) = session.apply_all(&mut objects.0).await?;
+    drop(objects);
     session.wait_rolled_out(&workloads, settings.rollout_timeout).await?;
     let pruned = session.prune(&applied, &label_selector(&spec.app, &spec.env)).await?;
     Ok(Applied {
@@ -147,6 +149,15 @@ fn masker(secrets: &SecretValues) -> Result<Masker, KubeError> {
         ]
     });
     Masker::new(values).map_err(|_| KubeError::Render("the secrets could not be prepared for masking".into()))
+}
+
+/// The objects to apply; the Secret's values are zeroed when they are dropped, on every path.
+struct WipeOnDrop(Vec<Value>);
+
+impl Drop for WipeOnDrop {
+    fn drop(&mut self) {
+        self.0.iter_mut().for_each(wipe_secret_data);
+    }
 }
 
 /// A connected cluster.
@@ -258,14 +269,14 @@ struct Session<'a> {
 type Workload = (Api<DynamicObject>, ObjectKey);
 
 impl Session<'_> {
-    /// Server-side applies every object, in [`in_apply_order`]. Returns the keys applied and
-    /// the workloads to wait for.
-    async fn apply_all(&mut self, objects: Vec<Value>) -> Result<(Vec<ObjectKey>, Vec<Workload>), KubeError> {
-        let new_kinds = defined_kinds(&objects);
+    /// Server-side applies every object, in the order given ([`in_apply_order`]). Returns
+    /// the keys applied and the workloads to wait for.
+    async fn apply_all(&mut self, objects: &mut [Value]) -> Result<(Vec<ObjectKey>, Vec<Workload>), KubeError> {
+        let new_kinds = defined_kinds(objects);
         let params = PatchParams::apply(FIELD_MANAGER).force();
         let (mut applied, mut workloads) = (Vec::new(), Vec::new());
-        for mut object in in_apply_order(objects) {
-            let Some(key) = ObjectKey::of(&object) else {
+        for object in objects.iter_mut() {
+            let Some(key) = ObjectKey::of(object) else {
                 return Err(KubeError::Render("an object lacks `apiVersion`, `kind` or `metadata.name`".into()));
             };
             let is_new_kind = new_kinds.iter().any(|(g, k)| g == key.group() && *k == key.kind);
@@ -276,10 +287,10 @@ impl Session<'_> {
                 );
                 return Err(self.error("applying", key.describe(), message));
             };
-            place(&mut object, capabilities.scope == Scope::Namespaced, self.namespace);
-            let key = ObjectKey::of(&object).unwrap_or(key);
+            place(object, capabilities.scope == Scope::Namespaced, self.namespace);
+            let key = ObjectKey::of(object).unwrap_or(key);
             let api = self.api(&resource, &capabilities);
-            api.patch(&key.name, &params, &Patch::Apply(&object))
+            api.patch(&key.name, &params, &Patch::Apply(&*object))
                 .await
                 .map_err(|e| self.api_error("applying", key.describe(), &e))?;
             if is_workload(&key) {

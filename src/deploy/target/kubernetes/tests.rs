@@ -2,7 +2,7 @@ use serde_json::{Value, json};
 
 use super::{
     ObjectKey, PRUNED_KINDS, Rollout, defined_kinds, in_apply_order, is_workload, label_selector, objects_to_apply,
-    kubeconfig_path, place, prune_kinds, prune_set, rollout,
+    kubeconfig_path, place, prune_kinds, prune_set, rollout, wipe_secret_data,
 };
 use crate::deploy::render::{ObjectRef, Rendered, RenderedFile};
 use crate::deploy::spec::{DeploySpec, SecretValues};
@@ -240,4 +240,16 @@ fn a_kubeconfig_under_home_is_found_there() {
     assert_eq!(kubeconfig_path("~/.kube/config", Some(home)), home.join(".kube/config"));
     assert_eq!(kubeconfig_path("/etc/kubeconfig", Some(home)), std::path::Path::new("/etc/kubeconfig"));
     assert_eq!(kubeconfig_path("~/.kube/config", None), std::path::Path::new("~/.kube/config"));
+}
+
+#[test]
+fn a_sent_secret_s_values_are_wiped_and_other_objects_left_alone() {
+    let mut secret = json!({"kind": "Secret", "metadata": {"name": "s"}, "data": {"A": "czNjcmV0"}, "stringData": {"B": "plain"}});
+    wipe_secret_data(&mut secret);
+    assert_eq!(secret["data"]["A"], "");
+    assert_eq!(secret["stringData"]["B"], "");
+    assert_eq!(secret["metadata"]["name"], "s");
+    let mut config = json!({"kind": "ConfigMap", "data": {"A": "kept"}});
+    wipe_secret_data(&mut config);
+    assert_eq!(config["data"]["A"], "kept");
 }
