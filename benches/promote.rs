@@ -75,6 +75,7 @@ fn gate_evaluation(repo: &ConfigRepo) {
                     version,
                     now,
                     previous: Some(previous),
+                    attempt: None,
                     passed: &[],
                     approvals: &approvals,
                     access: &repo.access,

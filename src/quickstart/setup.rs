@@ -150,6 +150,32 @@ fn write_config_repo(layout: &Layout, recipient: &str, base_ports: [u16; 3]) -> 
             image = serde_json::Value::from(format!("oci:{}", layout.images.display())),
         ),
     )?;
+    write_environments(dir, recipient, base_ports)?;
+    let sops = String::from_utf8_lossy(template_file(".sops.yaml")?).replace(PLACEHOLDER_RECIPIENT, recipient);
+    write(&dir.join(".sops.yaml"), sops)?;
+    write(
+        &dir.join("access.yaml"),
+        format!(
+            "# The quickstart's one identity: whoever holds the API token named `{TOKEN_NAME}`.\n\
+             identities:\n  you: {{tokens: [{TOKEN_NAME}]}}\n\
+             groups:\n  release-managers: [you]\n\
+             permissions:\n  - groups: [release-managers]\n    actions: [approve, reject, promote, rollback, freeze, override]\n    environments: [dev, staging, production]\n"
+        ),
+    )?;
+    write_demo_secret(dir, recipient)?;
+    check_config_repo(dir)?;
+    git(dir, &["init", "-q", "-b", "main"])?;
+    git(dir, &["add", "-A"])?;
+    git(dir, &["commit", "-q", "-m", "Config repo from `sluice quickstart`"])?;
+    git(&layout.root, &["clone", "-q", "--bare", &dir.display().to_string(), &layout.config_remote.display().to_string()])?;
+    git(dir, &["remote", "add", "origin", &layout.config_remote.display().to_string()])?;
+    git(dir, &["fetch", "-q", "origin"])?;
+    git(dir, &["branch", "-q", "--set-upstream-to=origin/main", "main"])
+}
+
+/// dev (automatic), staging (one approval) and production (the template's, with the demo
+/// recipient), each with a process target on its own pair of ports.
+fn write_environments(dir: &Path, recipient: &str, base_ports: [u16; 3]) -> Result<(), QuickstartError> {
     write(
         &dir.join("environments/dev.yaml"),
         format!(
@@ -175,26 +201,7 @@ fn write_config_repo(layout: &Layout, recipient: &str, base_ports: [u16; 3]) -> 
     }
     let production = port.replace(&production, format!("base_port: {}", base_ports[2]).as_str());
     write(&dir.join("environments/production.yaml"), production.replace(PLACEHOLDER_RECIPIENT, recipient))?;
-    let sops = String::from_utf8_lossy(template_file(".sops.yaml")?).replace(PLACEHOLDER_RECIPIENT, recipient);
-    write(&dir.join(".sops.yaml"), sops)?;
-    write(
-        &dir.join("access.yaml"),
-        format!(
-            "# The quickstart's one identity: whoever holds the API token named `{TOKEN_NAME}`.\n\
-             identities:\n  you: {{tokens: [{TOKEN_NAME}]}}\n\
-             groups:\n  release-managers: [you]\n\
-             permissions:\n  - groups: [release-managers]\n    actions: [approve, reject, promote, rollback, freeze, override]\n    environments: [dev, staging, production]\n"
-        ),
-    )?;
-    write_demo_secret(dir, recipient)?;
-    check_config_repo(dir)?;
-    git(dir, &["init", "-q", "-b", "main"])?;
-    git(dir, &["add", "-A"])?;
-    git(dir, &["commit", "-q", "-m", "Config repo from `sluice quickstart`"])?;
-    git(&layout.root, &["clone", "-q", "--bare", &dir.display().to_string(), &layout.config_remote.display().to_string()])?;
-    git(dir, &["remote", "add", "origin", &layout.config_remote.display().to_string()])?;
-    git(dir, &["fetch", "-q", "origin"])?;
-    git(dir, &["branch", "-q", "--set-upstream-to=origin/main", "main"])
+    Ok(())
 }
 
 fn template_file(path: &str) -> Result<&'static [u8], QuickstartError> {

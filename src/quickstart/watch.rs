@@ -196,14 +196,15 @@ impl Watcher {
         let mut verdict = None;
         for pipeline in snapshot.pipelines.iter().rev() {
             let id = pipeline.id.get();
+            let ordered = in_stage_order(pipeline);
             let (status, jobs) = self.pipelines.entry(id).or_insert_with(|| {
-                let names: Vec<&str> = pipeline.jobs.iter().map(|j| j.name.as_str()).collect();
+                let names: Vec<&str> = ordered.iter().map(|j| j.name.as_str()).collect();
                 let short = pipeline.sha.get(..7).unwrap_or(&pipeline.sha);
                 let branch = pipeline.git_ref.trim_start_matches("refs/heads/");
                 lines.push(format!("pipeline #{id} for `{branch}` @ {short}: jobs {}", names.join(", ")));
                 (String::new(), HashMap::new())
             });
-            for job in &pipeline.jobs {
+            for job in ordered {
                 let seen = jobs.insert(job.id.get(), job.status);
                 if seen == Some(job.status) || !shown(job.status) {
                     continue;
@@ -358,6 +359,14 @@ impl Watcher {
             shell_word(&self.layout.config_file.display().to_string()),
         )
     }
+}
+
+/// The pipeline's jobs in the order of their stages (the store keeps them in definition order).
+fn in_stage_order(pipeline: &PipelineRow) -> Vec<&crate::store::JobRow> {
+    let stages: Vec<&str> = pipeline.plan["stages"].as_array().into_iter().flatten().filter_map(|s| s.as_str()).collect();
+    let mut jobs: Vec<&crate::store::JobRow> = pipeline.jobs.iter().collect();
+    jobs.sort_by_key(|job| stages.iter().position(|stage| *stage == job.stage).unwrap_or(usize::MAX));
+    jobs
 }
 
 /// Whether a job status is worth a line (not the bookkeeping ones).
