@@ -147,3 +147,51 @@ fn quickstart_refuses_a_directory_it_did_not_make() {
     assert_eq!(left, ["notes.txt"]);
     assert_eq!(std::fs::read_to_string(temp.path().join("notes.txt")).unwrap(), "mine");
 }
+
+/// Without `--until`: the printed `sluice approve` command, typed in another shell, deploys
+/// staging; Ctrl-C (SIGINT) then stops everything, with exit 0.
+#[test]
+fn quickstart_deploys_staging_once_the_printed_command_approves_and_stops_at_ctrl_c() {
+    use std::io::BufRead as _;
+
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("quickstart");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(["quickstart", "--dir", dir.to_str().unwrap()])
+        .env("NO_COLOR", "1")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (sender, lines) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = sender.send(line);
+        }
+    });
+    let mut seen = String::new();
+    let mut next = |until: &str| loop {
+        match lines.recv_timeout(std::time::Duration::from_secs(300)) {
+            Ok(line) => {
+                seen.push_str(&line);
+                seen.push('\n');
+                if line.contains(until) {
+                    return line;
+                }
+            }
+            Err(e) => panic!("no line with {until:?} ({e}); seen:\n{seen}"),
+        }
+    };
+    let command = next(" approve hello staging 0.2.0 --server ").trim().to_owned();
+    let approved = std::process::Command::new("bash").args(["-c", &command]).output().unwrap();
+    assert!(approved.status.success(), "{command}\n{}", dump(&approved));
+    let answer = next("staging answers at ");
+    assert!(answer.contains(": hello from 0.2.0 in staging (DEMO_TOKEN sha256:"), "{answer}");
+    let pid = rustix::process::Pid::from_raw(i32::try_from(child.id()).unwrap()).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::INT).unwrap();
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    assert_eq!(status.code(), Some(0), "{seen}");
+    assert_eq!(processes_in(&dir), Vec::<String>::new(), "processes left in {}", dir.display());
+}
