@@ -5,7 +5,9 @@
 //! is checked out under `<data_dir>/deploy/config/<sha>/` (older checkouts are removed); a
 //! commit that fails validation is logged and skipped, and the last deployments stay. The
 //! secrets of each app are decrypted with the controller's identity (`SLUICE_IDENTITY_FILE`
-//! or `SLUICE_IDENTITY`) just before its reconcile and dropped right after.
+//! or `SLUICE_IDENTITY`) just before its reconcile and dropped right after, once the
+//! environment's `secrets:` recipients are found to agree with `.sops.yaml`
+//! ([`crate::deploy::recipients`]); a disagreement is recorded as a refused deployment.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,7 +15,7 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::repo::{self, ConfigRepo, ConfigRepoSource};
+use crate::config::repo::{self, ConfigRepo, ConfigRepoSource, Recipients};
 use crate::deploy::SecretValues;
 use crate::deploy::reconcile::Deployer;
 use crate::git::Mirror;
@@ -113,7 +115,8 @@ impl DeployLoop {
                 if checkout.repo.pin(app, env).is_none() {
                     continue;
                 }
-                let outcome = match load_secrets(&checkout.dir, env, app, &identities).await {
+                let recipients = environment.secrets.clone();
+                let outcome = match load_secrets(&checkout.dir, (env, app), recipients, &identities).await {
                     Ok(secrets) => {
                         self.deployer
                             .reconcile(&checkout.dir, &checkout.sha, &checkout.repo, app, env, &secrets)
@@ -129,14 +132,23 @@ impl DeployLoop {
     }
 }
 
-async fn load_secrets(dir: &Path, env: &str, app: &str, identities: &Arc<Identities>) -> Result<SecretValues, String> {
+/// Checks the environment's recipients against `.sops.yaml`, then decrypts the app's secrets.
+async fn load_secrets(
+    dir: &Path,
+    (env, app): (&str, &str),
+    recipients: Recipients,
+    identities: &Arc<Identities>,
+) -> Result<SecretValues, String> {
     let (dir, owned_env, owned_app, identities) =
         (dir.to_path_buf(), env.to_string(), app.to_string(), identities.clone());
-    tokio::task::spawn_blocking(move || secrets::load_app_secrets(&dir, &owned_env, &owned_app, &identities))
-        .await
-        .map_err(|e| format!("decrypting secrets panicked: {e}"))?
-        .map(SecretValues::from)
-        .map_err(|e| format!("the secrets of `{app}` in `{env}` cannot be decrypted: {e}"))
+    tokio::task::spawn_blocking(move || {
+        crate::deploy::recipients::check(&dir, &owned_env, &owned_app, &recipients)?;
+        secrets::load_app_secrets(&dir, &owned_env, &owned_app, &identities)
+            .map(SecretValues::from)
+            .map_err(|e| format!("the secrets of `{owned_app}` in `{owned_env}` cannot be decrypted: {e}"))
+    })
+    .await
+    .map_err(|e| format!("decrypting secrets panicked: {e}"))?
 }
 
 /// Removes every checkout in `dir` but `keep`.

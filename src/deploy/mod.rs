@@ -16,6 +16,7 @@ pub mod from_config;
 pub mod health;
 pub mod image;
 mod private_dir;
+pub mod recipients;
 pub mod reconcile;
 pub mod render;
 pub mod rollout;

@@ -188,7 +188,21 @@ pub(crate) fn deployed(daemon: &Daemon, version: &str) -> DeploymentRow {
         .unwrap_or_else(|e| panic!("{e}"))
 }
 
-pub(crate) fn files_under(dir: &Path, found: &mut Vec<PathBuf>) {
+/// Fails naming the file under `dir` that holds `text` (`what` says what it is).
+pub(crate) fn assert_in_no_file(dir: &Path, text: &str, what: &str) {
+    let mut files = Vec::new();
+    files_under(dir, &mut files);
+    for path in &files {
+        let bytes = std::fs::read(path).unwrap_or_default();
+        assert!(
+            !bytes.windows(text.len()).any(|w| w == text.as_bytes()),
+            "{what} is in {}",
+            path.display()
+        );
+    }
+}
+
+fn files_under(dir: &Path, found: &mut Vec<PathBuf>) {
     for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
         match entry.file_type() {
             Ok(t) if t.is_dir() => files_under(&entry.path(), found),
@@ -307,16 +321,7 @@ fn pins_deploy_failures_keep_the_previous_release_and_secrets_go_only_to_the_tar
     );
 
     // The secret is in no file the daemon wrote: logs, store, checkouts, renders, state.
-    let mut files = Vec::new();
-    files_under(&daemon.root, &mut files);
-    for path in &files {
-        let bytes = std::fs::read(path).unwrap_or_default();
-        assert!(
-            !bytes.windows(SECRET.len()).any(|w| w == SECRET.as_bytes()),
-            "the secret is in {}",
-            path.display()
-        );
-    }
+    assert_in_no_file(&daemon.root, SECRET, "the secret");
     let target = ProcessTarget {
         dir: daemon.data_dir.join("deploy/hello/dev/local"),
         layout: setup.layout.clone(),

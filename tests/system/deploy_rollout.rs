@@ -1,15 +1,15 @@
 //! Rollouts and renders through the real daemon: a rollout over three process targets whose
 //! middle step fails (its next port is taken, so the new release cannot listen), with and
-//! without `auto_rollback`; and renders that try to leave the config repo.
+//! without `auto_rollback`; and deployments refused before any target is touched: renders
+//! that try to leave the config repo, secrets recipients that disagree with `.sops.yaml`.
 
 use std::net::TcpListener;
-use std::path::PathBuf;
 
 use sluice::deploy::target::process::{ProcessTarget, Running};
 use sluice::store::DeploymentStatus;
 
 use crate::daemon::Daemon;
-use crate::deploy::{Setup, deployed, files_under, get};
+use crate::deploy::{Setup, assert_in_no_file, deployed, get};
 use crate::registry::free_port;
 
 /// Stops the releases of the given process targets when dropped, even when a test fails.
@@ -142,14 +142,31 @@ fn renders_leaving_the_config_repo_are_refused_through_the_daemon_with_nothing_d
     assert_eq!(daemon.store().latest_deployment("hello", "dev").unwrap().map(|r| r.id), Some(refused.id));
     assert!(targets.0[0].current().is_none(), "no release was started");
 
-    let mut files: Vec<PathBuf> = Vec::new();
-    files_under(&daemon.root, &mut files);
-    for path in &files {
-        let bytes = std::fs::read(path).unwrap_or_default();
-        assert!(
-            !bytes.windows(only_outside.len()).any(|w| w == only_outside.as_bytes()),
-            "a file outside the config repo was rendered into {}",
-            path.display()
-        );
-    }
+    // Valid again, but dev's `secrets:` recipients disagree with `.sops.yaml` (whose rule for
+    // `secrets/` names the template's placeholder key): refused before anything is decrypted.
+    setup.write("apps/hello/app.yaml", &app);
+    let dev = std::fs::read_to_string(setup.config.work.join("environments/dev.yaml")).unwrap();
+    let recipient = "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj";
+    setup.write("environments/dev.yaml", &format!("{dev}secrets: {{age: [{recipient}]}}\n"));
+    setup.push("dev's secrets are for another key");
+    let disagree = daemon
+        .eventually("the disagreement is recorded", || {
+            match daemon.store().latest_deployment("hello", "dev").map_err(|e| e.to_string())? {
+                Some(row) if row.id != refused.id => Ok(row),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(disagree.status, DeploymentStatus::Failed);
+    let message = disagree.message.clone().unwrap_or_default();
+    assert!(
+        message.starts_with(&format!(
+            "the secrets recipients of `dev` disagree: `secrets.age` lists `{recipient}` that the rule does not"
+        )),
+        "{message}"
+    );
+    assert!(message.contains("sluice secrets updatekeys secrets/dev"), "{message}");
+    assert!(targets.0[0].current().is_none(), "no release was started");
+
+    assert_in_no_file(&daemon.root, only_outside, "a file outside the config repo");
 }
