@@ -111,6 +111,7 @@ pub fn spec(repo: &ConfigRepo, app: &str, env: &str) -> Result<Option<DeploySpec
             pause: environment.rollout.pause,
             auto_rollback: environment.rollout.auto_rollback,
         },
+        revision: String::new(),
     }))
 }
 

@@ -98,7 +98,7 @@ impl Deployer {
         let latest_details = self.details_of(latest.as_ref())?;
         let current = self.store.current_deployment(app, env)?;
         let current_details = self.details_of(current.as_ref())?;
-        let spec = match from_config::spec(repo, app, env) {
+        let mut spec = match from_config::spec(repo, app, env) {
             Ok(Some(spec)) if spec.targets.is_empty() => return Ok(Reconciled::NoTargets),
             Ok(Some(spec)) => spec,
             Ok(None) => return Ok(Reconciled::NothingPinned),
@@ -129,14 +129,15 @@ impl Deployer {
                 return self.record_refused(app, env, repo, failed, latest_details.as_ref());
             }
         };
-        let fingerprint = fingerprint(&spec, &rendered);
+        let fingerprint = fingerprint(&spec, &rendered, &encrypted_secrets(checkout, env, app));
         if [&latest_details, &current_details].iter().any(|d| d.as_ref().is_some_and(|d| d.fingerprint == fingerprint)) {
             return Ok(Reconciled::UpToDate);
         }
+        spec.revision.clone_from(&fingerprint);
         let previous = current
             .as_ref()
             .zip(current_details.as_ref())
-            .and_then(|(row, details)| previous_release(&spec, &row.version, &row.digest, &details.rendered));
+            .and_then(|(row, details)| previous_release(&spec, row, details));
         let new = NewDeployment {
             app: app.to_string(),
             env: env.to_string(),
@@ -269,17 +270,18 @@ struct Failed<'a> {
     message: String,
 }
 
-/// The release to roll back to: the spec with the previous version and digest, and the
-/// render stored with that deployment. The image keeps its repository with the old tag.
-fn previous_release(spec: &DeploySpec, version: &str, digest: &str, stored: &str) -> Option<(DeploySpec, Rendered)> {
-    let rendered = Rendered::from_stored(stored).ok()?;
+/// The release to roll back to: the spec with the previous version, digest and revision, and
+/// the render stored with that deployment. The image keeps its repository with the old tag.
+fn previous_release(spec: &DeploySpec, row: &DeploymentRow, details: &DeploymentDetails) -> Option<(DeploySpec, Rendered)> {
+    let rendered = Rendered::from_stored(&details.rendered).ok()?;
     let mut previous = spec.clone();
     previous.image = match spec.image.rsplit_once(':') {
-        Some((repository, tag)) if !tag.contains('/') => format!("{repository}:{version}"),
+        Some((repository, tag)) if !tag.contains('/') => format!("{repository}:{}", row.version),
         _ => spec.image.clone(),
     };
-    previous.version = version.to_string();
-    previous.digest = digest.to_string();
+    previous.version.clone_from(&row.version);
+    previous.digest.clone_from(&row.digest);
+    previous.revision.clone_from(&details.fingerprint);
     Some((previous, rendered))
 }
 
@@ -351,10 +353,11 @@ fn report_json(report: &RolloutReport) -> String {
     serde_json::to_string(&entries).unwrap_or_else(|_| "[]".to_string())
 }
 
-/// A hash of everything a deployment is made of (no secrets: they are not an input).
-fn fingerprint(spec: &DeploySpec, rendered: &Rendered) -> String {
+/// A hash of everything a deployment is made of; the secrets only through `secrets`, the
+/// hash of their encrypted files, so a changed secret is deployed again.
+fn fingerprint(spec: &DeploySpec, rendered: &Rendered, secrets: &str) -> String {
     let text = format!(
-        "{}\n{}\n{}\n{:?}\n{:?}\n{:?}\n{:?}\n{}",
+        "{}\n{}\n{}\n{:?}\n{:?}\n{:?}\n{:?}\n{}\n{secrets}",
         spec.version,
         spec.digest,
         spec.image,
@@ -365,6 +368,32 @@ fn fingerprint(spec: &DeploySpec, rendered: &Rendered) -> String {
         rendered.to_stored()
     );
     hex(&Sha256::digest(text.as_bytes()))
+}
+
+/// A hash of the app's encrypted secret files in the checkout (`secrets/<env>/<app>.*` and
+/// the files of `secrets/<env>/<app>/`), ciphertext only, as git holds them: what the secrets
+/// add to the fingerprint. Symlinks are not followed (decrypting refuses those that leave).
+fn encrypted_secrets(checkout: &Path, env: &str, app: &str) -> String {
+    let dir = checkout.join("secrets").join(env);
+    let mut files: Vec<PathBuf> = Vec::new();
+    for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        match entry.file_type() {
+            Ok(t) if t.is_file() && name.starts_with(&format!("{app}.")) => files.push(entry.path()),
+            Ok(t) if t.is_dir() && name == app => {
+                let inner = std::fs::read_dir(entry.path()).into_iter().flatten().flatten();
+                files.extend(inner.filter(|e| e.file_type().is_ok_and(|t| t.is_file())).map(|e| e.path()));
+            }
+            _ => {}
+        }
+    }
+    files.sort();
+    let mut hasher = Sha256::new();
+    for file in &files {
+        hasher.update(file.strip_prefix(checkout).unwrap_or(file).to_string_lossy().as_bytes());
+        hasher.update(std::fs::read(file).unwrap_or_default());
+    }
+    hex(&hasher.finalize())
 }
 
 fn fingerprint_of_error(app: &str, env: &str, message: &str) -> String {

@@ -31,6 +31,11 @@ pub struct DeploySpec {
     pub targets: Vec<TargetSpec>,
     /// Steps and pause of the rollout over `targets`.
     pub rollout: RolloutPlan,
+    /// A hash of everything this deployment is made of (release, render, targets, run,
+    /// health, encrypted secrets), set by the reconcile: a target that runs the same release
+    /// with another revision applies it again (the process target restarts it). Empty when
+    /// not known.
+    pub revision: String,
 }
 
 /// Where the templates are, relative to the config repo's root.
@@ -204,6 +209,7 @@ impl DeploySpec {
             health: None,
             targets: Vec::new(),
             rollout: RolloutPlan::default(),
+            revision: String::new(),
         }
     }
 }

@@ -16,6 +16,9 @@ use crate::support::{dump, sluice};
 
 const SECRET: &str = "s3cret-value";
 
+/// The secret's value after it is changed (reversed by the app: `eulav-detat0r`).
+const ROTATED: &str = "r0tated-value";
+
 /// Answers `<VERSION> key=<API_KEY reversed>` (reversed, so that a search for the secret
 /// does not find it in this script).
 pub(crate) const APP: &str = r#"import http.server, os
@@ -38,6 +41,7 @@ pub(crate) struct Setup {
     pub(crate) config: Remote,
     pub(crate) layout: PathBuf,
     pub(crate) identity: PathBuf,
+    recipient: String,
 }
 
 pub(crate) fn ok(output: std::process::Output) -> String {
@@ -88,25 +92,23 @@ impl Setup {
             .lines()
             .find_map(|l| l.strip_prefix("# public key: ").map(str::to_string))
             .expect("keygen prints the public key");
-        let secrets = work.join("secrets/dev/hello.yaml");
-        std::fs::write(&secrets, format!("API_KEY: {SECRET}\n")).unwrap();
-        ok(sluice(
-            dir.path(),
-            &[
-                "secrets",
-                "encrypt",
-                "--age",
-                &recipient,
-                "-i",
-                secrets.to_str().unwrap(),
-            ],
-        ));
-        Setup {
+        let setup = Setup {
             dir,
             config,
             layout,
             identity,
-        }
+            recipient,
+        };
+        setup.set_secret(SECRET);
+        setup
+    }
+
+    /// Encrypts `API_KEY: value` as dev's secrets of hello (not pushed).
+    fn set_secret(&self, value: &str) {
+        let secrets = self.config.work.join("secrets/dev/hello.yaml");
+        std::fs::write(&secrets, format!("API_KEY: {value}\n")).unwrap();
+        let path = secrets.to_str().unwrap();
+        ok(sluice(self.dir.path(), &["secrets", "encrypt", "--age", &self.recipient, "-i", path]));
     }
 
     /// Writes `text` to `path` of the config repo's working tree (not pushed).
@@ -255,6 +257,22 @@ fn pins_deploy_failures_keep_the_previous_release_and_secrets_go_only_to_the_tar
     let secrets_dir = std::fs::read_to_string(marker.with_extension("dir")).unwrap();
     assert!(!Path::new(secrets_dir.trim()).exists(), "{secrets_dir} is removed after the command");
 
+    // A changed secret, same release: deployed again, the process restarted with the new value.
+    setup.set_secret(ROTATED);
+    setup.push("change API_KEY");
+    let first = daemon
+        .eventually("the new secret is deployed", || {
+            match daemon.store().latest_deployment("hello", "dev").map_err(|e| e.to_string())? {
+                Some(row) if row.id > first.id && row.finished_at.is_some() => Ok(row),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(first.status, DeploymentStatus::Healthy, "{:?}", first.message);
+    let url = daemon.store().deployment_details(first.id).unwrap().unwrap().url.expect("a URL");
+    assert_eq!(get(&url).as_deref(), Some("1.0.0 key=eulav-detat0r"), "the new secret reached the process");
+    assert_eq!(setup.marker(), "1.0.0 1.0.0", "the command target ran again");
+
     // 2.0.0 exits at once: the first step fails, the second (marker) does not run.
     setup.pin("2.0.0", &["python3", "missing.py"]);
     let second = deployed(&daemon, "2.0.0");
@@ -270,10 +288,10 @@ fn pins_deploy_failures_keep_the_previous_release_and_secrets_go_only_to_the_tar
     );
     assert_eq!(
         get(&url).as_deref(),
-        Some("1.0.0 key=eulav-terc3s"),
+        Some("1.0.0 key=eulav-detat0r"),
         "1.0.0 still serves"
     );
-    assert_eq!(setup.marker(), "1.0.0", "the step after the failed one did not run");
+    assert_eq!(setup.marker(), "1.0.0 1.0.0", "the step after the failed one did not run");
     let current = daemon.store().current_deployment("hello", "dev").unwrap().unwrap();
     assert_eq!(
         (current.id, current.version.as_str(), current.status),
@@ -316,12 +334,13 @@ fn pins_deploy_failures_keep_the_previous_release_and_secrets_go_only_to_the_tar
     );
     assert_eq!(
         get(&url).as_deref(),
-        Some("1.0.0 key=eulav-terc3s"),
+        Some("1.0.0 key=eulav-detat0r"),
         "1.0.0 still serves"
     );
 
     // The secret is in no file the daemon wrote: logs, store, checkouts, renders, state.
     assert_in_no_file(&daemon.root, SECRET, "the secret");
+    assert_in_no_file(&daemon.root, ROTATED, "the changed secret");
     let target = ProcessTarget {
         dir: daemon.data_dir.join("deploy/hello/dev/local"),
         layout: setup.layout.clone(),

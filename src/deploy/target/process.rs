@@ -58,6 +58,10 @@ pub struct Running {
     pub start_time: u64,
     /// The port it listens on.
     pub port: u16,
+    /// The deployment's revision ([`DeploySpec::revision`]): the same release with another
+    /// revision (new secrets, run overrides) is started again.
+    #[serde(default)]
+    pub revision: String,
 }
 
 impl Running {
@@ -85,7 +89,7 @@ impl ProcessTarget {
     ///
     /// On success `current.json` names the new release and the previous one is stopped. On
     /// failure the new process is stopped and `current.json` is unchanged. Applying the
-    /// release that already runs (same digest, alive) does nothing.
+    /// release that already runs (same version, digest and revision, alive) does nothing.
     ///
     /// # Errors
     ///
@@ -94,7 +98,7 @@ impl ProcessTarget {
         let previous = self.current().filter(Running::is_alive);
         if let Some(running) = previous
             .as_ref()
-            .filter(|r| r.digest == spec.digest && r.version == spec.version)
+            .filter(|r| r.digest == spec.digest && r.version == spec.version && r.revision == spec.revision)
         {
             return Ok(Applied {
                 url: Some(running.url()),
@@ -114,6 +118,7 @@ impl ProcessTarget {
             pid,
             start_time: start_time(pid).unwrap_or(0),
             port,
+            revision: spec.revision.clone(),
         };
         let probe = Probe {
             addr: Some(std::net::SocketAddr::from(([127, 0, 0, 1], port))),
