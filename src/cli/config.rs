@@ -86,6 +86,15 @@ fn check_config_repo(dir: &Path) -> anyhow::Result<ExitStatus> {
             for warning in &warnings.0 {
                 eprintln!("{warning}\n");
             }
+            let disagreements = recipient_disagreements(dir, &config);
+            if !disagreements.is_empty() {
+                for disagreement in &disagreements {
+                    eprintln!("error: {disagreement}\n");
+                }
+                let errors = disagreements.len();
+                eprintln!("error: config repo `{shown}` is invalid: {errors} error{}", plural(errors));
+                return Ok(ExitStatus::Error);
+            }
             let (envs, apps) = (config.environments.len(), config.apps.len());
             let order = config.environment_names().join(" → ");
             outln!("`{shown}` is valid: {envs} environment{} ({order}), {apps} app{}", plural(envs), plural(apps));
@@ -98,6 +107,21 @@ fn check_config_repo(dir: &Path) -> anyhow::Result<ExitStatus> {
             Ok(ExitStatus::Error)
         }
     }
+}
+
+/// Where an environment's `secrets:` recipients disagree with `.sops.yaml`, as the CD loop
+/// would refuse to deploy (see [`crate::deploy::recipients`]).
+fn recipient_disagreements(dir: &Path, config: &repo::ConfigRepo) -> Vec<String> {
+    let mut found = Vec::new();
+    for environment in &config.environments {
+        for app in config.apps.keys() {
+            let checked = crate::deploy::recipients::check(dir, environment.name.as_str(), app.as_str(), &environment.secrets);
+            if let Err(message) = checked {
+                found.push(message);
+            }
+        }
+    }
+    found
 }
 
 fn plural(n: usize) -> &'static str {

@@ -1,7 +1,8 @@
 //! Rollouts and renders through the real daemon: a rollout over three process targets whose
 //! middle step fails (its next port is taken, so the new release cannot listen), with and
 //! without `auto_rollback`; and deployments refused before any target is touched: renders
-//! that try to leave the config repo, secrets recipients that disagree with `.sops.yaml`.
+//! that try to leave the config repo, secrets recipients that disagree with `.sops.yaml`
+//! (which `sluice config check` reports too).
 
 use std::net::TcpListener;
 
@@ -11,6 +12,7 @@ use sluice::store::DeploymentStatus;
 use crate::daemon::Daemon;
 use crate::deploy::{Setup, assert_in_no_file, deployed, get};
 use crate::registry::free_port;
+use crate::support::{dump, sluice};
 
 /// Stops the releases of the given process targets when dropped, even when a test fails.
 struct Targets(Vec<ProcessTarget>);
@@ -169,4 +171,27 @@ fn renders_leaving_the_config_repo_are_refused_through_the_daemon_with_nothing_d
     assert!(targets.0[0].current().is_none(), "no release was started");
 
     assert_in_no_file(&daemon.root, only_outside, "a file outside the config repo");
+}
+
+#[test]
+fn config_check_refuses_recipients_that_disagree_with_sops_yaml() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(sluice(dir.path(), &["init", "config"]).status.success());
+    let check = || sluice(dir.path(), &["config", "check", "--config-repo", "config"]);
+    assert_eq!(check().status.code(), Some(0), "the template's recipients agree: {}", dump(&check()));
+    let production = dir.path().join("config/environments/production.yaml");
+    let other = "age1zvkyg2lqzraa2lnjvqej32nkuu0ues2s82hzrye869xeexvn73equnujwj";
+    let text = std::fs::read_to_string(&production).unwrap();
+    let placeholder = "age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p";
+    std::fs::write(&production, text.replace(&format!("age: [\"{placeholder}\"]"), &format!("age: [\"{other}\"]"))).unwrap();
+    let output = check();
+    assert_eq!(output.status.code(), Some(2), "{}", dump(&output));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "error: the secrets recipients of `production` disagree: `secrets.age` lists `{other}` that the rule does not; \
+             the rule's `age` lists `{placeholder}` that the environment does not"
+        )),
+        "{stderr}"
+    );
 }
