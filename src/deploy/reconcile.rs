@@ -15,7 +15,8 @@
 //! rollout without rollback after a target took the new release, or a rollback that failed)
 //! is that row marked `failed` too, and the environment has no current deployment until one
 //! becomes healthy. Times come from the promotion [`Clock`], so `soak` counts from when the
-//! release became healthy on the same clock the gates read.
+//! release became healthy on the same clock the gates read; a new deployment of the release
+//! that is current keeps its `healthy_since`.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -165,6 +166,12 @@ impl Deployer {
             url: url.clone(),
         };
         self.store.record_deployment_details(id, &details)?;
+        // The same release deployed again (new values, secrets or run overrides) was healthy
+        // all along: the previous one served until the new one passed its check.
+        let same_release = current.as_ref().filter(|c| c.version == spec.version && c.digest == spec.digest);
+        if let Some(since) = same_release.and_then(|c| c.healthy_since).filter(|_| status == DeploymentStatus::Healthy) {
+            self.store.keep_healthy_since(id, since)?;
+        }
         self.store
             .set_deployment_status(id, status, Some(&message), self.clock.timestamp())?;
         tracing::info!(app, env, version = %spec.version, deployment = id, status = ?status, "{message}");

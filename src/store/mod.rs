@@ -789,6 +789,16 @@ impl Store {
         deployments::current(&self.conn(), app, env)
     }
 
+    /// Sets when deployment `id` counts as healthy since, before it is marked `healthy` (which
+    /// keeps a time already set): a new deployment of the release that was already current
+    /// keeps that release's time. Nothing changes when it has one.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn keep_healthy_since(&self, id: i64, since: Timestamp) -> Result<(), StoreError> {
+        deployments::keep_healthy_since(&self.conn(), id, since)
+    }
+
     /// The latest `limit` deployments (attempts) of `app` to `env`, newest first.
     ///
     /// # Errors

@@ -258,6 +258,7 @@ fn pins_deploy_failures_keep_the_previous_release_and_secrets_go_only_to_the_tar
     assert!(!Path::new(secrets_dir.trim()).exists(), "{secrets_dir} is removed after the command");
 
     // A changed secret, same release: deployed again, the process restarted with the new value.
+    let healthy_since = first.healthy_since;
     setup.set_secret(ROTATED);
     setup.push("change API_KEY");
     let first = daemon
@@ -269,6 +270,7 @@ fn pins_deploy_failures_keep_the_previous_release_and_secrets_go_only_to_the_tar
         })
         .unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(first.status, DeploymentStatus::Healthy, "{:?}", first.message);
+    assert_eq!(first.healthy_since, healthy_since, "the same release was healthy all along: soak goes on");
     let url = daemon.store().deployment_details(first.id).unwrap().unwrap().url.expect("a URL");
     assert_eq!(get(&url).as_deref(), Some("1.0.0 key=eulav-detat0r"), "the new secret reached the process");
     assert_eq!(setup.marker(), "1.0.0 1.0.0", "the command target ran again");

@@ -5,7 +5,7 @@ use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::promotions::{DEPLOYMENT_COLUMNS, deployment_from_row};
 use crate::store::error::SqlContext;
-use crate::store::{DeploymentDetails, DeploymentRow, StoreError};
+use crate::store::{DeploymentDetails, DeploymentRow, StoreError, Timestamp};
 
 pub(crate) fn current(conn: &Connection, app: &str, env: &str) -> Result<Option<DeploymentRow>, StoreError> {
     conn.query_row(
@@ -18,6 +18,15 @@ pub(crate) fn current(conn: &Connection, app: &str, env: &str) -> Result<Option<
     )
     .optional()
     .context("read current deployment")
+}
+
+pub(crate) fn keep_healthy_since(conn: &Connection, id: i64, since: Timestamp) -> Result<(), StoreError> {
+    conn.execute(
+        "UPDATE deployments SET healthy_since = ?2 WHERE id = ?1 AND healthy_since IS NULL",
+        params![id, since],
+    )
+    .context("keep healthy_since")?;
+    Ok(())
 }
 
 pub(crate) fn list(conn: &Connection, app: &str, env: &str, limit: u32) -> Result<Vec<DeploymentRow>, StoreError> {
@@ -122,6 +131,18 @@ mod tests {
         assert_eq!(listed, ["3.0.0", "2.0.0"]);
         let fourth = deploy("4.0.0", DeploymentStatus::Healthy, 40);
         assert_eq!(store.current_deployment("hello", "dev").unwrap().unwrap().id, fourth);
+        let new = NewDeployment {
+            app: "hello".into(),
+            env: "dev".into(),
+            version: "4.0.0".into(),
+            digest: "sha256:4.0.0".into(),
+            status: DeploymentStatus::Deploying,
+        };
+        let again = store.insert_deployment(&new, Timestamp::from_unix_millis(50)).unwrap();
+        store.keep_healthy_since(again, Timestamp::from_unix_millis(41)).unwrap();
+        store.set_deployment_status(again, DeploymentStatus::Healthy, None, Timestamp::from_unix_millis(51)).unwrap();
+        let current = store.current_deployment("hello", "dev").unwrap().unwrap();
+        assert_eq!((current.id, current.healthy_since), (again, Some(Timestamp::from_unix_millis(41))));
         assert_eq!(store.current_deployment("hello", "staging").unwrap(), None);
     }
 }
