@@ -12,6 +12,13 @@ const EVENT_COLUMNS: &str = "e.id, e.project_id, p.name, e.dedup_key, e.source, 
     e.git_ref, e.sha, e.before_sha, e.fetch_ref, e.payload, e.received_at, e.state,
     e.pipeline_id, e.error";
 
+/// The redelivery lookup: same project, same dedup key (the UNIQUE index of 0002).
+const BY_DEDUP_KEY: &str = "SELECT id FROM events WHERE project_id = ?1 AND dedup_key = ?2";
+
+/// The lookup of a push already recorded for the same ref and new tip (index of 0007).
+const BY_TIP: &str = "SELECT id FROM events WHERE project_id = ?1 AND kind = ?2 AND git_ref = ?3 AND sha = ?4
+     ORDER BY id LIMIT 1";
+
 pub(crate) fn insert_event(
     conn: &mut Connection,
     project: ProjectId,
@@ -20,7 +27,7 @@ pub(crate) fn insert_event(
     let tx = begin(conn)?;
     let existing: Option<EventId> = tx
         .query_row(
-            "SELECT id FROM events WHERE project_id = ?1 AND dedup_key = ?2",
+            BY_DEDUP_KEY,
             params![project, new.dedup_key],
             |row| row.get(0),
         )
@@ -31,8 +38,7 @@ pub(crate) fn insert_event(
     let existing = match (existing, new.kind.as_str(), &new.sha) {
         (None, "push" | "tag_push", Some(sha)) => tx
             .query_row(
-                "SELECT id FROM events WHERE project_id = ?1 AND kind = ?2 AND git_ref = ?3 AND sha = ?4
-                 ORDER BY id LIMIT 1",
+                BY_TIP,
                 params![project, new.kind, new.git_ref, sha],
                 |row| row.get(0),
             )
@@ -226,4 +232,38 @@ fn event_from_row(row: &Row<'_>) -> rusqlite::Result<Result<EventRow, StoreError
         pipeline_id: row.get(13)?,
         error: row.get(14)?,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SQLite's plan for `sql`: one line per step.
+    fn plan_of(conn: &Connection, sql: &str) -> Vec<String> {
+        let mut statement = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).expect("explain");
+        let values: [&dyn rusqlite::ToSql; 4] = [&1, &"k", &"refs/heads/main", &"abc"];
+        let bound = &values[..statement.parameter_count()];
+        statement
+            .query_map(bound, |row| row.get::<_, String>(3))
+            .expect("plan")
+            .map(|step| step.expect("step"))
+            .collect()
+    }
+
+    #[test]
+    fn both_dedup_lookups_seek_an_index_instead_of_scanning_the_events() {
+        let conn = crate::store::sqlite::open_in_memory().expect("store");
+        let cases = [
+            (BY_DEDUP_KEY, "sqlite_autoindex_events_1"),
+            (BY_TIP, "events_by_tip"),
+        ];
+        for (sql, index) in cases {
+            let plan = plan_of(&conn, sql);
+            assert!(
+                plan.iter().any(|step| step.starts_with("SEARCH events USING") && step.contains(index)),
+                "{sql}: {plan:?}"
+            );
+            assert!(!plan.iter().any(|step| step.starts_with("SCAN")), "{sql}: {plan:?}");
+        }
+    }
 }

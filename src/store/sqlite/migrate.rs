@@ -51,6 +51,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "deployment_details",
         sql: include_str!("../migrations/sqlite/0006_deployment_details.sql"),
     },
+    Migration {
+        version: 7,
+        name: "event_dedup_index",
+        sql: include_str!("../migrations/sqlite/0007_event_dedup_index.sql"),
+    },
 ];
 
 /// The schema version this binary writes.
