@@ -37,6 +37,11 @@ pub struct Pipeline {
     /// the JSON only when not the default.
     #[serde(skip_serializing_if = "AutoCancel::is_default")]
     pub auto_cancel_on_new_commit: AutoCancel,
+    /// `workflow:auto_cancel:on_job_failure: all` (or the matching `workflow:rules`
+    /// entry's): a job failure that is neither allowed nor retried cancels the rest of the
+    /// pipeline. In the JSON only when set.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub auto_cancel_on_job_failure: bool,
     /// Warnings found while planning (not part of the JSON).
     #[serde(skip)]
     pub warnings: Diagnostics,
@@ -625,6 +630,7 @@ mod tests {
             variables: vec![("Z".into(), variable("1", true)), ("A".into(), variable("$Z", false))],
             jobs: vec![],
             auto_cancel_on_new_commit: AutoCancel::Conservative,
+            auto_cancel_on_job_failure: false,
             warnings: Diagnostics::new(),
         };
         assert_eq!(

@@ -5,19 +5,39 @@
 //!
 //! - `conservative` (the default): canceled while none of its jobs with
 //!   `interruptible: false` (the default) has started;
-//! - `interruptible`: GitLab cancels only the `interruptible: true` jobs and lets the others
-//!   go on; Sluice cancels pipelines as a whole, so such a pipeline is canceled only when
-//!   every job it has is interruptible, and otherwise left running;
+//! - `interruptible`: only its unfinished `interruptible: true` jobs are canceled (running
+//!   ones stopped, waiting ones never started), and the others go on, as GitLab's "safe
+//!   cancellation" does;
 //! - `none`: never.
 //!
 //! Tag pipelines are never redundant. The decision reads the pipelines' plan snapshots and
-//! job rows; canceling goes through the same tokens as `POST /api/v1/pipelines/{id}/cancel`.
+//! job rows; canceling goes through the same tokens as `POST /api/v1/pipelines/{id}/cancel`,
+//! or the run's interrupt token ([`crate::run::RunOptions::interrupt`]).
 
 use crate::ci::pipeline::AutoCancel;
 use crate::store::{PipelineId, PipelineRow, Store, StoreError};
 
-/// The older pipelines that `newer` makes redundant and that may be canceled now, among
-/// those `is_running` says run in this process.
+/// What auto-cancel does to a redundant pipeline.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redundant {
+    /// Cancel it as a whole (`conservative`).
+    Whole,
+    /// Cancel its interruptible jobs only (`interruptible`).
+    InterruptibleJobs,
+}
+
+impl Redundant {
+    /// The word logged.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Redundant::Whole => "pipeline",
+            Redundant::InterruptibleJobs => "interruptible jobs",
+        }
+    }
+}
+
+/// The older pipelines that `newer` makes redundant and what may be canceled of each now,
+/// among those `is_running` says run in this process.
 ///
 /// # Errors
 /// [`StoreError`] when the pipelines cannot be read.
@@ -25,7 +45,7 @@ pub fn redundant(
     store: &Store,
     newer: PipelineId,
     is_running: &dyn Fn(PipelineId) -> bool,
-) -> Result<Vec<PipelineId>, StoreError> {
+) -> Result<Vec<(PipelineId, Redundant)>, StoreError> {
     let newer = store.get_pipeline(newer)?;
     if newer.tag {
         return Ok(Vec::new());
@@ -36,13 +56,12 @@ pub fn redundant(
         .iter()
         .filter(|p| p.id < newer.id && !p.tag && p.git_ref == newer.git_ref && p.sha != newer.sha)
         .filter(|p| !p.status.is_final() && is_running(p.id))
-        .filter(|p| cancelable(p))
-        .map(|p| p.id)
+        .filter_map(|p| Some((p.id, cancelable(p)?)))
         .collect())
 }
 
-/// Whether `pipeline` may be canceled by a newer one, by its own setting.
-fn cancelable(pipeline: &PipelineRow) -> bool {
+/// What of `pipeline` a newer one may cancel, by its own setting.
+fn cancelable(pipeline: &PipelineRow) -> Option<Redundant> {
     let setting = pipeline.plan["auto_cancel_on_new_commit"]
         .as_str()
         .and_then(AutoCancel::from_word)
@@ -54,12 +73,17 @@ fn cancelable(pipeline: &PipelineRow) -> bool {
         })
     };
     match setting {
-        AutoCancel::None => false,
+        AutoCancel::None => None,
         AutoCancel::Conservative => pipeline
             .jobs
             .iter()
-            .all(|job| job.started_at.is_none() || interruptible(&job.name)),
-        AutoCancel::Interruptible => pipeline.jobs.iter().all(|job| interruptible(&job.name)),
+            .all(|job| job.started_at.is_none() || interruptible(&job.name))
+            .then_some(Redundant::Whole),
+        AutoCancel::Interruptible => pipeline
+            .jobs
+            .iter()
+            .any(|job| !job.status.is_final() && interruptible(&job.name))
+            .then_some(Redundant::InterruptibleJobs),
     }
 }
 
@@ -135,21 +159,32 @@ mod tests {
         );
         let other_branch = pipeline(&store, "feature", "f", plan(None), &[]);
         let not_here = pipeline(&store, "main", "g", plan(None), &[]);
+
+        let no_interruptible_job = pipeline(
+            &store,
+            "main",
+            "i",
+            serde_json::json!({ "auto_cancel_on_new_commit": "interruptible", "jobs": [{ "name": "deploy" }] }),
+            &[],
+        );
         let newer = pipeline(&store, "main", "h", plan(None), &[]);
 
         let running = |id: PipelineId| id != not_here;
         let canceled = redundant(&store, newer, &running).expect("redundant");
+        let (whole, jobs) = (Some(Redundant::Whole), Some(Redundant::InterruptibleJobs));
         let cases = [
-            ("conservative, only an interruptible job started", only_lint_ran, true),
-            ("conservative, a non-interruptible job started", deploy_ran, false),
-            ("none", never, false),
-            ("interruptible, with a non-interruptible job", mixed, false),
-            ("interruptible, every job interruptible", all_interruptible, true),
-            ("another branch", other_branch, false),
-            ("not running in this process", not_here, false),
+            ("conservative, only an interruptible job started", only_lint_ran, whole),
+            ("conservative, a non-interruptible job started", deploy_ran, None),
+            ("none", never, None),
+            ("interruptible, with a non-interruptible job", mixed, jobs),
+            ("interruptible, every job interruptible", all_interruptible, jobs),
+            ("interruptible, no interruptible job", no_interruptible_job, None),
+            ("another branch", other_branch, None),
+            ("not running in this process", not_here, None),
         ];
         for (what, id, expected) in cases {
-            assert_eq!(canceled.contains(&id), expected, "{what}");
+            let found = canceled.iter().find(|(p, _)| *p == id).map(|(_, what)| *what);
+            assert_eq!(found, expected, "{what}");
         }
         // The newest pipeline makes nothing older than itself redundant twice.
         assert!(redundant(&store, only_lint_ran, &running).expect("none").is_empty());

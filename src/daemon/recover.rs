@@ -3,17 +3,17 @@
 //! For each such job, its recorded process group is killed, but only if the recorded
 //! leader is still the same process (its start time in `/proc/<pid>/stat` matches the
 //! stored one), so a reused pid is never hit. The job is marked `failed` with the failure
-//! reason `runner_system_failure` and the message "controller restarted"; jobs of the same
-//! pipeline that had not started are `canceled`, the pipeline is `failed`, and the event that
-//! started it is marked done (it had its one pipeline). Then each failed job whose `retry:`
-//! (from the pipeline's plan snapshot) allows `runner_system_failure` (a bare `retry: N`
-//! does) gets a new attempt queued, exactly as `POST /api/v1/jobs/{id}/retry` queues one: it
-//! runs on its own, and the pipeline's status follows its result. Only one re-run can be
-//! queued per pipeline, so when several jobs of one pipeline were interrupted only the first
-//! is retried (the others are logged). A pipeline whose cancel the API recorded before the
-//! restart is `canceled` instead, and none of its jobs is retried.
+//! reason `runner_system_failure` and the message "controller restarted", and the event that
+//! started its pipeline is marked done (it had its one pipeline). Every such job whose
+//! `retry:` (from the pipeline's plan snapshot) allows `runner_system_failure` (a bare
+//! `retry: N` does) gets a new attempt, and one `retry` event per pipeline resumes the
+//! pipeline with all of them: the jobs that waited (`created`, `pending`, …) stay as they
+//! are, and run after them as their results allow, as if the controller had never stopped.
+//! A pipeline none of whose interrupted jobs may be retried ends: its jobs that had not
+//! started are `canceled` and it is `failed`. A pipeline whose cancel the API recorded
+//! before the restart is `canceled` instead, and none of its jobs is retried.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use super::cancel::cancel_in_store;
 use crate::ci::pipeline::Retry;
@@ -21,7 +21,7 @@ use crate::executor::process_group::start_time;
 use crate::run::log::file_name;
 use crate::run::retry::should_retry;
 use crate::store::{
-    EventState, FailureReason, JobRow, JobStatus, PipelineId, PipelineStatus, RerunKind, Store, StoreError, Timestamp,
+    EventState, FailureReason, JobId, JobRow, JobStatus, PipelineId, PipelineStatus, Store, StoreError, Timestamp,
 };
 
 /// The message recorded with every job failed by recovery.
@@ -64,8 +64,16 @@ pub fn settle_interrupted_jobs(store: &Store) -> Result<usize, StoreError> {
         cancel_in_store(store, pipeline)?;
         tracing::warn!(pipeline = pipeline.get(), "pipeline whose cancel was requested before the restart canceled");
     }
+    let mut retried: BTreeMap<PipelineId, Vec<&JobRow>> = BTreeMap::new();
+    for job in jobs.iter().filter(|job| !canceled.contains(&job.pipeline_id)) {
+        if retry_allowed(store, job)? {
+            retried.entry(job.pipeline_id).or_default().push(job);
+        }
+    }
     for &pipeline in pipelines.iter().chain(&canceled) {
-        if !canceled.contains(&pipeline) {
+        if let Some(jobs) = retried.get(&pipeline) {
+            queue_retries(store, pipeline, jobs, now)?;
+        } else if !canceled.contains(&pipeline) {
             fail_pipeline(store, pipeline, now)?;
         }
         if let Some(event) = store.event_of_pipeline(pipeline)?
@@ -78,11 +86,6 @@ pub fn settle_interrupted_jobs(store: &Store) -> Result<usize, StoreError> {
     let freed = store.end_publication_leases(now)?;
     if freed > 0 {
         tracing::warn!(claims = freed, "publications a previous process left unfinished may be taken over by a retry at once");
-    }
-    for job in jobs.iter().filter(|job| !canceled.contains(&job.pipeline_id)) {
-        if retry_allowed(store, job)? {
-            queue_retry(store, job, now)?;
-        }
     }
     Ok(jobs.len())
 }
@@ -113,25 +116,23 @@ fn retry_of(value: &serde_json::Value) -> Option<Retry> {
     })
 }
 
-/// Queues a new attempt of `job` for the worker; a refusal (another re-run of the pipeline
-/// is queued) is logged, not an error.
-fn queue_retry(store: &Store, job: &JobRow, now: Timestamp) -> Result<(), StoreError> {
-    let log_path = job
-        .log_path
-        .as_deref()
-        .and_then(std::path::Path::parent)
-        .map(|dir| dir.join(file_name(&job.name, job.attempt + 1)));
-    match store.enqueue_rerun(RerunKind::Retry, job.id, log_path.as_deref(), now) {
-        Ok(queued) => {
-            tracing::info!(job = job.id.get(), retry = queued.job.get(), event = queued.event.get(), name = %job.name, "interrupted job retried as its `retry:` allows");
-            Ok(())
-        }
-        Err(StoreError::Refused { reason }) => {
-            tracing::warn!(job = job.id.get(), name = %job.name, "interrupted job not retried: {reason}");
-            Ok(())
-        }
-        Err(failed) => Err(failed),
-    }
+/// Queues new attempts of the interrupted `jobs` of `pipeline` and the event that resumes
+/// the pipeline with them; the pipeline is `pending` until the worker takes it.
+fn queue_retries(store: &Store, pipeline: PipelineId, jobs: &[&JobRow], now: Timestamp) -> Result<(), StoreError> {
+    let log_paths: Vec<Option<std::path::PathBuf>> = jobs
+        .iter()
+        .map(|job| {
+            let dir = job.log_path.as_deref().and_then(std::path::Path::parent)?;
+            Some(dir.join(file_name(&job.name, job.attempt + 1)))
+        })
+        .collect();
+    let attempts: Vec<(JobId, Option<&std::path::Path>)> =
+        jobs.iter().zip(&log_paths).map(|(job, path)| (job.id, path.as_deref())).collect();
+    let queued = store.enqueue_retries(&attempts, now)?;
+    store.set_pipeline_status(pipeline, PipelineStatus::Pending, now)?;
+    let names: Vec<&str> = jobs.iter().map(|job| job.name.as_str()).collect();
+    tracing::info!(pipeline = pipeline.get(), event = queued.event.get(), jobs = ?names, "interrupted jobs retried as their `retry:` allows; the pipeline resumes");
+    Ok(())
 }
 
 /// Settles a pipeline that a previous process was running when it died, even between two
@@ -325,5 +326,37 @@ mod tests {
             };
             assert_eq!(attempts, expected, "{shown}");
         }
+    }
+
+    #[test]
+    fn every_interrupted_job_of_a_pipeline_is_retried_by_one_event_and_the_waiting_jobs_stay() {
+        let store = Store::open_in_memory().expect("store");
+        let at = Timestamp::from_unix_millis;
+        let plan = serde_json::json!({ "jobs": [
+            { "name": "a", "retry": { "max": 1 } },
+            { "name": "b", "retry": { "max": 1 } },
+            { "name": "c" },
+        ] });
+        let (pipeline, jobs) = planned_pipeline(&store, &["a", "b", "c"], plan);
+        for &job in &jobs[..2] {
+            store.transition_job(job, JobStatus::Running, None, at(4)).expect("running");
+        }
+        assert_eq!(settle_interrupted_jobs(&store).expect("settle"), 2);
+        let rows: Vec<(String, u32, JobStatus)> =
+            store.jobs_of(pipeline).expect("jobs").into_iter().map(|j| (j.name, j.attempt, j.status)).collect();
+        let expected = [("a", 1, JobStatus::Failed), ("b", 1, JobStatus::Failed), ("c", 1, JobStatus::Created), ("a", 2, JobStatus::Created), ("b", 2, JobStatus::Created)];
+        let expected: Vec<(String, u32, JobStatus)> = expected.iter().map(|(n, a, s)| ((*n).to_owned(), *a, *s)).collect();
+        assert_eq!(rows, expected);
+        assert_eq!(store.get_pipeline(pipeline).expect("pipeline").status, PipelineStatus::Pending);
+        let reruns: Vec<_> = store
+            .pending_events(10)
+            .expect("events")
+            .into_iter()
+            .filter(|e| e.kind == "retry")
+            .collect();
+        assert_eq!(reruns.len(), 1, "{reruns:?}");
+        let attempts: Vec<i64> = store.jobs_of(pipeline).expect("jobs").iter().filter(|j| j.attempt == 2).map(|j| j.id.get()).collect();
+        assert_eq!(reruns[0].payload["jobs"], serde_json::json!(attempts));
+        assert_eq!(reruns[0].pipeline_id, Some(pipeline));
     }
 }

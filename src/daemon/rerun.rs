@@ -1,13 +1,16 @@
-//! The worker's side of `retry` and `play` events: run one job of a recorded pipeline again.
+//! The worker's side of `retry` and `play` events: resume a recorded pipeline from jobs to
+//! run again.
 //!
-//! The API recorded the event together with the job row to run (a new `created` attempt, or
-//! the `manual` job), so a crash loses nothing. Here: find the event that started the
-//! pipeline, check its commit out again from the mirror (the pipeline's sha), plan it again
-//! with the same variables, and run that one job with [`rerun_job`], its cancellation token
-//! registered like a whole pipeline's. A job that is no longer `created`/`manual` already
-//! ran (a restart interrupted it): the event is just marked done. When the job cannot be run
-//! at all, a retry attempt is marked `failed` (`runner_system_failure`) with the reason, and
-//! the pipeline's status is recomputed.
+//! The API (or crash recovery) recorded the event together with the job rows to run (new
+//! `created` attempts, or the `manual` job), so a crash loses nothing. The payload names
+//! them: `{"job": id}`, and `"jobs": [ids]` when several attempts resume one pipeline (every
+//! job a restart interrupted). Here: find the event that started the pipeline, check its
+//! commit out again from the mirror (the pipeline's sha), plan it again with the same
+//! variables, and resume it with [`rerun_jobs`], its cancellation token registered like a
+//! whole pipeline's. Jobs no longer `created`/`manual` already ran (a restart interrupted
+//! them) and are left out; when none is left the event is just marked done. When the jobs
+//! cannot be run at all, retry attempts are marked `failed` (`runner_system_failure`) with
+//! the reason, and the pipeline's status is recomputed.
 
 use std::sync::Arc;
 
@@ -15,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::worker::{Handled, Worker, chain, prepare, remove_checkout};
 use crate::executor::shell::ShellExecutor;
-use crate::run::{LockedReader, PipelineRun, pipeline_status_of, rerun_job};
+use crate::run::{LockedReader, PipelineRun, pipeline_status_of, rerun_jobs};
 use crate::store::{
     EventRow, EventState, FailureReason, JobId, JobRow, JobStatus, PipelineRow, RerunKind, StoreError, Timestamp,
 };
@@ -25,24 +28,20 @@ impl Worker {
     /// Handles a `retry` or `play` event.
     pub(super) async fn handle_rerun(&self, row: EventRow, kind: RerunKind, shutdown: &CancellationToken) -> Handled {
         let id = row.id;
-        let Some(job_id) = row
-            .payload
-            .get("job")
-            .and_then(serde_json::Value::as_i64)
-            .map(JobId::new)
-        else {
+        let job_ids = jobs_of_event(&row.payload);
+        if job_ids.is_empty() {
             let reason = format!("{} event without a job id", kind.as_str());
             return self.mark(id, EventState::Failed, row.pipeline_id, Some(reason)).await;
-        };
+        }
         let store = self.store.clone();
         let loaded = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
-            let job = store.get_job(job_id)?;
-            let pipeline = store.get_pipeline(job.pipeline_id)?;
-            let origin = store.event_of_pipeline(job.pipeline_id)?;
-            Ok((job, pipeline, origin))
+            let jobs = job_ids.into_iter().map(|job| store.get_job(job)).collect::<Result<Vec<_>, _>>()?;
+            let pipeline = store.get_pipeline(jobs[0].pipeline_id)?;
+            let origin = store.event_of_pipeline(jobs[0].pipeline_id)?;
+            Ok((jobs, pipeline, origin))
         })
         .await;
-        let (job, pipeline, origin) = match loaded {
+        let (jobs, pipeline, origin) = match loaded {
             Ok(Ok(loaded)) => loaded,
             Ok(Err(failed)) => {
                 return self
@@ -58,20 +57,18 @@ impl Worker {
             RerunKind::Retry => JobStatus::Created,
             RerunKind::Play => JobStatus::Manual,
         };
-        if job.status != waiting {
-            let note = format!("job {} is already `{}`", job.id, job.status);
-            return self.mark(id, EventState::Done, Some(pipeline.id), Some(note)).await;
+        let (jobs, ran): (Vec<JobRow>, Vec<JobRow>) = jobs.into_iter().partition(|job| job.status == waiting);
+        if jobs.is_empty() {
+            let ran: Vec<String> = ran.iter().map(|job| format!("job {} is already `{}`", job.id, job.status)).collect();
+            return self.mark(id, EventState::Done, Some(pipeline.id), Some(ran.join("; "))).await;
         }
-        match self.rerun(&row, &job, &pipeline, origin, shutdown).await {
+        match self.rerun(&row, &jobs, &pipeline, origin, shutdown).await {
             Ok(()) => self.mark(id, EventState::Done, Some(pipeline.id), None).await,
             Err(reason) => {
-                tracing::warn!(
-                    event = id.get(),
-                    job = job.id.get(),
-                    "{} failed: {reason}",
-                    kind.as_str()
-                );
-                self.settle_unrun(&job, kind, &reason).await;
+                tracing::warn!(event = id.get(), pipeline = pipeline.id.get(), "{} failed: {reason}", kind.as_str());
+                for job in &jobs {
+                    self.settle_unrun(job, kind, &reason).await;
+                }
                 self.mark(id, EventState::Failed, Some(pipeline.id), Some(reason)).await
             }
         }
@@ -80,7 +77,7 @@ impl Worker {
     async fn rerun(
         &self,
         row: &EventRow,
-        job: &JobRow,
+        jobs: &[JobRow],
         pipeline: &PipelineRow,
         origin: Option<EventRow>,
         shutdown: &CancellationToken,
@@ -131,15 +128,16 @@ impl Worker {
             observer: &*self.metrics,
         };
         let cancel = CancellationToken::new();
-        self.running.insert(pipeline.id, cancel.clone());
-        tracing::info!(event = row.id.get(), job = job.id.get(), name = %job.name, "running one job again");
+        self.running.insert(pipeline.id, cancel.clone(), options.interrupt.clone());
+        let names: Vec<&str> = jobs.iter().map(|job| job.name.as_str()).collect();
+        tracing::info!(event = row.id.get(), pipeline = pipeline.id.get(), jobs = ?names, "resuming the pipeline");
         let result = self
-            .with_grace(row.id, rerun_job(&run, &options, job, &cancel), &cancel, shutdown)
+            .with_grace(row.id, rerun_jobs(&run, &options, jobs, &cancel), &cancel, shutdown)
             .await;
         self.running.remove(pipeline.id);
         remove_checkout(checkout).await;
         let summary = result.map_err(|failed| chain(&failed))?;
-        tracing::info!(event = row.id.get(), pipeline = pipeline.id.get(), status = %summary.status, "job run again");
+        tracing::info!(event = row.id.get(), pipeline = pipeline.id.get(), status = %summary.status, "resumed pipeline finished");
         Ok(())
     }
 
@@ -167,4 +165,11 @@ impl Worker {
             Err(panicked) => tracing::error!(job = job.id.get(), "settling a job panicked: {panicked}"),
         }
     }
+}
+
+/// The jobs a `retry`/`play` event names: `jobs` when given, else `job`.
+fn jobs_of_event(payload: &serde_json::Value) -> Vec<JobId> {
+    let ids = |value: &serde_json::Value| value.as_array().map(|ids| ids.iter().filter_map(serde_json::Value::as_i64).collect::<Vec<_>>());
+    let ids = ids(&payload["jobs"]).unwrap_or_else(|| payload["job"].as_i64().into_iter().collect());
+    ids.into_iter().map(JobId::new).collect()
 }

@@ -28,6 +28,7 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use super::auto_cancel::Redundant;
 use super::mirrors::Mirrors;
 use crate::run::git_dir::GitSource;
 use crate::api::metrics::Metrics;
@@ -198,6 +199,7 @@ impl Worker {
         let mut options = RunOptions::new(&self.config.data_dir);
         options.concurrency = self.config.concurrency.get();
         options.slots = Some(self.slots.of(project));
+        options.interrupt = Some(CancellationToken::new());
         options
     }
 
@@ -322,15 +324,16 @@ impl Worker {
         } = prepared;
         let reader = LockedReader::new(reader);
         let cancel = CancellationToken::new();
+        let mut options = self.run_options(&context.project_path);
         let observer = LinkEvent {
             store: self.store.clone(),
             event: id,
             running: self.running.clone(),
             metrics: self.metrics.clone(),
             cancel: cancel.clone(),
+            interrupt: options.interrupt.clone(),
             pipeline: Mutex::new(None),
         };
-        let mut options = self.run_options(&context.project_path);
         options.after_success = Some(Arc::new(publisher));
         let run = PipelineRun {
             pipeline: &pipeline,
@@ -406,12 +409,13 @@ struct LinkEvent {
     running: Arc<RunningPipelines>,
     metrics: Arc<Metrics>,
     cancel: CancellationToken,
+    interrupt: Option<CancellationToken>,
     pipeline: Mutex<Option<PipelineId>>,
 }
 
 impl RunObserver for LinkEvent {
     fn pipeline_created(&self, pipeline: PipelineId) {
-        self.running.insert(pipeline, self.cancel.clone());
+        self.running.insert(pipeline, self.cancel.clone(), self.interrupt.clone());
         *self.pipeline.lock().unwrap_or_else(PoisonError::into_inner) = Some(pipeline);
         // The link must be durable before the first job starts, and this callback cannot
         // await: the write leaves the runtime's worker thread instead.
@@ -426,9 +430,13 @@ impl RunObserver for LinkEvent {
         let redundant = off_runtime(|| super::auto_cancel::redundant(&self.store, pipeline, &|p| self.running.contains(p)));
         match redundant {
             Ok(redundant) => {
-                for older in redundant {
-                    if self.running.cancel(older) {
-                        tracing::info!(pipeline = older.get(), newer = pipeline.get(), "redundant pipeline auto-canceled");
+                for (older, what) in redundant {
+                    let done = match what {
+                        Redundant::Whole => self.running.cancel(older),
+                        Redundant::InterruptibleJobs => self.running.interrupt(older),
+                    };
+                    if done {
+                        tracing::info!(pipeline = older.get(), newer = pipeline.get(), canceled = what.as_str(), "redundant pipeline auto-canceled");
                     }
                 }
             }

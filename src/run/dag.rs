@@ -148,6 +148,8 @@ struct Node<'p> {
     /// Attempts started.
     started: u32,
     finished: Option<Finished>,
+    /// Cancels the running attempt alone (a child of the run's token).
+    cancel: Option<CancellationToken>,
 }
 
 struct Run<'p> {
@@ -156,9 +158,11 @@ struct Run<'p> {
     /// Resource group → the node holding it and the nodes waiting for it.
     groups: HashMap<String, (Option<usize>, VecDeque<usize>)>,
     canceled: bool,
-    /// For a job run on its own ([`drive_one`]): the artifacts it receives from the
-    /// pipeline's earlier run, instead of those of this run's nodes.
-    preset_sources: Option<Vec<super::job::ArtifactSource>>,
+    /// The run's interruptible jobs were canceled by a newer pipeline (see [`Run::interrupt`]).
+    interrupted: bool,
+    /// The run was canceled because a job failed (`workflow:auto_cancel:on_job_failure: all`):
+    /// it ends `failed`, not `canceled`.
+    failed_fast: bool,
 }
 
 /// Runs the recorded pipeline `created` to its end and records its final status.
@@ -212,58 +216,6 @@ pub(crate) async fn drive(
     })
 }
 
-/// One job to run again in a recorded pipeline (see [`super::rerun`]).
-pub(crate) struct Single {
-    pub pipeline_id: PipelineId,
-    pub run_dir: PathBuf,
-    /// The job's index in the plan.
-    pub index: usize,
-    pub row: JobId,
-    pub attempt: u32,
-    pub log_path: PathBuf,
-    /// Why it runs, recorded with its `pending` transition (`retry`, `played`).
-    pub reason: &'static str,
-    /// The artifacts it receives (kept from the pipeline's earlier run).
-    pub sources: Vec<super::job::ArtifactSource>,
-}
-
-/// Runs one job of a recorded pipeline on its own, whatever its `when:` and prerequisites
-/// (they were decided when the pipeline ran), and returns its summary. The pipeline's status
-/// is the caller's business.
-///
-/// # Errors
-///
-/// [`RunError::Store`]: a running job is canceled and drained first.
-pub(crate) async fn drive_one(
-    shared: Shared<'_>,
-    pipeline: &Pipeline,
-    ctx: &PipelineContext,
-    single: Single,
-    cancel: CancellationToken,
-) -> Result<super::observer::JobSummary, RunError> {
-    let scope = Scope {
-        shared,
-        pipeline,
-        ctx,
-        pipeline_id: single.pipeline_id,
-        run_dir: single.run_dir,
-        prefix: None,
-        cancel,
-    };
-    let mut run = Run::new(&scope, &[(single.index, single.row, single.log_path)]);
-    run.nodes[0].attempt = single.attempt;
-    run.nodes[0].played = true;
-    run.preset_sources = Some(single.sources);
-    run.ready(&scope, 0, Some(single.reason))?;
-    let mut tasks = TaskSet::new();
-    if let Err(error) = run.run(&scope, &mut tasks).await {
-        scope.cancel.cancel();
-        while tasks.next().await.is_some() {}
-        return Err(error);
-    }
-    Ok(run.summary(0, false))
-}
-
 impl<'p> Run<'p> {
     fn new(scope: &Scope<'p>, jobs: &[(usize, JobId, PathBuf)]) -> Self {
         let pipeline = scope.pipeline;
@@ -291,6 +243,7 @@ impl<'p> Run<'p> {
                     resource: job.resource_group.as_ref().map(|g| vars.expand_known(g)),
                     started: 0,
                     finished: None,
+                    cancel: None,
                 }
             })
             .collect();
@@ -299,7 +252,8 @@ impl<'p> Run<'p> {
             pending: VecDeque::new(),
             groups: HashMap::new(),
             canceled: false,
-            preset_sources: None,
+            interrupted: false,
+            failed_fast: false,
         }
     }
 
@@ -320,6 +274,8 @@ impl<'p> Run<'p> {
             self.start_ready(scope, tasks)?;
             let timer = self.next_timer();
             let wants_slot = self.wants_slot();
+            // Only the top pipeline listens: GitLab's auto-cancel does not cascade to children.
+            let interrupt = scope.shared.options.interrupt.as_ref().filter(|_| scope.prefix.is_none() && !self.interrupted);
             if tasks.is_empty() && timer.is_none() && !wants_slot {
                 return Ok(());
             }
@@ -332,6 +288,7 @@ impl<'p> Run<'p> {
                 }
                 () = sleep_until(timer), if timer.is_some() => self.fire_timers(scope)?,
                 () = scope.cancel.cancelled(), if !self.canceled => {}
+                () = fired(interrupt), if interrupt.is_some() => self.interrupt(scope)?,
                 else => return Ok(()),
             }
         }
@@ -501,6 +458,7 @@ impl<'p> Run<'p> {
             }
         };
         self.release(scope, i)?;
+        self.nodes[i].cancel = None;
         if let Some(error) = outcome.store_error {
             return Err(error.into());
         }
@@ -525,7 +483,13 @@ impl<'p> Run<'p> {
                 finished.exit_code,
             );
         if !retry {
+            let fails_pipeline = finished.status == JobStatus::Failed && !finished.allowed;
             self.finish(scope, i, finished);
+            if fails_pipeline && scope.pipeline.auto_cancel_on_job_failure && !scope.cancel.is_cancelled() {
+                // GitLab cancels the whole pipeline (running jobs included); it ends `failed`.
+                self.failed_fast = true;
+                scope.cancel.cancel();
+            }
             return Ok(());
         }
         let info = self.info(scope, i);
@@ -589,6 +553,45 @@ impl<'p> Run<'p> {
             self.finish(scope, i, Finished::not_run(JobStatus::Canceled, None));
         }
         Ok(())
+    }
+
+    /// A newer pipeline made this one redundant and it is `auto_cancel:on_new_commit:
+    /// interruptible`: as GitLab's safe cancellation, every unfinished `interruptible: true`
+    /// job is canceled (running ones are stopped), and the other jobs go on. Jobs that
+    /// waited for a canceled one are then decided as for any canceled prerequisite.
+    fn interrupt(&mut self, scope: &Scope<'_>) -> Result<(), RunError> {
+        self.interrupted = true;
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].job.interruptible != Some(true) {
+                continue;
+            }
+            match self.nodes[i].phase {
+                Phase::Final => {}
+                Phase::Running => {
+                    if let Some(token) = &self.nodes[i].cancel {
+                        token.cancel();
+                    }
+                }
+                _ => {
+                    self.release(scope, i)?;
+                    self.pending.retain(|&k| k != i);
+                    for (_, waiting) in self.groups.values_mut() {
+                        waiting.retain(|&k| k != i);
+                    }
+                    self.transition(scope, i, JobStatus::Canceled, Some("auto-canceled by a newer pipeline"))?;
+                    self.finish(scope, i, Finished::not_run(JobStatus::Canceled, None));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Completes when `token` fires; never without one.
+async fn fired(token: Option<&CancellationToken>) {
+    match token {
+        Some(token) => token.cancelled().await,
+        None => std::future::pending().await,
     }
 }
 

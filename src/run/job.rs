@@ -17,6 +17,7 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use super::artifacts::{self};
@@ -43,6 +44,9 @@ pub(crate) struct Ticket {
     pub log_path: PathBuf,
     pub played: bool,
     pub sources: Vec<ArtifactSource>,
+    /// Cancels this attempt: fires with the run's token, or alone (an interruptible job
+    /// auto-canceled while the rest of its pipeline goes on).
+    pub cancel: CancellationToken,
     /// The concurrency slot, released when the attempt ends (`None` for trigger jobs).
     pub _permit: Option<super::slots::SlotPermit>,
 }
@@ -405,7 +409,7 @@ async fn run_prepared(
     prepared: Prepared,
     log: &mut JobLog<'_>,
 ) -> Finished {
-    if scope.cancel.is_cancelled() {
+    if ticket.cancel.is_cancelled() {
         return Finished::not_run(JobStatus::Canceled, None);
     }
     let mut commands = job.before_script.clone();
@@ -414,7 +418,7 @@ async fn run_prepared(
     spec.env = prepared.env.clone();
     spec.timeout = Some(prepared.timeout);
     spec.grace = scope.shared.options.grace;
-    let mut finished = match run_recorded(scope, ticket.row, spec, &scope.cancel, log).await {
+    let mut finished = match run_recorded(scope, ticket.row, spec, &ticket.cancel, log).await {
         Ok(Exit::Code(0)) => Finished { exit_code: Some(0), ..Finished::not_run(JobStatus::Success, None) },
         Ok(Exit::Code(code)) => Finished {
             exit_code: Some(code),

@@ -36,7 +36,7 @@ pub mod workspace;
 pub use log::last_run_log;
 pub use observer::{JobInfo, JobSummary, NoObserver, RunObserver};
 pub use scheduler::{PipelineRun, RunError, RunOptions, RunSummary, run_pipeline};
-pub use rerun::{pipeline_status_of, rerun_job};
+pub use rerun::{pipeline_status_of, rerun_jobs};
 pub use running::RunningPipelines;
 pub use slots::Slots;
 pub use trigger::LockedReader;

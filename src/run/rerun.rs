@@ -1,147 +1,133 @@
-//! Running one job of a finished (or blocked) pipeline again: a retry (a new attempt of a
-//! finished job) or a play (a `manual` job started by hand).
+//! Running jobs of a finished (or blocked) pipeline again: retries (new attempts of
+//! finished jobs) or a play (a `manual` job started by hand).
 //!
-//! The smallest correct version: the job runs alone, in a fresh checkout of its pipeline's
-//! commit, planned again with the same variables, whatever its `when:` (it was decided when
-//! the pipeline ran). It receives the artifacts the earlier jobs it depends on left under
-//! `<state>/runs/<pipeline>/artifacts/` (by GitLab's rules: `dependencies`, else `needs`
-//! with `artifacts: true`, else the earlier stages), with their dotenv variables (kept under
-//! `<state>/runs/<pipeline>/dotenv/`). A played job resumes its pipeline instead
-//! ([`super::dag::drive_resume`]): the jobs that waited behind it then run as its result
-//! allows. Then the
-//! pipeline's status is recomputed from the latest attempt of every job.
+//! The pipeline resumes as GitLab's does ([`super::dag::drive_resume`]), in a fresh checkout
+//! of its commit, planned again with the same variables: the retried or played jobs start
+//! whatever their `when:` (it was decided when the pipeline ran), with the artifacts and
+//! dotenv variables the earlier jobs left under `<state>/runs/<pipeline>/`, and the jobs
+//! that wait behind them then run as their results allow. A retry first re-opens the jobs
+//! that the failure skipped, as GitLab's `Ci::ResetSkippedJobsService` does: every `skipped`
+//! job of a later stage than the earliest retried job, or needing one of them (directly or
+//! not), goes back to `created` and is decided again. Then the pipeline's status is
+//! recomputed from the latest attempt of every job.
 
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::time::Instant;
 
 use tokio_util::sync::CancellationToken;
 
-use std::path::{Path, PathBuf};
-
-use super::dag::{Resume, Single, drive_one, drive_resume, prerequisites};
-use super::job::ArtifactSource;
-use super::log::safe_name;
-use super::scheduler::{PipelineRun, Resources, RunError, RunOptions, RunSummary, log_path, run_dir};
+use super::dag::{Resume, drive_resume};
+use super::scheduler::{PipelineRun, Resources, RunError, RunOptions, RunSummary, run_dir};
 use super::variables::masker_for;
 use crate::ci::pipeline::{Pipeline, When};
 use crate::store::{JobRow, JobStatus, PipelineStatus, Timestamp};
 
-/// Runs the recorded job `job` (status `created` for a retry, `manual` for a play) of its
-/// pipeline, as planned in `run.pipeline`, then records the pipeline's new status.
+/// The reason recorded with a skipped job that a retry re-opens.
+pub const RESET_REASON: &str = "a job before it was retried";
+
+/// Runs the recorded jobs `jobs` of one pipeline (status `created` for retries, `manual`
+/// for a play), as planned in `run.pipeline`, and what waits behind them; then records the
+/// pipeline's new status.
 ///
 /// # Errors
 ///
-/// [`RunError::UnknownJob`] when the plan no longer has the job; [`RunError::Mask`];
-/// [`RunError::Store`].
-pub async fn rerun_job(
+/// [`RunError::UnknownJob`] when the plan no longer has a job (or `jobs` is empty);
+/// [`RunError::Mask`]; [`RunError::Store`].
+pub async fn rerun_jobs(
     run: &PipelineRun<'_>,
     options: &RunOptions,
-    job: &JobRow,
+    jobs: &[JobRow],
     cancel: &CancellationToken,
 ) -> Result<RunSummary, RunError> {
     let started = Instant::now();
-    let Some(index) = run
-        .pipeline
-        .jobs
-        .iter()
-        .position(|j| j.when != When::Never && j.name == job.name)
-    else {
-        return Err(RunError::UnknownJob {
-            name: job.name.clone(),
-            hint: None,
-        });
-    };
+    let unknown = |name: &str| RunError::UnknownJob { name: name.to_owned(), hint: None };
+    let first = jobs.first().ok_or_else(|| unknown(""))?;
+    if let Some(job) = jobs.iter().find(|job| index_of(run.pipeline, &job.name).is_none()) {
+        return Err(unknown(&job.name));
+    }
     let resources = Resources::new(masker_for(&options.variables)?, options);
     let shared = resources.shared(run, options);
-    let pipeline_id = job.pipeline_id;
+    let pipeline_id = first.pipeline_id;
     let run_dir = run_dir(&options.state_dir, pipeline_id);
-    let log = job
-        .log_path
-        .clone()
-        .unwrap_or_else(|| log_path(&run_dir, &job.name, job.attempt));
+    let played = jobs.iter().all(|job| job.status == JobStatus::Manual);
+    if !played {
+        reset_skipped(run, jobs)?;
+    }
     run.store
         .set_pipeline_status(pipeline_id, PipelineStatus::Running, Timestamp::now())?;
-    let summary = if job.status == JobStatus::Manual {
-        let resume = resume_of(run, job, run_dir)?;
-        drive_resume(shared, run.pipeline, run.context, resume, cancel.child_token()).await
-    } else {
-        let sources = kept_artifacts(run.pipeline, index, &run_dir);
-        let single = Single {
-            pipeline_id,
-            run_dir,
-            index,
-            row: job.id,
-            attempt: job.attempt,
-            log_path: log,
-            reason: "retry",
-            sources,
-        };
-        drive_one(shared, run.pipeline, run.context, single, cancel.child_token()).await
-    };
+    let resume = resume_of(run, jobs, run_dir, if played { "played" } else { "retry" })?;
+    let summaries = drive_resume(shared, run.pipeline, run.context, resume, cancel.child_token()).await;
     resources.finish().await;
     // Whatever happened, the pipeline must not stay `running`.
-    let jobs = run.store.jobs_of(pipeline_id)?;
-    let status = pipeline_status_of(&jobs);
+    let rows = run.store.jobs_of(pipeline_id)?;
+    let status = pipeline_status_of(&rows);
     run.store.set_pipeline_status(pipeline_id, status, Timestamp::now())?;
     Ok(RunSummary {
         pipeline_id,
         status,
         duration: started.elapsed(),
-        jobs: vec![summary?],
+        jobs: summaries?,
     })
 }
 
-/// The artifacts kept from the pipeline's earlier run that plan job `index` receives, in
-/// plan order.
-fn kept_artifacts(pipeline: &Pipeline, index: usize, run_dir: &Path) -> Vec<ArtifactSource> {
-    let job = &pipeline.jobs[index];
-    let present: Vec<usize> = (0..pipeline.jobs.len())
-        .filter(|&i| pipeline.jobs[i].when != When::Never)
-        .collect();
-    let earlier = prerequisites(pipeline, &present, index);
-    present
-        .iter()
-        .filter(|&&i| i != index)
-        .filter(|&&i| {
-            let other = &pipeline.jobs[i];
-            match (&job.dependencies, &job.needs) {
-                (Some(dependencies), _) => dependencies.contains(&other.name),
-                (None, Some(needs)) => needs.iter().any(|n| n.is_local() && n.artifacts && n.job == other.name),
-                (None, None) => other.stage != job.stage && earlier.contains(&i),
-            }
-        })
-        .filter_map(|&i| {
-            let name = &pipeline.jobs[i].name;
-            let dir = Some(run_dir.join("artifacts").join(safe_name(name))).filter(|dir| dir.is_dir());
-            let dotenv = super::dotenv::kept(run_dir, name);
-            (dir.is_some() || !dotenv.is_empty()).then(|| ArtifactSource {
-                name: name.clone(),
-                dir,
-                dotenv,
-            })
-        })
-        .collect()
+fn index_of(pipeline: &Pipeline, name: &str) -> Option<usize> {
+    pipeline.jobs.iter().position(|j| j.when != When::Never && j.name == name)
 }
 
-/// The played manual `job`'s pipeline as it was recorded: the latest attempt of every job
-/// still in the plan.
-fn resume_of(run: &PipelineRun<'_>, job: &JobRow, run_dir: PathBuf) -> Result<Resume, RunError> {
-    let rows = run.store.jobs_of(job.pipeline_id)?;
-    let jobs: Vec<(usize, JobRow)> = latest_attempts(&rows)
+/// Re-opens (`skipped → created`) the skipped jobs after the retried `jobs`: those of a
+/// later stage than the earliest of them, and those needing one of them, directly or not.
+fn reset_skipped(run: &PipelineRun<'_>, jobs: &[JobRow]) -> Result<(), RunError> {
+    let pipeline = run.pipeline;
+    let stage_of = |stage: &str| pipeline.stages.iter().position(|s| s == stage);
+    let earliest = jobs.iter().filter_map(|job| stage_of(&job.stage)).min();
+    let mut descendants: BTreeSet<&str> = jobs.iter().map(|job| job.name.as_str()).collect();
+    loop {
+        let before = descendants.len();
+        for job in &pipeline.jobs {
+            let needs_one = job.needs.iter().flatten().any(|n| n.is_local() && descendants.contains(n.job.as_str()));
+            if needs_one {
+                descendants.insert(job.name.as_str());
+            }
+        }
+        if descendants.len() == before {
+            break;
+        }
+    }
+    let rows = run.store.jobs_of(jobs[0].pipeline_id)?;
+    let now = Timestamp::now();
+    for row in latest_attempts(&rows) {
+        let later = earliest.zip(stage_of(&row.stage)).is_some_and(|(earliest, stage)| stage > earliest);
+        if row.status == JobStatus::Skipped && (later || descendants.contains(row.name.as_str())) {
+            run.store.transition_job(row.id, JobStatus::Created, Some(RESET_REASON), now)?;
+        }
+    }
+    Ok(())
+}
+
+/// The pipeline of `jobs` as it is recorded: the latest attempt of every job still in the
+/// plan, `jobs` starting.
+fn resume_of(run: &PipelineRun<'_>, jobs: &[JobRow], run_dir: PathBuf, reason: &'static str) -> Result<Resume, RunError> {
+    let rows = run.store.jobs_of(jobs[0].pipeline_id)?;
+    let recorded: Vec<(usize, JobRow)> = latest_attempts(&rows)
         .into_iter()
-        .filter_map(|row| {
-            let index = run.pipeline.jobs.iter().position(|j| j.when != When::Never && j.name == row.name)?;
-            Some((index, row.clone()))
-        })
+        .filter_map(|row| Some((index_of(run.pipeline, &row.name)?, row.clone())))
         .collect();
-    let played = jobs.iter().position(|(_, row)| row.id == job.id).ok_or_else(|| RunError::UnknownJob {
-        name: job.name.clone(),
-        hint: None,
-    })?;
+    let start = jobs
+        .iter()
+        .map(|job| {
+            recorded.iter().position(|(_, row)| row.id == job.id).ok_or_else(|| RunError::UnknownJob {
+                name: job.name.clone(),
+                hint: None,
+            })
+        })
+        .collect::<Result<_, _>>()?;
     Ok(Resume {
-        pipeline_id: job.pipeline_id,
+        pipeline_id: jobs[0].pipeline_id,
         run_dir,
-        jobs,
-        played,
+        jobs: recorded,
+        start,
+        reason,
     })
 }
 

@@ -65,6 +65,10 @@ pub struct RunOptions {
     pub keep_workspaces: bool,
     /// A step after each successful script of the jobs it applies to (publication).
     pub after_success: Option<std::sync::Arc<dyn super::hook::AfterSuccess>>,
+    /// Fires when a newer pipeline makes this one redundant under
+    /// `workflow:auto_cancel:on_new_commit: interruptible`: its `interruptible: true` jobs
+    /// are canceled and the others go on (child pipelines are not affected).
+    pub interrupt: Option<CancellationToken>,
 }
 
 impl RunOptions {
@@ -83,6 +87,7 @@ impl RunOptions {
             slots: None,
             keep_workspaces: false,
             after_success: None,
+            interrupt: None,
         }
     }
 }

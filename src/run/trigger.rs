@@ -126,7 +126,7 @@ pub(crate) async fn run<'s>(
         selected.len()
     ));
     let prefix = ticket.info.display_name.clone();
-    let cancel = scope.cancel.child_token();
+    let cancel = ticket.cancel.child_token();
     let depend = matches!(trigger.strategy.as_deref(), Some("depend" | "mirror"));
     let running: Detached<'s> =
         Box::pin(

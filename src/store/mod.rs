@@ -474,6 +474,34 @@ impl Store {
         rerun::enqueue_rerun(&mut self.conn(), kind, job, log_path, now)
     }
 
+    /// Queues new attempts of finished jobs of one pipeline (each with its log path) and one
+    /// `retry` event that resumes the pipeline with all of them (payload `{"job": first,
+    /// "jobs": [ids]}`): what crash recovery does for every job a restart interrupted whose
+    /// `retry:` allows it. Unlike [`Store::enqueue_rerun`] it refuses neither a pipeline
+    /// left `running` nor a re-run the crash left queued.
+    ///
+    /// # Guarantees
+    ///
+    /// One transaction: every attempt and the event, or nothing.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::NotFound`]; [`StoreError::Refused`] when `jobs` is empty;
+    /// [`StoreError::Unstorable`] for a non-UTF-8 log path.
+    pub fn enqueue_retries(&self, jobs: &[(JobId, Option<&Path>)], now: Timestamp) -> Result<RerunQueued, StoreError> {
+        let jobs = jobs
+            .iter()
+            .map(|&(job, path)| match path {
+                Some(path) => path
+                    .to_str()
+                    .map(|path| (job, Some(path)))
+                    .ok_or_else(|| StoreError::Unstorable { what: format!("non-UTF-8 path `{}`", path.display()) }),
+                None => Ok((job, None)),
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        rerun::enqueue_retries(&mut self.conn(), &jobs, now)
+    }
+
     /// Records a request to cancel `pipeline` as a `pending` `cancel` event linked to it
     /// (payload `{"pipeline": id}`), for the worker; a second request is a duplicate.
     ///

@@ -194,8 +194,10 @@ impl JobStatus {
     /// pending → running → success | failed | canceled`; the scheduler may shortcut to
     /// `running` from any waiting status. Any unfinished job can be canceled; a job can fail
     /// before it runs (runner system failure, unmet prerequisites, stuck); `skipped` is
-    /// decided before a job starts. Final statuses have no way out, and a status never
-    /// "changes" to itself, so a duplicate write is caught rather than recorded twice.
+    /// decided before a job starts. Final statuses have no way out but one: `skipped →
+    /// created`, GitLab's `process` event, when a retry re-opens the jobs that a failure
+    /// skipped (`Ci::ResetSkippedJobsService`). A status never "changes" to itself, so a
+    /// duplicate write is caught rather than recorded twice.
     pub const fn can_transition_to(self, to: JobStatus) -> bool {
         use JobStatus::{
             Canceled, Created, Failed, Manual, Pending, Preparing, Running, Scheduled, Skipped,
@@ -233,7 +235,8 @@ impl JobStatus {
             Preparing => matches!(to, Pending | Running | Canceled | Failed),
             Pending => matches!(to, Preparing | Running | Canceled | Failed),
             Running => matches!(to, Success | Failed | Canceled),
-            Success | Failed | Canceled | Skipped => false,
+            Skipped => matches!(to, Created),
+            Success | Failed | Canceled => false,
         }
     }
 }
@@ -321,10 +324,11 @@ mod tests {
     }
 
     #[test]
-    fn final_statuses_have_no_way_out() {
+    fn final_statuses_have_no_way_out_but_a_reset_of_skipped_jobs() {
         for from in JobStatus::ALL.iter().filter(|s| s.is_final()) {
             for to in JobStatus::ALL {
-                assert!(!from.can_transition_to(*to), "{from} -> {to}");
+                let reset = (*from, *to) == (JobStatus::Skipped, JobStatus::Created);
+                assert_eq!(from.can_transition_to(*to), reset, "{from} -> {to}");
             }
         }
         for status in JobStatus::ALL {

@@ -191,6 +191,8 @@ const ALLOWED: &[&str] = &[
     "running -> success",
     "running -> failed",
     "running -> canceled",
+    // A retry re-opens the jobs a failure skipped (GitLab's `process` event).
+    "skipped -> created",
 ];
 
 /// Transitions that bring a new `created` job to `status`.

@@ -1,8 +1,9 @@
 //! `system`: the real `sluice serve` binary with real HTTP on 127.0.0.1, real git
 //! repositories pushed to with the `git` CLI, and real job processes: webhook intake
 //! ([`hooks`]), durability across `kill -9` ([`hooks`]), polling to pipelines
-//! ([`pipelines`]), pipelines side by side and auto-cancel ([`concurrency`]), retries after
-//! a crash ([`recovery`]), cron schedules ([`schedules`]), the JSON API with its tokens
+//! ([`pipelines`]), pipelines side by side and auto-cancel ([`concurrency`],
+//! [`auto_cancel`]), retries after a crash ([`recovery`]), pipelines resumed by retries
+//! ([`resume`]), cron schedules ([`schedules`]), the JSON API with its tokens
 //! ([`api`]), the CLI commands that call it ([`cli`]), and SOPS secrets against the real
 //! `sops` and `age` ([`secrets`]), with OpenPGP keys against the real `gpg` ([`secrets_pgp`]),
 //! and in a config repo with `.sops.yaml` creation rules ([`secrets_repo`]); and images built
@@ -18,6 +19,7 @@
 mod support;
 
 mod api;
+mod auto_cancel;
 mod cli;
 mod concurrency;
 mod daemon;
@@ -36,6 +38,7 @@ mod publish;
 mod quickstart;
 mod recovery;
 mod registry;
+mod resume;
 mod schedules;
 mod secrets;
 mod secrets_commands;

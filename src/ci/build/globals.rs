@@ -34,8 +34,28 @@ pub struct Workflow {
     pub rules: Option<Node>,
     /// `workflow:name`, unexpanded.
     pub name: Option<String>,
-    /// `workflow:auto_cancel:on_new_commit`, if given.
-    pub auto_cancel: Option<AutoCancel>,
+    /// `workflow:auto_cancel`, as far as given.
+    pub auto_cancel: AutoCancelSettings,
+}
+
+/// The settings of an `auto_cancel:` mapping; `None` where a key is not given.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct AutoCancelSettings {
+    /// `on_new_commit`.
+    pub on_new_commit: Option<AutoCancel>,
+    /// `on_job_failure`: `all` is `true`, `none` is `false`.
+    pub on_job_failure: Option<bool>,
+}
+
+impl AutoCancelSettings {
+    /// These settings, with `fallback`'s where these give none (a `workflow:rules` entry's
+    /// over `workflow:`'s, as GitLab merges them).
+    pub fn or(self, fallback: AutoCancelSettings) -> AutoCancelSettings {
+        AutoCancelSettings {
+            on_new_commit: self.on_new_commit.or(fallback.on_new_commit),
+            on_job_failure: self.on_job_failure.or(fallback.on_job_failure),
+        }
+    }
 }
 
 /// Reads the global keywords of the top-level mapping `map`.
@@ -161,38 +181,42 @@ fn workflow(node: &Node, diags: &mut Diagnostics) -> Workflow {
             None
         }
     });
-    let auto_cancel = map.get("auto_cancel").and_then(|n| auto_cancel(n, "workflow.auto_cancel", diags));
+    let auto_cancel = map.get("auto_cancel").map(|n| auto_cancel(n, "workflow.auto_cancel", diags)).unwrap_or_default();
     Workflow { rules: map.get("rules").cloned(), name, auto_cancel }
 }
 
-/// An `auto_cancel:` mapping (`workflow:` or a `workflow:rules` entry): its `on_new_commit`
-/// setting, if given. `on_job_failure` (`all` or `none`) is checked, then ignored: Sluice
-/// does not cancel a pipeline when one of its jobs fails.
-pub(super) fn auto_cancel(node: &Node, path: &str, diags: &mut Diagnostics) -> Option<AutoCancel> {
+/// An `auto_cancel:` mapping (`workflow:` or a `workflow:rules` entry): its
+/// `on_new_commit` and `on_job_failure` settings, where given and valid.
+pub(super) fn auto_cancel(node: &Node, path: &str, diags: &mut Diagnostics) -> AutoCancelSettings {
     const KEYS: &[&str] = &["on_new_commit", "on_job_failure"];
     let Some(map) = node.as_map() else {
         type_error(node, path, "a mapping", diags);
-        return None;
+        return AutoCancelSettings::default();
     };
     for (key, _) in map.iter().filter(|(k, _)| !KEYS.contains(&k.name.as_str())) {
         diags.push(unknown_key(key, path, KEYS));
     }
-    if let Some(n) = map.get("on_job_failure")
-        && !matches!(&n.value, Value::Str(s) if s == "all" || s == "none")
-    {
-        let message = "must be `all` or `none`";
-        diags.push(Diagnostic::error(Some(n.location.clone()), format!("{path}.on_job_failure"), message));
-    }
-    let n = map.get("on_new_commit")?;
-    let setting = match &n.value {
-        Value::Str(word) => AutoCancel::from_word(word),
-        _ => None,
-    };
-    if setting.is_none() {
-        let message = "must be `conservative`, `interruptible` or `none`";
-        diags.push(Diagnostic::error(Some(n.location.clone()), format!("{path}.on_new_commit"), message));
-    }
-    setting
+    let on_job_failure = map.get("on_job_failure").and_then(|n| match &n.value {
+        Value::Str(s) if s == "all" => Some(true),
+        Value::Str(s) if s == "none" => Some(false),
+        _ => {
+            let message = "must be `all` or `none`";
+            diags.push(Diagnostic::error(Some(n.location.clone()), format!("{path}.on_job_failure"), message));
+            None
+        }
+    });
+    let on_new_commit = map.get("on_new_commit").and_then(|n| {
+        let setting = match &n.value {
+            Value::Str(word) => AutoCancel::from_word(word),
+            _ => None,
+        };
+        if setting.is_none() {
+            let message = "must be `conservative`, `interruptible` or `none`";
+            diags.push(Diagnostic::error(Some(n.location.clone()), format!("{path}.on_new_commit"), message));
+        }
+        setting
+    });
+    AutoCancelSettings { on_new_commit, on_job_failure }
 }
 
 #[cfg(test)]

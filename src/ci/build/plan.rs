@@ -182,7 +182,8 @@ impl Planner<'_> {
             stages: self.globals.stages.clone(),
             variables: self.globals.variables.clone(),
             jobs,
-            auto_cancel_on_new_commit: self.globals.workflow.auto_cancel.unwrap_or_default(),
+            auto_cancel_on_new_commit: self.globals.workflow.auto_cancel.on_new_commit.unwrap_or_default(),
+            auto_cancel_on_job_failure: self.globals.workflow.auto_cancel.on_job_failure.unwrap_or(false),
             warnings: diags,
         })
     }
@@ -198,6 +199,7 @@ fn not_created(reason: &str, warnings: Diagnostics) -> Pipeline {
         variables: Vec::new(),
         jobs: Vec::new(),
         auto_cancel_on_new_commit: AutoCancel::default(),
+        auto_cancel_on_job_failure: false,
         warnings: Diagnostics(warnings.0.into_iter().filter(|d| !d.is_error()).collect()),
     }
 }

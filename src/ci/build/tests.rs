@@ -259,6 +259,12 @@ fn workflow_auto_cancel_is_planned_and_a_matching_rule_overrides_it() {
     assert_eq!(plan("j:\n  script: x\n").auto_cancel_on_new_commit, AutoCancel::Conservative);
     let text = "workflow:\n  auto_cancel:\n    on_new_commit: interruptible\n    on_job_failure: all\nj:\n  script: x\n";
     assert_eq!(plan(text).auto_cancel_on_new_commit, AutoCancel::Interruptible);
+    assert!(plan(text).auto_cancel_on_job_failure);
+    assert!(!plan("j:\n  script: x\n").auto_cancel_on_job_failure);
+    let text = "workflow:\n  auto_cancel:\n    on_job_failure: all\n  rules:\n    - if: $CI_COMMIT_BRANCH == \"main\"\n      auto_cancel:\n        on_new_commit: none\n    - when: always\nj:\n  script: x\n";
+    let p = plan(text);
+    assert_eq!((p.auto_cancel_on_new_commit, p.auto_cancel_on_job_failure), (AutoCancel::None, true), "a rule's setting leaves the other one as workflow set it");
+    assert_eq!(serde_json::to_value(&p).expect("json")["auto_cancel_on_job_failure"], true);
     let text = "workflow:\n  auto_cancel:\n    on_new_commit: interruptible\n  rules:\n    - if: $CI_COMMIT_BRANCH == \"main\"\n      auto_cancel:\n        on_new_commit: none\n    - when: always\nj:\n  script: x\n";
     let p = plan(text);
     assert_eq!(p.auto_cancel_on_new_commit, AutoCancel::None);

@@ -7,7 +7,7 @@ use crate::store::{JobStatus, PipelineStatus};
 impl Run<'_> {
     pub(super) fn pipeline_status(&self) -> PipelineStatus {
         let status_of = |n: &Node<'_>| n.finished.as_ref().map(|f| (f.status, f.allowed));
-        if self.canceled {
+        if self.canceled && !self.failed_fast {
             return PipelineStatus::Canceled;
         }
         if self
@@ -16,6 +16,11 @@ impl Run<'_> {
             .any(|n| n.phase == Phase::Final && status_of(n) == Some((JobStatus::Failed, false)))
         {
             return PipelineStatus::Failed;
+        }
+        // Some jobs were auto-canceled (interruptible) and the others went on: GitLab's
+        // composite status of canceled with successes and skips is `canceled`.
+        if self.nodes.iter().any(|n| n.phase == Phase::Final && status_of(n).is_some_and(|(s, _)| s == JobStatus::Canceled)) {
+            return PipelineStatus::Canceled;
         }
         let blocked = self.nodes.iter().any(|n| {
             n.phase == Phase::Created || (n.phase == Phase::Manual && !n.job.allow_failure)

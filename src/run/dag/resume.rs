@@ -1,8 +1,11 @@
-//! Resuming a recorded pipeline around one played manual job, as GitLab does: every job of
-//! the pipeline is a node again, in the state the store recorded (finished jobs with the
-//! artifacts and dotenv variables kept under the run directory), the played job starts, and
-//! the jobs that waited behind it (`created`) are decided and run as its result allows, with
-//! the same rules as in the first run.
+//! Resuming a recorded pipeline around the jobs that start it again (a played manual job,
+//! the new attempts of retried jobs), as GitLab does: every job of the pipeline is a node
+//! again, in the state the store recorded (finished jobs with the artifacts and dotenv
+//! variables kept under the run directory), the starting jobs start whatever their
+//! prerequisites (those were decided when the pipeline ran), and the jobs that wait behind
+//! them (`created`) are decided and run as their results allow, with the same rules as in
+//! the first run. Jobs a restart left waiting (`pending`, `waiting_for_resource`,
+//! `scheduled`) wait again: a `scheduled` job's `start_in` is not counted again.
 
 use std::path::{Path, PathBuf};
 
@@ -18,18 +21,20 @@ use crate::ci::context::PipelineContext;
 use crate::ci::pipeline::Pipeline;
 use crate::store::{JobRow, JobStatus, PipelineId};
 
-/// A recorded pipeline that a played job resumes.
+/// A recorded pipeline that some of its jobs resume.
 pub(crate) struct Resume {
     pub pipeline_id: PipelineId,
     pub run_dir: PathBuf,
     /// The latest attempt of each job still in the plan, with its index in the plan.
     pub jobs: Vec<(usize, JobRow)>,
-    /// The played job's position in `jobs`.
-    pub played: usize,
+    /// The positions in `jobs` of the jobs that start (`manual` ones are played).
+    pub start: Vec<usize>,
+    /// Why they start, recorded with their `pending` transition (`played`, `retry`).
+    pub reason: &'static str,
 }
 
-/// Runs the played job of `resume` and whatever waited behind it, to the end; returns the
-/// played job's summary. The pipeline's status is the caller's business.
+/// Runs the starting jobs of `resume` and whatever waited behind them, to the end; returns
+/// the starting jobs' summaries. The pipeline's status is the caller's business.
 ///
 /// # Errors
 ///
@@ -40,7 +45,7 @@ pub(crate) async fn drive_resume(
     ctx: &PipelineContext,
     resume: Resume,
     cancel: CancellationToken,
-) -> Result<JobSummary, RunError> {
+) -> Result<Vec<JobSummary>, RunError> {
     let scope = Scope {
         shared,
         pipeline,
@@ -68,18 +73,61 @@ pub(crate) async fn drive_resume(
                 Phase::Final
             }
             JobStatus::Manual => Phase::Manual,
+            // Its `start_in` ran out, or mostly did, before the restart.
+            JobStatus::Scheduled => Phase::Scheduled(tokio::time::Instant::now()),
             _ => Phase::Created,
         };
     }
-    run.nodes[resume.played].played = true;
-    run.ready(&scope, resume.played, Some("played"))?;
+    let waiting: Vec<(usize, JobStatus)> = resume
+        .jobs
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, row))| matches!(row.status, JobStatus::Pending | JobStatus::WaitingForResource))
+        .map(|(i, (_, row))| (i, row.status))
+        .collect();
+    run.wait_again(&scope, &waiting)?;
+    for &i in &resume.start {
+        run.nodes[i].played = true;
+        run.ready(&scope, i, Some(resume.reason))?;
+    }
     let mut tasks = TaskSet::new();
     if let Err(error) = run.run(&scope, &mut tasks).await {
         scope.cancel.cancel();
         while tasks.next().await.is_some() {}
         return Err(error);
     }
-    Ok(run.summary(resume.played, false))
+    Ok(resume.start.iter().map(|&i| run.summary(i, false)).collect())
+}
+
+impl Run<'_> {
+    /// Puts back in line the jobs a restart left `pending` (they held their resource group)
+    /// or `waiting_for_resource`; a group nobody holds goes to its first waiting job.
+    fn wait_again(&mut self, scope: &Scope<'_>, waiting: &[(usize, JobStatus)]) -> Result<(), RunError> {
+        for &(i, status) in waiting {
+            let group = self.nodes[i].resource.clone();
+            if status == JobStatus::Pending {
+                if let Some(group) = group {
+                    self.groups.entry(group).or_default().0 = Some(i);
+                }
+                self.nodes[i].phase = Phase::Pending;
+                self.pending.push_back(i);
+            } else if let Some(group) = group {
+                self.groups.entry(group).or_default().1.push_back(i);
+                self.nodes[i].phase = Phase::WaitingForResource;
+            }
+        }
+        let free: Vec<String> = self.groups.iter().filter(|(_, (holder, _))| holder.is_none()).map(|(g, _)| g.clone()).collect();
+        for group in free {
+            let Some(entry) = self.groups.get_mut(&group) else { continue };
+            entry.0 = entry.1.pop_front();
+            if let Some(next) = entry.0 {
+                self.transition(scope, next, JobStatus::Pending, Some("resource group free"))?;
+                self.nodes[next].phase = Phase::Pending;
+                self.pending.push_back(next);
+            }
+        }
+        Ok(())
+    }
 }
 
 /// How a job of the earlier run ended, as its successors see it.

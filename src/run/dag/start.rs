@@ -123,8 +123,11 @@ impl<'p> Run<'p> {
         self.nodes[i].started += 1;
         let info = self.info(scope, i);
         scope.shared.observer.job_started(&info);
+        let cancel = scope.cancel.child_token();
+        self.nodes[i].cancel = Some(cancel.clone());
         let node = &self.nodes[i];
         let ticket = Ticket {
+            cancel,
             info,
             row: node.row,
             attempt: node.attempt,
@@ -145,9 +148,6 @@ impl<'p> Run<'p> {
     /// `dependencies` if given; else the `needs` with `artifacts: true`; else every job of the
     /// earlier stages.
     fn artifact_sources(&self, i: usize) -> Vec<ArtifactSource> {
-        if let Some(preset) = &self.preset_sources {
-            return preset.clone();
-        }
         let job = self.nodes[i].job;
         let receives = |other: &Job| match (&job.dependencies, &job.needs) {
             (Some(dependencies), _) => dependencies.contains(&other.name),

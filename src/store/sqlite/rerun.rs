@@ -1,7 +1,7 @@
 //! The SQL of re-running one job of a recorded pipeline (retry, play): the job row and the
 //! queue event that asks the worker to run it are written in one transaction.
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, Transaction, params};
 use serde_json::json;
 
 use crate::store::error::SqlContext;
@@ -76,24 +76,7 @@ pub(crate) fn enqueue_rerun(
             if !status.is_final() {
                 return refused(format!("job {job} is `{status}`; only a finished job can be retried"));
             }
-            let id: JobId = tx
-                .query_row(
-                    r#"INSERT INTO jobs (pipeline_id, name, stage, status, "when", allow_failure, attempt,
-                           retry_of, resource_group, log_path, created_at)
-                       SELECT pipeline_id, name, stage, 'created', "when", allow_failure, attempt + 1,
-                           id, resource_group, ?2, ?3 FROM jobs WHERE id = ?1
-                       RETURNING id"#,
-                    params![job, log_path, now],
-                    |r| r.get(0),
-                )
-                .context("insert retried job")?;
-            tx.execute(
-                "INSERT INTO job_transitions (job_id, from_status, to_status, at, reason)
-                 VALUES (?1, NULL, 'created', ?2, ?3)",
-                params![id, now, format!("retry of job #{}", job.get())],
-            )
-            .context("record job transition")?;
-            id
+            insert_attempt(&tx, job, log_path, now)?
         }
         RerunKind::Play => {
             if status != JobStatus::Manual {
@@ -102,28 +85,106 @@ pub(crate) fn enqueue_rerun(
             job
         }
     };
-    let full_ref = format!("refs/{}/{git_ref}", if tag { "tags" } else { "heads" });
-    let event: EventId = tx
-        .query_row(
-            "INSERT INTO events (project_id, dedup_key, source, kind, git_ref, sha, payload, received_at,
-                 state, pipeline_id)
-             VALUES (?1, ?2, 'api', ?3, ?4, ?5, ?6, ?7, 'pending', ?8)
-             RETURNING id",
-            params![
-                project_id,
-                format!("{}:{}", kind.as_str(), target.get()),
-                kind.as_str(),
-                full_ref,
-                sha,
-                json!({ "job": target.get() }),
-                now,
-                pipeline,
-            ],
-            |r| r.get(0),
-        )
-        .context("insert rerun event")?;
+    let origin = Origin { project_id, git_ref, sha, tag, pipeline };
+    let event = insert_rerun_event(&tx, kind, &origin, &[target], now)?;
     tx.commit().context("commit rerun")?;
     Ok(RerunQueued { job: target, event })
+}
+
+/// Queues new attempts of the finished jobs `jobs` (each with its log path) of one pipeline
+/// and one `retry` event that resumes the pipeline with all of them (payload
+/// `{"job": first, "jobs": [ids]}`). For crash recovery: unlike [`enqueue_rerun`] it does
+/// not refuse a pipeline left `running` or a queued re-run (the one a crash interrupted).
+pub(crate) fn enqueue_retries(
+    conn: &mut Connection,
+    jobs: &[(JobId, Option<&str>)],
+    now: Timestamp,
+) -> Result<RerunQueued, StoreError> {
+    let Some(&(first, _)) = jobs.first() else {
+        return Err(StoreError::Refused { reason: "no job to retry".to_owned() });
+    };
+    let tx = begin(conn)?;
+    let origin: Option<Origin> = tx
+        .query_row(
+            "SELECT p.project_id, p.ref, p.sha, p.tag, p.id
+             FROM jobs j JOIN pipelines p ON p.id = j.pipeline_id WHERE j.id = ?1",
+            [first],
+            |r| Ok(Origin { project_id: r.get(0)?, git_ref: r.get(1)?, sha: r.get(2)?, tag: r.get(3)?, pipeline: r.get(4)? }),
+        )
+        .optional()
+        .context("read job")?;
+    let origin = origin.ok_or(StoreError::NotFound { kind: "job", id: first.get() })?;
+    let mut attempts = Vec::with_capacity(jobs.len());
+    for &(job, log_path) in jobs {
+        attempts.push(insert_attempt(&tx, job, log_path, now)?);
+    }
+    let event = insert_rerun_event(&tx, RerunKind::Retry, &origin, &attempts, now)?;
+    tx.commit().context("commit retries")?;
+    Ok(RerunQueued { job: attempts[0], event })
+}
+
+/// The pipeline a re-run event belongs to.
+struct Origin {
+    project_id: i64,
+    git_ref: String,
+    sha: String,
+    tag: bool,
+    pipeline: PipelineId,
+}
+
+/// A new `created` attempt of `job` (its log at `log_path`), with its creation recorded.
+fn insert_attempt(tx: &Transaction<'_>, job: JobId, log_path: Option<&str>, now: Timestamp) -> Result<JobId, StoreError> {
+    let id: JobId = tx
+        .query_row(
+            r#"INSERT INTO jobs (pipeline_id, name, stage, status, "when", allow_failure, attempt,
+                   retry_of, resource_group, log_path, created_at)
+               SELECT pipeline_id, name, stage, 'created', "when", allow_failure, attempt + 1,
+                   id, resource_group, ?2, ?3 FROM jobs WHERE id = ?1
+               RETURNING id"#,
+            params![job, log_path, now],
+            |r| r.get(0),
+        )
+        .optional()
+        .context("insert retried job")?
+        .ok_or(StoreError::NotFound { kind: "job", id: job.get() })?;
+    tx.execute(
+        "INSERT INTO job_transitions (job_id, from_status, to_status, at, reason)
+         VALUES (?1, NULL, 'created', ?2, ?3)",
+        params![id, now, format!("retry of job #{}", job.get())],
+    )
+    .context("record job transition")?;
+    Ok(id)
+}
+
+/// The `pending` event asking the worker to run `jobs` of `origin`'s pipeline.
+fn insert_rerun_event(
+    tx: &Transaction<'_>,
+    kind: RerunKind,
+    origin: &Origin,
+    jobs: &[JobId],
+    now: Timestamp,
+) -> Result<EventId, StoreError> {
+    let full_ref = format!("refs/{}/{}", if origin.tag { "tags" } else { "heads" }, origin.git_ref);
+    let ids: Vec<i64> = jobs.iter().map(|job| job.get()).collect();
+    let payload = if ids.len() == 1 { json!({ "job": ids[0] }) } else { json!({ "job": ids[0], "jobs": ids }) };
+    tx.query_row(
+        "INSERT INTO events (project_id, dedup_key, source, kind, git_ref, sha, payload, received_at,
+             state, pipeline_id)
+         VALUES (?1, ?2, 'api', ?3, ?4, ?5, ?6, ?7, 'pending', ?8)
+         RETURNING id",
+        params![
+            origin.project_id,
+            format!("{}:{}", kind.as_str(), ids[0]),
+            kind.as_str(),
+            full_ref,
+            origin.sha,
+            payload,
+            now,
+            origin.pipeline,
+        ],
+        |r| r.get(0),
+    )
+    .context("insert rerun event")
 }
 
 /// The event that started `pipeline` (not a retry or play of one of its jobs).

@@ -1,0 +1,146 @@
+//! A recorded pipeline resumes as GitLab's does: after `kill -9` every interrupted job whose
+//! `retry:` allows `runner_system_failure` runs again and the pipeline goes on to its later
+//! jobs; a retried job re-opens the jobs its failure skipped, which then run.
+
+use serde_json::json;
+use sluice::store::{JobStatus, PipelineRow};
+
+use crate::api::{call, create_token, expect, job_named, trigger, wait_pipeline};
+use crate::daemon::Daemon;
+use crate::pipelines::{Remote, process_gone};
+
+fn attempts(pipeline: &PipelineRow) -> Vec<(&str, u32, &str)> {
+    pipeline.jobs.iter().map(|j| (j.name.as_str(), j.attempt, j.status.as_str())).collect()
+}
+
+#[test]
+fn after_a_restart_every_interrupted_job_runs_again_and_the_pipeline_goes_on() {
+    let marks = tempfile::tempdir().expect("temp dir");
+    let mark = |name: &str| marks.path().join(name).display().to_string();
+    let remote = Remote::new();
+    let ci = format!(
+        "stages: [test, deploy]
+a:
+  stage: test
+  retry: 1
+  script:
+    - if [ ! -f {a} ]; then touch {a}; sleep 300; fi
+    - echo a again
+b:
+  stage: test
+  retry: 1
+  script:
+    - if [ ! -f {b} ]; then touch {b}; sleep 300; fi
+    - echo b again
+after:
+  stage: deploy
+  script:
+    - echo after
+",
+        a = mark("a"),
+        b = mark("b")
+    );
+    remote.push(&ci, "two jobs that outlive the daemon once");
+    let config = format!("concurrency: 4\nprojects:\n  - name: demo\n    repo: \"{}\"\n    poll: 1s\n", remote.bare.display());
+    let mut daemon = Daemon::start(&config, &[]);
+    let store = daemon.store();
+    // Killed once both scripts have left their marks, so the second attempts take the quick path.
+    let running = daemon.eventually("both jobs run with their processes recorded", || {
+        let pipelines = store.list_pipelines(Some("demo"), 5).map_err(|e| e.to_string())?;
+        let pipeline = pipelines.first().ok_or("no pipeline yet")?;
+        let running: Vec<_> = pipeline.jobs.iter().filter(|j| j.process.is_some() && j.status.as_str() == "running").collect();
+        (running.len() == 2 && marks.path().join("a").exists() && marks.path().join("b").exists())
+            .then_some(pipeline.clone())
+            .ok_or_else(|| format!("{:?}", attempts(pipeline)))
+    });
+    let interrupted = running.unwrap_or_else(|last| panic!("{last}"));
+    daemon.kill9();
+    daemon.restart();
+
+    let finished = daemon.eventually("the pipeline goes on and ends", || {
+        let pipeline = store.get_pipeline(interrupted.id).map_err(|e| e.to_string())?;
+        (pipeline.status.is_final() && pipeline.jobs.iter().all(|j| j.status.is_final()))
+            .then_some(pipeline.clone())
+            .ok_or_else(|| format!("{} {:?}", pipeline.status, attempts(&pipeline)))
+    });
+    let pipeline = finished.unwrap_or_else(|last| panic!("{last}"));
+    let mut seen = attempts(&pipeline);
+    seen.sort();
+    assert_eq!(
+        seen,
+        [("a", 1, "failed"), ("a", 2, "success"), ("after", 1, "success"), ("b", 1, "failed"), ("b", 2, "success")],
+        "{}",
+        daemon.dump()
+    );
+    assert_eq!(pipeline.status.as_str(), "success", "{}", daemon.dump());
+    for job in pipeline.jobs.iter().filter(|j| j.attempt == 1 && j.name != "after") {
+        assert_eq!(job.failure_reason.map(|r| r.as_str()), Some("runner_system_failure"), "{job:?}");
+    }
+    for job in interrupted.jobs.iter().filter_map(|j| j.process) {
+        let gone = daemon.eventually("the first attempts' processes are killed", || {
+            process_gone(job.pid).then_some(()).ok_or_else(|| format!("pid {} alive", job.pid))
+        });
+        gone.unwrap_or_else(|last| panic!("{last}"));
+    }
+    assert_eq!(store.list_pipelines(Some("demo"), 5).expect("pipelines").len(), 1, "{}", daemon.dump());
+}
+
+#[test]
+fn a_retried_job_reopens_the_jobs_its_failure_skipped() {
+    let marks = tempfile::tempdir().expect("temp dir");
+    let fixed = marks.path().join("fixed");
+    let remote = Remote::new();
+    let ci = format!(
+        "stages: [build, test, deploy]
+build:
+  stage: build
+  script:
+    - test -f {0}
+test:
+  stage: test
+  script:
+    - echo testing
+deploy:
+  stage: deploy
+  needs: [test]
+  script:
+    - echo deploying
+cleanup:
+  stage: deploy
+  when: on_failure
+  script:
+    - echo cleaning up
+",
+        fixed.display()
+    );
+    remote.push(&ci, "a build that fails until fixed");
+    let daemon = crate::api::start(&remote);
+    let token = create_token(&daemon, "writer", "write");
+    let id = trigger(&daemon, &token, json!({}));
+    let pipeline = wait_pipeline(&daemon, &token, id, "the pipeline fails", |p| p["status"] == "failed");
+    let skipped: Vec<&str> = ["test", "deploy", "cleanup"].iter().map(|name| job_named(&pipeline, name, 1)["status"].as_str().unwrap_or("")).collect();
+    assert_eq!(skipped, ["skipped", "skipped", "success"], "{pipeline}");
+    let build = job_named(&pipeline, "build", 1)["id"].as_i64().expect("id");
+
+    std::fs::write(&fixed, "").expect("fix the build");
+    let response = call(&daemon, "POST", &format!("/api/v1/jobs/{build}/retry"), Some(&token), None);
+    expect(&response, 202, &daemon);
+    let pipeline = wait_pipeline(&daemon, &token, id, "the resumed pipeline succeeds", |p| p["status"] == "success");
+    let jobs: Vec<(&str, i64, &str)> = pipeline["jobs"]
+        .as_array()
+        .expect("jobs")
+        .iter()
+        .map(|j| (j["name"].as_str().unwrap_or(""), j["attempt"].as_i64().unwrap_or(0), j["status"].as_str().unwrap_or("")))
+        .collect();
+    assert_eq!(
+        jobs,
+        [("build", 1, "failed"), ("test", 1, "success"), ("deploy", 1, "success"), ("cleanup", 1, "success"), ("build", 2, "success")],
+        "the skipped jobs ran (same rows, as GitLab re-opens them); the on_failure job is left as it ran: {}",
+        daemon.dump()
+    );
+    let store = daemon.store();
+    let test = store.get_job(sluice::store::JobId::new(job_named(&pipeline, "test", 1)["id"].as_i64().expect("id"))).expect("job");
+    let path: Vec<(Option<JobStatus>, JobStatus)> =
+        store.transitions_of(test.id).expect("transitions").iter().map(|t| (t.from, t.to)).collect();
+    assert!(path.contains(&(Some(JobStatus::Skipped), JobStatus::Created)), "{path:?}");
+}
