@@ -1,5 +1,6 @@
-//! `cargo bench --bench daemon` (or `scripts/bench`): the real `sluice serve` (release build)
-//! on loopback. Prints push-to-first-job-start latency by webhook and by poll (p50, p99),
+//! `cargo bench --bench daemon` (or `scripts/bench`): the real `sluice serve` (release build:
+//! `cargo bench` builds the binary with the bench profile, which inherits `release`; a debug
+//! build is refused, its figures were once mistaken for the daemon's) on loopback. Prints push-to-first-job-start latency by webhook and by poll (p50, p99),
 //! webhook acknowledgements per second with their latency, and the idle memory of a daemon
 //! watching 100 repositories.
 //!
@@ -70,7 +71,7 @@ impl Serve {
         let data = root.join("data");
         let config = format!("listen: \"127.0.0.1:0\"\ndata_dir: \"{}\"\nprojects:\n{projects}", data.display());
         std::fs::write(root.join("sluice.yaml"), config).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        let child = Command::new(release_binary())
             .args(["serve", "--config"])
             .arg(root.join("sluice.yaml"))
             .env("SLUICE_LOG", "warn")
@@ -294,10 +295,27 @@ fn idle_memory() {
     println!("idle RSS, {IDLE_REPOS} watched repositories  {:.1} MB", serve.rss_kib() as f64 / 1024.0);
 }
 
+/// The daemon binary `cargo bench` built, refused unless it is a release build.
+fn release_binary() -> &'static str {
+    let binary = env!("CARGO_BIN_EXE_sluice");
+    let profile = Path::new(binary).parent().and_then(Path::file_name).and_then(|p| p.to_str()).unwrap_or("?");
+    assert!(
+        profile == "release" && !cfg!(debug_assertions),
+        "{binary} is a `{profile}` build; run `cargo bench --bench daemon`, which builds and starts the release binary"
+    );
+    binary
+}
+
+/// The 1-minute load average, to print beside the figures (the machine may be shared).
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").map_or_else(|_| "unknown".to_owned(), |l| l.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+}
+
 fn main() {
-    println!("sluice serve on loopback");
+    println!("sluice serve on loopback: {} (load average {})", release_binary(), load_average());
     push_to_job_start_by_webhook();
     push_to_job_start_by_poll();
     webhooks_per_second();
     idle_memory();
+    println!("load average at the end: {}", load_average());
 }
