@@ -1,8 +1,9 @@
 //! `POST /hooks/{gitlab|github|gerrit}/{project}`: verify, record, then answer.
 //!
 //! The order is the contract (STYLE habit 4): the delivery is verified and parsed by
-//! [`crate::trigger::webhook`], the event is committed to the store, and only then does
-//! the forge get its `202`. A redelivery (same dedup key) gets `200` with the original id.
+//! [`crate::trigger::webhook`], the event is committed to the store (with the deliveries
+//! that arrived at the same time, in one transaction: [`super::intake`]), and only then
+//! does the forge get its `202`. A redelivery (same dedup key) gets `200` with the original id.
 //! Log lines name the project, forge and outcome; never a secret or the query string.
 
 use std::time::SystemTime;
@@ -119,19 +120,13 @@ async fn handle(
         }
     };
     let new = event.to_new_event(&key, Timestamp::now());
-    let store = state.inner.store.clone();
-    let project_id = hooks.id;
-    let inserted = match tokio::task::spawn_blocking(move || store.insert_event(project_id, &new)).await {
-        Ok(Ok(inserted)) => inserted,
-        Ok(Err(failed)) => {
-            tracing::error!(project = %project, forge = %forge, "cannot record webhook event: {failed:#}");
+    // Answered once the batch holding it committed (group commit, see `super::intake`).
+    let inserted = match state.inner.intake.record(hooks.id, new).await {
+        Ok(inserted) => inserted,
+        Err(failed) => {
+            tracing::error!(project = %project, forge = %forge, "cannot record webhook event: {failed}");
             let message = "the event could not be recorded; deliver it again";
             return (error(StatusCode::SERVICE_UNAVAILABLE, message), "error");
-        }
-        Err(panicked) => {
-            tracing::error!(project = %project, forge = %forge, "recording a webhook event panicked: {panicked}");
-            let message = "the event could not be recorded; deliver it again";
-            return (error(StatusCode::INTERNAL_SERVER_ERROR, message), "error");
         }
     };
     match inserted {

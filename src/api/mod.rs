@@ -11,6 +11,7 @@
 pub mod auth;
 pub mod error;
 mod hooks;
+mod intake;
 mod jobs;
 mod logs_sse;
 pub mod metrics;
@@ -58,6 +59,8 @@ pub const WEBHOOK_BODY_TIMEOUT: Duration = Duration::from_secs(30);
 
 struct Inner {
     store: Arc<Store>,
+    /// Records webhook events in batches (group commit).
+    intake: intake::Intake,
     projects: HashMap<String, ProjectHooks>,
     wake_worker: Arc<Notify>,
     ready: AtomicBool,
@@ -129,6 +132,7 @@ impl AppState {
     pub fn new(store: Arc<Store>, projects: HashMap<String, ProjectHooks>, wake_worker: Arc<Notify>) -> Self {
         AppState {
             inner: Arc::new(Inner {
+                intake: intake::Intake::start(store.clone()),
                 store,
                 projects,
                 wake_worker,

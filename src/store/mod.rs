@@ -333,6 +333,25 @@ impl Store {
         events::insert_event(&mut self.conn(), project, new)
     }
 
+    /// Records a batch of events as [`Store::insert_event`] records one, all in one
+    /// transaction (group commit: one commit for deliveries that arrived together), and
+    /// returns each event's outcome in order.
+    ///
+    /// # Guarantees
+    ///
+    /// Each event is recorded, or refused, as if alone (in a savepoint of its own: an unknown
+    /// project refuses that event only; a later event sees an earlier one of the batch, so a
+    /// duplicate within the batch is [`Inserted::Duplicate`]). Nothing is returned before the
+    /// transaction committed: on `Ok`, every recorded event survives the process being killed.
+    ///
+    /// # Errors
+    ///
+    /// The outer [`StoreError::Sqlite`] when the transaction could not be begun or committed:
+    /// then none of the batch was recorded.
+    pub fn insert_events(&self, batch: &[(ProjectId, &NewEvent)]) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
+        events::insert_events(&mut self.conn(), batch)
+    }
+
     /// One event.
     ///
     /// # Errors

@@ -25,6 +25,36 @@ pub(crate) fn insert_event(
     new: &NewEvent,
 ) -> Result<Inserted, StoreError> {
     let tx = begin(conn)?;
+    let inserted = insert_in(&tx, project, new)?;
+    tx.commit().context("commit event")?;
+    Ok(inserted)
+}
+
+/// Records every event of `batch` in one transaction, each in a savepoint of its own so that
+/// one refused event (an unknown project) leaves the others; returns each event's outcome
+/// once the transaction committed. `Err` when the transaction could not be begun or
+/// committed: then nothing was recorded.
+pub(crate) fn insert_events(
+    conn: &mut Connection,
+    batch: &[(ProjectId, &NewEvent)],
+) -> Result<Vec<Result<Inserted, StoreError>>, StoreError> {
+    let mut tx = begin(conn)?;
+    let mut outcomes = Vec::with_capacity(batch.len());
+    for &(project, new) in batch {
+        let savepoint = tx.savepoint().context("begin savepoint")?;
+        let outcome = insert_in(&savepoint, project, new);
+        if outcome.is_ok() {
+            savepoint.commit().context("release savepoint")?;
+        }
+        // A failed event's savepoint rolls back when dropped.
+        outcomes.push(outcome);
+    }
+    tx.commit().context("commit events")?;
+    Ok(outcomes)
+}
+
+/// One event's insert (or the original it duplicates) inside the caller's transaction.
+fn insert_in(tx: &Connection, project: ProjectId, new: &NewEvent) -> Result<Inserted, StoreError> {
     let existing: Option<EventId> = tx
         .query_row(
             BY_DEDUP_KEY,
@@ -87,9 +117,8 @@ pub(crate) fn insert_event(
         }
     };
     if let Some(head) = &new.ref_head {
-        upsert_ref_head(&tx, project, &head.git_ref, &head.sha)?;
+        upsert_ref_head(tx, project, &head.git_ref, &head.sha)?;
     }
-    tx.commit().context("commit event")?;
     Ok(inserted)
 }
 
