@@ -1,16 +1,22 @@
 //! The CLI's client of the daemon's JSON API: `--server`/`--token` (or `SLUICE_SERVER`/
-//! `SLUICE_TOKEN`), a small blocking HTTP/1.1 client for `http://` addresses, and how its
-//! failures map to exit codes (1: the daemon refused, `403`/`409`; 2: bad input, an unknown
-//! id, a missing or unknown token, or no daemon at the address).
+//! `SLUICE_TOKEN`), a small blocking HTTP/1.1 client for `http://` and `https://` addresses,
+//! and how its failures map to exit codes (1: the daemon refused, `403`/`409`; 2: bad input,
+//! an unknown id, a missing or unknown token, no daemon at the address, or a certificate
+//! that is not trusted).
 //!
-//! Why not an HTTP crate: the daemon serves plain HTTP and the CLI talks to it on a local or
-//! trusted network; one request per connection (`Connection: close`) with `Content-Length`
-//! or chunked bodies is all it needs, as in the system tests' harness. `https://` is refused
-//! with a hint (put a TLS-terminating proxy in front and call it from inside).
+//! Why not an HTTP crate: one request per connection (`Connection: close`) with
+//! `Content-Length` or chunked bodies is all it needs, as in the system tests' harness. The
+//! daemon serves plain HTTP; `https://` reaches it through a TLS-terminating proxy, with
+//! rustls (already in the tree for the registry client, aws-lc-rs provider) verifying the
+//! proxy's certificate against the system's CA store, or `SSL_CERT_FILE`/`SSL_CERT_DIR` when
+//! set (`rustls-native-certs`).
 
-use std::io::{BufRead, BufReader, Read, Write as _};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
+use std::sync::Arc;
 use std::time::Duration;
+
+use rustls::pki_types::ServerName;
 
 use clap::Args;
 use secrecy::{ExposeSecret as _, SecretString};
@@ -25,7 +31,7 @@ const READ_TIMEOUT: Duration = Duration::from_secs(60);
 /// Where the daemon is and how to authenticate.
 #[derive(Debug, Clone, Args)]
 pub struct ServerArgs {
-    /// The daemon's address (`http://HOST:PORT` or `HOST:PORT`)
+    /// The daemon's address (`http://HOST:PORT`, `https://HOST[:PORT]` or `HOST:PORT`)
     #[arg(long, value_name = "URL", env = "SLUICE_SERVER", default_value = DEFAULT_LISTEN)]
     server: String,
     /// An API token (`sluice token create`); prefer the environment variable
@@ -42,8 +48,16 @@ pub(crate) fn parse_secret(text: &str) -> Result<SecretString, String> {
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ClientError {
     /// The address is not one we can call.
-    #[error("`{0}` is not a daemon address: expected `http://HOST:PORT` or `HOST:PORT`")]
+    #[error("`{0}` is not a daemon address: expected `http://HOST:PORT`, `https://HOST[:PORT]` or `HOST:PORT`")]
     BadServer(String),
+    /// TLS could not be set up, or the server's certificate is not trusted.
+    #[error("TLS with `{server}` failed: {message}")]
+    Tls {
+        /// The address as shown.
+        server: String,
+        /// What went wrong, in rustls' words.
+        message: String,
+    },
     /// Nothing answered at the address.
     #[error("cannot reach the Sluice daemon at `{server}`: {source}")]
     Connect {
@@ -81,6 +95,9 @@ impl ClientError {
                 Some("this needs a token with a wider scope (`sluice token create --scope write`)")
             }
             ClientError::BadServer(_) => Some("for example `--server http://127.0.0.1:8470`"),
+            ClientError::Tls { .. } => Some(
+                "the server's certificate must be signed by a CA of the system's store; set SSL_CERT_FILE to a PEM bundle holding yours",
+            ),
             _ => None,
         };
         if let Some(hint) = hint {
@@ -97,10 +114,22 @@ impl ClientError {
 pub(crate) struct Client {
     /// `HOST:PORT` to connect to.
     host: String,
-    /// `http://HOST:PORT`, for messages.
+    /// `http(s)://HOST:PORT`, for messages.
     shown: String,
+    /// For `https://`: the name the certificate must carry and the trusted roots.
+    tls: Option<Tls>,
     token: Option<SecretString>,
 }
+
+struct Tls {
+    name: ServerName<'static>,
+    config: Arc<rustls::ClientConfig>,
+}
+
+/// A connection to the daemon: plain TCP, or TLS over it.
+trait Connection: Read + Write {}
+
+impl<T: Read + Write> Connection for T {}
 
 /// A response whose body has not been read yet.
 pub(crate) struct Reply {
@@ -123,23 +152,26 @@ impl Client {
         Client::for_server(&args.server, args.token.clone())
     }
 
-    /// A client for `server` (`http://HOST:PORT` or `HOST:PORT`).
+    /// A client for `server` (`http://HOST:PORT`, `https://HOST[:PORT]` or `HOST:PORT`).
     pub(crate) fn for_server(server: &str, token: Option<SecretString>) -> Result<Client, ClientError> {
         let bad = || ClientError::BadServer(server.to_owned());
         let rest = server.trim().trim_end_matches('/');
-        let host = match rest.split_once("://") {
-            Some(("http", host)) => host,
+        let (https, host) = match rest.split_once("://") {
+            Some(("http", host)) => (false, host.to_owned()),
+            Some(("https", host)) if !host.contains(':') => (true, format!("{host}:443")),
+            Some(("https", host)) => (true, host.to_owned()),
             Some(_) => return Err(bad()),
-            None => rest,
+            None => (false, rest.to_owned()),
         };
-        if host.is_empty() || host.contains('/') || !host.contains(':') {
+        let Some((name, port)) = host.rsplit_once(':') else {
+            return Err(bad());
+        };
+        if name.is_empty() || host.contains('/') || port.parse::<u16>().is_err() {
             return Err(bad());
         }
-        Ok(Client {
-            host: host.to_owned(),
-            shown: format!("http://{host}"),
-            token,
-        })
+        let shown = format!("{}://{host}", if https { "https" } else { "http" });
+        let tls = if https { Some(tls_for(name.trim_start_matches('[').trim_end_matches(']'), &shown)?) } else { None };
+        Ok(Client { host, shown, tls, token })
     }
 
     /// `method path` with an optional JSON body; the answer's JSON on 2xx.
@@ -216,7 +248,15 @@ impl Client {
     }
 
     fn lost(&self, error: &std::io::Error) -> ClientError {
+        // The TLS handshake happens on the first write: its failure is rustls' error.
+        if let Some(refused) = error.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+            return self.tls_failed(refused);
+        }
         ClientError::Protocol(format!("the connection to `{}` failed: {error}", self.shown))
+    }
+
+    fn tls_failed(&self, error: &rustls::Error) -> ClientError {
+        ClientError::Tls { server: self.shown.clone(), message: error.to_string() }
     }
 
     fn send(&self, method: &str, path: &str, body: Option<&Value>, accept: &str) -> Result<Reply, ClientError> {
@@ -224,8 +264,16 @@ impl Client {
             server: self.shown.clone(),
             source,
         };
-        let mut stream = TcpStream::connect(&self.host).map_err(connect)?;
-        stream.set_read_timeout(Some(READ_TIMEOUT)).map_err(connect)?;
+        let tcp = TcpStream::connect(&self.host).map_err(connect)?;
+        tcp.set_read_timeout(Some(READ_TIMEOUT)).map_err(connect)?;
+        let mut stream: Box<dyn Connection> = match &self.tls {
+            None => Box::new(tcp),
+            Some(tls) => {
+                let session = rustls::ClientConnection::new(tls.config.clone(), tls.name.clone())
+                    .map_err(|e| self.tls_failed(&e))?;
+                Box::new(rustls::StreamOwned::new(session, tcp))
+            }
+        };
         let body = body.map(Value::to_string).unwrap_or_default();
         let mut head = format!(
             "{method} /api/v1{path} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\nAccept: {accept}\r\nContent-Length: {}\r\n",
@@ -288,6 +336,27 @@ impl Reply {
             .map_err(|e| ClientError::Protocol(format!("cannot read the answer: {e}")))?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     }
+}
+
+/// The TLS settings for a server called `name`: the system's CA certificates (or those of
+/// `SSL_CERT_FILE`/`SSL_CERT_DIR`), TLS 1.2 and 1.3 with the aws-lc-rs provider.
+fn tls_for(name: &str, shown: &str) -> Result<Tls, ClientError> {
+    let failed = |message: String| ClientError::Tls { server: shown.to_owned(), message };
+    let name = ServerName::try_from(name.to_owned()).map_err(|e| failed(format!("`{name}` is not a server name: {e}")))?;
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = rustls::RootCertStore::empty();
+    let (added, _unparsable) = roots.add_parsable_certificates(found.certs);
+    if added == 0 {
+        let why = found.errors.first().map(ToString::to_string).unwrap_or_else(|| "none found".to_owned());
+        return Err(failed(format!("no CA certificate could be loaded ({why}); set SSL_CERT_FILE to a PEM bundle")));
+    }
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| failed(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(Tls { name, config: Arc::new(config) })
 }
 
 /// `Ok` on 2xx, else the daemon's `{"error": …}` message.
@@ -358,8 +427,12 @@ mod tests {
             Client::for_server("localhost:1", None).map(|c| c.shown).ok(),
             Some("http://localhost:1".to_owned())
         );
-        assert!(Client::for_server("https://example.com:443", None).is_err());
+        let https = Client::for_server("https://example.com", None).map(|c| (c.host, c.shown, c.tls.is_some()));
+        assert_eq!(https.ok(), Some(("example.com:443".to_owned(), "https://example.com:443".to_owned(), true)));
+        assert!(Client::for_server("ftp://example.com:21", None).is_err());
+        assert!(Client::for_server("http://example.com", None).is_err(), "plain HTTP has no default port here");
         assert!(Client::for_server("example.com", None).is_err());
+        assert!(Client::for_server("https://example.com:x", None).is_err());
     }
 
     #[test]

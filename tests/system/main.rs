@@ -4,8 +4,8 @@
 //! ([`pipelines`]), pipelines side by side and auto-cancel ([`concurrency`],
 //! [`auto_cancel`]), retries after a crash ([`recovery`]), pipelines resumed by retries
 //! ([`resume`]), cron schedules ([`schedules`]), the JSON API with its tokens
-//! ([`api`]), the CLI commands that call it ([`cli`]), and SOPS secrets against the real
-//! `sops` and `age` ([`secrets`]), with OpenPGP keys against the real `gpg` ([`secrets_pgp`]),
+//! ([`api`]), the CLI commands that call it ([`cli`]; over `https://`: [`cli_https`]), and
+//! SOPS secrets against the real `sops` and `age` ([`secrets`]), with OpenPGP keys against the real `gpg` ([`secrets_pgp`]),
 //! and in a config repo with `.sops.yaml` creation rules ([`secrets_repo`]); and images built
 //! and pushed to a real `docker-registry`, checked with `skopeo` ([`image`], [`registry`]);
 //! and an `https://` repository served by a real `git http-backend` over TLS ([`mirrors`]);
@@ -21,6 +21,7 @@ mod support;
 mod api;
 mod auto_cancel;
 mod cli;
+mod cli_https;
 mod concurrency;
 mod daemon;
 mod deploy;
