@@ -118,13 +118,7 @@ impl Run<'_> {
         }
         let free: Vec<String> = self.groups.iter().filter(|(_, (holder, _))| holder.is_none()).map(|(g, _)| g.clone()).collect();
         for group in free {
-            let Some(entry) = self.groups.get_mut(&group) else { continue };
-            entry.0 = entry.1.pop_front();
-            if let Some(next) = entry.0 {
-                self.transition(scope, next, JobStatus::Pending, Some("resource group free"))?;
-                self.nodes[next].phase = Phase::Pending;
-                self.pending.push_back(next);
-            }
+            self.hand_over(scope, &group)?;
         }
         Ok(())
     }

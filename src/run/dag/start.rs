@@ -39,12 +39,17 @@ impl<'p> Run<'p> {
         let Some(group) = self.nodes[i].resource.clone() else {
             return Ok(());
         };
-        let Some(entry) = self.groups.get_mut(&group) else {
+        if self.groups.get(&group).is_some_and(|entry| entry.0 == Some(i)) {
+            self.hand_over(scope, &group)?;
+        }
+        Ok(())
+    }
+
+    /// Gives `group` to the first job waiting for it (none holds it after).
+    pub(super) fn hand_over(&mut self, scope: &Scope<'_>, group: &str) -> Result<(), RunError> {
+        let Some(entry) = self.groups.get_mut(group) else {
             return Ok(());
         };
-        if entry.0 != Some(i) {
-            return Ok(());
-        }
         entry.0 = entry.1.pop_front();
         if let Some(next) = entry.0 {
             self.transition(scope, next, JobStatus::Pending, Some("resource group free"))?;
