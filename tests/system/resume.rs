@@ -144,3 +144,52 @@ cleanup:
         store.transitions_of(test.id).expect("transitions").iter().map(|t| (t.from, t.to)).collect();
     assert!(path.contains(&(Some(JobStatus::Skipped), JobStatus::Created)), "{path:?}");
 }
+
+#[test]
+fn a_job_left_pending_by_a_restart_runs_after_the_retried_one() {
+    let marks = tempfile::tempdir().expect("temp dir");
+    let first = marks.path().join("first");
+    let remote = Remote::new();
+    let ci = format!(
+        "a:
+  retry: 1
+  script:
+    - if [ ! -f {0} ]; then touch {0}; sleep 300; fi
+b:
+  script:
+    - echo b ran
+",
+        first.display()
+    );
+    remote.push(&ci, "two jobs, one slot");
+    // One slot: `b` waits `pending` while `a` runs.
+    let config = format!("concurrency: 1\nprojects:\n  - name: demo\n    repo: \"{}\"\n    poll: 1s\n", remote.bare.display());
+    let mut daemon = Daemon::start(&config, &[]);
+    let store = daemon.store();
+    let waiting = daemon.eventually("`a` runs and `b` waits for the slot", || {
+        let pipelines = store.list_pipelines(Some("demo"), 5).map_err(|e| e.to_string())?;
+        let pipeline = pipelines.first().ok_or("no pipeline yet")?;
+        let status = |name: &str| pipeline.jobs.iter().find(|j| j.name == name).map(|j| (j.status.as_str(), j.process.is_some()));
+        (status("a") == Some(("running", true)) && status("b") == Some(("pending", false)) && first.exists())
+            .then_some(pipeline.clone())
+            .ok_or_else(|| format!("{:?}", attempts(pipeline)))
+    });
+    let interrupted = waiting.unwrap_or_else(|last| panic!("{last}"));
+    daemon.kill9();
+    daemon.restart();
+
+    let finished = daemon.eventually("the pipeline goes on and ends", || {
+        let pipeline = store.get_pipeline(interrupted.id).map_err(|e| e.to_string())?;
+        (pipeline.status.is_final() && pipeline.jobs.iter().all(|j| j.status.is_final()))
+            .then_some(pipeline.clone())
+            .ok_or_else(|| format!("{} {:?}", pipeline.status, attempts(&pipeline)))
+    });
+    let pipeline = finished.unwrap_or_else(|last| panic!("{last}"));
+    assert_eq!(
+        attempts(&pipeline),
+        [("a", 1, "failed"), ("b", 1, "success"), ("a", 2, "success")],
+        "{}",
+        daemon.dump()
+    );
+    assert_eq!(pipeline.status.as_str(), "success", "{}", daemon.dump());
+}
