@@ -1,7 +1,7 @@
 //! `sluice serve` wired together: the HTTP server, one poller per polled project, one
 //! scheduler per project with cron schedules, the worker that turns recorded events into
-//! pipelines and, with `config_repo:`, the CD loop that deploys the config repo's pins, under
-//! one shutdown tree.
+//! pipelines, the reporter that sends pipeline statuses to the forges and, with
+//! `config_repo:`, the CD loop that deploys the config repo's pins, under one shutdown tree.
 //!
 //! [`serve`] takes resources already made (a bound listener, an open store, a cancellation
 //! token) so tests and the CLI start it the same way. It owns a [`TaskTracker`]: every loop
@@ -19,6 +19,7 @@ pub mod poll;
 pub mod promote;
 pub mod recheck;
 pub mod recover;
+pub mod reports;
 pub mod rerun;
 pub mod worker;
 
@@ -100,6 +101,9 @@ pub async fn serve(listener: TcpListener, daemon: Daemon, shutdown: Cancellation
         projects.push((project.clone(), id, fetch_now));
     }
     let mirrors = mirrors::Mirrors::new(mirrors_dir(&config.data_dir));
+    let bound = listener.local_addr().context("the listener has no address")?;
+    let report_projects: Vec<_> = projects.iter().map(|(project, id, _)| (project.clone(), *id)).collect();
+    let outbox = reports::outbox(&report_projects, &store, bound).await?;
 
     // Jobs a previous process left `running` are settled before anything new starts.
     {
@@ -110,6 +114,9 @@ pub async fn serve(listener: TcpListener, daemon: Daemon, shutdown: Cancellation
             .context("cannot recover the jobs a previous process left running")?;
     }
 
+    if let Some(outbox) = outbox {
+        tracker.spawn(outbox.run(shutdown.clone()));
+    }
     for (project, id, fetch_now) in projects {
         if !project.schedules.is_empty() {
             let scheduler = cron::Scheduler {

@@ -16,6 +16,7 @@ pub mod trigger;
 pub mod store;
 pub mod executor;
 pub mod run;
+pub mod forge;
 pub mod publish;
 pub mod promote;
 pub mod secrets;

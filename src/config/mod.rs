@@ -19,6 +19,7 @@
 mod controller;
 mod cron_hash;
 mod fields;
+mod forge;
 mod project;
 mod publish;
 mod refs;
@@ -41,7 +42,8 @@ pub use repo_url::RepoUrl;
 pub use schedule::Schedule;
 pub use secret::{Secret, SecretSource};
 pub use units::{format_duration, parse_duration, parse_size};
-pub use webhooks::{DEFAULT_MAX_BODY_BYTES, DEFAULT_RECHECK_PATTERN, Forge, ForgeKind, GITHUB_API_URL, Webhooks};
+pub use forge::{DEFAULT_CONTEXT, Forge, ForgeAuth, ForgeKind, GITHUB_API_URL};
+pub use webhooks::{DEFAULT_MAX_BODY_BYTES, DEFAULT_RECHECK_PATTERN, Webhooks};
 
 use crate::ci::node::Value;
 use crate::ci::yaml;

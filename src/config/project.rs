@@ -11,7 +11,8 @@ use super::refs::{RefPatterns, read_patterns, read_tags, ref_name_problem};
 use super::repo_url::{RepoUrl, read_repo};
 use super::schedule::{Schedule, read_schedules};
 use super::units::parse_duration;
-use super::webhooks::{Forge, Webhooks, read_forge, read_webhooks};
+use super::forge::{Forge, default_project, read_forge};
+use super::webhooks::{Webhooks, read_webhooks};
 use crate::ci::node::{Node, Value};
 use crate::diagnostic::Diagnostics;
 
@@ -159,8 +160,11 @@ pub(super) fn read_project(
         Some((node, file)) => read_ci_file(node, &fields.path_of("ci_file"), file, diags),
         None => ".gitlab-ci.yml".to_owned(),
     };
-    let forge =
+    let mut forge =
         fields.get("forge").and_then(|node| read_forge(node, &fields.path_of("forge"), &shown_name, env, diags));
+    if let (Some(forge), Some(repo), Some(node)) = (forge.as_mut(), repo.as_ref(), fields.get("forge")) {
+        default_project(forge, repo, node, &fields.path_of("forge"), diags);
+    }
     let webhooks = match fields.get("webhooks") {
         Some(node) => read_webhooks(node, &fields.path_of("webhooks"), &shown_name, env, diags),
         None => Webhooks::default(),

@@ -103,7 +103,7 @@ projects:
     assert_eq!((app.default_branch.as_str(), app.ci_file.as_str()), ("trunk", "ci/main.yml"));
     let forge = app.forge.as_ref().unwrap();
     assert_eq!((forge.kind, forge.api_url.as_str()), (ForgeKind::Gitlab, "https://gitlab.example.com/api/v4"));
-    assert_eq!(forge.token.value().map(|s| s.expose_secret()), Some("api"));
+    assert_eq!(forge.auth.secret().value().map(|s| s.expose_secret()), Some("api"));
     assert_eq!(
         app.webhooks.github_secret.as_ref().and_then(|s| s.value()).map(|s| s.expose_secret()),
         Some("gh-secret")

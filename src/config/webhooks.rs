@@ -1,5 +1,4 @@
-//! A project's webhook endpoints (`POST /hooks/{gitlab|github|gerrit}/{project}`) and its
-//! forge, the server Sluice reports commit statuses to.
+//! A project's webhook endpoints (`POST /hooks/{gitlab|github|gerrit}/{project}`).
 
 use regex::Regex;
 
@@ -107,108 +106,6 @@ pub(super) fn read_webhooks(
         }
     }
     webhooks
-}
-
-/// The kind of forge a project lives on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ForgeKind {
-    /// GitLab: commit statuses through the REST API (`/api/v4`).
-    Gitlab,
-    /// GitHub: commit statuses or check runs.
-    Github,
-    /// Gerrit: `Verified` votes through the REST API.
-    Gerrit,
-}
-
-impl ForgeKind {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Gitlab => "GitLab",
-            Self::Github => "GitHub",
-            Self::Gerrit => "Gerrit",
-        }
-    }
-}
-
-/// The `forge:` section of a project: where results are reported.
-#[derive(Debug, Clone)]
-pub struct Forge {
-    /// `type`: `gitlab`, `github` or `gerrit`.
-    pub kind: ForgeKind,
-    /// `api_url`: the API's base URL (`https://gitlab.example.com/api/v4`,
-    /// `https://api.github.com`, `https://review.example.com`).
-    pub api_url: String,
-    /// `token`: the API token (`env:` or `file:`); reporting is off while it is unavailable.
-    pub token: Secret,
-}
-
-/// GitHub's API, the default `api_url` of `type: github`.
-pub const GITHUB_API_URL: &str = "https://api.github.com";
-
-const FORGE_KEYS: &[&str] = &["type", "api_url", "token"];
-
-/// Reads `forge:` of project `project`.
-pub(super) fn read_forge(
-    node: &Node,
-    path: &str,
-    project: &str,
-    env: &Environment,
-    diags: &mut Diagnostics,
-) -> Option<Forge> {
-    let fields = Fields::open(node, path, FORGE_KEYS, diags)?;
-    let kind = fields.required("type", diags).and_then(|node| {
-        let kind = match node.as_str() {
-            Some("gitlab") => Some(ForgeKind::Gitlab),
-            Some("github") => Some(ForgeKind::Github),
-            Some("gerrit") => Some(ForgeKind::Gerrit),
-            _ => None,
-        };
-        if kind.is_none() {
-            let shown = node.scalar_to_string().map_or_else(|| node.type_name().to_owned(), |s| format!("`{s}`"));
-            diags.push(error_at(
-                node,
-                &fields.path_of("type"),
-                format!("must be `gitlab`, `github` or `gerrit`, not {shown}"),
-            ));
-        }
-        kind
-    });
-    let api_url = match (fields.string("api_url", diags), kind) {
-        (Some((node, url)), _) => read_api_url(node, &fields.path_of("api_url"), url, diags),
-        (None, Some(ForgeKind::Github)) => Some(GITHUB_API_URL.to_owned()),
-        (None, Some(kind)) if fields.get("api_url").is_none() => {
-            let message = format!("missing required key `api_url` (the {} server's API)", kind.name());
-            diags.push(error_at(fields.node(), path, message));
-            None
-        }
-        (None, _) => None,
-    };
-    let disabled = format!("`{project}` reports no statuses to its forge");
-    let token = fields
-        .required("token", diags)
-        .and_then(|node| read_secret(node, &fields.path_of("token"), &Purpose { disabled: &disabled }, env, diags));
-    Some(Forge { kind: kind?, api_url: api_url?, token: token? })
-}
-
-fn read_api_url(node: &Node, path: &str, url: &str, diags: &mut Diagnostics) -> Option<String> {
-    let rest = url.strip_prefix("https://").or_else(|| url.strip_prefix("http://"));
-    let host = rest.map(|r| r.split('/').next().unwrap_or_default());
-    match host {
-        Some(host) if !host.is_empty() && !host.contains('@') && !url.contains(char::is_whitespace) => {
-            Some(url.trim_end_matches('/').to_owned())
-        }
-        Some(host) if host.contains('@') => {
-            let message = "must not contain credentials";
-            diags.push(
-                error_at(node, path, message).with_hint("give the token in `token: env:NAME` or `token: file:PATH`"),
-            );
-            None
-        }
-        _ => {
-            diags.push(error_at(node, path, format!("`{url}` is not an `https://` or `http://` URL")));
-            None
-        }
-    }
 }
 
 #[cfg(test)]

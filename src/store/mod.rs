@@ -28,6 +28,7 @@ mod event;
 mod promotion;
 mod publication;
 mod record;
+mod report;
 mod sqlite;
 mod status;
 mod token;
@@ -43,6 +44,7 @@ pub use record::{
     JobId, JobRow, JobTransition, NewJob, NewPipeline, PipelineId, PipelineRow, PipelineVariable,
     ProcessRecord, ProjectId, Timestamp,
 };
+pub use report::ReportRow;
 pub use status::{
     AuditOutcome, DeploymentStatus, FailureReason, JobStatus, JobWhen, ParseWordError, PipelineStatus, PromotionKind,
     Verdict,

@@ -29,6 +29,8 @@ mod deploy_gates;
 mod deploy_kubernetes;
 mod deploy_registry;
 mod deploy_rollout;
+mod forge;
+mod forge_peer;
 mod hooks;
 mod image;
 mod mirrors;

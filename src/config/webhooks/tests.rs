@@ -3,7 +3,7 @@
 use secrecy::ExposeSecret;
 
 use crate::config::tests::{errors, valid};
-use crate::config::{DEFAULT_MAX_BODY_BYTES, ForgeKind, GITHUB_API_URL, ProjectConfig, SecretSource};
+use crate::config::{DEFAULT_MAX_BODY_BYTES, ForgeAuth, ForgeKind, GITHUB_API_URL, ProjectConfig, SecretSource};
 
 fn project(fields: &str) -> ProjectConfig {
     valid(&format!("projects:\n  - name: demo\n    repo: /srv/git/demo\n{fields}")).config.projects.remove(0)
@@ -69,12 +69,15 @@ fn recheck_pattern_and_max_body_bytes() {
 
 #[test]
 fn forge_kinds_urls_and_tokens() {
-    let forge = project("    forge: {type: github, token: env:GITHUB_SECRET}\n").forge.unwrap();
+    let forge = project("    forge: {type: github, token: env:GITHUB_SECRET, project: acme/demo}\n").forge.unwrap();
     assert_eq!((forge.kind, forge.api_url.as_str()), (ForgeKind::Github, GITHUB_API_URL));
     let forge =
-        project("    forge: {type: gerrit, api_url: 'https://review.example.com/', token: env:UNSET}\n").forge.unwrap();
+        project("    forge: {type: gerrit, api_url: 'https://review.example.com/', user: ci, password: env:UNSET}\n")
+            .forge
+            .unwrap();
     assert_eq!((forge.kind, forge.api_url.as_str()), (ForgeKind::Gerrit, "https://review.example.com"));
-    assert!(!forge.token.is_available());
+    assert!(matches!(&forge.auth, ForgeAuth::Basic { user, password } if user == "ci" && !password.is_available()));
+    assert_eq!((forge.context.as_str(), forge.project.as_deref(), forge.public_url.as_deref()), ("sluice", None, None));
     assert_eq!(
         project_errors("    forge:\n      type: gitlab\n"),
         [
@@ -98,12 +101,56 @@ fn forge_kinds_urls_and_tokens() {
 
 #[test]
 fn unset_forge_token_is_a_warning_naming_the_variable() {
-    let text = "projects:\n  - name: demo\n    repo: /x\n    forge: {type: github, token: env:NO_TOKEN}\n";
+    let text = "projects:\n  - name: demo\n    repo: /x\n    forge: {type: github, token: env:NO_TOKEN, project: a/b}\n";
     let loaded = valid(text);
     assert_eq!(
         loaded.warnings.0.iter().map(ToString::to_string).collect::<Vec<_>>(),
         [
             "sluice.yaml:4:34: warning: projects[0].forge.token: environment variable `NO_TOKEN` is not set; `demo` reports no statuses to its forge"
         ]
+    );
+}
+
+#[test]
+fn forge_credentials_project_context_and_public_url() {
+    let forge = project(
+        "    forge: {type: github, app_id: 12345, private_key: env:GITHUB_SECRET, project: acme/demo, \
+         context: ci, public_url: 'https://sluice.example.com/'}\n",
+    )
+    .forge
+    .unwrap();
+    assert!(matches!(&forge.auth, ForgeAuth::GithubApp { app_id, private_key } if app_id == "12345" && private_key.is_available()));
+    assert_eq!(
+        (forge.project.as_deref(), forge.context.as_str(), forge.public_url.as_deref()),
+        (Some("acme/demo"), "ci", Some("https://sluice.example.com"))
+    );
+    assert_eq!(
+        project_errors("    forge: {type: gerrit, api_url: 'https://r', token: env:X, user: ci, password: env:X}\n"),
+        ["sluice.yaml:4:56: projects[0].forge.token: `token` is not used by `type: gerrit`\n\nhint: Gerrit takes `user` and `password` (the account's HTTP password)"]
+    );
+    assert_eq!(
+        project_errors("    forge: {type: github, token: env:X, app_id: 1, private_key: env:X}\n"),
+        ["sluice.yaml:4:12: projects[0].forge.token: `token` and `app_id`/`private_key` exclude each other\n\nhint: a token reports commit statuses, a GitHub App check runs; keep one"]
+    );
+    assert_eq!(
+        project_errors("    forge: {type: github, app_id: abc, private_key: env:X, project: demo}\n"),
+        [
+            "sluice.yaml:4:35: projects[0].forge.app_id: must be the App's numeric id",
+            "sluice.yaml:4:69: projects[0].forge.project: `demo` is not `owner/name`",
+        ]
+    );
+    assert_eq!(
+        project_errors("    forge: {type: gerrit, api_url: 'https://r', user: ci}\n"),
+        ["sluice.yaml:4:12: projects[0].forge: missing required key `password`"]
+    );
+}
+
+#[test]
+fn the_forge_project_defaults_to_the_repository_path() {
+    let text = "projects:\n  - name: demo\n    repo: https://gitlab.example.com/group/demo.git\n    forge: {type: gitlab, api_url: 'https://gitlab.example.com/api/v4', token: env:GITHUB_SECRET}\n";
+    assert_eq!(valid(text).config.projects[0].forge.as_ref().and_then(|f| f.project.as_deref()), Some("group/demo"));
+    assert_eq!(
+        project_errors("    forge: {type: github, token: env:X}\n"),
+        ["sluice.yaml:4:12: projects[0].forge: `project` is needed: the GitHub project cannot be told from `/srv/git/demo`\n\nhint: add `project: owner/name`"]
     );
 }

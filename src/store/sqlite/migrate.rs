@@ -56,6 +56,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "event_dedup_index",
         sql: include_str!("../migrations/sqlite/0007_event_dedup_index.sql"),
     },
+    Migration {
+        version: 8,
+        name: "status_reports",
+        sql: include_str!("../migrations/sqlite/0008_status_reports.sql"),
+    },
 ];
 
 /// The schema version this binary writes.

@@ -24,6 +24,7 @@ pub(crate) mod migrate;
 pub(crate) mod promotions;
 pub(crate) mod publications;
 pub(crate) mod read;
+pub(crate) mod reports;
 pub(crate) mod rerun;
 pub(crate) mod tokens;
 pub(crate) mod write;

@@ -69,6 +69,7 @@ pub(crate) fn create_pipeline(
             |row| row.get(0),
         )
         .context("insert pipeline")?;
+    super::reports::enqueue(&tx, id, new.created_at)?;
     tx.commit().context("commit pipeline")?;
     Ok(id)
 }
@@ -115,6 +116,7 @@ pub(crate) fn set_pipeline_status(
         params![id, status, started_at, finished_at, duration_ms],
     )
     .context("update pipeline status")?;
+    super::reports::enqueue(&tx, id, now)?;
     tx.commit().context("commit pipeline status")
 }
 
