@@ -129,3 +129,51 @@ fn github_gets_commit_statuses_in_its_own_words() {
     assert!(last.header("user-agent").is_some_and(|ua| ua.starts_with("sluice/")));
     assert_token_only_in(&requests, "authorization", &format!("Bearer {TOKEN}"), &daemon);
 }
+
+#[test]
+fn gerrit_gets_a_verified_vote_on_the_patchset_a_pipeline_ran_for() {
+    let remote = Remote::new();
+    remote.push(PASSING, "base");
+    // The patch set: a failing commit on the change ref only, as Gerrit stores it; its job has
+    // `rules`, since GitLab leaves jobs without any out of merge request pipelines.
+    let failing_in_reviews = "test:\n  rules:\n    - when: on_success\n  script:\n    - exit 4\n";
+    std::fs::write(remote.work.join(".gitlab-ci.yml"), failing_in_reviews).expect("write");
+    crate::pipelines::git(&remote.work, &["commit", "-q", "-am", "a change that fails"]);
+    crate::pipelines::git(&remote.work, &["push", "-q", "origin", "HEAD:refs/changes/02/2/1"]);
+    let sha = crate::pipelines::git(&remote.work, &["rev-parse", "HEAD"]);
+    let forge = ForgePeer::start();
+    let config = format!(
+        "projects:\n  - name: demo\n    repo: \"{}\"\n    branches: [\"main\"]\n    poll: off\n    webhooks: {{gerrit_secret: env:GERRIT_HOOK}}\n    \
+         forge: {{type: gerrit, api_url: 'http://{}', user: sluice-ci, password: env:FORGE_TOKEN}}\n",
+        remote.bare.display(),
+        forge.addr
+    );
+    let daemon = Daemon::start(&config, &[("FORGE_TOKEN", TOKEN), ("GERRIT_HOOK", "hook-secret")]);
+    let fixture = std::fs::read_to_string(format!(
+        "{}/tests/fixtures/webhooks/gerrit/patchset_created.json",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .expect("fixture");
+    let mut event: serde_json::Value = serde_json::from_str(&fixture).expect("JSON");
+    event["patchSet"]["revision"] = serde_json::json!(sha);
+    event["change"]["branch"] = serde_json::json!("main");
+    let headers = vec![("Content-Type".to_owned(), "application/json".to_owned())];
+    let accepted = daemon.post("/hooks/gerrit/demo?token=hook-secret", &headers, event.to_string().as_bytes());
+    assert_eq!(accepted.status, 202, "{accepted}\n{}", daemon.dump());
+    let pipeline = finished_pipeline(&daemon, &sha);
+    let review_path = format!("/a/changes/TestRepo1~2/revisions/{sha}/review");
+    let reviews = daemon.eventually("the vote reached Gerrit", || {
+        let requests = forge.requests();
+        let reviews: Vec<Recorded> = requests.iter().filter(|r| r.path == review_path).cloned().collect();
+        if reviews.is_empty() { Err(format!("{requests:?}")) } else { Ok(reviews) }
+    });
+    let reviews = reviews.unwrap_or_else(|last| panic!("{last}"));
+    assert_eq!(reviews.len(), 1, "one vote, when the pipeline finished: {reviews:?}");
+    let review = &reviews[0];
+    assert_eq!(review.method, "POST");
+    assert_eq!(review.body["labels"], serde_json::json!({"Verified": -1}));
+    let link = format!("http://{}/api/v1/pipelines/{}", daemon.addr, pipeline.id.get());
+    assert!(review.body["message"].as_str().is_some_and(|m| m.contains(&link)), "{review:?}");
+    let basic = format!("Basic {}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("sluice-ci:{TOKEN}")));
+    assert_token_only_in(&reviews, "authorization", &basic, &daemon);
+}

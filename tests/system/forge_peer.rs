@@ -1,8 +1,9 @@
 //! A recording forge: a real HTTP server on 127.0.0.1 that answers GitLab's and GitHub's
-//! status endpoints as their documentation describes (`201` with the created object), records
+//! status endpoints and Gerrit's set-review as their documentation describes (`201` with the
+//! created object, Gerrit's `)]}'`-prefixed JSON), records
 //! every request (method, path, headers, body), and can be told to fail first (`500`, `429`
 //! with `Retry-After`) or to be down (`500` to everything) until it recovers. It plays the
-//! forge's API only; GitLab and GitHub themselves are not run.
+//! forge's API only; GitLab, GitHub and Gerrit themselves are not run.
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -142,6 +143,11 @@ fn documented_answer(method: &Method, path: &str, body: &serde_json::Value) -> (
     }
     if path.ends_with("/access_tokens") {
         return created(json!({"token": "ghs_installation_token", "expires_at": "2099-01-01T00:00:00Z"}));
+    }
+    if path.starts_with("/a/changes/") && path.ends_with("/review") {
+        // Gerrit prefixes every JSON answer with `)]}'` against XSSI.
+        let text = format!(")]}}'\n{}", json!({"labels": body["labels"]}));
+        return (200, (StatusCode::OK, text).into_response());
     }
     (404, (StatusCode::NOT_FOUND, "{\"message\":\"404 Not Found\"}").into_response())
 }
