@@ -177,3 +177,52 @@ fn gerrit_gets_a_verified_vote_on_the_patchset_a_pipeline_ran_for() {
     let basic = format!("Basic {}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, format!("sluice-ci:{TOKEN}")));
     assert_token_only_in(&reviews, "authorization", &basic, &daemon);
 }
+
+#[test]
+fn a_github_app_gets_one_check_run_that_ends_in_the_pipelines_conclusion() {
+    let remote = Remote::new();
+    let forge = ForgePeer::start();
+    let keys = tempfile::tempdir().expect("temp dir");
+    let key = keys.path().join("app.pem");
+    // GitHub issues App keys as PKCS#1 PEM (`BEGIN RSA PRIVATE KEY`), as `-traditional` writes.
+    let made = std::process::Command::new("openssl")
+        .args(["genrsa", "-traditional", "-out"])
+        .arg(&key)
+        .arg("2048")
+        .output()
+        .expect("openssl runs");
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let config = format!(
+        "projects:\n  - name: demo\n    repo: \"{}\"\n    branches: [\"main\"]\n    poll: \"1s\"\n    \
+         forge: {{type: github, api_url: 'http://{}', app_id: 12345, private_key: 'file:{}', project: acme/demo}}\n",
+        remote.bare.display(),
+        forge.addr,
+        key.display()
+    );
+    let daemon = Daemon::start(&config, &[]);
+    let sha = remote.push(FAILING, "failing");
+    finished_pipeline(&daemon, &sha);
+    let requests = daemon.eventually("the check run completed", || {
+        let requests = forge.requests();
+        // Created at once as completed when the pipeline ended before the first report went
+        // out (only the newest state is sent), else created, then patched.
+        let done = requests.iter().any(|r| r.path.contains("/check-runs") && r.body["conclusion"] == "failure");
+        if done { Ok(requests) } else { Err(format!("{requests:?}")) }
+    });
+    let requests = requests.unwrap_or_else(|last| panic!("{last}"));
+    let paths: Vec<String> = requests.iter().map(|r| format!("{} {}", r.method, r.path)).collect();
+    assert_eq!(paths[..2], ["GET /repos/acme/demo/installation", "POST /app/installations/77/access_tokens"], "{paths:?}");
+    let jwt = requests[0].header("authorization").and_then(|a| a.strip_prefix("Bearer ")).expect("a JWT");
+    assert_eq!(jwt.split('.').count(), 3, "{jwt}");
+    let created: Vec<&Recorded> = requests.iter().filter(|r| r.path == "/repos/acme/demo/check-runs").collect();
+    assert_eq!(created.len(), 1, "one check run per pipeline: {paths:?}");
+    assert_eq!((created[0].body["head_sha"].as_str(), created[0].body["name"].as_str()), (Some(sha.as_str()), Some("sluice/push")));
+    let updates: Vec<&Recorded> = requests.iter().filter(|r| r.method == "PATCH").collect();
+    assert!(updates.iter().all(|r| r.path == "/repos/acme/demo/check-runs/4242"), "{paths:?}");
+    for request in requests.iter().filter(|r| r.path.contains("check-runs")) {
+        assert_eq!(request.header("authorization"), Some("Bearer ghs_installation_token"));
+    }
+    let pem = std::fs::read_to_string(&key).expect("key");
+    let key_line = pem.lines().nth(1).expect("a key line");
+    assert!(!daemon.stderr().contains(key_line) && !daemon.stderr().contains("ghs_installation_token"), "{}", daemon.stderr());
+}
