@@ -138,7 +138,9 @@ impl Store {
     /// # Guarantees
     ///
     /// `started_at` is set the first time the pipeline becomes `running`; entering a final
-    /// status sets `finished_at` and `duration_ms`, leaving one clears them.
+    /// status sets `finished_at` and `duration_ms`, leaving one clears them. For a project
+    /// that reports to its forge ([`Store::set_report_contexts`]), the status report is
+    /// written in the same transaction (so is the first one, by [`Store::create_pipeline`]).
     ///
     /// # Errors
     ///
