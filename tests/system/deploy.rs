@@ -301,13 +301,26 @@ fn pins_deploy_failures_keep_the_previous_release_and_secrets_go_only_to_the_tar
         "1.0.0 is still recorded as dev's current deployment"
     );
     let reader = crate::api::create_token(&daemon, "reader", "read");
-    let history = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
-        .args(["history", "hello", "dev", "--json"])
-        .env("SLUICE_SERVER", daemon.addr.to_string())
-        .env("SLUICE_TOKEN", &reader)
-        .output()
-        .unwrap();
-    let history: serde_json::Value = serde_json::from_str(&ok(history)).unwrap();
+    let history = |json: &[&str]| {
+        let output = std::process::Command::new(env!("CARGO_BIN_EXE_sluice"))
+            .args(["history", "hello", "dev"])
+            .args(json)
+            .env("SLUICE_SERVER", daemon.addr.to_string())
+            .env("SLUICE_TOKEN", &reader)
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        ok(output)
+    };
+    let text = history(&[]);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(lines.first(), Some(&"deployments, newest first (* current):"), "{text}");
+    assert!(
+        lines.get(1).is_some_and(|l| l.starts_with("  ") && l.contains("  2.0.0     failed       target `local` failed")),
+        "{text}"
+    );
+    assert!(lines.get(2).is_some_and(|l| l.starts_with("* ") && l.contains("  1.0.0     healthy ")), "{text}");
+    let history: serde_json::Value = serde_json::from_str(&history(&["--json"])).unwrap();
     assert_eq!(history["current"]["version"], "1.0.0", "{history:#}");
     assert_eq!(
         (&history["deployments"][0]["version"], &history["deployments"][0]["status"]),
