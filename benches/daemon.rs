@@ -81,12 +81,15 @@ impl Serve {
             .stderr(std::fs::File::create(root.join("serve.stderr")).unwrap())
             .spawn()
             .expect("sluice serve starts");
+        // Killed and reaped on drop, also when it does not start.
+        let mut serve = Serve { child, addr: SocketAddr::from(([127, 0, 0, 1], 0)) };
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             if let Ok(text) = std::fs::read_to_string(data.join("address"))
                 && let Ok(addr) = text.trim().parse()
             {
-                return Serve { child, addr };
+                serve.addr = addr;
+                return serve;
             }
             assert!(Instant::now() < deadline, "the daemon did not start; see {}", root.join("serve.stderr").display());
             std::thread::sleep(Duration::from_millis(10));
