@@ -24,7 +24,6 @@
 
 mod entry;
 mod location;
-mod prefetch;
 mod resolve;
 
 use super::context::PipelineContext;

@@ -64,20 +64,9 @@ pub fn build(
     if diags.has_errors() {
         return Err(diags);
     }
-    // The tree is not needed any more. Freeing a large one node by node is several percent of
-    // planning, so a large one is freed on another core while the jobs are evaluated.
-    std::thread::scope(|scope| {
-        if specs.len() >= PARALLEL_DROP_JOBS {
-            scope.spawn(move || drop(config));
-        } else {
-            drop(config);
-        }
-        evaluate(&specs, &globals, workflow_rules.as_deref(), ctx, reader, changed_since, diags)
-    })
+    drop(config);
+    evaluate(&specs, &globals, workflow_rules.as_deref(), ctx, reader, changed_since, diags)
 }
-
-/// From this many jobs on, the configuration tree is freed on another thread.
-const PARALLEL_DROP_JOBS: usize = 200;
 
 /// Evaluates `workflow:rules`, then every job.
 fn evaluate(

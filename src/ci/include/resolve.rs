@@ -3,7 +3,6 @@
 
 use super::entry::{self, Entry, Located, Target};
 use super::location::{has_yaml_extension, wildcard};
-use super::prefetch::{Parsed, Prefetched};
 use super::{MAX_DEPTH, MAX_INCLUDES};
 use crate::ci::context::PipelineContext;
 use crate::ci::inputs;
@@ -91,7 +90,6 @@ impl<'a> Resolver<'a> {
             return config;
         };
         let entries = entry::parse(&include, self.variables, &mut self.diags);
-        let mut fetched = Prefetched::fetch(self.reader, &entries, context, display);
         let mut merged: Option<Node> = None;
         for entry in entries {
             if self.aborted {
@@ -104,7 +102,7 @@ impl<'a> Resolver<'a> {
                 if self.aborted {
                     break;
                 }
-                if let Some(node) = self.include_file(&entry, file, &mut fetched) {
+                if let Some(node) = self.include_file(&entry, file) {
                     match &mut merged {
                         Some(m) => deep_merge(m, node),
                         None => merged = Some(node),
@@ -243,7 +241,7 @@ impl<'a> Resolver<'a> {
     }
 
     /// Counts, checks, reads, loads and interpolates one file, then resolves its includes.
-    fn include_file(&mut self, entry: &Entry, file: FileRef, fetched: &mut Prefetched) -> Option<Node> {
+    fn include_file(&mut self, entry: &Entry, file: FileRef) -> Option<Node> {
         let at = Some(file.at.location.clone());
         let key_path = file.at.key_path.clone();
         self.count += 1;
@@ -287,7 +285,7 @@ impl<'a> Resolver<'a> {
             self.diags.push(d);
             return None;
         }
-        let config = self.load(entry, &file, fetched)?;
+        let config = self.load(entry, &file)?;
         self.stack.push(Frame {
             name: file.name.clone(),
             identity,
@@ -297,23 +295,19 @@ impl<'a> Resolver<'a> {
         Some(expanded)
     }
 
-    /// Reads, parses and interpolates a file (or takes it parsed from `fetched`); the result
-    /// is a mapping.
-    fn load(&mut self, entry: &Entry, file: &FileRef, fetched: &mut Prefetched) -> Option<Node> {
+    /// Reads, parses and interpolates a file; the result is a mapping.
+    fn load(&mut self, entry: &Entry, file: &FileRef) -> Option<Node> {
         let at = Some(file.at.location.clone());
         let key_path = file.at.key_path.clone();
-        let read = fetched.take(&file.source, &file.path).unwrap_or_else(|| {
-            self.reader.read(&file.source, &file.path).map(|text| Parsed { text, loaded: None })
-        });
-        let parsed = match read {
-            Ok(parsed) => parsed,
+        let text = match self.reader.read(&file.source, &file.path) {
+            Ok(text) => text,
             Err(e) => {
                 let d = self.read_error(file, e);
                 self.diags.push(d);
                 return None;
             }
         };
-        if parsed.text.trim().is_empty() {
+        if text.trim().is_empty() {
             self.diags.push(Diagnostic::error(
                 at,
                 key_path,
@@ -321,8 +315,7 @@ impl<'a> Resolver<'a> {
             ));
             return None;
         }
-        let loaded = parsed.loaded.unwrap_or_else(|| crate::ci::yaml::load(&file.name, &parsed.text));
-        let loaded = match loaded {
+        let loaded = match crate::ci::yaml::load(&file.name, &text) {
             Ok(loaded) => loaded,
             Err(d) => {
                 self.diags.extend(d);
