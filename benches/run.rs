@@ -103,7 +103,8 @@ fn spawn_floor() -> Duration {
     samples[10]
 }
 
-/// Workspace preparation times the runner logged (`Copied N files (B bytes) in X ms`).
+/// Workspace preparation times the runner logged (`Copied N files (B bytes) in X ms`, or
+/// `Reused a finished job's workspace, N files written again (B bytes) in X ms`).
 fn workspace_ms(state: &Path) -> Vec<f64> {
     let mut found = Vec::new();
     let mut stack = vec![state.to_owned()];
@@ -114,8 +115,9 @@ fn workspace_ms(state: &Path) -> Vec<f64> {
                 stack.push(path);
             } else if path.extension().is_some_and(|e| e == "log") {
                 for line in std::fs::read_to_string(&path).unwrap_or_default().lines() {
-                    if let Some(rest) = line.strip_prefix("Copied ") {
-                        if let Some(value) = rest.rsplit(" in ").next().and_then(|v| v.strip_suffix(" ms")) {
+                    // A new workspace ("Copied ...") or a finished job's reset ("Reused ...").
+                    if line.starts_with("Copied ") || line.starts_with("Reused ") {
+                        if let Some(value) = line.rsplit(" in ").next().and_then(|v| v.strip_suffix(" ms")) {
                             found.push(value.parse().unwrap_or(0.0));
                         }
                     }
@@ -168,6 +170,6 @@ fn main() {
     println!("\nOne job at a time (--concurrency 1), median of {RUNS}:");
     println!("  per extra job     {per_job:8.2} ms");
     println!("  of which spawn    {spawn:8.2} ms (bash -c true)");
-    println!("  of which copy     {workspace:8.2} ms (workspace of 100 files, {} samples)", workspaces.len());
+    println!("  of which workspace{workspace:8.2} ms (100 files copied, or a finished job's reset; {} samples)", workspaces.len());
     println!("  overhead          {:8.2} ms (goal: under 10 ms)", per_job - spawn - workspace);
 }

@@ -147,7 +147,7 @@ fn copy_contents(from: &mut File, to: &mut File, len: u64) -> io::Result<u64> {
 /// The process's file creation mask, read once from `/proc/self/status` (reading it with
 /// `umask(2)` would change it for a moment, under other threads creating files); all bits
 /// if it cannot be read, so that every file's mode is then set explicitly.
-fn umask() -> u32 {
+pub(crate) fn umask() -> u32 {
     static UMASK: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
     *UMASK.get_or_init(|| {
         std::fs::read_to_string("/proc/self/status")

@@ -18,7 +18,6 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
-use tokio_util::task::TaskTracker;
 
 use super::artifacts::{self};
 use super::cache;
@@ -28,7 +27,9 @@ use super::observer::JobInfo;
 mod outputs;
 mod process;
 
+use super::reuse::Snapshot;
 use super::variables::{JobEnvInput, environment, job_variables};
+use super::workspace::SourceTree;
 use crate::ci::pipeline::Job;
 use crate::ci::variables::Variables;
 use crate::executor::{AFTER_SCRIPT_TIMEOUT, Exit, ScriptRun};
@@ -236,13 +237,21 @@ impl Dirs {
         std::fs::DirBuilder::new().mode(0o700).create(&self.scratch)
     }
 
-    /// Removes the directories on the blocking pool without waiting: the job's final status
-    /// does not depend on it, and removing 100 files took 1.5 to 9 ms of every job's time.
-    /// The run waits for `cleanup` before it returns.
-    fn remove(&self, keep_workspace: bool, cleanup: &TaskTracker) {
+    /// Removes the scratch directory on the blocking pool without waiting (the job's final
+    /// status does not depend on it, and removing 100 files took 1.5 to 9 ms of every job's
+    /// time; the run waits for `cleanup` before it returns), and offers the workspace for
+    /// reuse when it has a `snapshot` (else removes it too, unless it is kept).
+    fn remove(&self, shared: &super::scheduler::Shared<'_>, snapshot: Option<Snapshot>) {
         let scratch = self.scratch.clone();
-        let workspace = (!keep_workspace).then(|| self.workspace.clone());
-        cleanup.spawn_blocking(move || {
+        let workspace = match (shared.options.keep_workspaces, snapshot) {
+            (true, _) => None,
+            (false, Some(snapshot)) => {
+                shared.workspaces.put(self.workspace.clone(), snapshot);
+                None
+            }
+            (false, None) => Some(self.workspace.clone()),
+        };
+        shared.cleanup.spawn_blocking(move || {
             let _ = std::fs::remove_dir_all(scratch);
             if let Some(workspace) = workspace {
                 let _ = std::fs::remove_dir_all(workspace);
@@ -267,8 +276,12 @@ async fn run_script_job(
     log: &mut JobLog<'_>,
 ) -> Finished {
     let dirs = Dirs::new(&scope.run_dir, ticket.row);
+    let mut snapshot = None;
     let finished = match prepare(scope, job, ticket, &dirs, log).await {
-        Ok(prepared) => run_prepared(scope, job, ticket, &dirs, prepared, log).await,
+        Ok(mut prepared) => {
+            snapshot = prepared.snapshot.take();
+            run_prepared(scope, job, ticket, &dirs, prepared, log).await
+        }
         Err(message) => {
             log.line(&format!("ERROR: {message}"));
             Finished::failed(
@@ -278,7 +291,11 @@ async fn run_script_job(
             )
         }
     };
-    dirs.remove(scope.shared.options.keep_workspaces, scope.shared.cleanup);
+    // Only a workspace whose job ended on its own is reused: after a timeout or a
+    // cancellation, removing it is the simpler promise.
+    let reusable = finished.status != JobStatus::Canceled
+        && finished.failure_reason != Some(FailureReason::JobExecutionTimeout);
+    dirs.remove(&scope.shared, snapshot.filter(|_| reusable));
     finished
 }
 
@@ -288,6 +305,8 @@ struct Prepared {
     env: Vec<(String, String)>,
     caches: Vec<cache::CachePlan>,
     timeout: Duration,
+    /// The workspace as handed to the job, for its reuse by a later job.
+    snapshot: Option<Snapshot>,
 }
 
 async fn prepare(
@@ -326,6 +345,7 @@ async fn prepare(
     // artifacts and caches arrive); `fetch` and `clone` are the same here, every workspace
     // being new. GIT_DEPTH cuts the history of the workspace's `.git`.
     let strategy = vars.value("GIT_STRATEGY").unwrap_or_default();
+    let mut snapshot = None;
     if strategy == "none" {
         log.line("Skipping the repository (GIT_STRATEGY is none)");
         std::fs::create_dir_all(&dirs.workspace).map_err(|e| format!("cannot create the workspace: {e}"))?;
@@ -334,20 +354,25 @@ async fn prepare(
         let source = shared.source.clone();
         let workspace = dirs.workspace.clone();
         let depth = git_depth(&vars, log);
-        let stats = blocking(move || {
-            let stats = super::workspace::prepare(&source, &workspace).map_err(|e| format!("{e:#}"))?;
-            if let Some(git) = &source.git {
-                super::git_dir::write(git, &workspace, depth).map_err(|e| format!("{e:#}"))?;
-            }
-            Ok(stats)
-        })
-        .await?;
-        log.line(&format!(
-            "Copied {} files ({} bytes) in {} ms",
-            stats.files + stats.symlinks,
-            stats.bytes,
-            stats.duration.as_millis()
-        ));
+        let reused = if shared.options.keep_workspaces { None } else { shared.workspaces.take() };
+        let made = blocking(move || make_workspace(&source, &workspace, reused, depth)).await?;
+        let stats = made.stats;
+        log.line(&if made.reused {
+            format!(
+                "Reused a finished job's workspace, {} files written again ({} bytes) in {} ms",
+                stats.files + stats.symlinks,
+                stats.bytes,
+                stats.duration.as_millis()
+            )
+        } else {
+            format!(
+                "Copied {} files ({} bytes) in {} ms",
+                stats.files + stats.symlinks,
+                stats.bytes,
+                stats.duration.as_millis()
+            )
+        });
+        snapshot = made.snapshot;
     }
     for source in &ticket.sources {
         let Some(dir) = source.dir.clone().filter(|d| d.is_dir()) else {
@@ -385,7 +410,52 @@ async fn prepare(
         env,
         caches,
         timeout,
+        snapshot,
     })
+}
+
+/// A workspace made for a job.
+struct Made {
+    stats: super::workspace::WorkspaceStats,
+    /// Whether a finished job's workspace was reset rather than a new one copied.
+    reused: bool,
+    snapshot: Option<Snapshot>,
+}
+
+/// Makes `workspace` from `source`: by resetting `reused` (a finished job's workspace, moved
+/// here) or, without one or when that fails, by copying; then writes its `.git` and records
+/// it for the next reuse.
+fn make_workspace(
+    source: &SourceTree,
+    workspace: &Path,
+    reused: Option<(PathBuf, Snapshot)>,
+    depth: Option<u32>,
+) -> Result<Made, String> {
+    let mut stats = None;
+    if let Some((previous, snapshot)) = reused {
+        match std::fs::rename(&previous, workspace) {
+            Ok(()) => match super::reuse::reset(source, workspace, &snapshot) {
+                Ok(reset) => stats = Some(reset),
+                Err(_) => {
+                    let _ = std::fs::remove_dir_all(workspace);
+                }
+            },
+            Err(_) => {
+                let _ = std::fs::remove_dir_all(&previous);
+            }
+        }
+    }
+    let reused = stats.is_some();
+    let stats = match stats {
+        Some(stats) => stats,
+        None => super::workspace::prepare(source, workspace).map_err(|e| format!("{e:#}"))?,
+    };
+    if let Some(git) = &source.git {
+        super::git_dir::write(git, workspace, depth).map_err(|e| format!("{e:#}"))?;
+    }
+    // Without a record the workspace is simply removed after the job.
+    let snapshot = super::reuse::snapshot(source, workspace).ok();
+    Ok(Made { stats, reused, snapshot })
 }
 
 /// `GIT_DEPTH` as a number of commits; 0 or unset: the whole history. A value that is not a

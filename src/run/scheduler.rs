@@ -230,13 +230,14 @@ pub(crate) struct Resources {
     masker: Masker,
     slots: Slots,
     cleanup: TaskTracker,
+    workspaces: super::reuse::Pool,
 }
 
 impl Resources {
     /// The resources of a run with `options` that masks with `masker`.
     pub(crate) fn new(masker: Masker, options: &RunOptions) -> Self {
         let slots = options.slots.clone().unwrap_or_else(|| Slots::new(options.concurrency));
-        Self { masker, slots, cleanup: TaskTracker::new() }
+        Self { masker, slots, cleanup: TaskTracker::new(), workspaces: super::reuse::Pool::default() }
     }
 
     /// The view every pipeline of the run shares.
@@ -251,11 +252,18 @@ impl Resources {
             masker: &self.masker,
             slots: &self.slots,
             cleanup: &self.cleanup,
+            workspaces: &self.workspaces,
         }
     }
 
-    /// Waits for the removals of finished jobs' directories, so nothing is left behind.
+    /// Removes the workspaces kept for reuse and waits for the removals of finished jobs'
+    /// directories, so nothing is left behind.
     pub(crate) async fn finish(self) {
+        for workspace in self.workspaces.drain() {
+            self.cleanup.spawn_blocking(move || {
+                let _ = std::fs::remove_dir_all(workspace);
+            });
+        }
         self.cleanup.close();
         self.cleanup.wait().await;
     }
@@ -275,6 +283,8 @@ pub(crate) struct Shared<'a> {
     /// Removals of finished jobs' directories, off the jobs' path; the run waits for them
     /// before it returns.
     pub cleanup: &'a TaskTracker,
+    /// Workspaces of finished jobs, reset for later jobs instead of copied again.
+    pub workspaces: &'a super::reuse::Pool,
 }
 
 /// The records of a pipeline about to run: its row, and one row per selected job.

@@ -141,7 +141,7 @@ pub fn prepare(source: &SourceTree, dest: &Path) -> Result<WorkspaceStats, Works
 }
 
 /// The paths to copy, validated, deduplicated and sorted.
-fn listed_paths(source: &SourceTree) -> Result<BTreeSet<PathBuf>, WorkspaceError> {
+pub(crate) fn listed_paths(source: &SourceTree) -> Result<BTreeSet<PathBuf>, WorkspaceError> {
     let untracked = source.untracked.iter().filter(|_| source.include_untracked);
     source
         .files

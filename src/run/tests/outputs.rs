@@ -179,12 +179,19 @@ async fn jobs_cannot_see_each_others_files() {
     let summary = f
         .run(
             "stages: [one, two]
-writer: {stage: one, script: ['echo x > leak.txt', 'echo more >> README.md']}
-reader: {stage: two, script: ['test ! -e leak.txt', 'test \"$(cat README.md)\" = hello']}
+writer: {stage: one, script: ['echo x > leak.txt', 'mkdir -p d && echo y > d/f', 'printf HELLO > README.md', 'echo >> README.md']}
+reader: {stage: two, script: ['test ! -e leak.txt', 'test ! -e d', 'test \"$(cat README.md)\" = hello']}
 ",
         )
         .await;
     assert_eq!(summary.status, PipelineStatus::Success, "{summary:#?}");
+    // The reader got the writer's workspace back, reset (an in-place edit of the same size
+    // made at once included), not a new copy: the reset is what is under test here.
+    assert!(
+        f.observer.lines("reader").iter().any(|l| l.starts_with("Reused a finished job's workspace, 1 files written again")),
+        "{:?}",
+        f.observer.lines("reader")
+    );
     assert_eq!(
         std::fs::read_to_string(f.source.root.join("README.md")).expect("read"),
         "hello\n"

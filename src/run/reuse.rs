@@ -1,0 +1,340 @@
+//! Reusing a finished job's workspace for the next job, as GitLab Runner's `fetch` strategy
+//! reuses a build directory: the workspace is reset to exactly what [`super::workspace::prepare`]
+//! would make, rewriting only what the previous job changed.
+//!
+//! Why: creating and removing every file of every workspace was what a run of short jobs
+//! cost (on ext4 a file creation or removal is a journal transaction, two orders of magnitude
+//! dearer than a `statx`); resetting a workspace stats its files and rewrites only those a job
+//! touched. Figures are in README's Development section.
+//!
+//! # Guarantees
+//!
+//! After [`reset`], the workspace holds the listed files and symbolic links with the source's
+//! current contents, modes and link targets, the directories above them (with a fresh
+//! directory's mode), and nothing else: every other entry, including the whole `.git`
+//! (written again by [`super::git_dir`]), is removed. A job therefore never sees what an
+//! earlier job wrote. Nothing is followed through a symbolic link a job left behind.
+//!
+//! A file is kept without reading it only when both it and its source still have the inode,
+//! size, mode, modification and status-change times recorded in the [`Snapshot`] taken when
+//! the previous job was handed the workspace, and both times were at least [`RACY`] older than
+//! that hand-over (a change within the same tick of the file system's coarse clock could
+//! otherwise keep the recorded times, the "racy git" problem). Other files of the right size
+//! and mode are compared byte for byte with their source; the rest are copied again. Like
+//! git's index, this trusts the clock not to be set back while a run lasts.
+
+use std::collections::{HashMap, HashSet};
+use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use super::copy::{EntryKind, TreeWriter};
+use super::workspace::{SourceTree, WorkspaceError, WorkspaceStats, listed_paths};
+
+/// How much older than the hand-over a recorded change time must be for the file to be
+/// trusted without reading it: more than a tick of the kernel's coarse clock (1 to 10 ms).
+pub const RACY: Duration = Duration::from_millis(50);
+
+/// What identifies a file's state without reading it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Stat {
+    ino: u64,
+    size: u64,
+    mode: u32,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stat {
+    fn of(metadata: &std::fs::Metadata) -> Self {
+        Self {
+            ino: metadata.ino(),
+            size: metadata.size(),
+            mode: metadata.mode(),
+            mtime: (metadata.mtime(), metadata.mtime_nsec()),
+            ctime: (metadata.ctime(), metadata.ctime_nsec()),
+        }
+    }
+
+    /// Whether the status-change time is before `limit` (seconds, nanoseconds since the epoch).
+    fn changed_before(&self, limit: (i64, i64)) -> bool {
+        self.ctime < limit
+    }
+}
+
+/// A regular file of a workspace as it was handed to a job, beside its source.
+#[derive(Debug, Clone)]
+struct Recorded {
+    source: Stat,
+    copy: Stat,
+}
+
+/// The state of a prepared workspace when its job started: what [`reset`] compares against.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    files: HashMap<PathBuf, Recorded>,
+    /// The hand-over time minus [`RACY`], as (seconds, nanoseconds) since the epoch.
+    trusted_before: (i64, i64),
+}
+
+/// Records `dest`, just prepared (or reset) from `source`, before a job gets it.
+///
+/// # Errors
+/// A listed file of the workspace or its source cannot be inspected.
+pub fn snapshot(source: &SourceTree, dest: &Path) -> io::Result<Snapshot> {
+    let now = SystemTime::now().checked_sub(RACY).unwrap_or(UNIX_EPOCH);
+    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let trusted_before = (i64::try_from(since.as_secs()).unwrap_or(i64::MAX), i64::from(since.subsec_nanos()));
+    let mut files = HashMap::new();
+    let listed = listed_paths(source).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    for rel in listed {
+        let Ok(copy) = std::fs::symlink_metadata(dest.join(&rel)) else { continue };
+        if !copy.is_file() {
+            continue;
+        }
+        let source = std::fs::symlink_metadata(source.root.join(&rel))?;
+        files.insert(rel, Recorded { source: Stat::of(&source), copy: Stat::of(&copy) });
+    }
+    Ok(Snapshot { files, trusted_before })
+}
+
+/// Resets `dest`, a workspace handed to a job with `snapshot`, to what
+/// [`super::workspace::prepare`] would make of `source` now (without `.git`); see the
+/// [module documentation](self).
+///
+/// # Errors
+/// [`WorkspaceError`]: a listed path is invalid, or I/O failed. The workspace is then in no
+/// defined state: remove it and prepare a new one.
+pub fn reset(source: &SourceTree, dest: &Path, snapshot: &Snapshot) -> Result<WorkspaceStats, WorkspaceError> {
+    let started = Instant::now();
+    let write_error = |path: &Path, source: io::Error| WorkspaceError::Write { path: path.to_path_buf(), source };
+    let mut wanted: HashMap<PathBuf, EntryKind> = HashMap::new();
+    let mut dirs: HashSet<PathBuf> = HashSet::new();
+    let mut missing = 0;
+    for rel in listed_paths(source)? {
+        let path = source.root.join(&rel);
+        match super::copy::kind_of(&path) {
+            Ok(Some(kind @ (EntryKind::File | EntryKind::Symlink))) => {
+                dirs.extend(rel.ancestors().skip(1).filter(|a| !a.as_os_str().is_empty()).map(Path::to_path_buf));
+                wanted.insert(rel, kind);
+            }
+            Ok(Some(EntryKind::Dir) | None) => {}
+            Err(error) if error.kind() == io::ErrorKind::NotFound => missing += 1,
+            Err(error) => return Err(WorkspaceError::Read { path, source: error }),
+        }
+    }
+    let mut keep: HashSet<PathBuf> = HashSet::new();
+    let mut pending = vec![PathBuf::new()];
+    let dir_mode = 0o777 & !super::copy::umask();
+    let root_mode = std::fs::symlink_metadata(dest).map_err(|e| write_error(Path::new(""), e))?.mode() & 0o7777;
+    if root_mode != dir_mode {
+        std::fs::set_permissions(dest, std::fs::Permissions::from_mode(dir_mode)).map_err(|e| write_error(Path::new(""), e))?;
+    }
+    while let Some(dir) = pending.pop() {
+        let entries = std::fs::read_dir(dest.join(&dir)).map_err(|e| write_error(&dir, e))?;
+        for entry in entries {
+            let entry = entry.map_err(|e| write_error(&dir, e))?;
+            let rel = dir.join(entry.file_name());
+            let file_type = entry.file_type().map_err(|e| write_error(&rel, e))?;
+            let path = dest.join(&rel);
+            if file_type.is_dir() && dirs.contains(&rel) {
+                let mode = entry.metadata().map_err(|e| write_error(&rel, e))?.mode() & 0o7777;
+                if mode != dir_mode {
+                    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(dir_mode)).map_err(|e| write_error(&rel, e))?;
+                }
+                pending.push(rel);
+                continue;
+            }
+            let unchanged = match wanted.get(&rel) {
+                Some(EntryKind::File) if file_type.is_file() => {
+                    file_unchanged(&source.root.join(&rel), &path, snapshot.files.get(&rel), snapshot.trusted_before)
+                        .map_err(|e| write_error(&rel, e))?
+                }
+                Some(EntryKind::Symlink) if file_type.is_symlink() => {
+                    std::fs::read_link(&path).ok() == std::fs::read_link(source.root.join(&rel)).ok()
+                }
+                _ => false,
+            };
+            if unchanged {
+                keep.insert(rel);
+            } else if file_type.is_dir() {
+                std::fs::remove_dir_all(&path).map_err(|e| write_error(&rel, e))?;
+            } else {
+                std::fs::remove_file(&path).map_err(|e| write_error(&rel, e))?;
+            }
+        }
+    }
+    let mut writer = TreeWriter::new(dest);
+    let mut order: Vec<(&PathBuf, &EntryKind)> = wanted.iter().filter(|(rel, _)| !keep.contains(*rel)).collect();
+    // Links last, as in a fresh workspace: a link is then never the parent of a file.
+    order.sort_by_key(|(rel, kind)| (**kind == EntryKind::Symlink, (*rel).clone()));
+    for (rel, kind) in order {
+        let from = source.root.join(rel);
+        let written = match kind {
+            EntryKind::Symlink => writer.symlink(&from, rel),
+            _ => writer.file(&from, rel),
+        };
+        written.map_err(|e| write_error(rel, e))?;
+    }
+    let counts = writer.counts();
+    Ok(WorkspaceStats {
+        files: counts.files,
+        symlinks: counts.symlinks,
+        bytes: counts.bytes,
+        missing,
+        duration: started.elapsed(),
+    })
+}
+
+/// Whether the workspace file `copy` still equals its `source`: by the recorded state when
+/// that can be trusted, else by mode and contents.
+fn file_unchanged(source: &Path, copy: &Path, recorded: Option<&Recorded>, trusted_before: (i64, i64)) -> io::Result<bool> {
+    let now_source = Stat::of(&std::fs::metadata(source)?);
+    let now_copy = Stat::of(&std::fs::symlink_metadata(copy)?);
+    if let Some(recorded) = recorded {
+        if recorded.source == now_source
+            && recorded.copy == now_copy
+            && recorded.source.changed_before(trusted_before)
+            && recorded.copy.changed_before(trusted_before)
+        {
+            return Ok(true);
+        }
+    }
+    if now_source.size != now_copy.size || now_source.mode & 0o7777 != now_copy.mode & 0o7777 {
+        return Ok(false);
+    }
+    Ok(std::fs::read(source)? == std::fs::read(copy)?)
+}
+
+/// Workspaces of finished jobs waiting for the next job of the run.
+#[derive(Debug, Default)]
+pub struct Pool {
+    idle: Mutex<Vec<(PathBuf, Snapshot)>>,
+}
+
+impl Pool {
+    /// Takes a finished workspace, if one is waiting.
+    pub fn take(&self) -> Option<(PathBuf, Snapshot)> {
+        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop()
+    }
+
+    /// Offers the workspace at `path` (its job and every process of it finished) for reuse.
+    pub fn put(&self, path: PathBuf, snapshot: Snapshot) {
+        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((path, snapshot));
+    }
+
+    /// Empties the pool, returning the workspaces to remove.
+    pub fn drain(&self) -> Vec<PathBuf> {
+        std::mem::take(&mut *self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
+            .into_iter()
+            .map(|(path, _)| path)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::workspace::prepare;
+
+    fn write(root: &Path, rel: &str, content: &str) {
+        let path = root.join(rel);
+        std::fs::create_dir_all(path.parent().expect("parent")).expect("dirs");
+        std::fs::write(path, content).expect("write");
+    }
+
+    fn tree(root: &Path) -> Vec<(String, String)> {
+        crate::run::copy::list_tree(root, Path::new(""))
+            .expect("list")
+            .into_iter()
+            .map(|e| {
+                let path = root.join(&e.path);
+                let what = match e.kind {
+                    EntryKind::File => format!(
+                        "file {:o} {}",
+                        std::fs::metadata(&path).expect("meta").mode() & 0o7777,
+                        std::fs::read_to_string(&path).expect("read")
+                    ),
+                    EntryKind::Symlink => format!("link {}", std::fs::read_link(&path).expect("link").display()),
+                    EntryKind::Dir => format!("dir {:o}", std::fs::metadata(&path).expect("meta").mode() & 0o7777),
+                };
+                (e.path.display().to_string(), what)
+            })
+            .collect()
+    }
+
+    fn source() -> (tempfile::TempDir, SourceTree) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path().join("repo");
+        write(&root, "a.txt", "alpha");
+        write(&root, "src/b.txt", "beta");
+        write(&root, "src/deep/c.txt", "gamma");
+        std::os::unix::fs::symlink("a.txt", root.join("link")).expect("symlink");
+        let source = SourceTree {
+            root,
+            files: ["a.txt", "src/b.txt", "src/deep/c.txt", "link"].map(String::from).to_vec(),
+            ..SourceTree::default()
+        };
+        (dir, source)
+    }
+
+    /// What a job may do to its workspace; after a reset it must look like a fresh one.
+    #[test]
+    fn a_reset_workspace_equals_a_fresh_one_whatever_the_job_did() {
+        let (dir, source) = source();
+        let used = dir.path().join("used");
+        prepare(&source, &used).expect("prepare");
+        let snap = snapshot(&source, &used).expect("snapshot");
+        // The job: edits in place (same size), appends, deletes, adds files and directories,
+        // chmods, replaces a file by a link to outside and a directory by a link.
+        std::fs::write(used.join("a.txt"), "ALPHA").expect("same size edit");
+        std::fs::write(used.join("src/b.txt"), "beta and more").expect("append");
+        std::fs::remove_file(used.join("src/deep/c.txt")).expect("delete");
+        write(&used, "new/file.txt", "left behind");
+        write(&used, ".git/objects/xx", "job's object");
+        std::fs::set_permissions(used.join("src"), std::fs::Permissions::from_mode(0o700)).expect("chmod dir");
+        std::fs::remove_file(used.join("link")).expect("rm link");
+        std::os::unix::fs::symlink("/etc", used.join("link")).expect("link out");
+        std::fs::remove_dir_all(used.join("src/deep")).expect("rm dir");
+        std::os::unix::fs::symlink(dir.path(), used.join("src/deep")).expect("dir to link");
+        reset(&source, &used, &snap).expect("reset");
+
+        let fresh = dir.path().join("fresh");
+        prepare(&source, &fresh).expect("fresh");
+        assert_eq!(tree(&used), tree(&fresh));
+        assert!(!dir.path().join("c.txt").exists(), "wrote through the job's link");
+    }
+
+    /// A source edited between two jobs reaches the next job, as a fresh copy would.
+    #[test]
+    fn a_reset_takes_the_sources_current_contents() {
+        let (dir, source) = source();
+        let used = dir.path().join("used");
+        prepare(&source, &used).expect("prepare");
+        let snap = snapshot(&source, &used).expect("snapshot");
+        std::fs::write(source.root.join("a.txt"), "edited").expect("edit source");
+        std::fs::set_permissions(source.root.join("src/b.txt"), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        reset(&source, &used, &snap).expect("reset");
+        let fresh = dir.path().join("fresh");
+        prepare(&source, &fresh).expect("fresh");
+        assert_eq!(tree(&used), tree(&fresh));
+    }
+
+    /// Unchanged files are kept, not written again (which is the point of reuse), even when
+    /// the previous job started within the racy window and they had to be read.
+    #[test]
+    fn unchanged_files_are_not_rewritten() {
+        let (dir, source) = source();
+        let used = dir.path().join("used");
+        prepare(&source, &used).expect("prepare");
+        let inode = |rel: &str| std::fs::metadata(used.join(rel)).expect("meta").ino();
+        let before = inode("src/b.txt");
+        let snap = snapshot(&source, &used).expect("snapshot");
+        std::fs::write(used.join("a.txt"), "other").expect("edit");
+        let stats = reset(&source, &used, &snap).expect("reset");
+        assert_eq!((stats.files, stats.symlinks), (1, 0), "only a.txt is written again");
+        assert_eq!(inode("src/b.txt"), before);
+    }
+}
