@@ -30,8 +30,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::copy::{EntryKind, TreeWriter};
-use super::workspace::{SourceTree, WorkspaceError, WorkspaceStats, listed_paths};
+use super::copy::EntryKind;
+use super::workspace::{Listing, SourceTree, WorkspaceError, WorkspaceStats};
 
 /// How much older than the hand-over a recorded change time must be for the file to be
 /// trusted without reading it: more than a tick of the kernel's coarse clock (1 to 10 ms).
@@ -88,8 +88,8 @@ pub fn snapshot(source: &SourceTree, dest: &Path) -> io::Result<Snapshot> {
     let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
     let trusted_before = (i64::try_from(since.as_secs()).unwrap_or(i64::MAX), i64::from(since.subsec_nanos()));
     let mut files = HashMap::new();
-    let listed = listed_paths(source).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-    for rel in listed {
+    let listing = Listing::of(source).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
+    for rel in listing.files {
         let Ok(copy) = std::fs::symlink_metadata(dest.join(&rel)) else { continue };
         if !copy.is_file() {
             continue;
@@ -110,20 +110,13 @@ pub fn snapshot(source: &SourceTree, dest: &Path) -> io::Result<Snapshot> {
 pub fn reset(source: &SourceTree, dest: &Path, snapshot: &Snapshot) -> Result<WorkspaceStats, WorkspaceError> {
     let started = Instant::now();
     let write_error = |path: &Path, source: io::Error| WorkspaceError::Write { path: path.to_path_buf(), source };
-    let mut wanted: HashMap<PathBuf, EntryKind> = HashMap::new();
-    let mut dirs: HashSet<PathBuf> = HashSet::new();
-    let mut missing = 0;
-    for rel in listed_paths(source)? {
-        let path = source.root.join(&rel);
-        match super::copy::kind_of(&path) {
-            Ok(Some(kind @ (EntryKind::File | EntryKind::Symlink))) => {
-                dirs.extend(rel.ancestors().skip(1).filter(|a| !a.as_os_str().is_empty()).map(Path::to_path_buf));
-                wanted.insert(rel, kind);
-            }
-            Ok(Some(EntryKind::Dir) | None) => {}
-            Err(error) if error.kind() == io::ErrorKind::NotFound => missing += 1,
-            Err(error) => return Err(WorkspaceError::Read { path, source: error }),
-        }
+    let listing = Listing::of(source)?;
+    let mut wanted: HashMap<&Path, EntryKind> = HashMap::new();
+    let mut dirs: HashSet<&Path> = HashSet::new();
+    let entries = listing.files.iter().map(|rel| (rel, EntryKind::File));
+    for (rel, kind) in entries.chain(listing.symlinks.iter().map(|rel| (rel, EntryKind::Symlink))) {
+        dirs.extend(rel.ancestors().skip(1).filter(|a| !a.as_os_str().is_empty()));
+        wanted.insert(rel.as_path(), kind);
     }
     let mut keep: HashSet<PathBuf> = HashSet::new();
     let mut pending = vec![PathBuf::new()];
@@ -139,7 +132,7 @@ pub fn reset(source: &SourceTree, dest: &Path, snapshot: &Snapshot) -> Result<Wo
             let rel = dir.join(entry.file_name());
             let file_type = entry.file_type().map_err(|e| write_error(&rel, e))?;
             let path = dest.join(&rel);
-            if file_type.is_dir() && dirs.contains(&rel) {
+            if file_type.is_dir() && dirs.contains(rel.as_path()) {
                 let mode = entry.metadata().map_err(|e| write_error(&rel, e))?.mode() & 0o7777;
                 if mode != dir_mode {
                     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(dir_mode)).map_err(|e| write_error(&rel, e))?;
@@ -147,7 +140,7 @@ pub fn reset(source: &SourceTree, dest: &Path, snapshot: &Snapshot) -> Result<Wo
                 pending.push(rel);
                 continue;
             }
-            let unchanged = match wanted.get(&rel) {
+            let unchanged = match wanted.get(rel.as_path()) {
                 Some(EntryKind::File) if file_type.is_file() => {
                     file_unchanged(&source.root.join(&rel), &path, snapshot.files.get(&rel), snapshot.trusted_before)
                         .map_err(|e| write_error(&rel, e))?
@@ -166,26 +159,7 @@ pub fn reset(source: &SourceTree, dest: &Path, snapshot: &Snapshot) -> Result<Wo
             }
         }
     }
-    let mut writer = TreeWriter::new(dest);
-    let mut order: Vec<(&PathBuf, &EntryKind)> = wanted.iter().filter(|(rel, _)| !keep.contains(*rel)).collect();
-    // Links last, as in a fresh workspace: a link is then never the parent of a file.
-    order.sort_by_key(|(rel, kind)| (**kind == EntryKind::Symlink, (*rel).clone()));
-    for (rel, kind) in order {
-        let from = source.root.join(rel);
-        let written = match kind {
-            EntryKind::Symlink => writer.symlink(&from, rel),
-            _ => writer.file(&from, rel),
-        };
-        written.map_err(|e| write_error(rel, e))?;
-    }
-    let counts = writer.counts();
-    Ok(WorkspaceStats {
-        files: counts.files,
-        symlinks: counts.symlinks,
-        bytes: counts.bytes,
-        missing,
-        duration: started.elapsed(),
-    })
+    listing.write(source, dest, |rel| !keep.contains(rel), started)
 }
 
 /// Whether the workspace file `copy` still equals its `source`: by the recorded state when
@@ -238,12 +212,7 @@ impl Pool {
 mod tests {
     use super::*;
     use crate::run::workspace::prepare;
-
-    fn write(root: &Path, rel: &str, content: &str) {
-        let path = root.join(rel);
-        std::fs::create_dir_all(path.parent().expect("parent")).expect("dirs");
-        std::fs::write(path, content).expect("write");
-    }
+    use crate::run::workspace::tests::write;
 
     fn tree(root: &Path) -> Vec<(String, String)> {
         crate::run::copy::list_tree(root, Path::new(""))

@@ -100,48 +100,73 @@ pub enum WorkspaceError {
 /// then), or I/O failed (the partial workspace is left for the caller to remove).
 pub fn prepare(source: &SourceTree, dest: &Path) -> Result<WorkspaceStats, WorkspaceError> {
     let started = Instant::now();
-    let listed = listed_paths(source)?;
+    let listing = Listing::of(source)?;
     create_empty(dest)?;
+    listing.write(source, dest, |_| true, started)
+}
 
-    let mut files = Vec::new();
-    let mut symlinks = Vec::new();
-    let mut missing = 0;
-    for rel in listed {
-        let path = source.root.join(&rel);
-        match copy::kind_of(&path) {
-            Ok(Some(EntryKind::File)) => files.push(rel),
-            Ok(Some(EntryKind::Symlink)) => symlinks.push(rel),
-            // Submodule directories, sockets, FIFOs: nothing a job needs from the tree.
-            Ok(Some(EntryKind::Dir) | None) => {}
-            Err(error) if error.kind() == io::ErrorKind::NotFound => missing += 1,
-            Err(source) => return Err(WorkspaceError::Read { path, source }),
+/// The listed paths of a source tree by what they are there now.
+pub(crate) struct Listing {
+    /// Regular files.
+    pub files: Vec<PathBuf>,
+    /// Symbolic links.
+    pub symlinks: Vec<PathBuf>,
+    /// Listed but absent (deleted and not committed).
+    pub missing: u64,
+}
+
+impl Listing {
+    /// Lists `source`'s paths (validated) and looks at each in the working tree.
+    pub(crate) fn of(source: &SourceTree) -> Result<Self, WorkspaceError> {
+        let mut listing = Listing { files: Vec::new(), symlinks: Vec::new(), missing: 0 };
+        for rel in listed_paths(source)? {
+            let path = source.root.join(&rel);
+            match copy::kind_of(&path) {
+                Ok(Some(EntryKind::File)) => listing.files.push(rel),
+                Ok(Some(EntryKind::Symlink)) => listing.symlinks.push(rel),
+                // Submodule directories, sockets, FIFOs: nothing a job needs from the tree.
+                Ok(Some(EntryKind::Dir) | None) => {}
+                Err(error) if error.kind() == io::ErrorKind::NotFound => listing.missing += 1,
+                Err(source) => return Err(WorkspaceError::Read { path, source }),
+            }
         }
+        Ok(listing)
     }
 
-    // Links last: a listed link can then never be a parent directory of a file written later.
-    let mut writer = TreeWriter::new(dest);
-    for rel in &files {
-        writer
-            .file(&source.root.join(rel), rel)
-            .map_err(|error| copy_error(&source.root, rel, error))?;
+    /// Copies the entries `wanted` accepts from `source` into `dest`; `started` is when the
+    /// preparation began, for the stats.
+    pub(crate) fn write(
+        &self,
+        source: &SourceTree,
+        dest: &Path,
+        wanted: impl Fn(&Path) -> bool,
+        started: Instant,
+    ) -> Result<WorkspaceStats, WorkspaceError> {
+        // Links last: a listed link can then never be a parent directory of a file written later.
+        let mut writer = TreeWriter::new(dest);
+        for rel in self.files.iter().filter(|rel| wanted(rel)) {
+            writer
+                .file(&source.root.join(rel), rel)
+                .map_err(|error| copy_error(&source.root, rel, error))?;
+        }
+        for rel in self.symlinks.iter().filter(|rel| wanted(rel)) {
+            writer
+                .symlink(&source.root.join(rel), rel)
+                .map_err(|error| copy_error(&source.root, rel, error))?;
+        }
+        let counts = writer.counts();
+        Ok(WorkspaceStats {
+            files: counts.files,
+            symlinks: counts.symlinks,
+            bytes: counts.bytes,
+            missing: self.missing,
+            duration: started.elapsed(),
+        })
     }
-    for rel in &symlinks {
-        writer
-            .symlink(&source.root.join(rel), rel)
-            .map_err(|error| copy_error(&source.root, rel, error))?;
-    }
-    let counts = writer.counts();
-    Ok(WorkspaceStats {
-        files: counts.files,
-        symlinks: counts.symlinks,
-        bytes: counts.bytes,
-        missing,
-        duration: started.elapsed(),
-    })
 }
 
 /// The paths to copy, validated, deduplicated and sorted.
-pub(crate) fn listed_paths(source: &SourceTree) -> Result<BTreeSet<PathBuf>, WorkspaceError> {
+fn listed_paths(source: &SourceTree) -> Result<BTreeSet<PathBuf>, WorkspaceError> {
     let untracked = source.untracked.iter().filter(|_| source.include_untracked);
     source
         .files
@@ -195,12 +220,13 @@ fn copy_error(root: &Path, rel: &Path, error: io::Error) -> WorkspaceError {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use std::os::unix::fs::PermissionsExt;
 
     use super::*;
 
-    fn write(root: &Path, rel: &str, content: &str) {
+    /// Writes `content` to `root/rel`, creating directories.
+    pub(crate) fn write(root: &Path, rel: &str, content: &str) {
         let path = root.join(rel);
         std::fs::create_dir_all(path.parent().expect("parent")).expect("dirs");
         std::fs::write(path, content).expect("write");
