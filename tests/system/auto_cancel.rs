@@ -148,7 +148,8 @@ later:
     let store = daemon.store();
     let slow_started = daemon.eventually("the slow job runs with its process recorded", || {
         let pipeline = pipeline_of(&store, &sha)?;
-        let slow = job(&pipeline, "slow");
+        // The pipeline's row can be read before its jobs' rows: wait for them, do not panic.
+        let slow = pipeline.jobs.iter().find(|j| j.name == "slow").ok_or_else(|| format!("{:?}", statuses(&pipeline)))?;
         (slow.process.is_some() && slow_mark.exists()).then_some(slow.clone()).ok_or_else(|| format!("{:?}", statuses(&pipeline)))
     });
     let slow = slow_started.unwrap_or_else(|last| panic!("{last}"));
