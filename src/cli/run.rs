@@ -16,6 +16,7 @@ use super::variables_file;
 use crate::ci::pipeline::{Pipeline, When};
 use crate::executor::process_group::become_subreaper;
 use crate::executor::shell::ShellExecutor;
+use crate::git::RemoteAuth;
 use crate::publish::publication::{DEFAULT_LEASE, PublishConfig, Publisher};
 use crate::publish::registry::RegistryOptions;
 use crate::run::git_dir::GitSource;
@@ -162,6 +163,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitStatus> {
         tag_prefix: args.tag_prefix.clone(),
         repo: root.clone(),
         remote: repo.remote_url("origin"),
+        remote_auth: RemoteAuth::default(),
         registry_options: RegistryOptions::from_env(),
         lease: DEFAULT_LEASE,
         chart: None,

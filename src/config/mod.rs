@@ -17,6 +17,7 @@
 //! keeps no global state.
 
 mod controller;
+mod credentials;
 mod cron_hash;
 mod fields;
 mod forge;
@@ -34,6 +35,7 @@ use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 
 pub use controller::{ControllerConfig, DEFAULT_DATA_DIR, DEFAULT_LISTEN, StoreUrl};
+pub use credentials::{DEFAULT_HTTPS_USERNAME, RepoCredentials};
 pub use cron_hash::expand as expand_hashed_cron;
 pub use publish::PublishSettings;
 pub use project::{DEFAULT_POLL, InvalidProjectName, ProjectConfig, ProjectName};

@@ -5,6 +5,7 @@ use std::num::NonZeroUsize;
 use std::time::Duration;
 
 use super::Environment;
+use super::credentials::{RepoCredentials, read_credentials};
 use super::fields::{Fields, error_at, positive_integer};
 use super::publish::{PublishSettings, read_publish};
 use super::refs::{RefPatterns, read_patterns, read_tags, ref_name_problem};
@@ -73,6 +74,8 @@ pub struct ProjectConfig {
     pub name: ProjectName,
     /// `repo` (required): where the repository is.
     pub repo: RepoUrl,
+    /// `credentials`: how to authenticate to `repo` (default: nothing).
+    pub credentials: RepoCredentials,
     /// `branches`: the branches whose pushes start pipelines (default: the default branch).
     pub branches: RefPatterns,
     /// `tags`: the tags whose creation starts pipelines (default: none).
@@ -103,6 +106,7 @@ pub const DEFAULT_POLL: Duration = Duration::from_secs(60);
 const KEYS: &[&str] = &[
     "name",
     "repo",
+    "credentials",
     "branches",
     "tags",
     "poll",
@@ -134,6 +138,7 @@ pub(super) fn read_project(
         let url = super::fields::string(node, &fields.path_of("repo"), diags)?;
         read_repo(node, &fields.path_of("repo"), url, &env.base_dir, diags)
     });
+    let credentials = read_credentials(&fields, &shown_name, repo.as_ref(), env, diags);
     let default_branch = match fields.string("default_branch", diags) {
         Some((node, branch)) => match ref_name_problem(branch) {
             None => branch.to_owned(),
@@ -183,6 +188,7 @@ pub(super) fn read_project(
     Some(ProjectConfig {
         name: name?,
         repo: repo?,
+        credentials,
         branches,
         tags,
         poll,

@@ -119,7 +119,8 @@ fn check_authority(url: &str, rest: &str, ssh: bool) -> Result<(), Problem> {
     let host_port = match authority.rsplit_once('@') {
         Some((user, host_port)) => {
             if !ssh || user.contains(':') {
-                let hint = "credentials in the URL end up in the configuration's repository; use an SSH key or a git credential helper";
+                let hint = "credentials in the URL end up in the configuration's repository; use `credentials` (an SSH key, \
+                    or a user name and an `env:`/`file:` password)";
                 return Err(("must not contain credentials".into(), Some(hint)));
             }
             host_port

@@ -18,7 +18,7 @@ use tokio_util::sync::CancellationToken;
 use crate::config::repo::{self, ConfigRepo, ConfigRepoSource, Recipients};
 use crate::deploy::SecretValues;
 use crate::deploy::reconcile::Deployer;
-use crate::git::Mirror;
+use crate::git::{Mirror, RemoteAuth};
 use crate::secrets::{self, Identities};
 
 /// The loop's settings and state.
@@ -72,8 +72,9 @@ impl DeployLoop {
     async fn next_commit(&self, last: Option<String>) -> Result<Option<Result<Checkout, String>>, String> {
         let (source, dir) = (self.source.clone(), self.dir.clone());
         tokio::task::spawn_blocking(move || {
-            let mirror =
-                Mirror::open_or_init(&dir.join("config.git"), &source.repo.to_git_url()).map_err(|e| e.to_string())?;
+            let mirror = Mirror::open_or_init(&dir.join("config.git"), &source.repo.to_git_url())
+                .map_err(|e| e.to_string())?
+                .with_auth(RemoteAuth::from(&source.credentials));
             mirror.fetch(&[]).map_err(|e| e.to_string())?;
             let Some(sha) = mirror.resolve(&format!("refs/heads/{}", source.branch)) else {
                 return Err(format!("the config repo has no branch `{}`", source.branch));

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::config::ProjectConfig;
-use crate::git::{GitError, Mirror};
+use crate::git::{GitError, Mirror, RemoteAuth};
 
 /// Every project's mirror. Cheap to clone; call [`Mirrors::with`] from blocking code only.
 #[derive(Clone)]
@@ -44,7 +44,8 @@ impl Mirrors {
         };
         // A panic while fetching leaves nothing half-done that the next fetch cannot redo.
         let _held = lock.lock().unwrap_or_else(PoisonError::into_inner);
-        let mirror = Mirror::open_or_init(&self.path_of(project.name.as_str()), &project.repo.to_git_url())?;
+        let mirror = Mirror::open_or_init(&self.path_of(project.name.as_str()), &project.repo.to_git_url())?
+            .with_auth(RemoteAuth::from(&project.credentials));
         f(&mirror)
     }
 

@@ -37,7 +37,7 @@ use crate::ci::pipeline::Pipeline;
 use crate::ci::{PlanRequest, plan};
 use crate::config::{ControllerConfig, ProjectConfig};
 use crate::executor::shell::ShellExecutor;
-use crate::git::{Repo, RepoReader};
+use crate::git::{RemoteAuth, Repo, RepoReader};
 use crate::publish::chart_bump::ChartRepo;
 use crate::publish::publication::{DEFAULT_LEASE, PublishConfig, Publisher};
 use crate::publish::registry::RegistryOptions;
@@ -552,12 +552,14 @@ pub(super) fn prepare(
         tag_prefix: project.publish.tag_prefix.clone(),
         repo: mirrors.path_of(project.name.as_str()),
         remote: Some(project.repo.to_git_url()),
+        remote_auth: RemoteAuth::from(&project.credentials),
         registry_options: RegistryOptions::from_env(),
         lease: DEFAULT_LEASE,
         chart: controller.config_repo.as_ref().map(|source| ChartRepo {
             // Its own mirror: promotion keeps another, and commits never share a lock.
             mirror: controller.data_dir.join("publish").join("config-repo.git"),
             url: source.repo.to_git_url(),
+            auth: RemoteAuth::from(&source.credentials),
             branch: source.branch.clone(),
             author: (source.author.name.clone(), source.author.email.clone()),
         }),

@@ -6,9 +6,10 @@ use std::cell::RefCell;
 use std::path::Path;
 
 use git2::build::TreeUpdateBuilder;
-use git2::{FileMode, Oid, PushOptions, RemoteCallbacks, Repository, Signature};
+use git2::{FileMode, Oid, PushOptions, Repository, Signature};
 
-use super::{GitError, Mirror, other};
+use super::auth::Session;
+use super::{GitError, Mirror, RemoteAuth, other};
 
 /// How [`Mirror::commit_file_on`] ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,16 +146,22 @@ impl Mirror {
         self.repo
             .reference(reference, commit, true, "sluice: commit to push")
             .map_err(other(format!("update `{reference}`")))?;
-        push_without_force(&self.repo, &self.url, reference)
+        push_without_force(&self.repo, &self.url, &self.auth, reference)
     }
 }
 
-/// Pushes `reference` of `repo` to the same name at `url`, without force. `Some(reason)` when
-/// the remote refused the update (it has another commit or tag there).
-pub(super) fn push_without_force(repo: &Repository, url: &str, reference: &str) -> Result<Option<String>, GitError> {
+/// Pushes `reference` of `repo` to the same name at `url` with `auth`, without force.
+/// `Some(reason)` when the remote refused the update (it has another commit or tag there).
+pub(super) fn push_without_force(
+    repo: &Repository,
+    url: &str,
+    auth: &RemoteAuth,
+    reference: &str,
+) -> Result<Option<String>, GitError> {
     let mut remote = repo.remote_anonymous(url).map_err(other(format!("use remote `{url}`")))?;
     let rejected: RefCell<Option<String>> = RefCell::new(None);
-    let mut callbacks = RemoteCallbacks::new();
+    let session = Session::new(auth, url);
+    let mut callbacks = session.callbacks();
     callbacks.push_update_reference(|name, status| {
         if let Some(status) = status {
             *rejected.borrow_mut() = Some(format!("{name}: {status}"));
@@ -173,10 +180,7 @@ pub(super) fn push_without_force(repo: &Repository, url: &str, reference: &str) 
         (Err(err), _) if matches!(err.code(), git2::ErrorCode::NotFastForward | git2::ErrorCode::Exists) => {
             Ok(Some(err.message().to_owned()))
         }
-        (Err(err), _) => Err(GitError::Other {
-            action: format!("push `{reference}` to `{url}`"),
-            source: err,
-        }),
+        (Err(err), _) => Err(session.error(format!("push `{reference}` to `{url}`"), err)),
     }
 }
 

@@ -4,16 +4,18 @@
 //! (pruning deleted refs), plus on demand a forge ref such as `refs/pull/7/head`. Pipelines
 //! read their configuration from the mirror at a sha and run on a checkout of that sha.
 //!
-//! This build's libgit2 has no `https` or `ssh` transport (git2 without those features):
-//! `file://` and local-path repositories only. Everything here blocks: async callers use
-//! `spawn_blocking`.
+//! Remotes are local paths, `file://`, `https://` (the system's CA store) and `ssh://` or
+//! `host:path` (the host key checked against `known_hosts`); their credentials, a
+//! [`RemoteAuth`], reach libgit2 only through callbacks. Everything here blocks: async callers
+//! use `spawn_blocking`.
 
 use std::path::{Path, PathBuf};
 
 use git2::build::CheckoutBuilder;
 use git2::{AutotagOption, FetchOptions, FetchPrune, Oid, Repository};
 
-use super::{GitError, Repo};
+use super::auth::Session;
+use super::{GitError, RemoteAuth, Repo};
 
 /// The refspecs every fetch uses.
 const REFSPECS: [&str; 2] = ["+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"];
@@ -23,6 +25,7 @@ pub struct Mirror {
     pub(super) repo: Repository,
     path: PathBuf,
     pub(super) url: String,
+    pub(super) auth: RemoteAuth,
 }
 
 fn other(action: impl Into<String>) -> impl FnOnce(git2::Error) -> GitError {
@@ -45,7 +48,13 @@ impl Mirror {
             repo,
             path: path.to_owned(),
             url: url.to_owned(),
+            auth: RemoteAuth::default(),
         })
+    }
+
+    /// The same mirror, fetching and pushing with `auth`.
+    pub fn with_auth(self, auth: RemoteAuth) -> Mirror {
+        Mirror { auth, ..self }
     }
 
     /// The mirror's directory.
@@ -57,7 +66,8 @@ impl Mirror {
     /// such as `refs/pull/7/head`, each stored under the same name).
     ///
     /// # Errors
-    /// [`GitError::Other`] naming the URL when the fetch fails.
+    /// [`GitError::HostKey`] when an SSH host's key is refused; [`GitError::Other`] naming the
+    /// URL when the fetch fails otherwise (credentials refused or missing included).
     pub fn fetch(&self, extra: &[&str]) -> Result<(), GitError> {
         let mut remote = self
             .repo
@@ -65,11 +75,12 @@ impl Mirror {
             .map_err(other(format!("use remote `{}`", self.url)))?;
         let mut refspecs: Vec<String> = REFSPECS.iter().map(|s| (*s).to_owned()).collect();
         refspecs.extend(extra.iter().map(|r| format!("+{r}:{r}")));
+        let session = Session::new(&self.auth, &self.url);
         let mut options = FetchOptions::new();
-        options.prune(FetchPrune::On).download_tags(AutotagOption::None);
-        remote
-            .fetch(&refspecs, Some(&mut options), None)
-            .map_err(other(format!("fetch from `{}`", self.url)))
+        options.prune(FetchPrune::On).download_tags(AutotagOption::None).remote_callbacks(session.callbacks());
+        let fetched = remote.fetch(&refspecs, Some(&mut options), None);
+        drop(options);
+        fetched.map_err(|source| session.error(format!("fetch from `{}`", self.url), source))
     }
 
     /// Every branch and tag with the commit it points to (tags peeled), sorted by ref name.

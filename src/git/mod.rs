@@ -6,13 +6,17 @@
 
 use std::path::{Path, PathBuf};
 
+mod auth;
 pub mod commit;
+pub mod known_hosts;
 pub mod mirror;
 mod reader;
 mod tag;
 #[cfg(test)]
 pub(crate) mod test_cli;
 
+pub use auth::RemoteAuth;
+pub use known_hosts::HostKeyRefusal;
 pub use mirror::Mirror;
 pub use reader::{RepoReader, remote_cache_name};
 pub use tag::TagOutcome;
@@ -60,6 +64,9 @@ pub enum GitError {
         /// Its reason, per reference.
         reason: String,
     },
+    /// An SSH server's host key is not the one `known_hosts` lists for it.
+    #[error(transparent)]
+    HostKey(HostKeyRefusal),
     /// Any other libgit2 failure while doing `action`.
     #[error("git failed to {action}")]
     Other {

@@ -5,7 +5,7 @@
 use git2::{ObjectType, Signature};
 
 use super::commit::push_without_force;
-use super::{GitError, Repo, other};
+use super::{GitError, RemoteAuth, Repo, other};
 
 /// What [`Repo::tag_annotated`] did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -53,14 +53,15 @@ impl Repo {
         self.repo.find_remote(name).ok()?.url().ok().map(str::to_owned)
     }
 
-    /// Pushes tag `name` to `url` without force.
+    /// Pushes tag `name` to `url` with `auth`, without force.
     ///
     /// # Errors
     ///
     /// [`GitError::PushRejected`] when the remote refuses (it has another tag of that name);
-    /// [`GitError::Other`] when it cannot be reached.
-    pub fn push_tag(&self, url: &str, name: &str) -> Result<(), GitError> {
-        match push_without_force(&self.repo, url, &format!("refs/tags/{name}"))? {
+    /// [`GitError::HostKey`] for a refused SSH host key; [`GitError::Other`] when it cannot be
+    /// reached or refuses the credentials.
+    pub fn push_tag(&self, url: &str, name: &str, auth: &RemoteAuth) -> Result<(), GitError> {
+        match push_without_force(&self.repo, url, auth, &format!("refs/tags/{name}"))? {
             Some(reason) => Err(GitError::PushRejected { url: url.to_owned(), reason }),
             None => Ok(()),
         }

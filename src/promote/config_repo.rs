@@ -14,7 +14,7 @@ use tokio::sync::Notify;
 
 use crate::config::repo::{self, ConfigRepo, ConfigRepoSource};
 use crate::git::commit::{PushError, Pushed};
-use crate::git::{GitError, Mirror};
+use crate::git::{GitError, Mirror, RemoteAuth};
 
 /// The validated config repo at a commit.
 #[derive(Debug, Clone)]
@@ -108,7 +108,7 @@ impl ConfigRepoHandle {
     }
 
     fn mirror(&self) -> Result<Mirror, GitError> {
-        Mirror::open_or_init(&self.path, &self.source.repo.to_git_url())
+        Ok(Mirror::open_or_init(&self.path, &self.source.repo.to_git_url())?.with_auth(RemoteAuth::from(&self.source.credentials)))
     }
 
     /// Fetches and validates the branch tip; a valid tip becomes the snapshot. Blocks.

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use crate::git::{GitError, Mirror};
+use crate::git::{GitError, Mirror, RemoteAuth};
 use crate::store::ReleaseRow;
 
 /// The config repo a publication bumps charts in.
@@ -18,6 +18,8 @@ pub struct ChartRepo {
     pub mirror: PathBuf,
     /// The config repo's URL.
     pub url: String,
+    /// Its credentials.
+    pub auth: RemoteAuth,
     /// Its branch.
     pub branch: String,
     /// Name and email of the commit.
@@ -59,7 +61,7 @@ pub enum ChartBumpError {
 /// [`ChartBumpError`].
 pub fn bump_chart(repo: &ChartRepo, release: &ReleaseRow) -> Result<ChartBump, ChartBumpError> {
     let path = format!("apps/{}/chart/Chart.yaml", release.app);
-    let mirror = Mirror::open_or_init(&repo.mirror, &repo.url).map_err(ChartBumpError::Git)?;
+    let mirror = Mirror::open_or_init(&repo.mirror, &repo.url).map_err(ChartBumpError::Git)?.with_auth(repo.auth.clone());
     let new_version = std::cell::RefCell::new(None);
     let malformed = std::cell::Cell::new(false);
     let message = format!(
@@ -167,6 +169,7 @@ mod tests {
         let repo = ChartRepo {
             mirror: dir.path().join("mirror.git"),
             url: bare.display().to_string(),
+            auth: RemoteAuth::default(),
             branch: "main".to_owned(),
             author: ("Sluice".to_owned(), "sluice@localhost".to_owned()),
         };

@@ -28,7 +28,7 @@ use super::image::{self, BuildSpec, ImageError, ImageRef, LayerSpec, Layout, Sou
 use super::push;
 use super::registry::{RegistryError, RegistryOptions};
 use crate::diagnostic::error_chain;
-use crate::git::{GitError, Repo, TagOutcome};
+use crate::git::{GitError, RemoteAuth, Repo, TagOutcome};
 use crate::run::hook::{AfterSuccess, HookInput, HookResult};
 use crate::store::{Claim, NewPublication, PublicationState, ReleaseRow, StoreError, Timestamp};
 
@@ -53,6 +53,8 @@ pub struct PublishConfig {
     pub repo: PathBuf,
     /// Where tags are pushed (`None`: only tagged locally).
     pub remote: Option<String>,
+    /// The credentials of `remote`.
+    pub remote_auth: RemoteAuth,
     /// Registry transport and credentials.
     pub registry_options: RegistryOptions,
     /// See [`DEFAULT_LEASE`].
@@ -269,12 +271,13 @@ impl Publisher {
         let tag = format!("{}{}", self.config.tag_prefix, job.version);
         let message = format!("Release {} {}\n\nImage: {image}\nDigest: {digest}\n", job.app, job.version);
         let (repo, remote, sha) = (self.config.repo.clone(), self.config.remote.clone(), job.sha.clone());
+        let auth = self.config.remote_auth.clone();
         let tag_name = tag.clone();
         let outcome = tokio::task::spawn_blocking(move || -> Result<TagOutcome, GitError> {
             let repo = Repo::open(&repo).or_else(|_| Repo::discover(&repo))?;
             let outcome = repo.tag_annotated(&tag_name, &sha, &message)?;
             if let Some(url) = remote {
-                repo.push_tag(&url, &tag_name)?;
+                repo.push_tag(&url, &tag_name, &auth)?;
             }
             Ok(outcome)
         })

@@ -48,3 +48,4 @@ mod secrets_commands;
 mod secrets_leaks;
 mod secrets_pgp;
 mod secrets_repo;
+mod sshd;

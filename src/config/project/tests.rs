@@ -56,13 +56,35 @@ fn names() {
 #[test]
 fn repo_forms() {
     assert_eq!(project("").repo, RepoUrl::Local("/srv/git/demo".into()));
-    let ssh = valid("projects:\n  - {name: a, repo: 'ssh://git@host/a.git'}\n  - {name: b, repo: 'git@host:b.git'}\n");
+    let key = "credentials: {ssh_key: 'env:DEPLOY_KEY'}";
+    let ssh = valid(&format!("projects:\n  - {{name: a, repo: 'ssh://git@host/a.git', {key}}}\n  - {{name: b, repo: 'git@host:b.git', {key}}}\n"));
     assert_eq!(ssh.config.projects[0].repo, RepoUrl::Ssh("ssh://git@host/a.git".into()));
     assert_eq!(ssh.config.projects[1].repo, RepoUrl::Scp("git@host:b.git".into()));
     assert_eq!(
         errors("projects:\n  - name: a\n    repo: 'https://me:token@host/a.git'\n"),
         [
-            "sluice.yaml:3:11: projects[0].repo: must not contain credentials\n\nhint: credentials in the URL end up in the configuration's repository; use an SSH key or a git credential helper"
+            "sluice.yaml:3:11: projects[0].repo: must not contain credentials\n\nhint: credentials in the URL end up in the configuration's repository; use `credentials` (an SSH key, or a user name and an `env:`/`file:` password)"
+        ]
+    );
+}
+
+#[test]
+fn credentials_name_secrets_and_must_fit_the_repository() {
+    let https = valid("projects:\n  - name: a\n    repo: https://host/a.git\n    credentials: {password: 'env:GITHUB_SECRET'}\n");
+    let credentials = &https.config.projects[0].credentials;
+    assert_eq!(credentials.username, None, "the default user is applied where it is used");
+    assert_eq!(credentials.password.as_ref().and_then(|s| s.value()).map(secrecy::ExposeSecret::expose_secret), Some("gh-secret"));
+    assert_eq!(
+        errors("projects:\n  - name: a\n    repo: https://host/a.git\n    credentials:\n      ssh_key: 'env:K'\n      password: hunter2\n"),
+        [
+            "sluice.yaml:5:16: projects[0].credentials.ssh_key: `ssh_key` does not apply to `https://host/a.git`\n\nhint: `ssh_key`, `ssh_key_passphrase` and `known_hosts` are for `ssh://` and `host:path` repositories, `username` and `password` for `https://` ones, and local repositories need none",
+            "sluice.yaml:6:17: projects[0].credentials.password: must name where the secret is (`env:NAME` or `file:PATH`), not hold it\n\nhint: a secret written in the configuration file ends up in its repository; put it in an environment variable (`env:NAME`) or a file (`file:PATH`)",
+        ]
+    );
+    assert_eq!(
+        errors("projects:\n  - name: a\n    repo: 'git@host:a.git'\n    credentials: {ssh_key: 'env:K', known_hosts: 'file:/nonexistent/known_hosts'}\n"),
+        [
+            "sluice.yaml:4:50: projects[0].credentials.known_hosts: cannot read `/nonexistent/known_hosts`: No such file or directory (os error 2)\n\nhint: write the server's host keys there with `ssh-keyscan HOST`, after checking their fingerprints"
         ]
     );
 }

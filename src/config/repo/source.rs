@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::ci::node::Node;
 use crate::config::Environment as ConfigEnvironment;
+use crate::config::credentials::{RepoCredentials, read_credentials};
 use crate::config::fields::{Fields, error_at};
 use crate::config::refs::ref_name_problem;
 use crate::config::repo_url::{RepoUrl, read_repo};
@@ -16,6 +17,8 @@ use crate::diagnostic::Diagnostics;
 pub struct ConfigRepoSource {
     /// `repo`: where the config repo is (pushed to, so the daemon needs write access).
     pub repo: RepoUrl,
+    /// `credentials`: how to authenticate to `repo` (default: nothing).
+    pub credentials: RepoCredentials,
     /// `branch` (default `main`).
     pub branch: String,
     /// `author`: name and email of Sluice's commits (default `Sluice <sluice@localhost>`).
@@ -38,9 +41,10 @@ pub const DEFAULT_CONFIG_POLL: Duration = Duration::from_secs(10);
 
 /// Reads `config_repo:` at `node`.
 pub(crate) fn read_source(node: &Node, env: &ConfigEnvironment, diags: &mut Diagnostics) -> Option<ConfigRepoSource> {
-    let fields = Fields::open(node, "config_repo", &["repo", "branch", "author", "poll"], diags)?;
+    let fields = Fields::open(node, "config_repo", &["repo", "credentials", "branch", "author", "poll"], diags)?;
     let repo = fields.required("repo", diags).and_then(|_| fields.string("repo", diags));
     let repo = repo.and_then(|(node, url)| read_repo(node, "config_repo.repo", url, &env.base_dir, diags));
+    let credentials = read_credentials(&fields, "the config repo", repo.as_ref(), env, diags);
     let branch = match fields.string("branch", diags) {
         Some((node, name)) => match ref_name_problem(name) {
             None => Some(name.to_owned()),
@@ -70,5 +74,5 @@ pub(crate) fn read_source(node: &Node, env: &ConfigEnvironment, diags: &mut Diag
             }),
         None => Some(DEFAULT_CONFIG_POLL),
     };
-    Some(ConfigRepoSource { repo: repo?, branch: branch?, author: author?, poll: poll? })
+    Some(ConfigRepoSource { repo: repo?, credentials, branch: branch?, author: author?, poll: poll? })
 }
