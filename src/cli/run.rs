@@ -164,6 +164,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitStatus> {
         repo: root.clone(),
         remote: repo.remote_url("origin"),
         remote_auth: RemoteAuth::default(),
+        repo_lock: None,
         registry_options: RegistryOptions::from_env(),
         lease: DEFAULT_LEASE,
         chart: None,

@@ -38,15 +38,19 @@ impl Mirrors {
         project: &ProjectConfig,
         f: impl FnOnce(&Mirror) -> Result<T, GitError>,
     ) -> Result<T, GitError> {
-        let lock = {
-            let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
-            locks.entry(project.name.as_str().to_owned()).or_default().clone()
-        };
+        let lock = self.lock_of(project.name.as_str());
         // A panic while fetching leaves nothing half-done that the next fetch cannot redo.
         let _held = lock.lock().unwrap_or_else(PoisonError::into_inner);
         let mirror = Mirror::open_or_init(&self.path_of(project.name.as_str()), &project.repo.to_git_url())?
             .with_auth(RemoteAuth::from(&project.credentials));
         f(&mirror)
+    }
+
+    /// The lock of `project`'s mirror, for writers outside [`Mirrors::with`] (the release tag
+    /// made in the mirror must not be pruned by a fetch before it is pushed).
+    pub fn lock_of(&self, project: &str) -> Arc<Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(PoisonError::into_inner);
+        locks.entry(project.to_owned()).or_default().clone()
     }
 
     /// The directory holding every mirror.

@@ -553,6 +553,7 @@ pub(super) fn prepare(
         repo: mirrors.path_of(project.name.as_str()),
         remote: Some(project.repo.to_git_url()),
         remote_auth: RemoteAuth::from(&project.credentials),
+        repo_lock: Some(mirrors.lock_of(project.name.as_str())),
         registry_options: RegistryOptions::from_env(),
         lease: DEFAULT_LEASE,
         chart: controller.config_repo.as_ref().map(|source| ChartRepo {

@@ -21,6 +21,7 @@ use std::fmt;
 use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use super::chart_bump::{ChartBump, ChartRepo, bump_chart};
@@ -55,6 +56,9 @@ pub struct PublishConfig {
     pub remote: Option<String>,
     /// The credentials of `remote`.
     pub remote_auth: RemoteAuth,
+    /// Held while the tag is made and pushed, when others fetch into `repo` (the daemon's
+    /// mirror: its fetches prune tags the remote lacks, such as a tag not pushed yet).
+    pub repo_lock: Option<Arc<Mutex<()>>>,
     /// Registry transport and credentials.
     pub registry_options: RegistryOptions,
     /// See [`DEFAULT_LEASE`].
@@ -272,8 +276,10 @@ impl Publisher {
         let message = format!("Release {} {}\n\nImage: {image}\nDigest: {digest}\n", job.app, job.version);
         let (repo, remote, sha) = (self.config.repo.clone(), self.config.remote.clone(), job.sha.clone());
         let auth = self.config.remote_auth.clone();
+        let lock = self.config.repo_lock.clone();
         let tag_name = tag.clone();
         let outcome = tokio::task::spawn_blocking(move || -> Result<TagOutcome, GitError> {
+            let _held = lock.as_ref().map(|lock| lock.lock().unwrap_or_else(PoisonError::into_inner));
             let repo = Repo::open(&repo).or_else(|_| Repo::discover(&repo))?;
             let outcome = repo.tag_annotated(&tag_name, &sha, &message)?;
             if let Some(url) = remote {

@@ -8,7 +8,9 @@
 //! SOPS secrets against the real `sops` and `age` ([`secrets`]), with OpenPGP keys against the real `gpg` ([`secrets_pgp`]),
 //! and in a config repo with `.sops.yaml` creation rules ([`secrets_repo`]); and images built
 //! and pushed to a real `docker-registry`, checked with `skopeo` ([`image`], [`registry`]);
-//! and an `https://` repository served by a real `git http-backend` over TLS ([`mirrors`]);
+//! and remote repositories, `https://` from a real `git http-backend` over TLS (with basic
+//! authentication) and `ssh://` from a real `sshd` ([`sshd`]), mirrored ([`mirrors`]) and
+//! receiving release tags ([`publish_remotes`]);
 //! and deployments of real processes from a config repo ([`deploy`]), feeding the promotion
 //! gates ([`deploy_gates`]), rolled out over several targets ([`deploy_rollout`]), from
 //! images pulled from a registry ([`deploy_registry`]);
@@ -38,6 +40,7 @@ mod pipelines;
 mod promote;
 mod promote_support;
 mod publish;
+mod publish_remotes;
 mod quickstart;
 mod recovery;
 mod registry;

@@ -25,7 +25,17 @@ class Handler(http.server.BaseHTTPRequestHandler):
         pass
     def backend(self):
         path, _, query = self.path.partition("?")
-        body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
+            # libgit2 sends a push's pack in chunks.
+            body = b""
+            while True:
+                size = int(self.rfile.readline().split(b";")[0], 16)
+                chunk = self.rfile.read(size + 2)[:size]
+                if size == 0:
+                    break
+                body += chunk
+        else:
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
         user = {}
         if login is not None:
             expected = "Basic " + base64.b64encode(login.encode()).decode()
@@ -174,12 +184,14 @@ fn an_ssh_repository_is_fetched_with_the_configured_key_and_a_push_becomes_a_pip
     let remote = Remote::new();
     let first = remote.push("job:\n  script:\n    - echo over ssh\n", "served over ssh");
     let sshd = TestSshd::start();
+    // An encrypted key, given as text in a variable with its passphrase in another.
+    let key = std::fs::read_to_string(sshd.client_key_with_passphrase("correct horse")).expect("key");
     let credentials = format!(
-        "{{ssh_key: \"file:{}\", known_hosts: \"file:{}\"}}",
-        sshd.client_key().display(),
+        "{{ssh_key: \"env:DEPLOY_KEY\", ssh_key_passphrase: \"env:DEPLOY_KEY_PASSPHRASE\", known_hosts: \"file:{}\"}}",
         sshd.known_hosts().display()
     );
-    let daemon = Daemon::start(&project_config(&sshd.url(&remote.bare), &credentials), &[]);
+    let env = [("DEPLOY_KEY", key.as_str()), ("DEPLOY_KEY_PASSPHRASE", "correct horse")];
+    let daemon = Daemon::start(&project_config(&sshd.url(&remote.bare), &credentials), &env);
     let pipeline = finished_pipeline(&daemon, &first);
     assert_eq!(pipeline.status.as_str(), "success", "{}\n{}", daemon.dump(), sshd.log());
     let second = remote.push("job:\n  script:\n    - echo pushed later\n", "a later push");

@@ -219,18 +219,23 @@ fn a_registry_that_is_down_fails_clearly_records_nothing_and_a_retry_publishes()
     assert_eq!(project.origin_tags(), ["v0.1.0"]);
 }
 
-#[test]
-fn the_daemon_publishes_a_pushed_version_with_the_same_runner() {
-    use crate::pipelines::{Remote, finished_pipeline};
-    let registry = TestRegistry::start();
-    let remote = Remote::new();
+/// Pushes `examples/publish` (VERSION 0.1.0, app `hello`) to `remote`; returns the sha.
+pub(crate) fn push_example(remote: &crate::pipelines::Remote) -> String {
     let example = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/publish");
     std::fs::create_dir_all(remote.work.join("dist")).expect("mkdir");
     for file in ["VERSION", "dist/hello.py"] {
         std::fs::copy(example.join(file), remote.work.join(file)).expect("copy");
     }
     let ci = std::fs::read_to_string(example.join(".gitlab-ci.yml")).expect("ci");
-    let sha = remote.push(&ci, "publish 0.1.0");
+    remote.push(&ci, "publish 0.1.0")
+}
+
+#[test]
+fn the_daemon_publishes_a_pushed_version_with_the_same_runner() {
+    use crate::pipelines::{Remote, finished_pipeline};
+    let registry = TestRegistry::start();
+    let remote = Remote::new();
+    let sha = push_example(&remote);
     // A config repo with a chart for the app: the publication bumps it.
     let config_repo = tempfile::tempdir().expect("config repo");
     let (config_bare, config_work) = (config_repo.path().join("config.git"), config_repo.path().join("work"));

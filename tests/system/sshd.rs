@@ -110,6 +110,23 @@ impl TestSshd {
         self.dir.path().join("client_key")
     }
 
+    /// Makes another accepted client key, encrypted with `passphrase`; returns its path.
+    pub(crate) fn client_key_with_passphrase(&self, passphrase: &str) -> PathBuf {
+        let path = self.dir.path().join("encrypted_client_key");
+        let out = Command::new("ssh-keygen")
+            .args(["-q", "-t", "ed25519", "-N", passphrase, "-C", "sluice-test", "-f"])
+            .arg(&path)
+            .output()
+            .expect("ssh-keygen runs");
+        assert!(out.status.success(), "ssh-keygen: {}", String::from_utf8_lossy(&out.stderr));
+        let public = std::fs::read_to_string(path.with_extension("pub")).expect("public key");
+        let authorized = self.dir.path().join("authorized_keys");
+        let mut keys = std::fs::read_to_string(&authorized).expect("authorized_keys");
+        keys.push_str(&public);
+        std::fs::write(&authorized, keys).expect("authorized_keys");
+        path
+    }
+
     /// A `known_hosts` file listing the server's real host key.
     pub(crate) fn known_hosts(&self) -> PathBuf {
         self.known_hosts_with("host_key.pub", "known_hosts")
