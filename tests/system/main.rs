@@ -44,6 +44,7 @@ mod publish_remotes;
 mod quickstart;
 mod recovery;
 mod registry;
+mod registry_token;
 mod resume;
 mod schedules;
 mod secrets;

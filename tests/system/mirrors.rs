@@ -4,6 +4,7 @@
 //! authentication), and `ssh://` from a real `sshd` ([`crate::sshd`]) with the host key
 //! checked against a `known_hosts` file.
 
+use std::ffi::OsStr;
 use std::io::{BufRead as _, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
@@ -92,7 +93,8 @@ impl Drop for HttpsGit {
     }
 }
 
-fn run(command: &mut Command) {
+/// Runs `command`, which must succeed.
+pub(crate) fn run(command: &mut Command) {
     let out = command.output().expect("command runs");
     assert!(out.status.success(), "{command:?} failed: {}", String::from_utf8_lossy(&out.stderr));
 }
@@ -107,12 +109,17 @@ pub(crate) fn serve(dir: &Path, repos: &Path, login: Option<&str>) -> HttpsGit {
         .arg(&key)
         .arg("-out")
         .arg(&cert));
+    let mut args = vec![repos.as_os_str(), cert.as_os_str(), key.as_os_str()];
+    args.extend(login.map(OsStr::new));
+    let (child, port) = python_server(SERVER, &args);
+    HttpsGit { child, port, cert }
+}
+
+/// Starts `python3 -c script args…`, a server that prints the port it listens on first.
+pub(crate) fn python_server(script: &str, args: &[&OsStr]) -> (Child, u16) {
     let mut child = Command::new("python3")
-        .args(["-c", SERVER])
-        .arg(repos)
-        .arg(&cert)
-        .arg(&key)
-        .args(login)
+        .args(["-c", script])
+        .args(args)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -120,7 +127,7 @@ pub(crate) fn serve(dir: &Path, repos: &Path, login: Option<&str>) -> HttpsGit {
     let mut line = String::new();
     BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("the port");
     let port = line.trim().parse().unwrap_or_else(|_| panic!("no port from the server: {line:?}"));
-    HttpsGit { child, port, cert }
+    (child, port)
 }
 
 #[test]

@@ -41,6 +41,17 @@ impl TestRegistry {
         registry
     }
 
+    /// Starts a registry that accepts only bearer tokens issued at `realm` for `service` by
+    /// `issuer`, signed by a key whose certificate is in `root_certs` (distribution's
+    /// `auth: token:`; the registry verifies every token's signature and claims).
+    pub fn start_with_token_auth(realm: &str, service: &str, issuer: &str, root_certs: &Path) -> TestRegistry {
+        let auth = format!(
+            "auth:\n  token:\n    realm: {realm}\n    service: {service}\n    issuer: {issuer}\n    rootcertbundle: {}\n",
+            root_certs.display()
+        );
+        Self::start_with(&auth)
+    }
+
     fn start_with(extra_config: &str) -> TestRegistry {
         let dir = tempfile::tempdir().expect("registry dir");
         let port = free_port();
