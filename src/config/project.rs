@@ -179,7 +179,7 @@ pub(super) fn read_project(
         None => Vec::new(),
     };
     let publish = match fields.get("publish") {
-        Some(node) => read_publish(node, &fields.path_of("publish"), diags).unwrap_or_default(),
+        Some(node) => read_publish(node, &fields.path_of("publish"), &shown_name, env, diags).unwrap_or_default(),
         None => PublishSettings::default(),
     };
     if diags.errors().count() > errors_before {

@@ -554,7 +554,7 @@ pub(super) fn prepare(
         remote: Some(project.repo.to_git_url()),
         remote_auth: RemoteAuth::from(&project.credentials),
         repo_lock: Some(mirrors.lock_of(project.name.as_str())),
-        registry_options: RegistryOptions::from_env(),
+        registry_options: registry_options(&project.publish),
         lease: DEFAULT_LEASE,
         chart: controller.config_repo.as_ref().map(|source| ChartRepo {
             // Its own mirror: promotion keeps another, and commits never share a lock.
@@ -611,4 +611,15 @@ pub(super) async fn remove_checkout(dir: PathBuf) {
 /// An error with its sources, `: `-separated.
 pub(super) fn chain(error: &dyn std::error::Error) -> String {
     crate::diagnostic::error_chain(error)
+}
+
+/// The daemon's registry options, with the project's own account when `publish:` names one.
+fn registry_options(publish: &crate::config::PublishSettings) -> RegistryOptions {
+    let mut options = RegistryOptions::from_env();
+    if let Some((user, password)) = &publish.credentials
+        && let Some(password) = password.value()
+    {
+        options.credentials = Some((user.clone(), password.clone()));
+    }
+    options
 }

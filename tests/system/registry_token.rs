@@ -204,3 +204,23 @@ fn a_publication_pushes_through_token_authentication() {
     let inspected = inspect(&registry.image("hello:0.1.0"), &["--creds", &creds]);
     assert_eq!(inspected["Labels"]["org.opencontainers.image.version"], "0.1.0");
 }
+
+#[test]
+fn the_daemon_publishes_with_the_projects_registry_account_through_token_authentication() {
+    use crate::pipelines::{Remote, finished_pipeline};
+    let tokens = TokenServer::start();
+    let registry = tokens.registry(&tokens.cert);
+    let remote = Remote::new();
+    let sha = crate::publish::push_example(&remote);
+    let config = format!(
+        "projects:\n  - name: demo\n    repo: \"{}\"\n    poll: 1s\n    publish:\n      registry: \"{}\"\n      username: {USER}\n      password: \"env:DEMO_REGISTRY_PASSWORD\"\n",
+        remote.bare.display(),
+        registry.host
+    );
+    let daemon = crate::daemon::Daemon::start(&config, &[("DEMO_REGISTRY_PASSWORD", PASSWORD)]);
+    let pipeline = finished_pipeline(&daemon, &sha);
+    assert_eq!(pipeline.status.as_str(), "success", "{}\n{}", daemon.dump(), registry.log());
+    let release = daemon.store().get_release("hello", "0.1.0").expect("read").expect("released");
+    let creds = format!("{USER}:{PASSWORD}");
+    assert_eq!(inspect(&registry.image("hello:0.1.0"), &["--creds", &creds])["Digest"], release.digest);
+}

@@ -148,7 +148,15 @@ fn unknown_project_keys_get_a_hint() {
 #[test]
 fn publish_names_a_registry_and_a_tag_prefix() {
     let demo = project("");
-    assert_eq!(demo.publish, crate::config::PublishSettings { registry: None, tag_prefix: "v".to_owned() });
+    assert_eq!((demo.publish.registry, demo.publish.tag_prefix.as_str()), (None, "v"));
+    assert!(demo.publish.credentials.is_none());
+    let demo = project("    publish: {registry: r.example, username: bot, password: 'env:GITHUB_SECRET'}\n");
+    let (user, password) = demo.publish.credentials.expect("credentials");
+    assert_eq!((user.as_str(), password.value().map(secrecy::ExposeSecret::expose_secret)), ("bot", Some("gh-secret")));
+    assert_eq!(
+        project_errors("    publish: {username: bot}\n"),
+        ["sluice.yaml:4:25: projects[0].publish.username: `username` needs `password` beside it\n\nhint: the registry account is a user name with a password or token: give both"]
+    );
     let demo = project("    publish:\n      registry: \"127.0.0.1:5000/team/\"\n      tag_prefix: release-\n");
     assert_eq!(demo.publish.registry.as_deref(), Some("127.0.0.1:5000/team"));
     assert_eq!(demo.publish.tag_prefix, "release-");
