@@ -145,6 +145,7 @@ fn last_gate_to_commit() {
     let store = Arc::new(Store::open(dir.path().join("sluice.db")).expect("store"));
     let source = ConfigRepoSource {
         repo: RepoUrl::Local(bare.clone()),
+        credentials: Default::default(),
         branch: "main".into(),
         author: repo::CommitAuthor { name: "Sluice".into(), email: "sluice@localhost".into() },
         poll: Duration::from_secs(10),

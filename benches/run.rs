@@ -116,11 +116,10 @@ fn workspace_ms(state: &Path) -> Vec<f64> {
             } else if path.extension().is_some_and(|e| e == "log") {
                 for line in std::fs::read_to_string(&path).unwrap_or_default().lines() {
                     // A new workspace ("Copied ...") or a finished job's reset ("Reused ...").
-                    if line.starts_with("Copied ") || line.starts_with("Reused ") {
-                        if let Some(value) = line.rsplit(" in ").next().and_then(|v| v.strip_suffix(" ms")) {
+                    if (line.starts_with("Copied ") || line.starts_with("Reused "))
+                        && let Some(value) = line.rsplit(" in ").next().and_then(|v| v.strip_suffix(" ms")) {
                             found.push(value.parse().unwrap_or(0.0));
                         }
-                    }
                 }
             }
         }

@@ -195,6 +195,22 @@ pub fn did_you_mean<'a>(unknown: &str, candidates: impl IntoIterator<Item = &'a 
         .map(|(_, c)| c)
 }
 
+/// An error and its sources on one line, `: `-separated, for logs, job logs and stored
+/// messages (a source whose text the message already contains is not repeated).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let part = cause.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -228,20 +244,4 @@ mod tests {
         assert!(all.has_errors());
         assert_eq!(all.warnings().count(), 1);
     }
-}
-
-/// An error and its sources on one line, `: `-separated, for logs, job logs and stored
-/// messages (a source whose text the message already contains is not repeated).
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        let part = cause.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        source = cause.source();
-    }
-    text
 }

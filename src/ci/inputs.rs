@@ -223,15 +223,14 @@ fn validate_value(
         ));
         return;
     }
-    if let Some(options) = &spec.options {
-        if !options.iter().any(|o| same_value(o, value)) {
+    if let Some(options) = &spec.options
+        && !options.iter().any(|o| same_value(o, value)) {
             let allowed: Vec<String> = options.iter().map(display).collect();
             diags.push(
                 error(&value.location, key_path, format!("the {what} value `{}` of input `{name}` of `{file}` is not one of its options", display(value)))
                     .with_hint(format!("use one of: {}", backticked(&allowed))),
             );
         }
-    }
     if let (Some((pattern, re_location)), Some(text)) = (&spec.regex, value.as_str()) {
         match regex::Regex::new(pattern) {
             Ok(re) if re.is_match(text) => {}

@@ -190,18 +190,16 @@ fn apply(spec: &mut JobSpec, key: &str, value: &Node, path: &str, diags: &mut Di
         "services" => spec.services = image::services(value, path, diags).unwrap_or_default(),
         "tags" => spec.tags = passthrough::tags(value, path, diags).unwrap_or_default(),
         "coverage" => spec.coverage = passthrough::coverage(value, path, diags),
-        "run" => {
-            if passthrough::check(key, value, path, diags) {
+        "run"
+            if passthrough::check(key, value, path, diags) => {
                 spec.run = Some(value.to_json());
             }
-        }
         "hooks" | "id_tokens" | "secrets" | "identity" | "pages" | "publish" | "manual_confirmation"
-        | "dast_configuration" | "extends" => {
-            if passthrough::check(key, value, path, diags) {
+        | "dast_configuration" | "extends"
+            if passthrough::check(key, value, path, diags) => {
                 spec.passthrough.retain(|(k, _)| k != key);
                 spec.passthrough.push((key.to_string(), value.to_json()));
             }
-        }
         _ => {}
     }
 }

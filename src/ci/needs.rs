@@ -267,11 +267,10 @@ fn visit<'g>(
     state.insert(name, false);
     stack.push((name, via));
     for need in edges.get(name).copied().unwrap_or(&[]) {
-        if need.is_local() {
-            if let Some((target, _)) = edges.get_key_value(need.job.as_str()) {
+        if need.is_local()
+            && let Some((target, _)) = edges.get_key_value(need.job.as_str()) {
                 visit(target, Some(need), edges, state, stack, report);
             }
-        }
     }
     stack.pop();
     state.insert(name, true);

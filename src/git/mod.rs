@@ -199,11 +199,10 @@ impl Repo {
         let tree = self.commit(rev)?.tree().map_err(other("read a tree"))?;
         let mut files = Vec::new();
         tree.walk(TreeWalkMode::PreOrder, |dir, entry| {
-            if entry.kind() == Some(ObjectType::Blob) {
-                if let Ok(name) = entry.name() {
+            if entry.kind() == Some(ObjectType::Blob)
+                && let Ok(name) = entry.name() {
                     files.push(format!("{dir}{name}"));
                 }
-            }
             TreeWalkResult::Ok
         })
         .map_err(other("walk a tree"))?;

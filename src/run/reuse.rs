@@ -167,15 +167,14 @@ pub fn reset(source: &SourceTree, dest: &Path, snapshot: &Snapshot) -> Result<Wo
 fn file_unchanged(source: &Path, copy: &Path, recorded: Option<&Recorded>, trusted_before: (i64, i64)) -> io::Result<bool> {
     let now_source = Stat::of(&std::fs::metadata(source)?);
     let now_copy = Stat::of(&std::fs::symlink_metadata(copy)?);
-    if let Some(recorded) = recorded {
-        if recorded.source == now_source
+    if let Some(recorded) = recorded
+        && recorded.source == now_source
             && recorded.copy == now_copy
             && recorded.source.changed_before(trusted_before)
             && recorded.copy.changed_before(trusted_before)
         {
             return Ok(true);
         }
-    }
     if now_source.size != now_copy.size || now_source.mode & 0o7777 != now_copy.mode & 0o7777 {
         return Ok(false);
     }

@@ -355,7 +355,7 @@ fn check_integrity(node: &Node, key_path: &str, diags: &mut Diagnostics) {
 fn is_base64(text: &str) -> bool {
     let body = text.trim_end_matches('=');
     !text.is_empty()
-        && text.len() % 4 == 0
+        && text.len().is_multiple_of(4)
         && text.len() - body.len() <= 2
         && body
             .bytes()

@@ -204,12 +204,11 @@ fn trigger_include(map: &Map, node: &Node, path: &str, diags: &mut Diagnostics) 
         "project" => Some("file"),
         _ => None,
     };
-    if let Some(needed) = needs {
-        if !map.contains_key(needed) {
+    if let Some(needed) = needs
+        && !map.contains_key(needed) {
             error(diags, &node.location, path, format!("`{}` needs `{needed}`", sources[0]));
             ok = false;
         }
-    }
     for (key, value) in map.iter() {
         let at = child(path, &key.name);
         ok &= match key.name.as_str() {

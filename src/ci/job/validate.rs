@@ -53,11 +53,10 @@ pub(super) fn job_rules(spec: &JobSpec, map: &Map, node: &Node, diags: &mut Diag
             error(diags, &second.location, name, format!("`{a}` and `{b}` cannot be used together"));
         }
     }
-    if let Some(script) = script {
-        if spec.script.is_empty() && script.as_seq().is_some_and(|s| s.is_empty()) {
+    if let Some(script) = script
+        && spec.script.is_empty() && script.as_seq().is_some_and(|s| s.is_empty()) {
             error(diags, &script.location, &child(name, "script"), "must not be empty");
         }
-    }
     if map.contains_key("rules") {
         for key in ["only", "except", "start_in"] {
             if let (Some(_), Some(k)) = (present(map, key), map.key(key)) {
