@@ -22,6 +22,8 @@ pub mod recover;
 pub mod reports;
 pub mod rerun;
 pub mod worker;
+#[cfg(test)]
+mod test_pipeline;
 
 use std::collections::HashMap;
 use std::path::PathBuf;

@@ -90,44 +90,15 @@ fn cancelable(pipeline: &PipelineRow) -> Option<Redundant> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{JobStatus, JobWhen, NewJob, NewPipeline, PipelineStatus, Timestamp};
+    use crate::daemon::test_pipeline::running_pipeline;
+    use crate::store::{JobStatus, Timestamp};
 
     fn pipeline(store: &Store, git_ref: &str, sha: &str, plan: serde_json::Value, started: &[&str]) -> PipelineId {
-        let at = Timestamp::from_unix_millis;
-        let project = store.ensure_project("demo", at(1)).expect("project");
-        let id = store
-            .create_pipeline(&NewPipeline {
-                project_id: project,
-                git_ref: git_ref.into(),
-                tag: false,
-                sha: sha.into(),
-                before_sha: None,
-                source: "push".into(),
-                status: PipelineStatus::Running,
-                plan: plan.clone(),
-                variables: Vec::new(),
-                created_at: at(2),
-            })
-            .expect("pipeline");
-        for job in plan["jobs"].as_array().into_iter().flatten() {
-            let name = job["name"].as_str().expect("a name");
-            let row = store
-                .create_job(&NewJob {
-                    pipeline_id: id,
-                    name: name.into(),
-                    stage: "test".into(),
-                    status: JobStatus::Created,
-                    when: JobWhen::OnSuccess,
-                    allow_failure: false,
-                    attempt: 1,
-                    retry_of: None,
-                    resource_group: None,
-                    log_path: None,
-                    created_at: at(3),
-                })
-                .expect("job");
-            if started.contains(&name) {
-                store.transition_job(row, JobStatus::Running, None, at(4)).expect("running");
+        let names: Vec<&str> = plan["jobs"].as_array().into_iter().flatten().map(|job| job["name"].as_str().expect("a name")).collect();
+        let (id, jobs) = running_pipeline(store, git_ref, sha, plan.clone(), &names);
+        for (name, job) in names.iter().zip(jobs) {
+            if started.contains(name) {
+                store.transition_job(job, JobStatus::Running, None, Timestamp::from_unix_millis(4)).expect("running");
             }
         }
         id

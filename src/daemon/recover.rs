@@ -175,10 +175,10 @@ fn kill_group(pgid: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{JobWhen, NewJob, NewPipeline, ProcessRecord};
+    use crate::store::ProcessRecord;
 
     /// A running pipeline with one `created` job per name.
-    fn running_pipeline(store: &Store, names: &[&str]) -> (crate::store::PipelineId, Vec<crate::store::JobId>) {
+    fn running_pipeline(store: &Store, names: &[&str]) -> (PipelineId, Vec<JobId>) {
         planned_pipeline(store, names, serde_json::json!({}))
     }
 
@@ -187,43 +187,8 @@ mod tests {
         store: &Store,
         names: &[&str],
         plan: serde_json::Value,
-    ) -> (crate::store::PipelineId, Vec<crate::store::JobId>) {
-        let at = Timestamp::from_unix_millis;
-        let project = store.ensure_project("demo", at(1)).expect("project");
-        let pipeline = store
-            .create_pipeline(&NewPipeline {
-                project_id: project,
-                git_ref: "main".into(),
-                tag: false,
-                sha: "a".into(),
-                before_sha: None,
-                source: "push".into(),
-                status: PipelineStatus::Running,
-                plan,
-                variables: Vec::new(),
-                created_at: at(2),
-            })
-            .expect("pipeline");
-        let jobs = names
-            .iter()
-            .map(|name| {
-                let job = NewJob {
-                    pipeline_id: pipeline,
-                    name: (*name).into(),
-                    stage: "test".into(),
-                    status: JobStatus::Created,
-                    when: JobWhen::OnSuccess,
-                    allow_failure: false,
-                    attempt: 1,
-                    retry_of: None,
-                    resource_group: None,
-                    log_path: None,
-                    created_at: at(3),
-                };
-                store.create_job(&job).expect("job")
-            })
-            .collect();
-        (pipeline, jobs)
+    ) -> (PipelineId, Vec<JobId>) {
+        crate::daemon::test_pipeline::running_pipeline(store, "main", "a", plan, names)
     }
 
     #[test]
