@@ -15,7 +15,8 @@ use super::source::{PipelineArgs, SourceArgs, prepare};
 use super::variables_file;
 use crate::ci::pipeline::{Pipeline, When};
 use crate::executor::process_group::become_subreaper;
-use crate::executor::shell::ShellExecutor;
+use crate::executor::container::{Engine, services_refused};
+use crate::executor::{ContainerExecutor, Executor, ShellExecutor};
 use crate::git::RemoteAuth;
 use crate::publish::publication::{DEFAULT_LEASE, PublishConfig, Publisher};
 use crate::publish::registry::RegistryOptions;
@@ -27,11 +28,11 @@ use crate::store::{PipelineStatus, Store};
 /// Where job scripts run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExecutorKind {
-    /// On this machine, with bash (jobs' `image:` is ignored)
+    /// On this machine, with bash (jobs' `image:` and `services:` are ignored)
     Shell,
-    /// In Docker containers
+    /// Jobs with `image:` in containers run by `docker`; the others with the shell
     Docker,
-    /// In Podman containers
+    /// Jobs with `image:` in containers run by `podman`; the others with the shell
     Podman,
 }
 
@@ -70,7 +71,7 @@ pub struct RunArgs {
     /// Most jobs running at once (default: the number of cores)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     concurrency: Option<u16>,
-    /// Where jobs run (default: the shell, unless a job has `image:`)
+    /// Where jobs run (default: jobs with `image:` in a container of `podman` or `docker`, whichever works, the others with the shell)
     #[arg(long, value_enum)]
     executor: Option<ExecutorKind>,
     /// Copy untracked (not ignored) files into job workspaces too
@@ -129,7 +130,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitStatus> {
         }
     };
     print_warnings(&pipeline.warnings);
-    check_executor(&pipeline, args.executor)?;
+    let executor = choose_executor(&pipeline, args.executor)?;
 
     let repo = prepared.reader.repo();
     let root = repo.root().to_owned();
@@ -187,7 +188,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitStatus> {
             context: &context,
             source: &source,
             reader: &reader,
-            executor: Arc::new(ShellExecutor::from_process_env()),
+            executor,
             store: &store,
             observer: &observer,
         };
@@ -228,46 +229,41 @@ async fn cancel_on_ctrl_c(cancel: CancellationToken) {
     }
 }
 
-/// Jobs with `image:` need a container executor, which Sluice does not have yet; say so
-/// before anything runs, with the way out.
-fn check_executor(pipeline: &Pipeline, executor: Option<ExecutorKind>) -> anyhow::Result<()> {
-    let with_image: Vec<String> = pipeline
-        .jobs
-        .iter()
-        .filter(|j| j.when != When::Never)
-        .filter_map(|j| j.image.as_ref().map(|image| format!("`{}` (image `{}`)", j.name, image.name)))
-        .collect();
-    match executor {
-        Some(ExecutorKind::Shell) => Ok(()),
-        None if with_image.is_empty() => Ok(()),
+/// Where the jobs run: `--executor`, or without it the shell for jobs without `image:` and a
+/// container engine that works here for jobs with one (child pipelines' included). A job with
+/// `image:` that cannot run in a container stops the run before it starts, with the way out.
+fn choose_executor(pipeline: &Pipeline, executor: Option<ExecutorKind>) -> anyhow::Result<Arc<dyn Executor>> {
+    let shell = ShellExecutor::from_process_env();
+    let jobs = || pipeline.jobs.iter().filter(|j| j.when != When::Never);
+    let engine = match executor {
+        Some(ExecutorKind::Shell) => return Ok(Arc::new(shell)),
         Some(kind @ (ExecutorKind::Docker | ExecutorKind::Podman)) => {
-            bail!("the {kind:?} executor is not built yet\n\nhint: run the jobs' scripts on this machine with `--executor shell`")
+            let engine = if kind == ExecutorKind::Docker { Engine::docker() } else { Engine::podman() };
+            engine.probe().map_err(|reason| anyhow::anyhow!("`--executor {}` cannot be used: {reason}\n\nhint: run the jobs' scripts on this machine with `--executor shell`", engine.name()))?;
+            engine
         }
         None => {
-            let engine = ["podman", "docker"].into_iter().find(|engine| container_engine_works(engine));
-            let why = match engine {
-                Some(engine) => format!("`{engine}` works here, but Sluice's container executor is not built yet"),
-                None => "neither `podman info` nor `docker info` works here".to_owned(),
-            };
-            bail!(
-                "{} job{} need{} a container: {}; {why}\n\nhint: run their scripts on this machine instead with `--executor shell`",
-                with_image.len(),
-                if with_image.len() == 1 { "" } else { "s" },
-                if with_image.len() == 1 { "s" } else { "" },
-                with_image.join(", ")
-            )
+            let with_image: Vec<String> =
+                jobs().filter_map(|j| j.image.as_ref().map(|image| format!("`{}` (image `{}`)", j.name, image.name))).collect();
+            if with_image.is_empty() {
+                return Ok(Arc::new(ContainerExecutor::detecting(shell)));
+            }
+            Engine::detect().map_err(|reason| {
+                let one = with_image.len() == 1;
+                anyhow::anyhow!(
+                    "{} job{} need{} a container: {}; but no container engine works here: {reason}\n\nhint: run their scripts on this machine instead with `--executor shell`",
+                    with_image.len(),
+                    if one { "" } else { "s" },
+                    if one { "s" } else { "" },
+                    with_image.join(", ")
+                )
+            })?
         }
+    };
+    if let Some(job) = jobs().find(|j| j.image.is_some() && !j.services.is_empty()) {
+        bail!("{}; nothing ran", services_refused(&job.name));
     }
-}
-
-fn container_engine_works(engine: &str) -> bool {
-    std::process::Command::new(engine)
-        .arg("info")
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .status()
-        .is_ok_and(|status| status.success())
+    Ok(Arc::new(ContainerExecutor::new(engine, shell)))
 }
 
 /// Creates the state directory with a `.gitignore` that hides it from git.

@@ -2,7 +2,8 @@
 //!
 //! For each such job, its recorded process group is killed, but only if the recorded
 //! leader is still the same process (its start time in `/proc/<pid>/stat` matches the
-//! stored one), so a reused pid is never hit. The job is marked `failed` with the failure
+//! stored one), so a reused pid is never hit; a job that ran in a container also has its
+//! container removed by name. The job is marked `failed` with the failure
 //! reason `runner_system_failure` and the message "controller restarted", and the event that
 //! started its pipeline is marked done (it had its one pipeline). Every such job whose
 //! `retry:` (from the pipeline's plan snapshot) allows `runner_system_failure` (a bare
@@ -17,6 +18,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::cancel::cancel_in_store;
 use crate::ci::pipeline::Retry;
+use crate::executor::container::{container_name, remove_containers};
 use crate::executor::process_group::start_time;
 use crate::run::log::file_name;
 use crate::run::retry::should_retry;
@@ -51,6 +53,7 @@ pub fn settle_interrupted_jobs(store: &Store) -> Result<usize, StoreError> {
                 "killed the process group of an interrupted job"
             );
         }
+        remove_container(store, job)?;
         if store.cancel_requested(job.pipeline_id)? {
             // Its cancel was recorded before the restart: it ends as asked, not as a failure.
             canceled.insert(job.pipeline_id);
@@ -162,6 +165,21 @@ fn fail_pipeline(store: &Store, pipeline: PipelineId, now: Timestamp) -> Result<
         }
     }
     store.set_pipeline_status(pipeline, PipelineStatus::Failed, now)
+}
+
+/// Removes the container of an interrupted job that ran in one (its `image:` in the plan
+/// snapshot): it outlives the engine's CLI, which [`kill_group`] ended.
+fn remove_container(store: &Store, job: &JobRow) -> Result<(), StoreError> {
+    let plan = store.get_pipeline(job.pipeline_id)?.plan;
+    let has_image = plan["jobs"]
+        .as_array()
+        .and_then(|jobs| jobs.iter().find(|j| j["name"].as_str() == Some(job.name.as_str())))
+        .is_some_and(|planned| !planned["image"].is_null());
+    if has_image {
+        let name = container_name(store.location(), job.pipeline_id.get(), job.id.get(), job.attempt);
+        remove_containers(&[name]);
+    }
+    Ok(())
 }
 
 /// SIGKILL to a whole process group; a group that is gone already is fine.

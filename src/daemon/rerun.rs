@@ -17,7 +17,7 @@ use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 use super::worker::{Handled, Worker, chain, prepare, remove_checkout};
-use crate::executor::shell::ShellExecutor;
+use crate::executor::{ContainerExecutor, ShellExecutor};
 use crate::run::{LockedReader, PipelineRun, pipeline_status_of, rerun_jobs};
 use crate::store::{
     EventRow, EventState, FailureReason, JobId, JobRow, JobStatus, PipelineRow, RerunKind, StoreError, Timestamp,
@@ -123,7 +123,7 @@ impl Worker {
             context: &prepared.context,
             source: &prepared.source,
             reader: &reader,
-            executor: Arc::new(ShellExecutor::from_process_env()),
+            executor: Arc::new(ContainerExecutor::detecting(ShellExecutor::from_process_env())),
             store: &self.store,
             observer: &*self.metrics,
         };

@@ -36,7 +36,7 @@ use crate::ci::context::{PipelineContext, PipelineSource};
 use crate::ci::pipeline::Pipeline;
 use crate::ci::{PlanRequest, plan};
 use crate::config::{ControllerConfig, ProjectConfig};
-use crate::executor::shell::ShellExecutor;
+use crate::executor::{ContainerExecutor, ShellExecutor};
 use crate::git::{RemoteAuth, Repo, RepoReader};
 use crate::publish::chart_bump::ChartRepo;
 use crate::publish::publication::{DEFAULT_LEASE, PublishConfig, Publisher};
@@ -340,7 +340,7 @@ impl Worker {
             context: &context,
             source: &source,
             reader: &reader,
-            executor: Arc::new(ShellExecutor::from_process_env()),
+            executor: Arc::new(ContainerExecutor::detecting(ShellExecutor::from_process_env())),
             store: &self.store,
             observer: &observer,
         };

@@ -1,5 +1,6 @@
 //! Where a job's script runs: one small [`Executor`] trait and its implementations
-//! ([`shell`] today; `docker` and `kubernetes` later).
+//! ([`shell`], and [`container`] for jobs with `image:` through `podman` or `docker`;
+//! `kubernetes` later).
 //!
 //! An executor owns one thing: running a list of commands as a process tree in a prepared
 //! working directory, streaming its output to an [`OutputSink`] and ending the whole tree on
@@ -11,8 +12,10 @@
 //! [`ScriptRun`]s issued by the runner; `after_script` gets `CI_JOB_STATUS` in its
 //! environment and its own timeout ([`AFTER_SCRIPT_TIMEOUT`]).
 
+pub mod container;
 pub mod process_group;
 pub mod shell;
+mod supervise;
 
 use std::fmt;
 use std::future::Future;
@@ -23,6 +26,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
+pub use self::container::{ContainerExecutor, ContainerSpec};
 pub use self::shell::ShellExecutor;
 
 /// A boxed, `Send` future: what [`Executor::run`] and [`OnSpawn`] return, so that executors
@@ -52,6 +56,13 @@ pub trait Executor: Send + Sync {
         output: &'a mut dyn OutputSink,
         cancel: &'a CancellationToken,
     ) -> BoxFuture<'a, Result<ScriptOutcome, ExecutorError>>;
+
+    /// Whether a job's `image:` decides where it runs ([`ScriptRun::container`]); the runner
+    /// then gives the job the in-container paths (`CI_PROJECT_DIR`, …). `false`: images are
+    /// ignored.
+    fn runs_images(&self) -> bool {
+        false
+    }
 }
 
 /// Receives a script's output as raw byte chunks, stdout and stderr merged in arrival order.
@@ -122,6 +133,9 @@ pub struct ScriptRun {
     pub grace: Duration,
     /// Called with the spawned process before it is waited for.
     pub on_spawn: Option<OnSpawn>,
+    /// The container to run in, for an executor that [runs images](Executor::runs_images);
+    /// `None`: on this machine.
+    pub container: Option<ContainerSpec>,
 }
 
 impl ScriptRun {
@@ -140,6 +154,7 @@ impl ScriptRun {
             timeout: None,
             grace: DEFAULT_GRACE,
             on_spawn: None,
+            container: None,
         }
     }
 }
@@ -157,6 +172,7 @@ impl fmt::Debug for ScriptRun {
             .field("timeout", &self.timeout)
             .field("grace", &self.grace)
             .field("on_spawn", &self.on_spawn.as_ref().map(|_| "Fn"))
+            .field("container", &self.container)
             .finish()
     }
 }
@@ -235,6 +251,29 @@ pub enum ExecutorError {
         /// The I/O error.
         #[source]
         source: std::io::Error,
+    },
+    /// A script has a container but no container engine works on this machine.
+    #[error("no container engine can run image `{image}`: {reason}")]
+    NoContainerEngine {
+        /// The image.
+        image: String,
+        /// Why each engine could not be used.
+        reason: String,
+    },
+    /// A variable cannot be passed into a container: its name has characters other than
+    /// ASCII letters, digits and `_`, or it is a name the engine reads itself (passed
+    /// through an env file) and its value has a line break.
+    #[error("variable `{name}` cannot be passed into the container (a name of letters, digits and `_` only; and no line break in the value of a name the engine reads itself, such as `PATH`)")]
+    ContainerVariable {
+        /// The variable's name.
+        name: String,
+    },
+    /// A directory to mount has `:` or `,` in its path, which the engines' `--volume` syntax
+    /// cannot take.
+    #[error("cannot mount `{}` into a container: its path contains `:` or `,`", path.display())]
+    MountPath {
+        /// The directory.
+        path: PathBuf,
     },
     /// The [`ScriptRun::on_spawn`] callback failed; the script was terminated.
     #[error("cannot record the started process {pid}; the script was stopped")]

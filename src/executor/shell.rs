@@ -36,22 +36,13 @@
 //! shell exits on its own, what is left of its group (background children) gets the same
 //! treatment, so no process of a job outlives it ([`super::process_group`]).
 
-use std::io;
-use std::os::unix::process::ExitStatusExt;
 use std::path::{Path, PathBuf};
-use std::process::{ExitStatus, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime};
 
-use tokio::io::{AsyncRead, AsyncReadExt};
-use tokio::process::{Child, Command};
-use tokio::time::Instant;
+use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
-use super::process_group::Group;
-use super::{
-    BoxFuture, Executor, ExecutorError, Exit, OutputSink, ScriptOutcome, ScriptRun, SpawnedProcess,
-};
+use super::{BoxFuture, Executor, ExecutorError, OutputSink, ScriptOutcome, ScriptRun};
 
 /// Environment variables copied from the Sluice process into every script's base environment.
 pub const INHERITED_VARIABLES: &[&str] = &[
@@ -60,10 +51,6 @@ pub const INHERITED_VARIABLES: &[&str] = &[
 
 /// `PATH` used when the Sluice process has none.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
-
-/// How long output is still read after the process group is gone. Only a process that
-/// escaped the group (`setsid`) can keep the pipes open that long; its output is dropped.
-const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(1);
 
 /// Runs scripts with `bash` on the local machine.
 #[derive(Debug, Clone)]
@@ -116,6 +103,13 @@ impl Executor for ShellExecutor {
 /// failure. See the [module documentation](self).
 pub fn render_script(commands: &[String]) -> String {
     let mut script = String::from("exec 2>&1\nset -eo pipefail\n");
+    push_commands(&mut script, commands);
+    script
+}
+
+/// Appends each command of `commands` to `script`, echoed as `$ command` and then run with
+/// `eval`; POSIX `sh`, so the [container executor](super::container) uses it too.
+pub(super) fn push_commands(script: &mut String, commands: &[String]) {
     for command in commands {
         let echo = match command.trim_end().split_once('\n') {
             Some((first, _)) => format!("$ {first} # collapsed multi-line command"),
@@ -127,11 +121,10 @@ pub fn render_script(commands: &[String]) -> String {
         script.push_str(&single_quote(command));
         script.push('\n');
     }
-    script
 }
 
 /// Quotes `text` as one bash word that expands to exactly `text` (anything but NUL).
-fn single_quote(text: &str) -> String {
+pub(super) fn single_quote(text: &str) -> String {
     format!("'{}'", text.replace('\'', r"'\''"))
 }
 
@@ -143,13 +136,7 @@ impl ShellExecutor {
         cancel: &CancellationToken,
     ) -> Result<ScriptOutcome, ExecutorError> {
         validate(spec)?;
-        let path = script_path(&spec.scratch_dir);
-        tokio::fs::write(&path, render_script(&spec.script))
-            .await
-            .map_err(|source| ExecutorError::WriteScript {
-                path: path.clone(),
-                source,
-            })?;
+        let path = write_script(&spec.scratch_dir, render_script(&spec.script)).await?;
         let outcome = self.run_file(spec, &path, output, cancel).await;
         // Best effort: the caller removes the whole scratch directory anyway.
         let _ignored = tokio::fs::remove_file(&path).await;
@@ -172,56 +159,8 @@ impl ShellExecutor {
             .current_dir(&spec.workdir)
             .env_clear()
             .envs(self.base_env.iter().map(|(k, v)| (k, v)))
-            .envs(spec.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .process_group(0)
-            .kill_on_drop(true);
-        let mut child = command.spawn().map_err(|source| ExecutorError::Spawn {
-            program: "bash".to_owned(),
-            workdir: spec.workdir.clone(),
-            source,
-        })?;
-        let started = Instant::now();
-        let started_at = SystemTime::now();
-        let group = child
-            .id()
-            .and_then(Group::led_by)
-            .ok_or_else(|| ExecutorError::Supervise {
-                pgid: 0,
-                source: io::Error::other("the shell exited before its pid was read"),
-            })?;
-        let guard = KillGroupOnDrop(Some(group));
-        let spawned = SpawnedProcess {
-            pid: group.id(),
-            pgid: group.id(),
-            started_at,
-        };
-
-        let stdout = child.stdout.take();
-        let stderr = child.stderr.take();
-        let pump = pump(stdout, stderr, output);
-        tokio::pin!(pump);
-        let control = supervise(&mut child, group, spec, cancel, spawned);
-        tokio::pin!(control);
-        let mut pumped = false;
-        let exit = loop {
-            tokio::select! {
-                exit = &mut control => break exit,
-                () = &mut pump, if !pumped => pumped = true,
-            }
-        };
-        if !pumped {
-            let _output_may_be_truncated = tokio::time::timeout(DRAIN_AFTER_EXIT, &mut pump).await;
-        }
-        // On error the group may still be alive: the armed guard kills it.
-        let exit = exit?;
-        guard.disarm();
-        Ok(ScriptOutcome {
-            exit,
-            duration: started.elapsed(),
-        })
+            .envs(spec.env.iter().map(|(k, v)| (k, v)));
+        super::supervise::run_process(command, "bash", spec, output, cancel, None).await
     }
 }
 
@@ -260,7 +199,7 @@ fn find_program(name: &str, path: &str, cwd: &Path) -> Option<PathBuf> {
 }
 
 /// Rejects what cannot be passed to a process: NUL bytes anywhere, `=` in names.
-fn validate(spec: &ScriptRun) -> Result<(), ExecutorError> {
+pub(super) fn validate(spec: &ScriptRun) -> Result<(), ExecutorError> {
     for (name, value) in &spec.env {
         if name.is_empty() || name.contains(['=', '\0']) || value.contains('\0') {
             return Err(ExecutorError::InvalidVariable {
@@ -278,132 +217,16 @@ fn validate(spec: &ScriptRun) -> Result<(), ExecutorError> {
     Ok(())
 }
 
-/// A fresh file name in `scratch_dir`, unique within this process.
-fn script_path(scratch_dir: &Path) -> PathBuf {
+/// Writes `text` to a fresh file in `scratch_dir` (a name unique within this process) and
+/// returns its path; the caller removes it.
+pub(super) async fn write_script(scratch_dir: &Path, text: String) -> Result<PathBuf, ExecutorError> {
     static NEXT: AtomicU64 = AtomicU64::new(0);
     let n = NEXT.fetch_add(1, Ordering::Relaxed);
-    scratch_dir.join(format!("script-{}-{n}.sh", std::process::id()))
-}
-
-/// Waits for the script to end, for its timeout or for cancellation, and ends its group.
-async fn supervise(
-    child: &mut Child,
-    group: Group,
-    spec: &ScriptRun,
-    cancel: &CancellationToken,
-    spawned: SpawnedProcess,
-) -> Result<Exit, ExecutorError> {
-    let supervise_error = |source| ExecutorError::Supervise {
-        pgid: group.id(),
-        source,
-    };
-    let deadline = spec.timeout.map(|timeout| Instant::now() + timeout);
-    if let Some(on_spawn) = &spec.on_spawn {
-        let recorded = tokio::select! {
-            recorded = on_spawn(spawned) => recorded,
-            () = cancel.cancelled() => Ok(()),
-        };
-        if let Err(source) = recorded {
-            group
-                .terminate(child, spec.grace)
-                .await
-                .map_err(supervise_error)?;
-            return Err(ExecutorError::RecordSpawn {
-                pid: spawned.pid,
-                source,
-            });
-        }
-    }
-    let stop = tokio::select! {
-        status = child.wait() => {
-            let status = status.map_err(supervise_error)?;
-            group.clear(spec.grace).await.map_err(supervise_error)?;
-            return Ok(exit_of(status));
-        }
-        () = sleep_until(deadline) => Exit::TimedOut,
-        () = cancel.cancelled() => Exit::Canceled,
-    };
-    group
-        .terminate(child, spec.grace)
+    let path = scratch_dir.join(format!("script-{}-{n}.sh", std::process::id()));
+    tokio::fs::write(&path, text)
         .await
-        .map_err(supervise_error)?;
-    Ok(stop)
-}
-
-/// Sleeps until `deadline`, or forever without one.
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
-    }
-}
-
-fn exit_of(status: ExitStatus) -> Exit {
-    match (status.code(), status.signal()) {
-        (Some(code), _) => Exit::Code(code),
-        (None, Some(signal)) => Exit::Signal(signal),
-        // wait() only reports exited or killed processes; keep a failing value regardless.
-        (None, None) => Exit::Code(-1),
-    }
-}
-
-/// Copies both pipes into `sink` as chunks arrive, until both reach end of file.
-///
-/// A read error ends that stream like end of file: the script keeps running, and its exit
-/// status, not a broken log pipe, decides the job.
-async fn pump(
-    mut stdout: Option<impl AsyncRead + Unpin>,
-    mut stderr: Option<impl AsyncRead + Unpin>,
-    sink: &mut dyn OutputSink,
-) {
-    let mut out_buf = vec![0_u8; 8192];
-    let mut err_buf = vec![0_u8; 8192];
-    while stdout.is_some() || stderr.is_some() {
-        tokio::select! {
-            read = read_some(&mut stdout, &mut out_buf) => match read {
-                Ok(0) | Err(_) => stdout = None,
-                Ok(n) => sink.write(&out_buf[..n]),
-            },
-            read = read_some(&mut stderr, &mut err_buf) => match read {
-                Ok(0) | Err(_) => stderr = None,
-                Ok(n) => sink.write(&err_buf[..n]),
-            },
-        }
-    }
-}
-
-/// Reads from `reader`, or never completes if it is closed.
-async fn read_some(
-    reader: &mut Option<impl AsyncRead + Unpin>,
-    buf: &mut [u8],
-) -> io::Result<usize> {
-    match reader {
-        Some(reader) => reader.read(buf).await,
-        None => std::future::pending().await,
-    }
-}
-
-/// SIGKILLs the group if the run future is dropped before it finished (the runner's task was
-/// aborted) or supervision failed: `kill_on_drop` alone would reach only the shell, not its
-/// children. The reparented children are then reaped by a background task, if a runtime is
-/// there to run it.
-struct KillGroupOnDrop(Option<Group>);
-
-impl KillGroupOnDrop {
-    fn disarm(mut self) {
-        self.0 = None;
-    }
-}
-
-impl Drop for KillGroupOnDrop {
-    fn drop(&mut self) {
-        if let Some(group) = self.0 {
-            let _best_effort = group.signal(rustix::process::Signal::KILL);
-            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
-                runtime.spawn(group.reap_killed());
-            }
-        }
-    }
+        .map_err(|source| ExecutorError::WriteScript { path: path.clone(), source })?;
+    Ok(path)
 }
 
 #[cfg(test)]

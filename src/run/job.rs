@@ -25,6 +25,7 @@ use super::dag::{Detached, Scope};
 use super::log::JobLog;
 use super::observer::JobInfo;
 mod outputs;
+mod placement;
 mod process;
 
 use super::reuse::Snapshot;
@@ -32,7 +33,8 @@ use super::variables::{JobEnvInput, environment, job_variables};
 use super::workspace::SourceTree;
 use crate::ci::pipeline::Job;
 use crate::ci::variables::Variables;
-use crate::executor::{AFTER_SCRIPT_TIMEOUT, Exit, ScriptRun};
+use crate::executor::container::after_script_name;
+use crate::executor::{AFTER_SCRIPT_TIMEOUT, ContainerSpec, Exit, ScriptRun};
 use crate::store::{FailureReason, JobId, JobStatus, StoreError, Timestamp};
 use outputs::keep_outputs;
 use process::run_recorded;
@@ -307,6 +309,8 @@ struct Prepared {
     timeout: Duration,
     /// The workspace as handed to the job, for its reuse by a later job.
     snapshot: Option<Snapshot>,
+    /// The container its scripts run in, if any.
+    container: Option<ContainerSpec>,
 }
 
 async fn prepare(
@@ -323,6 +327,7 @@ async fn prepare(
         job.timeout
             .unwrap_or(shared.options.default_timeout.as_secs()),
     );
+    let placement = placement::Placement::of(scope, job, dirs.workspace.clone(), dirs.builds.clone(), dirs.scratch.clone())?;
     let dotenv: Vec<(String, String)> = ticket
         .sources
         .iter()
@@ -334,8 +339,8 @@ async fn prepare(
         job,
         pipeline_id: scope.pipeline_id.get(),
         job_id: ticket.row.get(),
-        workspace: &dirs.workspace,
-        builds_dir: &dirs.builds,
+        workspace: &placement.project_dir,
+        builds_dir: &placement.builds_dir,
         timeout_secs: timeout.as_secs(),
         manual: ticket.played,
         dotenv: &dotenv,
@@ -382,8 +387,12 @@ async fn prepare(
         let workspace = dirs.workspace.clone();
         blocking(move || artifacts::restore(&dir, &workspace).map_err(|e| e.to_string())).await?;
     }
-    let env = environment(vars.clone(), &shared.options.variables, &dirs.scratch)
+    let env = environment(vars.clone(), &shared.options.variables, &dirs.scratch, &placement.scratch_dir)
         .map_err(|e| format!("cannot write file variables: {e}"))?;
+    let container = placement.container(scope, job, ticket, &vars);
+    if let Some(container) = &container {
+        log.line(&format!("Running in a container of image `{}` (`{}`)", container.image, container.name));
+    }
     let mut caches = Vec::new();
     let cache_root = shared.options.state_dir.join("cache");
     for spec in &job.cache {
@@ -411,6 +420,7 @@ async fn prepare(
         caches,
         timeout,
         snapshot,
+        container,
     })
 }
 
@@ -488,6 +498,7 @@ async fn run_prepared(
     spec.env = prepared.env.clone();
     spec.timeout = Some(prepared.timeout);
     spec.grace = scope.shared.options.grace;
+    spec.container = prepared.container.clone();
     let mut finished = match run_recorded(scope, ticket.row, spec, &ticket.cancel, log).await {
         Ok(Exit::Code(0)) => Finished { exit_code: Some(0), ..Finished::not_run(JobStatus::Success, None) },
         Ok(Exit::Code(code)) => Finished {
@@ -592,6 +603,7 @@ async fn run_after_script(
     spec.env.push(("CI_JOB_STATUS".to_owned(), word.to_owned()));
     spec.timeout = Some(AFTER_SCRIPT_TIMEOUT);
     spec.grace = scope.shared.options.grace;
+    spec.container = prepared.container.as_ref().map(|c| ContainerSpec { name: after_script_name(&c.name), ..c.clone() });
     // after_script must run even when the job was canceled: it gets a token of its own and
     // is bounded by its timeout.
     let never = tokio_util::sync::CancellationToken::new();

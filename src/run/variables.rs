@@ -267,8 +267,10 @@ fn guess_tier(name: &str) -> &'static str {
 }
 
 /// The process environment of a job: every variable expanded; each `file` variable written
-/// to `<scratch>/variables/<NAME>` (mode 0600) and set to that path, before the others are
-/// expanded, so `$FILE_VAR` in another value is the path, as on a GitLab runner.
+/// to `<scratch>/variables/<NAME>` (mode 0600) and set to that path as the script sees it
+/// (`<seen_as>/variables/<NAME>`: the scratch directory is mounted elsewhere in a
+/// container), before the others are expanded, so `$FILE_VAR` in another value is the path,
+/// as on a GitLab runner.
 ///
 /// Blocks (writes files); the job's scratch directory must exist.
 ///
@@ -279,6 +281,7 @@ pub(crate) fn environment(
     mut vars: Variables,
     caller: &[RunVariable],
     scratch: &Path,
+    seen_as: &Path,
 ) -> io::Result<Vec<(String, String)>> {
     let mut dir: Option<PathBuf> = None;
     for variable in caller.iter().filter(|v| v.file) {
@@ -291,8 +294,8 @@ pub(crate) fn environment(
                 created
             }
         };
-        let path = dir.join(&variable.name);
-        write_private(&path, variable.value.as_bytes())?;
+        write_private(&dir.join(&variable.name), variable.value.as_bytes())?;
+        let path = seen_as.join("variables").join(&variable.name);
         vars.insert(variable.name.clone(), raw(path.display().to_string()));
     }
     Ok(vars.expanded())
@@ -357,7 +360,7 @@ mod tests {
         vars.set("USES", "cat $CONF");
         let mut conf = RunVariable::new("CONF", "secret content");
         conf.file = true;
-        let env = environment(vars, &[conf], dir.path()).expect("env");
+        let env = environment(vars, &[conf], dir.path(), dir.path()).expect("env");
         let path = dir.path().join("variables/CONF");
         assert_eq!(
             std::fs::read_to_string(&path).expect("read"),
@@ -366,5 +369,11 @@ mod tests {
         let get = |n: &str| env.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone());
         assert_eq!(get("CONF"), Some(path.display().to_string()));
         assert_eq!(get("USES"), Some(format!("cat {}", path.display())));
+        // In a container, the scratch directory is mounted elsewhere: the value is that path.
+        let mut conf = RunVariable::new("CONF", "in a container");
+        conf.file = true;
+        let env = environment(Variables::new(), &[conf], dir.path(), Path::new("/builds/p.tmp")).expect("env");
+        assert_eq!(env, [("CONF".to_owned(), "/builds/p.tmp/variables/CONF".to_owned())]);
+        assert_eq!(std::fs::read_to_string(&path).expect("read"), "in a container");
     }
 }

@@ -1,13 +1,14 @@
 //! `run`: `sluice run` and `sluice logs` through the real binary, on real git repositories,
 //! with real shell processes: exit codes, live output, the summary, `--json`, masking,
-//! the state directory, logs, and cancellation with Ctrl-C; and `sluice config check` (in
-//! [`config`]).
+//! the state directory, logs, and cancellation with Ctrl-C; jobs in containers with a real
+//! `podman` (in [`containers`]); and `sluice config check` (in [`config`]).
 
 #[path = "../plan/support.rs"]
 #[allow(dead_code)]
 mod support;
 
 mod config;
+mod containers;
 mod git;
 mod variables;
 
@@ -160,13 +161,22 @@ fn a_bad_variables_file_is_located() {
 }
 
 #[test]
-fn jobs_with_an_image_stop_the_run_before_it_starts_unless_shell_is_chosen() {
+fn jobs_with_an_image_stop_the_run_before_it_starts_when_no_engine_works() {
     let repo = Repo::with_files(&[(".gitlab-ci.yml", "a:\n  image: ruby:3.3\n  script: echo in-shell\n")]);
-    let output = sluice(&repo.path, &["run"]);
-    if output.status.code() == Some(2) {
-        assert!(stderr(&output).contains("--executor shell"), "{}", dump(&output));
-        assert!(stderr(&output).contains("`a` (image `ruby:3.3`)"), "{}", dump(&output));
+    // A PATH without `podman` and `docker`: no engine can work.
+    let empty = tempfile::tempdir().unwrap();
+    let without_engines = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_sluice")).current_dir(&repo.path).args(args).env("PATH", empty.path()).env("NO_COLOR", "1").output().unwrap()
+    };
+    let output = without_engines(&["run"]);
+    assert_eq!(output.status.code(), Some(2), "{}", dump(&output));
+    for expected in ["1 job needs a container: `a` (image `ruby:3.3`)", "`podman info` cannot start", "`docker info` cannot start", "hint: run their scripts on this machine instead with `--executor shell`"] {
+        assert!(stderr(&output).contains(expected), "missing `{expected}`:\n{}", dump(&output));
     }
+    let output = without_engines(&["run", "--executor", "podman"]);
+    assert_eq!(output.status.code(), Some(2), "{}", dump(&output));
+    assert!(stderr(&output).contains("`--executor podman` cannot be used: `podman info` cannot start"), "{}", dump(&output));
+    assert!(!repo.path.join(".sluice").exists(), "a refused run must not start");
     let output = sluice(&repo.path, &["run", "--executor", "shell"]);
     assert_eq!(output.status.code(), Some(0), "{}", dump(&output));
     assert!(stdout(&output).contains("a | in-shell"), "{}", dump(&output));

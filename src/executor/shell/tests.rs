@@ -11,7 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::*;
 use crate::executor::process_group::become_subreaper;
-use crate::executor::{OnSpawn, OnSpawnError, ScriptRun};
+use crate::executor::{Exit, OnSpawn, OnSpawnError, ScriptOutcome, ScriptRun, SpawnedProcess};
 
 struct Fixture {
     _dir: tempfile::TempDir,
