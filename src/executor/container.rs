@@ -283,16 +283,16 @@ pub fn after_script_name(name: &str) -> String {
 /// outlives the CLI that was killed with its job's process group.
 pub fn remove_containers(names: &[String]) {
     let Ok(engine) = Engine::detect() else { return };
-    if names.is_empty() {
-        return;
+    // One name per command: `podman rm --force a b` (4.3) removes nothing when `b` does not
+    // exist, and says nothing either.
+    for name in names.iter().flat_map(|name| [name.clone(), after_script_name(name)]) {
+        let _best_effort = std::process::Command::new(engine.name())
+            .args(["rm", "--force", &name])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
     }
-    let _best_effort = std::process::Command::new(engine.name())
-        .args(["rm", "--force"])
-        .args(names.iter().flat_map(|name| [name.clone(), after_script_name(name)]))
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status();
 }
 
 /// Why job `job`, which has `services:`, cannot run in a container, and what to do instead.

@@ -10,6 +10,8 @@ mod support;
 mod config;
 mod containers;
 mod git;
+#[allow(dead_code)]
+mod podman;
 mod variables;
 
 use std::process::{Command, Stdio};

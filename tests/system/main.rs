@@ -25,6 +25,7 @@ mod auto_cancel;
 mod cli;
 mod cli_https;
 mod concurrency;
+mod containers;
 mod daemon;
 mod deploy;
 mod deploy_gates;
@@ -37,6 +38,9 @@ mod hooks;
 mod image;
 mod mirrors;
 mod pipelines;
+#[path = "../run/podman.rs"]
+#[allow(dead_code)]
+mod podman;
 mod promote;
 mod promote_support;
 mod publish;
