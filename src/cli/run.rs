@@ -158,6 +158,7 @@ pub fn run(args: &RunArgs) -> anyhow::Result<ExitStatus> {
     options.stage = args.stage.clone();
     options.variables = variables;
     options.keep_workspaces = args.keep_workspaces;
+    options.pool_workspaces = true;
     options.after_success = Some(Arc::new(Publisher::new(PublishConfig {
         registry: args.registry.clone(),
         layout_root: state_dir.join("images"),

@@ -17,6 +17,7 @@
 
 use std::fmt::Write as _;
 use std::io;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use crate::git::{GitError, Repo};
@@ -82,24 +83,28 @@ impl GitSource {
     }
 }
 
+/// The directories of a workspace's `.git`, relative to it.
+const DIRS: [&str; 6] = ["refs", "refs/heads", "refs/tags", "objects", "objects/pack", "objects/info"];
+
+/// The files [`write`] may make, relative to `.git`.
+const FILES: [&str; 6] = ["HEAD", "config", "objects/info/alternates", "packed-refs", "shallow", "index"];
+
 /// Writes `workspace/.git` from `source`; `depth` is `GIT_DEPTH` (`None` or 0: the whole
-/// history).
+/// history). A `.git` already there (a reused workspace's, pruned by [`prune`]) keeps the
+/// files whose contents and modes are already right: only the others are written.
 ///
 /// # Errors
 /// [`GitDirError`]: a file could not be written, or the depth not computed.
 pub fn write(source: &GitSource, workspace: &Path, depth: Option<u32>) -> Result<(), GitDirError> {
     let git = workspace.join(".git");
-    let put = |rel: &str, content: &[u8]| {
-        let path = git.join(rel);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(|source| GitDirError::Write { path: rel.into(), source })?;
-        }
-        std::fs::write(&path, content).map_err(|source| GitDirError::Write { path: rel.into(), source })
+    let file_mode = 0o666 & !super::copy::umask();
+    let put = |rel: &str, content: &[u8], mode: u32| {
+        sync_file(&git.join(rel), content, mode).map_err(|source| GitDirError::Write { path: rel.into(), source })
     };
-    for dir in ["refs/heads", "refs/tags", "objects/pack"] {
+    for dir in ["refs/heads", "refs/tags", "objects/pack", "objects/info"] {
         std::fs::create_dir_all(git.join(dir)).map_err(|source| GitDirError::Write { path: dir.into(), source })?;
     }
-    put("HEAD", format!("{}\n", source.sha).as_bytes())?;
+    put("HEAD", format!("{}\n", source.sha).as_bytes(), file_mode)?;
     let origin = source.origin.display();
     put(
         "config",
@@ -108,9 +113,10 @@ pub fn write(source: &GitSource, workspace: &Path, depth: Option<u32>) -> Result
              [remote \"origin\"]\n\turl = {origin}\n\tfetch = +refs/heads/*:refs/remotes/origin/*\n"
         )
         .as_bytes(),
+        file_mode,
     )?;
     let objects = source.common_dir.join("objects");
-    put("objects/info/alternates", format!("{}\n", objects.display()).as_bytes())?;
+    put("objects/info/alternates", format!("{}\n", objects.display()).as_bytes(), file_mode)?;
     let mut refs = source.refs.clone();
     refs.sort();
     refs.dedup_by(|a, b| a.0 == b.0);
@@ -118,24 +124,98 @@ pub fn write(source: &GitSource, workspace: &Path, depth: Option<u32>) -> Result
     for (name, id) in &refs {
         let _ = writeln!(packed, "{id} {name}");
     }
-    put("packed-refs", packed.as_bytes())?;
-    if let Some(depth) = depth.filter(|d| *d > 0) {
+    put("packed-refs", packed.as_bytes(), file_mode)?;
+    let shallow = if let Some(depth) = depth.filter(|d| *d > 0) {
         let repo = Repo::open(&source.origin).map_err(GitDirError::Depth)?;
         let boundary = repo.shallow_boundary(&source.sha, depth).map_err(GitDirError::Depth)?;
-        if !boundary.is_empty() {
-            put("shallow", boundary.iter().map(|sha| format!("{sha}\n")).collect::<String>().as_bytes())?;
-        }
-    } else if let Ok(own) = std::fs::read(source.common_dir.join("shallow")) {
+        (!boundary.is_empty()).then(|| boundary.iter().map(|sha| format!("{sha}\n")).collect::<String>().into_bytes())
+    } else {
         // A shallow source: the workspace must not look for parents it does not have either.
-        put("shallow", &own)?;
+        std::fs::read(source.common_dir.join("shallow")).ok()
+    };
+    match shallow {
+        Some(content) => put("shallow", &content, file_mode)?,
+        None => remove_file(&git, "shallow")?,
     }
     let index = source.git_dir.join("index");
     // A split index names a shared file beside it, which the copy would not have.
     let split = source.copy_index && std::fs::read_dir(&source.git_dir).is_ok_and(|entries| {
         entries.flatten().any(|e| e.file_name().to_string_lossy().starts_with("sharedindex."))
     });
-    if source.copy_index && !split && index.is_file() {
-        std::fs::copy(&index, git.join("index")).map_err(|source| GitDirError::Write { path: "index".into(), source })?;
+    let own_index = (source.copy_index && !split)
+        .then(|| std::fs::metadata(&index).ok().filter(std::fs::Metadata::is_file))
+        .flatten();
+    match own_index {
+        Some(meta) => {
+            let content = std::fs::read(&index).map_err(|source| GitDirError::Write { path: "index".into(), source })?;
+            put("index", &content, meta.mode() & 0o7777)?;
+        }
+        None => remove_file(&git, "index")?,
+    }
+    Ok(())
+}
+
+/// Makes `path` a regular file holding `content` with `mode`, writing only what differs (an
+/// existing file keeps its inode: creating one is the dear part on most file systems).
+fn sync_file(path: &Path, content: &[u8], mode: u32) -> io::Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_file() => {
+            if meta.mode() & 0o7777 != mode {
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+            }
+            if meta.len() == content.len() as u64 && std::fs::read(path)? == content {
+                return Ok(());
+            }
+        }
+        Ok(meta) if meta.is_dir() => std::fs::remove_dir_all(path)?,
+        Ok(_) => std::fs::remove_file(path)?,
+        Err(error) if error.kind() == io::ErrorKind::NotFound => {}
+        Err(error) => return Err(error),
+    }
+    std::fs::write(path, content)?;
+    if std::fs::metadata(path)?.mode() & 0o7777 != mode {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))?;
+    }
+    Ok(())
+}
+
+/// Removes `.git/rel` if it is there.
+fn remove_file(git: &Path, rel: &str) -> Result<(), GitDirError> {
+    match std::fs::remove_file(git.join(rel)) {
+        Err(error) if error.kind() != io::ErrorKind::NotFound => Err(GitDirError::Write { path: rel.into(), source: error }),
+        _ => Ok(()),
+    }
+}
+
+/// Prunes the `.git` of a workspace a job used (`git`, a real directory) to what [`write`]
+/// makes: every other entry (objects, refs, logs, hooks a job wrote) is removed, and the
+/// directories get a fresh directory's mode. Nothing is followed through a symbolic link.
+///
+/// # Errors
+/// An entry could not be read, removed or changed.
+pub fn prune(git: &Path) -> io::Result<()> {
+    let dir_mode = 0o777 & !super::copy::umask();
+    let mut pending = vec![PathBuf::new()];
+    while let Some(dir) = pending.pop() {
+        let here = git.join(&dir);
+        if std::fs::symlink_metadata(&here)?.mode() & 0o7777 != dir_mode {
+            std::fs::set_permissions(&here, std::fs::Permissions::from_mode(dir_mode))?;
+        }
+        for entry in std::fs::read_dir(&here)? {
+            let entry = entry?;
+            let rel = dir.join(entry.file_name());
+            let file_type = entry.file_type()?;
+            let known = |names: &[&str]| rel.to_str().is_some_and(|r| names.contains(&r));
+            if file_type.is_dir() && known(&DIRS) {
+                pending.push(rel);
+            } else if file_type.is_file() && known(&FILES) {
+                // Its contents and mode are checked by `write`.
+            } else if file_type.is_dir() {
+                std::fs::remove_dir_all(entry.path())?;
+            } else {
+                std::fs::remove_file(entry.path())?;
+            }
+        }
     }
     Ok(())
 }

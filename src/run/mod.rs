@@ -6,7 +6,8 @@
 //! [`run_pipeline`] ([`scheduler`]) is the entry point: it records the pipeline, and [`dag`]
 //! starts each job when its prerequisites are done. Each job attempt ([`job`]) gets its own
 //! [`workspace`] (a copy-on-write copy of the repository's files, or a finished job's reset
-//! by [`reuse`]), its [`variables`], its
+//! by [`reuse`], taken from the run's [`pool`], which can keep them for the next run), its
+//! [`variables`], its
 //! restored [`artifacts`] and [`cache`], runs through an [`crate::executor::Executor`] with
 //! its output going to a masked [`log`], and hands its artifacts and [`dotenv`] variables to
 //! later jobs; [`retry`] decides whether a failure is tried again, [`trigger`] runs child
@@ -26,6 +27,7 @@ pub mod mask;
 pub mod observer;
 pub mod rerun;
 pub mod retry;
+pub mod pool;
 pub mod reuse;
 pub mod running;
 pub mod scheduler;

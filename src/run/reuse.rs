@@ -11,9 +11,11 @@
 //!
 //! After [`reset`], the workspace holds the listed files and symbolic links with the source's
 //! current contents, modes and link targets, the directories above them (with a fresh
-//! directory's mode), and nothing else: every other entry, including the whole `.git`
-//! (written again by [`super::git_dir`]), is removed. A job therefore never sees what an
-//! earlier job wrote. Nothing is followed through a symbolic link a job left behind.
+//! directory's mode), and nothing else: every other entry is removed. The `.git` of a source
+//! with one is pruned to the files [`super::git_dir::write`] makes (which then rewrites those
+//! that differ); without one it is removed. A job therefore never sees what an earlier job
+//! wrote. Nothing is followed through a symbolic link a job left behind. [`super::pool`]
+//! keeps reset workspaces between runs.
 //!
 //! A file is kept without reading it only when both it and its source still have the inode,
 //! size, mode, modification and status-change times recorded in the [`Snapshot`] taken when
@@ -27,7 +29,6 @@ use std::collections::{HashMap, HashSet};
 use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use super::copy::EntryKind;
@@ -38,8 +39,9 @@ use super::workspace::{Listing, SourceTree, WorkspaceError, WorkspaceStats};
 pub const RACY: Duration = Duration::from_millis(50);
 
 /// What identifies a file's state without reading it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 struct Stat {
+    dev: u64,
     ino: u64,
     size: u64,
     mode: u32,
@@ -50,6 +52,7 @@ struct Stat {
 impl Stat {
     fn of(metadata: &std::fs::Metadata) -> Self {
         Self {
+            dev: metadata.dev(),
             ino: metadata.ino(),
             size: metadata.size(),
             mode: metadata.mode(),
@@ -65,15 +68,19 @@ impl Stat {
 }
 
 /// A regular file of a workspace as it was handed to a job, beside its source.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Recorded {
     source: Stat,
     copy: Stat,
 }
 
 /// The state of a prepared workspace when its job started: what [`reset`] compares against.
-#[derive(Debug, Clone)]
+/// [`super::pool`] keeps it with the workspace between runs.
+/// The default trusts no record (every file is compared by contents).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Snapshot {
+    /// The source's root: records of another source's files are not trusted.
+    root: PathBuf,
     files: HashMap<PathBuf, Recorded>,
     /// The hand-over time minus [`RACY`], as (seconds, nanoseconds) since the epoch.
     trusted_before: (i64, i64),
@@ -97,7 +104,7 @@ pub fn snapshot(source: &SourceTree, dest: &Path) -> io::Result<Snapshot> {
         let source = std::fs::symlink_metadata(source.root.join(&rel))?;
         files.insert(rel, Recorded { source: Stat::of(&source), copy: Stat::of(&copy) });
     }
-    Ok(Snapshot { files, trusted_before })
+    Ok(Snapshot { root: source.root.clone(), files, trusted_before })
 }
 
 /// Resets `dest`, a workspace handed to a job with `snapshot`, to what
@@ -118,6 +125,8 @@ pub fn reset(source: &SourceTree, dest: &Path, snapshot: &Snapshot) -> Result<Wo
         dirs.extend(rel.ancestors().skip(1).filter(|a| !a.as_os_str().is_empty()));
         wanted.insert(rel.as_path(), kind);
     }
+    // Records of another source's files say nothing about this one's.
+    let records = (snapshot.root == source.root).then_some(&snapshot.files);
     let mut keep: HashSet<PathBuf> = HashSet::new();
     let mut pending = vec![PathBuf::new()];
     let dir_mode = 0o777 & !super::copy::umask();
@@ -140,9 +149,14 @@ pub fn reset(source: &SourceTree, dest: &Path, snapshot: &Snapshot) -> Result<Wo
                 pending.push(rel);
                 continue;
             }
+            if file_type.is_dir() && source.git.is_some() && rel.as_os_str() == ".git" {
+                // Kept for [`super::git_dir::write`], which rewrites what differs.
+                super::git_dir::prune(&path).map_err(|e| write_error(&rel, e))?;
+                continue;
+            }
             let unchanged = match wanted.get(rel.as_path()) {
                 Some(EntryKind::File) if file_type.is_file() => {
-                    file_unchanged(&source.root.join(&rel), &path, snapshot.files.get(&rel), snapshot.trusted_before)
+                    file_unchanged(&source.root.join(&rel), &path, records.and_then(|r| r.get(&rel)), snapshot.trusted_before)
                         .map_err(|e| write_error(&rel, e))?
                 }
                 Some(EntryKind::Symlink) if file_type.is_symlink() => {
@@ -179,32 +193,6 @@ fn file_unchanged(source: &Path, copy: &Path, recorded: Option<&Recorded>, trust
         return Ok(false);
     }
     Ok(std::fs::read(source)? == std::fs::read(copy)?)
-}
-
-/// Workspaces of finished jobs waiting for the next job of the run.
-#[derive(Debug, Default)]
-pub struct Pool {
-    idle: Mutex<Vec<(PathBuf, Snapshot)>>,
-}
-
-impl Pool {
-    /// Takes a finished workspace, if one is waiting.
-    pub fn take(&self) -> Option<(PathBuf, Snapshot)> {
-        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).pop()
-    }
-
-    /// Offers the workspace at `path` (its job and every process of it finished) for reuse.
-    pub fn put(&self, path: PathBuf, snapshot: Snapshot) {
-        self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner).push((path, snapshot));
-    }
-
-    /// Empties the pool, returning the workspaces to remove.
-    pub fn drain(&self) -> Vec<PathBuf> {
-        std::mem::take(&mut *self.idle.lock().unwrap_or_else(std::sync::PoisonError::into_inner))
-            .into_iter()
-            .map(|(path, _)| path)
-            .collect()
-    }
 }
 
 #[cfg(test)]
@@ -304,5 +292,46 @@ mod tests {
         let stats = reset(&source, &used, &snap).expect("reset");
         assert_eq!((stats.files, stats.symlinks), (1, 0), "only a.txt is written again");
         assert_eq!(inode("src/b.txt"), before);
+    }
+
+    /// The `.git` of a reused workspace is what a fresh one's would be, whatever the job did
+    /// to it, and its unchanged files keep their inodes.
+    #[test]
+    fn a_reset_git_dir_equals_a_fresh_one() {
+        let (dir, mut source) = source();
+        let git_dir = dir.path().join("repo-git");
+        write(&git_dir, "index", "index bytes");
+        source.git = Some(crate::run::git_dir::GitSource {
+            git_dir: git_dir.clone(),
+            common_dir: git_dir,
+            origin: source.root.clone(),
+            sha: "0123456789abcdef0123456789abcdef01234567".to_owned(),
+            refs: vec![("refs/tags/v1".to_owned(), "89abcdef0123456789abcdef0123456789abcdef".to_owned())],
+            copy_index: true,
+        });
+        let git = source.git.clone().expect("git");
+        let used = dir.path().join("used");
+        prepare(&source, &used).expect("prepare");
+        crate::run::git_dir::write(&git, &used, None).expect("git dir");
+        let inode = |rel: &str| std::fs::metadata(used.join(rel)).expect("meta").ino();
+        let packed_refs = inode(".git/packed-refs");
+        let snap = snapshot(&source, &used).expect("snapshot");
+        // The job: commits, branches, hooks, edits config, chmods HEAD, links refs away.
+        write(&used, ".git/objects/ab/cdef", "object");
+        write(&used, ".git/refs/heads/topic", "ref");
+        write(&used, ".git/hooks/post-checkout", "#!/bin/sh");
+        write(&used, ".git/shallow", "0123456789abcdef0123456789abcdef01234567");
+        std::fs::write(used.join(".git/config"), "[core]\n\tbare = true\n").expect("config");
+        std::fs::set_permissions(used.join(".git/HEAD"), std::fs::Permissions::from_mode(0o400)).expect("chmod");
+        std::fs::remove_dir_all(used.join(".git/refs/tags")).expect("rm tags");
+        std::os::unix::fs::symlink(dir.path(), used.join(".git/refs/tags")).expect("link");
+        reset(&source, &used, &snap).expect("reset");
+        crate::run::git_dir::write(&git, &used, None).expect("git dir again");
+
+        let fresh = dir.path().join("fresh");
+        prepare(&source, &fresh).expect("fresh");
+        crate::run::git_dir::write(&git, &fresh, None).expect("fresh git dir");
+        assert_eq!(tree(&used), tree(&fresh));
+        assert_eq!(inode(".git/packed-refs"), packed_refs, "an unchanged file was written again");
     }
 }

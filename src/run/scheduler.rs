@@ -63,6 +63,9 @@ pub struct RunOptions {
     /// Keep each job's workspace after it finished (under `<state>/runs/<pipeline>/builds/`),
     /// for debugging; they are removed by default.
     pub keep_workspaces: bool,
+    /// Keep finished jobs' workspaces under `<state>/workspaces/` when the run ends, for the
+    /// next run to reset instead of copying ([`super::pool`]); they are removed by default.
+    pub pool_workspaces: bool,
     /// A step after each successful script of the jobs it applies to (publication).
     pub after_success: Option<std::sync::Arc<dyn super::hook::AfterSuccess>>,
     /// Fires when a newer pipeline makes this one redundant under
@@ -86,6 +89,7 @@ impl RunOptions {
             variables: Vec::new(),
             slots: None,
             keep_workspaces: false,
+            pool_workspaces: false,
             after_success: None,
             interrupt: None,
         }
@@ -230,14 +234,18 @@ pub(crate) struct Resources {
     masker: Masker,
     slots: Slots,
     cleanup: TaskTracker,
-    workspaces: super::reuse::Pool,
+    workspaces: super::pool::Pool,
 }
 
 impl Resources {
     /// The resources of a run with `options` that masks with `masker`.
     pub(crate) fn new(masker: Masker, options: &RunOptions) -> Self {
         let slots = options.slots.clone().unwrap_or_else(|| Slots::new(options.concurrency));
-        Self { masker, slots, cleanup: TaskTracker::new(), workspaces: super::reuse::Pool::default() }
+        let workspaces = match options.pool_workspaces {
+            true => super::pool::Pool::keeping(options.state_dir.join("workspaces")),
+            false => super::pool::Pool::default(),
+        };
+        Self { masker, slots, cleanup: TaskTracker::new(), workspaces }
     }
 
     /// The view every pipeline of the run shares.
@@ -256,14 +264,15 @@ impl Resources {
         }
     }
 
-    /// Removes the workspaces kept for reuse and waits for the removals of finished jobs'
-    /// directories, so nothing is left behind.
+    /// Keeps the idle workspaces for the next run (or removes them) and waits for the
+    /// removals of finished jobs' directories, so nothing is left behind.
     pub(crate) async fn finish(self) {
-        for workspace in self.workspaces.drain() {
-            self.cleanup.spawn_blocking(move || {
+        let workspaces = self.workspaces;
+        self.cleanup.spawn_blocking(move || {
+            for workspace in workspaces.finish() {
                 let _ = std::fs::remove_dir_all(workspace);
-            });
-        }
+            }
+        });
         self.cleanup.close();
         self.cleanup.wait().await;
     }
@@ -284,7 +293,7 @@ pub(crate) struct Shared<'a> {
     /// before it returns.
     pub cleanup: &'a TaskTracker,
     /// Workspaces of finished jobs, reset for later jobs instead of copied again.
-    pub workspaces: &'a super::reuse::Pool,
+    pub workspaces: &'a super::pool::Pool,
 }
 
 /// The records of a pipeline about to run: its row, and one row per selected job.

@@ -1,7 +1,8 @@
 //! `run`: `sluice run` and `sluice logs` through the real binary, on real git repositories,
 //! with real shell processes: exit codes, live output, the summary, `--json`, masking,
-//! the state directory, logs, and cancellation with Ctrl-C; jobs in containers with a real
-//! `podman` (in [`containers`]); and `sluice config check` (in [`config`]).
+//! the state directory, logs, cancellation with Ctrl-C, workspaces kept between runs (in
+//! [`workspaces`]); jobs in containers with a real `podman` (in [`containers`]); and
+//! `sluice config check` (in [`config`]).
 
 #[path = "../plan/support.rs"]
 #[allow(dead_code)]
@@ -13,6 +14,7 @@ mod git;
 #[allow(dead_code)]
 mod podman;
 mod variables;
+mod workspaces;
 
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
