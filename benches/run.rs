@@ -1,6 +1,11 @@
 //! `cargo bench --bench run` (or `scripts/bench`): `sluice run` beside gitlab-ci-local on the
 //! same pipelines, in the same run. Prints wall time and peak memory of both and their ratio,
-//! then Sluice's per-job overhead beyond process spawn and workspace preparation.
+//! cold (each run with a fresh state directory: Sluice's `--state-dir`, gitlab-ci-local's
+//! `--state-dir`, where it keeps its per-job copies of the repository) and warm (a second run
+//! with the state the first left: Sluice's kept workspaces, gitlab-ci-local's `builds/`,
+//! which it updates with `rsync --delete`); then Sluice's per-job overhead beyond process
+//! spawn and workspace preparation, cold and warm. Samples of the two tools alternate, so a
+//! change in the machine's load falls on both; the load average is printed.
 //!
 //! Needs GNU `time` (`/usr/bin/time`) for peak memory and gitlab-ci-local (4.64.1, path in
 //! `SLUICE_GITLAB_CI_LOCAL`); `scripts/bench` installs both. Goals (issue 3): a 20-job
@@ -86,6 +91,18 @@ fn sluice_run(repo: &Path, state: &Path, concurrency: Option<usize>) -> Command 
     command
 }
 
+/// gitlab-ci-local on `repo` with its state in `state` (a name beside the repository: it
+/// joins the path to the repository's).
+fn gitlab_ci_local(gcl: &str, repo: &Path, state: &str) -> Command {
+    let mut command = Command::new(gcl);
+    command.current_dir(repo).arg("--shell-isolation").arg("--state-dir").arg(format!("../{state}"));
+    command
+}
+
+fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg").unwrap_or_default().split_whitespace().take(3).collect::<Vec<_>>().join(" ")
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
 }
@@ -127,48 +144,80 @@ fn workspace_ms(state: &Path) -> Vec<f64> {
     found
 }
 
+/// Median wall times (and largest peaks) of Sluice and, if given, gitlab-ci-local on
+/// `repo`, alternating: cold with a fresh state each time, or warm after one unmeasured run.
+fn compare(repo: &Path, root: &Path, gcl: Option<&str>, warm: bool) -> (Measured, Option<Measured>) {
+    let kind = if warm { "warm" } else { "cold" };
+    let state = |i: usize| if warm { format!("{kind}-state") } else { format!("{kind}-state-{i}") };
+    if warm {
+        measure(sluice_run(repo, &root.join(state(0)), None));
+        if let Some(gcl) = gcl {
+            measure(gitlab_ci_local(gcl, repo, &format!("gcl-{}", state(0))));
+        }
+    }
+    let (mut ours, mut theirs) = (Vec::new(), Vec::new());
+    for i in 0..RUNS {
+        ours.push(measure(sluice_run(repo, &root.join(state(i)), None)));
+        if let Some(gcl) = gcl {
+            theirs.push(measure(gitlab_ci_local(gcl, repo, &format!("gcl-{}", state(i)))));
+        }
+    }
+    (median(ours), gcl.map(|_| median(theirs)))
+}
+
 fn main() {
     let root = tempfile::tempdir().unwrap();
     let twenty = repository(root.path(), 20);
     let one = repository(root.path(), 1);
-
-    let sluice = median((0..RUNS).map(|i| measure(sluice_run(&twenty, &root.path().join(format!("s{i}")), None))).collect());
+    let gcl = std::env::var("SLUICE_GITLAB_CI_LOCAL").ok();
+    println!("load average before: {}", load_average());
     println!("20 `true` jobs, 100-file repository, default concurrency, median of {RUNS}:");
-    println!("  sluice run        {:8.1} ms  peak {:6.1} MB", ms(sluice.wall), sluice.peak_kib as f64 / 1024.0);
-    match std::env::var("SLUICE_GITLAB_CI_LOCAL") {
-        Ok(gcl) => {
-            let theirs = median(
-                (0..RUNS)
-                    .map(|_| {
-                        let mut command = Command::new(&gcl);
-                        command.current_dir(&twenty).arg("--shell-isolation");
-                        measure(command)
-                    })
-                    .collect(),
-            );
-            println!("  gitlab-ci-local   {:8.1} ms  peak {:6.1} MB", ms(theirs.wall), theirs.peak_kib as f64 / 1024.0);
-            println!(
-                "  ratio             {:8.1}x faster, {:.1}x less memory (goal: at least 10x faster)",
-                theirs.wall.as_secs_f64() / sluice.wall.as_secs_f64(),
-                theirs.peak_kib as f64 / sluice.peak_kib.max(1) as f64
-            );
+    for warm in [false, true] {
+        let (sluice, theirs) = compare(&twenty, root.path(), gcl.as_deref(), warm);
+        let what = if warm { "warm (second run, state kept)" } else { "cold (fresh state directory)" };
+        println!("  {what}");
+        println!("    sluice run        {:8.1} ms  peak {:6.1} MB", ms(sluice.wall), sluice.peak_kib as f64 / 1024.0);
+        match theirs {
+            Some(theirs) => {
+                println!("    gitlab-ci-local   {:8.1} ms  peak {:6.1} MB", ms(theirs.wall), theirs.peak_kib as f64 / 1024.0);
+                println!(
+                    "    ratio             {:8.1}x faster, {:.1}x less memory (goal: at least 10x faster)",
+                    theirs.wall.as_secs_f64() / sluice.wall.as_secs_f64(),
+                    theirs.peak_kib as f64 / sluice.peak_kib.max(1) as f64
+                );
+            }
+            None => println!("    gitlab-ci-local   not measured: set SLUICE_GITLAB_CI_LOCAL (scripts/bench does)"),
         }
-        Err(_) => println!("  gitlab-ci-local   not measured: set SLUICE_GITLAB_CI_LOCAL (scripts/bench does)"),
     }
 
     // Per-job overhead: the 20-job and the 1-job pipeline one job at a time; the difference
-    // per extra job, minus the spawn floor and the workspace copy, is Sluice's own cost.
-    let state20 = root.path().join("seq20");
-    let state1 = root.path().join("seq1");
-    let wall20 = median((0..RUNS).map(|i| measure(sluice_run(&twenty, &state20.join(i.to_string()), Some(1)))).collect()).wall;
-    let wall1 = median((0..RUNS).map(|i| measure(sluice_run(&one, &state1.join(i.to_string()), Some(1)))).collect()).wall;
-    let per_job = (wall20.saturating_sub(wall1)).as_secs_f64() * 1000.0 / 19.0;
-    let workspaces = workspace_ms(&state20);
-    let workspace = workspaces.iter().sum::<f64>() / workspaces.len().max(1) as f64;
+    // per extra job, minus the spawn floor and the workspace preparation, is Sluice's own cost.
     let spawn = ms(spawn_floor());
-    println!("\nOne job at a time (--concurrency 1), median of {RUNS}:");
-    println!("  per extra job     {per_job:8.2} ms");
-    println!("  of which spawn    {spawn:8.2} ms (bash -c true)");
-    println!("  of which workspace{workspace:8.2} ms (100 files copied, or a finished job's reset; {} samples)", workspaces.len());
-    println!("  overhead          {:8.2} ms (goal: under 10 ms)", per_job - spawn - workspace);
+    for warm in [false, true] {
+        let state = |jobs: usize, i: usize| match warm {
+            true => root.path().join(format!("seq{jobs}-warm")),
+            false => root.path().join(format!("seq{jobs}-cold-{i}")),
+        };
+        if warm {
+            measure(sluice_run(&twenty, &state(20, 0), Some(1)));
+            measure(sluice_run(&one, &state(1, 0), Some(1)));
+        }
+        let wall20 = median((0..RUNS).map(|i| measure(sluice_run(&twenty, &state(20, i), Some(1)))).collect()).wall;
+        let wall1 = median((0..RUNS).map(|i| measure(sluice_run(&one, &state(1, i), Some(1)))).collect()).wall;
+        let per_job = (wall20.saturating_sub(wall1)).as_secs_f64() * 1000.0 / 19.0;
+        // Warm: the measured runs only (the first run's copy is the cold figure).
+        let logs: Vec<PathBuf> = match warm {
+            true => (2..=RUNS + 1).map(|n| state(20, 0).join("runs").join(n.to_string())).collect(),
+            false => (0..RUNS).map(|i| state(20, i)).collect(),
+        };
+        let workspaces: Vec<f64> = logs.iter().flat_map(|dir| workspace_ms(dir)).collect();
+        let workspace = workspaces.iter().sum::<f64>() / workspaces.len().max(1) as f64;
+        let what = if warm { "warm: workspaces kept from the previous run" } else { "cold: a fresh state directory each run" };
+        println!("\nOne job at a time (--concurrency 1), median of {RUNS}, {what}:");
+        println!("  per extra job     {per_job:8.2} ms");
+        println!("  of which spawn    {spawn:8.2} ms (bash -c true)");
+        println!("  of which workspace{workspace:8.2} ms (100 files copied, or a kept workspace reset; {} samples)", workspaces.len());
+        println!("  overhead          {:8.2} ms (goal: under 10 ms)", per_job - spawn - workspace);
+    }
+    println!("load average after: {}", load_average());
 }

@@ -364,20 +364,20 @@ async fn prepare(
         let stats = made.stats;
         log.line(&if made.reused {
             format!(
-                "Reused a finished job's workspace, {} files written again ({} bytes) in {} ms",
+                "Reused a finished job's workspace, {} files written again ({} bytes) in {:.1} ms",
                 stats.files + stats.symlinks,
                 stats.bytes,
-                stats.duration.as_millis()
+                stats.duration.as_secs_f64() * 1000.0
             )
         } else {
             format!(
-                "Copied {} files ({} bytes) in {} ms",
+                "Copied {} files ({} bytes) in {:.1} ms",
                 stats.files + stats.symlinks,
                 stats.bytes,
-                stats.duration.as_millis()
+                stats.duration.as_secs_f64() * 1000.0
             )
         });
-        snapshot = made.snapshot;
+        snapshot = Some(made.snapshot);
     }
     for source in &ticket.sources {
         let Some(dir) = source.dir.clone().filter(|d| d.is_dir()) else {
@@ -429,23 +429,24 @@ struct Made {
     stats: super::workspace::WorkspaceStats,
     /// Whether a finished job's workspace was reset rather than a new one copied.
     reused: bool,
-    snapshot: Option<Snapshot>,
+    snapshot: Snapshot,
 }
 
 /// Makes `workspace` from `source`: by resetting `reused` (a finished job's workspace, moved
 /// here) or, without one or when that fails, by copying; then writes its `.git` and records
-/// it for the next reuse.
+/// it for the next reuse. The stats' duration covers all of it.
 fn make_workspace(
     source: &SourceTree,
     workspace: &Path,
     reused: Option<(PathBuf, Snapshot)>,
     depth: Option<u32>,
 ) -> Result<Made, String> {
-    let mut stats = None;
+    let started = std::time::Instant::now();
+    let mut made = None;
     if let Some((previous, snapshot)) = reused {
         match std::fs::rename(&previous, workspace) {
             Ok(()) => match super::reuse::reset(source, workspace, &snapshot) {
-                Ok(reset) => stats = Some(reset),
+                Ok(reset) => made = Some(reset),
                 Err(_) => {
                     let _ = std::fs::remove_dir_all(workspace);
                 }
@@ -455,16 +456,15 @@ fn make_workspace(
             }
         }
     }
-    let reused = stats.is_some();
-    let stats = match stats {
-        Some(stats) => stats,
-        None => super::workspace::prepare(source, workspace).map_err(|e| format!("{e:#}"))?,
+    let reused = made.is_some();
+    let (mut stats, snapshot) = match made {
+        Some(made) => made,
+        None => super::reuse::prepare_recorded(source, workspace).map_err(|e| format!("{e:#}"))?,
     };
     if let Some(git) = &source.git {
         super::git_dir::write(git, workspace, depth).map_err(|e| format!("{e:#}"))?;
     }
-    // Without a record the workspace is simply removed after the job.
-    let snapshot = super::reuse::snapshot(source, workspace).ok();
+    stats.duration = started.elapsed();
     Ok(Made { stats, reused, snapshot })
 }
 

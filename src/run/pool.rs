@@ -178,9 +178,9 @@ fn slot_numbers(dir: &Path) -> Vec<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::reuse::{reset, snapshot};
+    use crate::run::reuse::{prepare_recorded, reset};
+    use crate::run::workspace::SourceTree;
     use crate::run::workspace::tests::write;
-    use crate::run::workspace::{SourceTree, prepare};
 
     fn source(dir: &Path) -> SourceTree {
         let root = dir.join("repo");
@@ -195,10 +195,10 @@ mod tests {
         let source = source(dir.path());
         let slots = dir.path().join("workspaces");
         let used = dir.path().join("used");
-        prepare(&source, &used).expect("prepare");
+        let (_, recorded) = prepare_recorded(&source, &used).expect("prepare");
         let first = Pool::keeping(slots.clone());
         assert!(first.take().is_none(), "an empty pool has nothing");
-        first.put(used.clone(), snapshot(&source, &used).expect("snapshot"));
+        first.put(used.clone(), recorded);
         assert!(first.finish().is_empty(), "kept, not removed");
         assert!(!used.exists() && slots.join("0/a.txt").is_file());
 
@@ -222,8 +222,7 @@ mod tests {
         let source = source(dir.path());
         let slots = dir.path().join("workspaces");
         let used = dir.path().join("used");
-        prepare(&source, &used).expect("prepare");
-        let recorded = snapshot(&source, &used).expect("snapshot");
+        let (_, recorded) = prepare_recorded(&source, &used).expect("prepare");
         let first = Pool::keeping(slots.clone());
         first.put(used, recorded);
         first.finish();

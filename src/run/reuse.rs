@@ -31,7 +31,6 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use super::copy::EntryKind;
 use super::workspace::{Listing, SourceTree, WorkspaceError, WorkspaceStats};
 
 /// How much older than the hand-over a recorded change time must be for the file to be
@@ -86,47 +85,61 @@ pub struct Snapshot {
     trusted_before: (i64, i64),
 }
 
-/// Records `dest`, just prepared (or reset) from `source`, before a job gets it.
+/// Prepares `dest` (absent or an empty directory) as [`super::workspace::prepare`] does, and
+/// records it for a later [`reset`].
 ///
 /// # Errors
-/// A listed file of the workspace or its source cannot be inspected.
-pub fn snapshot(source: &SourceTree, dest: &Path) -> io::Result<Snapshot> {
-    let now = SystemTime::now().checked_sub(RACY).unwrap_or(UNIX_EPOCH);
-    let since = now.duration_since(UNIX_EPOCH).unwrap_or_default();
-    let trusted_before = (i64::try_from(since.as_secs()).unwrap_or(i64::MAX), i64::from(since.subsec_nanos()));
+/// As [`super::workspace::prepare`].
+pub fn prepare_recorded(source: &SourceTree, dest: &Path) -> Result<(WorkspaceStats, Snapshot), WorkspaceError> {
+    let trusted_before = trust_limit();
+    let (stats, listing) = super::workspace::prepare_listed(source, dest)?;
     let mut files = HashMap::new();
-    let listing = Listing::of(source).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e.to_string()))?;
-    for rel in listing.files {
-        let Ok(copy) = std::fs::symlink_metadata(dest.join(&rel)) else { continue };
-        if !copy.is_file() {
-            continue;
-        }
-        let source = std::fs::symlink_metadata(source.root.join(&rel))?;
-        files.insert(rel, Recorded { source: Stat::of(&source), copy: Stat::of(&copy) });
+    for (rel, source_meta) in listing.files.into_iter().zip(&listing.file_stats) {
+        record(&mut files, dest, rel, source_meta);
     }
-    Ok(Snapshot { root: source.root.clone(), files, trusted_before })
+    Ok((stats, Snapshot { root: source.root.clone(), files, trusted_before }))
+}
+
+/// [`RACY`] before now, as (seconds, nanoseconds) since the epoch: records taken from now on
+/// are trusted only for files whose last change is older than that.
+fn trust_limit() -> (i64, i64) {
+    let limit = SystemTime::now().checked_sub(RACY).unwrap_or(UNIX_EPOCH);
+    let since = limit.duration_since(UNIX_EPOCH).unwrap_or_default();
+    (i64::try_from(since.as_secs()).unwrap_or(i64::MAX), i64::from(since.subsec_nanos()))
+}
+
+/// Records the workspace file `dest/rel`, equal to its source when that was `source_meta`.
+/// A copy that cannot be inspected is left out (and will be compared by contents).
+fn record(files: &mut HashMap<PathBuf, Recorded>, dest: &Path, rel: PathBuf, source_meta: &std::fs::Metadata) {
+    if let Ok(copy) = std::fs::symlink_metadata(dest.join(&rel))
+        && copy.is_file()
+    {
+        files.insert(rel, Recorded { source: Stat::of(source_meta), copy: Stat::of(&copy) });
+    }
 }
 
 /// Resets `dest`, a workspace handed to a job with `snapshot`, to what
-/// [`super::workspace::prepare`] would make of `source` now (without `.git`); see the
-/// [module documentation](self).
+/// [`super::workspace::prepare`] would make of `source` now (without `.git`, or with a
+/// pruned one; see the [module documentation](self)), and records it anew.
 ///
 /// # Errors
 /// [`WorkspaceError`]: a listed path is invalid, or I/O failed. The workspace is then in no
 /// defined state: remove it and prepare a new one.
-pub fn reset(source: &SourceTree, dest: &Path, snapshot: &Snapshot) -> Result<WorkspaceStats, WorkspaceError> {
+pub fn reset(source: &SourceTree, dest: &Path, snapshot: &Snapshot) -> Result<(WorkspaceStats, Snapshot), WorkspaceError> {
     let started = Instant::now();
+    let trusted_before = trust_limit();
     let write_error = |path: &Path, source: io::Error| WorkspaceError::Write { path: path.to_path_buf(), source };
     let listing = Listing::of(source)?;
-    let mut wanted: HashMap<&Path, EntryKind> = HashMap::new();
+    let mut wanted: HashMap<&Path, Option<&std::fs::Metadata>> = HashMap::new();
     let mut dirs: HashSet<&Path> = HashSet::new();
-    let entries = listing.files.iter().map(|rel| (rel, EntryKind::File));
-    for (rel, kind) in entries.chain(listing.symlinks.iter().map(|rel| (rel, EntryKind::Symlink))) {
+    let files = listing.files.iter().zip(&listing.file_stats).map(|(rel, meta)| (rel, Some(meta)));
+    for (rel, meta) in files.chain(listing.symlinks.iter().map(|rel| (rel, None))) {
         dirs.extend(rel.ancestors().skip(1).filter(|a| !a.as_os_str().is_empty()));
-        wanted.insert(rel.as_path(), kind);
+        wanted.insert(rel.as_path(), meta);
     }
     // Records of another source's files say nothing about this one's.
     let records = (snapshot.root == source.root).then_some(&snapshot.files);
+    let mut recorded = HashMap::new();
     let mut keep: HashSet<PathBuf> = HashSet::new();
     let mut pending = vec![PathBuf::new()];
     let dir_mode = 0o777 & !super::copy::umask();
@@ -155,11 +168,17 @@ pub fn reset(source: &SourceTree, dest: &Path, snapshot: &Snapshot) -> Result<Wo
                 continue;
             }
             let unchanged = match wanted.get(rel.as_path()) {
-                Some(EntryKind::File) if file_type.is_file() => {
-                    file_unchanged(&source.root.join(&rel), &path, records.and_then(|r| r.get(&rel)), snapshot.trusted_before)
-                        .map_err(|e| write_error(&rel, e))?
+                Some(Some(source_meta)) if file_type.is_file() => {
+                    let copy_meta = std::fs::symlink_metadata(&path).map_err(|e| write_error(&rel, e))?;
+                    let before = records.and_then(|r| r.get(&rel));
+                    let same = file_unchanged(&source.root.join(&rel), &path, source_meta, &copy_meta, before, snapshot.trusted_before)
+                        .map_err(|e| write_error(&rel, e))?;
+                    if same {
+                        recorded.insert(rel.clone(), Recorded { source: Stat::of(source_meta), copy: Stat::of(&copy_meta) });
+                    }
+                    same
                 }
-                Some(EntryKind::Symlink) if file_type.is_symlink() => {
+                Some(None) if file_type.is_symlink() => {
                     std::fs::read_link(&path).ok() == std::fs::read_link(source.root.join(&rel)).ok()
                 }
                 _ => false,
@@ -173,14 +192,27 @@ pub fn reset(source: &SourceTree, dest: &Path, snapshot: &Snapshot) -> Result<Wo
             }
         }
     }
-    listing.write(source, dest, |rel| !keep.contains(rel), started)
+    let stats = listing.write(source, dest, |rel| !keep.contains(rel), started)?;
+    for (rel, source_meta) in listing.files.iter().zip(&listing.file_stats) {
+        if !keep.contains(rel) {
+            record(&mut recorded, dest, rel.clone(), source_meta);
+        }
+    }
+    Ok((stats, Snapshot { root: source.root.clone(), files: recorded, trusted_before }))
 }
 
 /// Whether the workspace file `copy` still equals its `source`: by the recorded state when
 /// that can be trusted, else by mode and contents.
-fn file_unchanged(source: &Path, copy: &Path, recorded: Option<&Recorded>, trusted_before: (i64, i64)) -> io::Result<bool> {
-    let now_source = Stat::of(&std::fs::metadata(source)?);
-    let now_copy = Stat::of(&std::fs::symlink_metadata(copy)?);
+fn file_unchanged(
+    source: &Path,
+    copy: &Path,
+    source_meta: &std::fs::Metadata,
+    copy_meta: &std::fs::Metadata,
+    recorded: Option<&Recorded>,
+    trusted_before: (i64, i64),
+) -> io::Result<bool> {
+    let now_source = Stat::of(source_meta);
+    let now_copy = Stat::of(copy_meta);
     if let Some(recorded) = recorded
         && recorded.source == now_source
             && recorded.copy == now_copy
@@ -198,6 +230,7 @@ fn file_unchanged(source: &Path, copy: &Path, recorded: Option<&Recorded>, trust
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::copy::EntryKind;
     use crate::run::workspace::prepare;
     use crate::run::workspace::tests::write;
 
@@ -241,8 +274,7 @@ mod tests {
     fn a_reset_workspace_equals_a_fresh_one_whatever_the_job_did() {
         let (dir, source) = source();
         let used = dir.path().join("used");
-        prepare(&source, &used).expect("prepare");
-        let snap = snapshot(&source, &used).expect("snapshot");
+        let (_, snap) = prepare_recorded(&source, &used).expect("prepare");
         // The job: edits in place (same size), appends, deletes, adds files and directories,
         // chmods, replaces a file by a link to outside and a directory by a link.
         std::fs::write(used.join("a.txt"), "ALPHA").expect("same size edit");
@@ -268,8 +300,7 @@ mod tests {
     fn a_reset_takes_the_sources_current_contents() {
         let (dir, source) = source();
         let used = dir.path().join("used");
-        prepare(&source, &used).expect("prepare");
-        let snap = snapshot(&source, &used).expect("snapshot");
+        let (_, snap) = prepare_recorded(&source, &used).expect("prepare");
         std::fs::write(source.root.join("a.txt"), "edited").expect("edit source");
         std::fs::set_permissions(source.root.join("src/b.txt"), std::fs::Permissions::from_mode(0o755)).expect("chmod");
         reset(&source, &used, &snap).expect("reset");
@@ -284,12 +315,11 @@ mod tests {
     fn unchanged_files_are_not_rewritten() {
         let (dir, source) = source();
         let used = dir.path().join("used");
-        prepare(&source, &used).expect("prepare");
+        let (_, snap) = prepare_recorded(&source, &used).expect("prepare");
         let inode = |rel: &str| std::fs::metadata(used.join(rel)).expect("meta").ino();
         let before = inode("src/b.txt");
-        let snap = snapshot(&source, &used).expect("snapshot");
         std::fs::write(used.join("a.txt"), "other").expect("edit");
-        let stats = reset(&source, &used, &snap).expect("reset");
+        let (stats, _) = reset(&source, &used, &snap).expect("reset");
         assert_eq!((stats.files, stats.symlinks), (1, 0), "only a.txt is written again");
         assert_eq!(inode("src/b.txt"), before);
     }
@@ -311,11 +341,10 @@ mod tests {
         });
         let git = source.git.clone().expect("git");
         let used = dir.path().join("used");
-        prepare(&source, &used).expect("prepare");
+        let (_, snap) = prepare_recorded(&source, &used).expect("prepare");
         crate::run::git_dir::write(&git, &used, None).expect("git dir");
         let inode = |rel: &str| std::fs::metadata(used.join(rel)).expect("meta").ino();
         let packed_refs = inode(".git/packed-refs");
-        let snap = snapshot(&source, &used).expect("snapshot");
         // The job: commits, branches, hooks, edits config, chmods HEAD, links refs away.
         write(&used, ".git/objects/ab/cdef", "object");
         write(&used, ".git/refs/heads/topic", "ref");

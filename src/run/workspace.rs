@@ -24,7 +24,7 @@ use std::io;
 use std::path::{Component, Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use super::copy::{self, EntryKind, TreeWriter};
+use super::copy::{self, TreeWriter};
 
 /// The repository files a workspace is made from.
 #[derive(Debug, Clone, Default)]
@@ -99,16 +99,24 @@ pub enum WorkspaceError {
 /// [`WorkspaceError`]: `dest` is not empty, a listed path is invalid (nothing is copied
 /// then), or I/O failed (the partial workspace is left for the caller to remove).
 pub fn prepare(source: &SourceTree, dest: &Path) -> Result<WorkspaceStats, WorkspaceError> {
+    prepare_listed(source, dest).map(|(stats, _)| stats)
+}
+
+/// As [`prepare`], also returning the listing the copy was made from.
+pub(crate) fn prepare_listed(source: &SourceTree, dest: &Path) -> Result<(WorkspaceStats, Listing), WorkspaceError> {
     let started = Instant::now();
     let listing = Listing::of(source)?;
     create_empty(dest)?;
-    listing.write(source, dest, |_| true, started)
+    let stats = listing.write(source, dest, |_| true, started)?;
+    Ok((stats, listing))
 }
 
 /// The listed paths of a source tree by what they are there now.
 pub(crate) struct Listing {
     /// Regular files.
     pub files: Vec<PathBuf>,
+    /// What each of `files` was when listed (same order), for [`super::reuse::Snapshot`].
+    pub file_stats: Vec<std::fs::Metadata>,
     /// Symbolic links.
     pub symlinks: Vec<PathBuf>,
     /// Listed but absent (deleted and not committed).
@@ -118,14 +126,17 @@ pub(crate) struct Listing {
 impl Listing {
     /// Lists `source`'s paths (validated) and looks at each in the working tree.
     pub(crate) fn of(source: &SourceTree) -> Result<Self, WorkspaceError> {
-        let mut listing = Listing { files: Vec::new(), symlinks: Vec::new(), missing: 0 };
+        let mut listing = Listing { files: Vec::new(), file_stats: Vec::new(), symlinks: Vec::new(), missing: 0 };
         for rel in listed_paths(source)? {
             let path = source.root.join(&rel);
-            match copy::kind_of(&path) {
-                Ok(Some(EntryKind::File)) => listing.files.push(rel),
-                Ok(Some(EntryKind::Symlink)) => listing.symlinks.push(rel),
+            match std::fs::symlink_metadata(&path) {
+                Ok(meta) if meta.is_file() => {
+                    listing.files.push(rel);
+                    listing.file_stats.push(meta);
+                }
+                Ok(meta) if meta.is_symlink() => listing.symlinks.push(rel),
                 // Submodule directories, sockets, FIFOs: nothing a job needs from the tree.
-                Ok(Some(EntryKind::Dir) | None) => {}
+                Ok(_) => {}
                 Err(error) if error.kind() == io::ErrorKind::NotFound => listing.missing += 1,
                 Err(source) => return Err(WorkspaceError::Read { path, source }),
             }
