@@ -398,6 +398,9 @@ impl ContainerExecutor {
         let mut text = String::from("exec 2>&1\nset -e\nif (set -o pipefail) 2>/dev/null; then set -o pipefail; fi\n");
         push_commands(&mut text, &spec.script);
         let script = write_script(&spec.scratch_dir, text).await?;
+        if container.user.is_some() {
+            open_script_to_any_user(&spec.scratch_dir, &script).await?;
+        }
         let env_file = write_env_file(spec).await;
         let outcome = match &env_file {
             Ok(env_file) => start(engine, spec, container, &script, env_file.as_deref(), output, cancel).await,
@@ -460,6 +463,19 @@ impl Executor for ContainerExecutor {
     }
 }
 
+/// Lets a container user other than root run `script`: its directory becomes traversable
+/// (0711) and the script readable (0644); the `file` variables and the env file in that
+/// directory stay 0600. The script holds the job's commands, never a variable's value.
+async fn open_script_to_any_user(scratch_dir: &Path, script: &Path) -> Result<(), ExecutorError> {
+    use std::os::unix::fs::PermissionsExt as _;
+    for (path, mode) in [(scratch_dir, 0o711), (script, 0o644)] {
+        tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+            .await
+            .map_err(|source| ExecutorError::WriteScript { path: path.to_owned(), source })?;
+    }
+    Ok(())
+}
+
 /// Writes the variables the engine reads itself (see [`read_by_engine`]) to a 0600 env file
 /// in the scratch directory; `None` when there are none.
 async fn write_env_file(spec: &ScriptRun) -> std::io::Result<Option<PathBuf>> {
@@ -499,7 +515,7 @@ struct Stop {
 impl Teardown for Stop {
     fn stop(&self, grace: Duration) -> BoxFuture<'_, ()> {
         Box::pin(async move {
-            let seconds = grace.as_secs().max(1).to_string();
+            let seconds = (grace.as_secs() + u64::from(grace.subsec_nanos() > 0)).to_string();
             let limit = grace + ENGINE_COMMAND_SLACK;
             let mut stop = self.engine.command();
             stop.args(["stop", "-t", &seconds, &self.name]);

@@ -24,7 +24,8 @@ const DRAIN_AFTER_EXIT: Duration = Duration::from_secs(1);
 /// What must stop besides the process group when a script is stopped early.
 pub(super) trait Teardown: Send + Sync {
     /// Stops it on timeout, cancellation or a failed [`ScriptRun::on_spawn`], before the
-    /// process group gets SIGTERM: up to `grace` for it to end, then by force.
+    /// process group gets SIGTERM (and once more after the group is gone): up to `grace` for
+    /// it to end, then by force. What is not there is not an error.
     fn stop(&self, grace: Duration) -> BoxFuture<'_, ()>;
     /// Best effort, without waiting: the run future was dropped or supervision failed.
     fn abandon(&self);
@@ -114,10 +115,7 @@ async fn supervise(
             () = cancel.cancelled() => Ok(()),
         };
         if let Err(source) = recorded {
-            if let Some(teardown) = teardown {
-                teardown.stop(spec.grace).await;
-            }
-            group.terminate(child, spec.grace).await.map_err(supervise_error)?;
+            stop_early(child, group, spec.grace, teardown).await.map_err(supervise_error)?;
             return Err(ExecutorError::RecordSpawn {
                 pid: spawned.pid,
                 source,
@@ -133,11 +131,22 @@ async fn supervise(
         () = sleep_until(deadline) => Exit::TimedOut,
         () = cancel.cancelled() => Exit::Canceled,
     };
-    if let Some(teardown) = teardown {
-        teardown.stop(spec.grace).await;
-    }
-    group.terminate(child, spec.grace).await.map_err(supervise_error)?;
+    stop_early(child, group, spec.grace, teardown).await.map_err(supervise_error)?;
     Ok(stop)
+}
+
+/// Ends a script before it ended on its own: `teardown` (given `grace`), then the process
+/// group (SIGTERM, `grace`, SIGKILL), then `teardown` once more, quickly, for what the
+/// process may have started meanwhile (an engine creating the container after a slow pull).
+async fn stop_early(child: &mut Child, group: Group, grace: Duration, teardown: Option<&dyn Teardown>) -> io::Result<()> {
+    if let Some(teardown) = teardown {
+        teardown.stop(grace).await;
+    }
+    group.terminate(child, grace).await?;
+    if let Some(teardown) = teardown {
+        teardown.stop(Duration::ZERO).await;
+    }
+    Ok(())
 }
 
 /// Sleeps until `deadline`, or forever without one.

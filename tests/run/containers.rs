@@ -68,6 +68,14 @@ fn a_job_with_an_image_runs_in_its_container_on_the_mounted_workspace() {
     - test "$CI_PROJECT_DIR" = "/builds/$CI_PROJECT_PATH"
     - cat message.txt
     - cat "$SETTINGS"
+nobody:
+  image:
+    name: {IMAGE}
+    docker:
+      user: "65534"
+  script:
+    - 'echo "uid=$(id -u)"'
+    - cat message.txt
 "#
     );
     let repo = Repo::with_files(&[(".gitlab-ci.yml", &ci), ("message.txt", "from the repository\n")]);
@@ -76,7 +84,15 @@ fn a_job_with_an_image_runs_in_its_container_on_the_mounted_workspace() {
     let output = podman.sluice(&repo.path, &["run", "--variables-file", vars.to_str().unwrap()]);
     assert_eq!(output.status.code(), Some(0), "{}", dump(&output));
     let out = stdout(&output);
-    for line in ["inside | busybox", "inside | no os-release", "dir=/builds/local/project builds=/builds pwd=/builds/local/project", "inside | from the repository", "inside | from a file variable"] {
+    for line in [
+        "inside | busybox",
+        "inside | no os-release",
+        "dir=/builds/local/project builds=/builds pwd=/builds/local/project",
+        "inside | from the repository",
+        "inside | from a file variable",
+        "nobody | uid=65534",
+        "nobody | from the repository",
+    ] {
         assert!(out.contains(line), "missing `{line}`:\n{out}");
     }
     podman.assert_removed(&out);
@@ -244,7 +260,7 @@ fn the_images_entrypoint_runs_unless_overridden() {
         "kept:\n  image: {ENTRYPOINT_IMAGE}\n  script: echo kept-script\ncleared:\n  image:\n    name: {ENTRYPOINT_IMAGE}\n    entrypoint: [\"\"]\n  script: echo cleared-script\n"
     );
     let repo = Repo::with_files(&[(".gitlab-ci.yml", &ci)]);
-    let (result, output) = podman.json(&repo, &[]);
+    let (result, output) = podman.json(&repo, &["--executor", "podman"]);
     assert_eq!(result["status"], "success", "{}", dump(&output));
     let err = stderr(&output);
     assert!(err.contains("kept    | entrypoint-ran") && err.contains("kept    | kept-script"), "{err}");
