@@ -1,38 +1,51 @@
-//! Crash recovery at start-up: jobs a previous process left `preparing` or `running`.
+//! Crash recovery at start-up: pipelines a previous process left unfinished, and their jobs
+//! left `preparing` or `running`.
 //!
 //! For each such job, its recorded process group is killed, but only if the recorded
 //! leader is still the same process (its start time in `/proc/<pid>/stat` matches the
 //! stored one), so a reused pid is never hit; a job that ran in a container also has its
 //! container removed by name. The job is marked `failed` with the failure
-//! reason `runner_system_failure` and the message "controller restarted", and the event that
-//! started its pipeline is marked done (it had its one pipeline). Every such job whose
-//! `retry:` (from the pipeline's plan snapshot) allows `runner_system_failure` (a bare
-//! `retry: N` does) gets a new attempt, and one `retry` event per pipeline resumes the
-//! pipeline with all of them: the jobs that waited (`created`, `pending`, …) stay as they
-//! are, and run after them as their results allow, as if the controller had never stopped.
-//! A pipeline none of whose interrupted jobs may be retried ends: its jobs that had not
-//! started are `canceled` and it is `failed`. A pipeline whose cancel the API recorded
-//! before the restart is `canceled` instead, and none of its jobs is retried.
+//! reason `runner_system_failure` and the message "controller restarted". Then every
+//! pipeline that has neither ended nor rests on a manual job (`created`, `pending`,
+//! `running`, …: the process died during its run, whether a job ran or not) is resumed by
+//! one `retry` event ([`Store::enqueue_resume`], which marks the event that started it, or a
+//! re-run the crash interrupted, `done`): the interrupted jobs whose `retry:` (from the
+//! pipeline's plan snapshot) allows `runner_system_failure` (a bare `retry: N` does) get a
+//! new attempt that starts, the jobs that ended keep their results, artifacts and dotenv
+//! variables, and the jobs that waited (`created`, `pending`, …) run as their results allow,
+//! as if the controller had never stopped; an interrupted job that may not be retried stays
+//! `failed` and the pipeline goes on as after any failure. A pipeline whose cancel the API
+//! recorded before the restart is `canceled` instead, and none of its jobs is retried. A
+//! child pipeline (`trigger: include`) cannot be reattached to its parent's trigger job: it
+//! ends `failed` (the trigger job, interrupted too, is retried as its `retry:` allows).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use super::cancel::cancel_in_store;
+use crate::ci::context::PipelineSource;
 use crate::ci::pipeline::Retry;
 use crate::executor::container::{container_name, remove_containers};
 use crate::executor::process_group::start_time;
 use crate::run::log::file_name;
 use crate::run::retry::should_retry;
 use crate::store::{
-    EventState, FailureReason, JobId, JobRow, JobStatus, PipelineId, PipelineStatus, Store, StoreError, Timestamp,
+    FailureReason, JobRow, JobStatus, PipelineId, PipelineStatus, Store, StoreError, Timestamp,
 };
 
 /// The message recorded with every job failed by recovery.
 pub const RESTART_MESSAGE: &str = "controller restarted";
 
-/// Settles every job a previous process left running and queues the retries their `retry:`
-/// allows; a pipeline whose cancel was requested is canceled instead. Ends the leases of
-/// the publication claims that process held, so a retried publish job resumes at once.
-/// Returns how many jobs it settled.
+/// Settles every job a previous process left running, and queues one event per pipeline it
+/// left unfinished that resumes it with the retries its jobs' `retry:` allows; a pipeline
+/// whose cancel was requested is canceled instead. Ends the leases of the publication
+/// claims that process held, so a retried publish job resumes at once. Returns how many
+/// jobs it settled.
+///
+/// # Guarantees
+///
+/// Afterwards no job is `running` or `preparing`, and every unfinished pipeline has exactly
+/// one `pending` event that resumes it. Running it again (a crash during recovery) settles
+/// what is left the same way.
 ///
 /// # Errors
 ///
@@ -40,7 +53,7 @@ pub const RESTART_MESSAGE: &str = "controller restarted";
 pub fn settle_interrupted_jobs(store: &Store) -> Result<usize, StoreError> {
     let jobs = store.running_jobs()?;
     let now = Timestamp::now();
-    let (mut pipelines, mut canceled) = (BTreeSet::new(), BTreeSet::new());
+    let mut retried: BTreeMap<PipelineId, Vec<&JobRow>> = BTreeMap::new();
     for job in &jobs {
         if let Some(process) = job.process
             && process.start_time != 0
@@ -56,34 +69,23 @@ pub fn settle_interrupted_jobs(store: &Store) -> Result<usize, StoreError> {
         remove_container(store, job)?;
         if store.cancel_requested(job.pipeline_id)? {
             // Its cancel was recorded before the restart: it ends as asked, not as a failure.
-            canceled.insert(job.pipeline_id);
             continue;
         }
         store.fail_job(job.id, FailureReason::RunnerSystemFailure, RESTART_MESSAGE, now)?;
         tracing::warn!(job = job.id.get(), name = %job.name, "job interrupted by a restart marked failed");
-        pipelines.insert(job.pipeline_id);
-    }
-    for &pipeline in &canceled {
-        cancel_in_store(store, pipeline)?;
-        tracing::warn!(pipeline = pipeline.get(), "pipeline whose cancel was requested before the restart canceled");
-    }
-    let mut retried: BTreeMap<PipelineId, Vec<&JobRow>> = BTreeMap::new();
-    for job in jobs.iter().filter(|job| !canceled.contains(&job.pipeline_id)) {
         if retry_allowed(store, job)? {
             retried.entry(job.pipeline_id).or_default().push(job);
         }
     }
-    for &pipeline in pipelines.iter().chain(&canceled) {
-        if let Some(jobs) = retried.get(&pipeline) {
-            queue_retries(store, pipeline, jobs, now)?;
-        } else if !canceled.contains(&pipeline) {
+    for pipeline in store.unfinished_pipelines()? {
+        if store.cancel_requested(pipeline)? {
+            cancel_in_store(store, pipeline)?;
+            tracing::warn!(pipeline = pipeline.get(), "pipeline whose cancel was requested before the restart canceled");
+        } else if store.get_pipeline(pipeline)?.source == PipelineSource::ParentPipeline.as_str() {
             fail_pipeline(store, pipeline, now)?;
-        }
-        if let Some(event) = store.event_of_pipeline(pipeline)?
-            && event.state == EventState::Pending
-        {
-            let note = "the controller restarted while its pipeline ran";
-            store.mark_event(event.id, EventState::Done, Some(pipeline), Some(note))?;
+            tracing::warn!(pipeline = pipeline.get(), "child pipeline interrupted by a restart failed");
+        } else {
+            queue_resume(store, pipeline, retried.get(&pipeline).map_or(&[][..], Vec::as_slice), now)?;
         }
     }
     let freed = store.end_publication_leases(now)?;
@@ -119,9 +121,8 @@ fn retry_of(value: &serde_json::Value) -> Option<Retry> {
     })
 }
 
-/// Queues new attempts of the interrupted `jobs` of `pipeline` and the event that resumes
-/// the pipeline with them; the pipeline is `pending` until the worker takes it.
-fn queue_retries(store: &Store, pipeline: PipelineId, jobs: &[&JobRow], now: Timestamp) -> Result<(), StoreError> {
+/// Queues the event that resumes `pipeline`, with new attempts of its interrupted `jobs`.
+fn queue_resume(store: &Store, pipeline: PipelineId, jobs: &[&JobRow], now: Timestamp) -> Result<(), StoreError> {
     let log_paths: Vec<Option<std::path::PathBuf>> = jobs
         .iter()
         .map(|job| {
@@ -129,36 +130,16 @@ fn queue_retries(store: &Store, pipeline: PipelineId, jobs: &[&JobRow], now: Tim
             Some(dir.join(file_name(&job.name, job.attempt + 1)))
         })
         .collect();
-    let attempts: Vec<(JobId, Option<&std::path::Path>)> =
-        jobs.iter().zip(&log_paths).map(|(job, path)| (job.id, path.as_deref())).collect();
-    let queued = store.enqueue_retries(&attempts, now)?;
-    store.set_pipeline_status(pipeline, PipelineStatus::Pending, now)?;
+    let attempts: Vec<_> = jobs.iter().zip(&log_paths).map(|(job, path)| (job.id, path.as_deref())).collect();
+    let event = store.enqueue_resume(pipeline, &attempts, now)?;
     let names: Vec<&str> = jobs.iter().map(|job| job.name.as_str()).collect();
-    tracing::info!(pipeline = pipeline.get(), event = queued.event.get(), jobs = ?names, "interrupted jobs retried as their `retry:` allows; the pipeline resumes");
+    tracing::info!(pipeline = pipeline.get(), event = event.get(), retried = ?names, "pipeline interrupted by a restart resumes; interrupted jobs retried as their `retry:` allows");
     Ok(())
 }
 
-/// Settles a pipeline that a previous process was running when it died, even between two
-/// jobs (no job running, later ones not started): its unfinished jobs are `canceled` and the
-/// pipeline `failed`, with the restart noted. A pipeline that already ended, or rests as
-/// `manual` (blocked), is left as it is. Returns whether it was settled.
-///
-/// # Errors
-///
-/// [`StoreError`] when the store cannot be read or written.
-pub fn settle_pipeline(store: &Store, pipeline: PipelineId) -> Result<bool, StoreError> {
-    use PipelineStatus as P;
-    let unfinished = matches!(
-        store.get_pipeline(pipeline)?.status,
-        P::Created | P::WaitingForResource | P::Preparing | P::Pending | P::Running | P::Scheduled
-    );
-    if unfinished {
-        fail_pipeline(store, pipeline, Timestamp::now())?;
-    }
-    Ok(unfinished)
-}
-
-fn fail_pipeline(store: &Store, pipeline: PipelineId, now: Timestamp) -> Result<(), StoreError> {
+/// Ends a pipeline that cannot go on: its unfinished jobs are `canceled` (with the restart
+/// noted) and the pipeline is `failed`.
+pub(super) fn fail_pipeline(store: &Store, pipeline: PipelineId, now: Timestamp) -> Result<(), StoreError> {
     for job in store.jobs_of(pipeline)? {
         if !job.status.is_final() && job.status.can_transition_to(JobStatus::Canceled) {
             store.transition_job(job.id, JobStatus::Canceled, Some(RESTART_MESSAGE), now)?;
@@ -193,7 +174,7 @@ fn kill_group(pgid: u32) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::ProcessRecord;
+    use crate::store::{EventState, JobId, ProcessRecord};
 
     /// A running pipeline with one `created` job per name.
     fn running_pipeline(store: &Store, names: &[&str]) -> (PipelineId, Vec<JobId>) {
@@ -236,11 +217,41 @@ mod tests {
         }
     }
 
+    /// The event that started `pipeline`, linked to it and still `pending` (the process died
+    /// during its run).
+    fn started_by_an_event(store: &Store, pipeline: PipelineId) -> crate::store::EventId {
+        use crate::store::NewEvent;
+        let project = store.ensure_project("demo", Timestamp::from_unix_millis(1)).expect("project");
+        let new = NewEvent {
+            dedup_key: format!("push-{}", pipeline.get()),
+            source: "poll".into(),
+            kind: "push".into(),
+            git_ref: "refs/heads/main".into(),
+            // One tip per pipeline: a second push of the same tip would be a duplicate.
+            sha: Some(format!("{:040}", pipeline.get())),
+            before_sha: None,
+            fetch_ref: None,
+            payload: serde_json::json!({}),
+            received_at: Timestamp::from_unix_millis(1),
+            ref_head: None,
+        };
+        let id = store.insert_event(project, &new).expect("event").id();
+        store.mark_event(id, EventState::Pending, Some(pipeline), None).expect("link");
+        id
+    }
+
+    /// The `pending` events that would run `pipeline` again (not cancels).
+    fn resumes(store: &Store, pipeline: PipelineId) -> Vec<crate::store::EventRow> {
+        let pending = store.pending_events(100).expect("events");
+        pending.into_iter().filter(|e| e.pipeline_id == Some(pipeline) && e.kind != "cancel").collect()
+    }
+
     #[test]
-    fn running_jobs_are_failed_and_their_pipeline_too() {
+    fn a_running_job_is_failed_and_its_pipeline_resumes_without_it() {
         let store = Store::open_in_memory().expect("store");
         let at = Timestamp::from_unix_millis;
         let (pipeline, jobs) = running_pipeline(&store, &["a", "b"]);
+        let origin = started_by_an_event(&store, pipeline);
         let (running, waiting) = (jobs[0], jobs[1]);
         store
             .transition_job(running, JobStatus::Running, None, at(4))
@@ -258,30 +269,92 @@ mod tests {
         assert_eq!(failed.failure_reason, Some(FailureReason::RunnerSystemFailure));
         let last = store.transitions_of(running).expect("transitions").pop().expect("one");
         assert_eq!(last.reason.as_deref(), Some(RESTART_MESSAGE));
-        assert_eq!(store.get_job(waiting).expect("job").status, JobStatus::Canceled);
-        assert_eq!(
-            store.get_pipeline(pipeline).expect("pipeline").status,
-            PipelineStatus::Failed
-        );
-        assert_eq!(settle_interrupted_jobs(&store).expect("again"), 0);
+        // Not retried (no `retry:`), the failure is the pipeline's to decide when it resumes.
+        assert_eq!(store.get_job(waiting).expect("job").status, JobStatus::Created);
+        let resumes = resumes(&store, pipeline);
+        assert_eq!(resumes.len(), 1, "{resumes:?}");
+        assert_eq!(resumes[0].payload, serde_json::json!({ "pipeline": pipeline.get(), "jobs": [] }));
+        assert_ne!(resumes[0].id, origin, "the event that started it is done: {resumes:?}");
+        assert_eq!(store.get_event(origin).expect("event").state, EventState::Done);
     }
 
     #[test]
-    fn a_pipeline_interrupted_between_two_jobs_is_settled() {
+    fn a_pipeline_interrupted_between_two_jobs_resumes_from_where_it_was() {
         let store = Store::open_in_memory().expect("store");
         let at = Timestamp::from_unix_millis;
-        let (pipeline, jobs) = running_pipeline(&store, &["a", "b"]);
+        let (pipeline, jobs) = running_pipeline(&store, &["a", "b", "c"]);
+        let origin = started_by_an_event(&store, pipeline);
         let (done, next) = (jobs[0], jobs[1]);
         store.transition_job(done, JobStatus::Running, None, at(4)).expect("running");
         store.finish_job(done, JobStatus::Success, Some(0), None, at(5)).expect("success");
-        // Nothing was running when the process died: job recovery has nothing to do …
+        store.transition_job(next, JobStatus::Pending, None, at(6)).expect("pending");
+        // Nothing was running when the process died: no job is settled …
         assert_eq!(settle_interrupted_jobs(&store).expect("settle"), 0);
-        // … and the pipeline is settled when its event comes back.
-        assert!(settle_pipeline(&store, pipeline).expect("settle pipeline"));
-        assert_eq!(store.get_job(done).expect("job").status, JobStatus::Success);
-        assert_eq!(store.get_job(next).expect("job").status, JobStatus::Canceled);
-        assert_eq!(store.get_pipeline(pipeline).expect("pipeline").status, PipelineStatus::Failed);
-        assert!(!settle_pipeline(&store, pipeline).expect("again"), "an ended pipeline is left as it is");
+        // … and every job stays as recorded, for one event that resumes the pipeline.
+        let statuses: Vec<JobStatus> = store.jobs_of(pipeline).expect("jobs").iter().map(|j| j.status).collect();
+        assert_eq!(statuses, [JobStatus::Success, JobStatus::Pending, JobStatus::Created]);
+        assert_eq!(store.get_pipeline(pipeline).expect("pipeline").status, PipelineStatus::Running);
+        let first = resumes(&store, pipeline);
+        assert_eq!(first.len(), 1, "{first:?}");
+        assert_eq!(store.get_event(origin).expect("event").state, EventState::Done);
+        // A crash before the worker took it: recovery again leaves one event, a new one.
+        settle_interrupted_jobs(&store).expect("again");
+        let second = resumes(&store, pipeline);
+        assert_eq!(second.len(), 1, "{second:?}");
+        assert_ne!(second[0].id, first[0].id);
+    }
+
+    #[test]
+    fn ended_and_resting_pipelines_are_left_as_they_are() {
+        let store = Store::open_in_memory().expect("store");
+        for status in [PipelineStatus::Success, PipelineStatus::Canceled, PipelineStatus::Manual] {
+            let (pipeline, _) = running_pipeline(&store, &["a"]);
+            store.set_pipeline_status(pipeline, status, Timestamp::from_unix_millis(5)).expect("status");
+            started_by_an_event(&store, pipeline);
+            settle_interrupted_jobs(&store).expect("settle");
+            assert_eq!(store.get_pipeline(pipeline).expect("pipeline").status, status);
+            let pending = resumes(&store, pipeline);
+            assert!(pending.iter().all(|e| e.kind == "push"), "{status}: only its own event, for the worker to mark: {pending:?}");
+        }
+    }
+
+    #[test]
+    fn a_pipeline_whose_cancel_was_requested_is_canceled_even_between_two_jobs() {
+        let store = Store::open_in_memory().expect("store");
+        let (pipeline, jobs) = running_pipeline(&store, &["a", "b"]);
+        started_by_an_event(&store, pipeline);
+        let at = Timestamp::from_unix_millis;
+        store.transition_job(jobs[0], JobStatus::Running, None, at(4)).expect("running");
+        store.finish_job(jobs[0], JobStatus::Success, Some(0), None, at(5)).expect("success");
+        store.request_cancel(pipeline, at(6)).expect("cancel");
+        settle_interrupted_jobs(&store).expect("settle");
+        assert_eq!(store.get_pipeline(pipeline).expect("pipeline").status, PipelineStatus::Canceled);
+        assert_eq!(store.get_job(jobs[1]).expect("job").status, JobStatus::Canceled);
+        assert!(resumes(&store, pipeline).iter().all(|e| e.kind == "push"), "nothing resumes it");
+    }
+
+    #[test]
+    fn a_child_pipeline_is_failed_not_resumed() {
+        use crate::store::{NewPipeline, ProjectId};
+        let store = Store::open_in_memory().expect("store");
+        let project: ProjectId = store.ensure_project("demo", Timestamp::from_unix_millis(1)).expect("project");
+        let child = store
+            .create_pipeline(&NewPipeline {
+                project_id: project,
+                git_ref: "main".into(),
+                tag: false,
+                sha: "a".into(),
+                before_sha: None,
+                source: "parent_pipeline".into(),
+                status: PipelineStatus::Running,
+                plan: serde_json::json!({}),
+                variables: Vec::new(),
+                created_at: Timestamp::from_unix_millis(2),
+            })
+            .expect("child");
+        settle_interrupted_jobs(&store).expect("settle");
+        assert_eq!(store.get_pipeline(child).expect("pipeline").status, PipelineStatus::Failed);
+        assert!(resumes(&store, child).is_empty());
     }
 
     #[test]
@@ -330,16 +403,11 @@ mod tests {
         let expected = [("a", 1, JobStatus::Failed), ("b", 1, JobStatus::Failed), ("c", 1, JobStatus::Created), ("a", 2, JobStatus::Created), ("b", 2, JobStatus::Created)];
         let expected: Vec<(String, u32, JobStatus)> = expected.iter().map(|(n, a, s)| ((*n).to_owned(), *a, *s)).collect();
         assert_eq!(rows, expected);
-        assert_eq!(store.get_pipeline(pipeline).expect("pipeline").status, PipelineStatus::Pending);
-        let reruns: Vec<_> = store
-            .pending_events(10)
-            .expect("events")
-            .into_iter()
-            .filter(|e| e.kind == "retry")
-            .collect();
+        let reruns = resumes(&store, pipeline);
         assert_eq!(reruns.len(), 1, "{reruns:?}");
+        assert_eq!(reruns[0].kind, "retry");
         let attempts: Vec<i64> = store.jobs_of(pipeline).expect("jobs").iter().filter(|j| j.attempt == 2).map(|j| j.id.get()).collect();
         assert_eq!(reruns[0].payload["jobs"], serde_json::json!(attempts));
-        assert_eq!(reruns[0].pipeline_id, Some(pipeline));
+        assert_eq!(reruns[0].payload["pipeline"], serde_json::json!(pipeline.get()));
     }
 }

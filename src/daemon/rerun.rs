@@ -4,13 +4,18 @@
 //! The API (or crash recovery) recorded the event together with the job rows to run (new
 //! `created` attempts, or the `manual` job), so a crash loses nothing. The payload names
 //! them: `{"job": id}`, and `"jobs": [ids]` when several attempts resume one pipeline (every
-//! job a restart interrupted). Here: find the event that started the pipeline, check its
-//! commit out again from the mirror (the pipeline's sha), plan it again with the same
-//! variables, and resume it with [`rerun_jobs`], its cancellation token registered like a
-//! whole pipeline's. Jobs no longer `created`/`manual` already ran (a restart interrupted
-//! them) and are left out; when none is left the event is just marked done. When the jobs
-//! cannot be run at all, retry attempts are marked `failed` (`runner_system_failure`) with
-//! the reason, and the pipeline's status is recomputed.
+//! job a restart interrupted). Crash recovery's event also names the pipeline (`"pipeline":
+//! id`), and names no job when none was interrupted: the pipeline then resumes from its
+//! recorded state alone (a restart caught it between two jobs).
+//!
+//! Here: find the event that started the pipeline, check its commit out again from the
+//! mirror (the pipeline's sha), plan it again with the same variables, and resume it with
+//! [`rerun_jobs`], its cancellation token registered like a whole pipeline's. Jobs no longer
+//! `created`/`manual` already ran and are left out; when none is left (and the event is not
+//! recovery's) the event is just marked done, as is recovery's event for a pipeline that
+//! ended meanwhile (canceled through the API). When the jobs cannot be run at all, retry
+//! attempts are marked `failed` (`runner_system_failure`) with the reason and the pipeline's
+//! status is recomputed; a pipeline recovery could not resume ends `failed`.
 
 use std::sync::Arc;
 
@@ -20,7 +25,8 @@ use super::worker::{Handled, Worker, chain, prepare, remove_checkout};
 use crate::executor::{ContainerExecutor, ShellExecutor};
 use crate::run::{LockedReader, PipelineRun, pipeline_status_of, rerun_jobs};
 use crate::store::{
-    EventRow, EventState, FailureReason, JobId, JobRow, JobStatus, PipelineRow, RerunKind, StoreError, Timestamp,
+    EventRow, EventState, FailureReason, JobId, JobRow, JobStatus, PipelineId, PipelineRow, PipelineStatus, RerunKind,
+    StoreError, Timestamp,
 };
 use crate::trigger::Event;
 
@@ -29,15 +35,18 @@ impl Worker {
     pub(super) async fn handle_rerun(&self, row: EventRow, kind: RerunKind, shutdown: &CancellationToken) -> Handled {
         let id = row.id;
         let job_ids = jobs_of_event(&row.payload);
-        if job_ids.is_empty() {
+        // Crash recovery's event names its pipeline, and no job when none was interrupted.
+        let resumed = row.payload["pipeline"].as_i64().map(PipelineId::new);
+        if job_ids.is_empty() && resumed.is_none() {
             let reason = format!("{} event without a job id", kind.as_str());
             return self.mark(id, EventState::Failed, row.pipeline_id, Some(reason)).await;
         }
         let store = self.store.clone();
         let loaded = tokio::task::spawn_blocking(move || -> Result<_, StoreError> {
             let jobs = job_ids.into_iter().map(|job| store.get_job(job)).collect::<Result<Vec<_>, _>>()?;
-            let pipeline = store.get_pipeline(jobs[0].pipeline_id)?;
-            let origin = store.event_of_pipeline(jobs[0].pipeline_id)?;
+            let pipeline_id = resumed.or_else(|| jobs.first().map(|job| job.pipeline_id)).ok_or(StoreError::NotFound { kind: "pipeline", id: 0 })?;
+            let pipeline = store.get_pipeline(pipeline_id)?;
+            let origin = store.event_of_pipeline(pipeline_id)?;
             Ok((jobs, pipeline, origin))
         })
         .await;
@@ -58,17 +67,19 @@ impl Worker {
             RerunKind::Play => JobStatus::Manual,
         };
         let (jobs, ran): (Vec<JobRow>, Vec<JobRow>) = jobs.into_iter().partition(|job| job.status == waiting);
-        if jobs.is_empty() {
-            let ran: Vec<String> = ran.iter().map(|job| format!("job {} is already `{}`", job.id, job.status)).collect();
-            return self.mark(id, EventState::Done, Some(pipeline.id), Some(ran.join("; "))).await;
+        let ended = pipeline.status.is_final() || pipeline.status == PipelineStatus::Manual;
+        if (jobs.is_empty() && resumed.is_none()) || (resumed.is_some() && ended) {
+            let mut notes: Vec<String> = ran.iter().map(|job| format!("job {} is already `{}`", job.id, job.status)).collect();
+            if ended {
+                notes.push(format!("pipeline {} is `{}`", pipeline.id, pipeline.status));
+            }
+            return self.mark(id, EventState::Done, Some(pipeline.id), Some(notes.join("; "))).await;
         }
         match self.rerun(&row, &jobs, &pipeline, origin, shutdown).await {
             Ok(()) => self.mark(id, EventState::Done, Some(pipeline.id), None).await,
             Err(reason) => {
                 tracing::warn!(event = id.get(), pipeline = pipeline.id.get(), "{} failed: {reason}", kind.as_str());
-                for job in &jobs {
-                    self.settle_unrun(job, kind, &reason).await;
-                }
+                self.settle_unrun(pipeline.id, &jobs, kind, resumed.is_some(), &reason).await;
                 self.mark(id, EventState::Failed, Some(pipeline.id), Some(reason)).await
             }
         }
@@ -132,7 +143,7 @@ impl Worker {
         let names: Vec<&str> = jobs.iter().map(|job| job.name.as_str()).collect();
         tracing::info!(event = row.id.get(), pipeline = pipeline.id.get(), jobs = ?names, "resuming the pipeline");
         let result = self
-            .with_grace(row.id, rerun_jobs(&run, &options, jobs, &cancel), &cancel, shutdown)
+            .with_grace(row.id, rerun_jobs(&run, &options, pipeline.id, jobs, &cancel), &cancel, shutdown)
             .await;
         self.running.remove(pipeline.id);
         remove_checkout(checkout).await;
@@ -142,27 +153,34 @@ impl Worker {
     }
 
     /// A retry attempt that could not run is `failed`, so its pipeline does not stay
-    /// blocked on it; a play leaves the job `manual`. The pipeline's status is recomputed.
-    async fn settle_unrun(&self, job: &JobRow, kind: RerunKind, reason: &str) {
+    /// blocked on it; a play leaves the job `manual`. The pipeline's status is recomputed;
+    /// a pipeline that could not resume after a restart (`resumed`) ends `failed`, its jobs
+    /// that had not ended `canceled`.
+    async fn settle_unrun(&self, pipeline: PipelineId, jobs: &[JobRow], kind: RerunKind, resumed: bool, reason: &str) {
         let store = self.store.clone();
-        let (job_id, pipeline_id, reason) = (job.id, job.pipeline_id, reason.to_owned());
+        let (job_ids, reason): (Vec<JobId>, String) = (jobs.iter().map(|job| job.id).collect(), reason.to_owned());
         let settled = tokio::task::spawn_blocking(move || -> Result<(), StoreError> {
             let now = Timestamp::now();
-            if kind == RerunKind::Retry && store.get_job(job_id)?.status == JobStatus::Created {
-                store.fail_job(job_id, FailureReason::RunnerSystemFailure, &reason, now)?;
+            for job in job_ids {
+                if kind == RerunKind::Retry && store.get_job(job)?.status == JobStatus::Created {
+                    store.fail_job(job, FailureReason::RunnerSystemFailure, &reason, now)?;
+                }
             }
-            let status = pipeline_status_of(&store.jobs_of(pipeline_id)?);
-            store.set_pipeline_status(pipeline_id, status, now)
+            if resumed {
+                return super::recover::fail_pipeline(&store, pipeline, now);
+            }
+            let status = pipeline_status_of(&store.jobs_of(pipeline)?);
+            store.set_pipeline_status(pipeline, status, now)
         })
         .await;
         match settled {
             Ok(Ok(())) => {}
             Ok(Err(failed)) => tracing::error!(
-                job = job.id.get(),
-                "cannot settle a job that could not run: {}",
+                pipeline = pipeline.get(),
+                "cannot settle a pipeline whose jobs could not run: {}",
                 chain(&failed)
             ),
-            Err(panicked) => tracing::error!(job = job.id.get(), "settling a job panicked: {panicked}"),
+            Err(panicked) => tracing::error!(pipeline = pipeline.get(), "settling a pipeline panicked: {panicked}"),
         }
     }
 }

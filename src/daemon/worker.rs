@@ -8,8 +8,9 @@
 //! paths from the real diff), run it with [`run_pipeline`] (state under `<data_dir>`), then
 //! mark the event `done` with its pipeline, `ignored` when `workflow:rules` create none, or
 //! `failed` with the reason (an invalid configuration: its diagnostics; nothing else is
-//! recorded). The event is linked to its pipeline as soon as the pipeline is recorded, so an
-//! event interrupted by a crash is not run a second time after the restart.
+//! recorded). The event is linked to its pipeline in the transaction that records the
+//! pipeline and its jobs, so an event interrupted by a crash is not run a second time after
+//! the restart: crash recovery ([`super::recover`]) resumes that pipeline instead.
 //!
 //! Events are handled concurrently, each pipeline in its own task: at most
 //! [`PIPELINES_PER_SLOT`] times `concurrency` at once, and per project at most that many
@@ -212,14 +213,10 @@ impl Worker {
             return self.handle_rerun(row, kind, shutdown).await;
         }
         if let Some(pipeline) = row.pipeline_id {
-            // A previous process started this event's pipeline and died. Recovery failed the
-            // jobs it left running; if it died between two jobs, the pipeline is settled here
-            // so it does not stay `running`. The event had its one pipeline.
-            let store = self.store.clone();
-            if let Ok(Err(failed)) = tokio::task::spawn_blocking(move || super::recover::settle_pipeline(&store, pipeline)).await {
-                tracing::error!(event = id.get(), "cannot settle the interrupted pipeline: {}", chain(&failed));
-            }
-            let note = "the controller restarted while its pipeline ran";
+            // A previous process ran this event's pipeline and died before it marked the
+            // event. Recovery resumed the pipeline if it had not ended (with an event of its
+            // own, and marked this one done); here it had ended: the event had its one pipeline.
+            let note = "the controller restarted after its pipeline ended";
             return self
                 .mark(id, EventState::Done, Some(pipeline), Some(note.to_owned()))
                 .await;
@@ -325,9 +322,9 @@ impl Worker {
         let reader = LockedReader::new(reader);
         let cancel = CancellationToken::new();
         let mut options = self.run_options(&context.project_path);
+        options.event = Some(id);
         let observer = LinkEvent {
             store: self.store.clone(),
-            event: id,
             running: self.running.clone(),
             metrics: self.metrics.clone(),
             cancel: cancel.clone(),
@@ -401,11 +398,11 @@ impl Worker {
     }
 }
 
-/// Registers the pipeline's cancellation token and links the event to its pipeline once the
-/// pipeline is recorded.
+/// Registers the pipeline's cancellation token once the pipeline is recorded (its event was
+/// linked to it in the same transaction, [`RunOptions::event`]) and auto-cancels the
+/// pipelines it makes redundant.
 struct LinkEvent {
     store: Arc<Store>,
-    event: EventId,
     running: Arc<RunningPipelines>,
     metrics: Arc<Metrics>,
     cancel: CancellationToken,
@@ -417,16 +414,6 @@ impl RunObserver for LinkEvent {
     fn pipeline_created(&self, pipeline: PipelineId) {
         self.running.insert(pipeline, self.cancel.clone(), self.interrupt.clone());
         *self.pipeline.lock().unwrap_or_else(PoisonError::into_inner) = Some(pipeline);
-        // The link must be durable before the first job starts, and this callback cannot
-        // await: the write leaves the runtime's worker thread instead.
-        let linked = off_runtime(|| self.store.mark_event(self.event, EventState::Pending, Some(pipeline), None));
-        if let Err(failed) = linked {
-            tracing::error!(
-                event = self.event.get(),
-                "cannot link event to its pipeline: {}",
-                chain(&failed)
-            );
-        }
         let redundant = off_runtime(|| super::auto_cancel::redundant(&self.store, pipeline, &|p| self.running.contains(p)));
         match redundant {
             Ok(redundant) => {

@@ -1,5 +1,6 @@
 //! Running jobs of a finished (or blocked) pipeline again: retries (new attempts of
-//! finished jobs) or a play (a `manual` job started by hand).
+//! finished jobs) or a play (a `manual` job started by hand); or, after a restart, a
+//! pipeline that was interrupted, from its recorded state.
 //!
 //! The pipeline resumes as GitLab's does ([`super::dag::drive_resume`]), in a fresh checkout
 //! of its commit, planned again with the same variables: the retried or played jobs start
@@ -21,42 +22,42 @@ use super::dag::{Resume, drive_resume};
 use super::scheduler::{PipelineRun, Resources, RunError, RunOptions, RunSummary, run_dir};
 use super::variables::masker_for;
 use crate::ci::pipeline::{Pipeline, When};
-use crate::store::{JobRow, JobStatus, PipelineStatus, Timestamp};
+use crate::store::{JobRow, JobStatus, PipelineId, PipelineStatus, Timestamp};
 
 /// The reason recorded with a skipped job that a retry re-opens.
 pub const RESET_REASON: &str = "a job before it was retried";
 
-/// Runs the recorded jobs `jobs` of one pipeline (status `created` for retries, `manual`
-/// for a play), as planned in `run.pipeline`, and what waits behind them; then records the
-/// pipeline's new status.
+/// Runs the recorded jobs `jobs` of pipeline `pipeline_id` (status `created` for retries,
+/// `manual` for a play), as planned in `run.pipeline`, and what waits behind them; then
+/// records the pipeline's new status. With no `jobs`, the pipeline resumes from its recorded
+/// state alone (a restart caught it between two jobs): its `created` jobs are decided and the
+/// `pending` ones run, as if the controller had never stopped.
 ///
 /// # Errors
 ///
-/// [`RunError::UnknownJob`] when the plan no longer has a job (or `jobs` is empty);
-/// [`RunError::Mask`]; [`RunError::Store`].
+/// [`RunError::UnknownJob`] when the plan no longer has a job; [`RunError::Mask`];
+/// [`RunError::Store`].
 pub async fn rerun_jobs(
     run: &PipelineRun<'_>,
     options: &RunOptions,
+    pipeline_id: PipelineId,
     jobs: &[JobRow],
     cancel: &CancellationToken,
 ) -> Result<RunSummary, RunError> {
     let started = Instant::now();
-    let unknown = |name: &str| RunError::UnknownJob { name: name.to_owned(), hint: None };
-    let first = jobs.first().ok_or_else(|| unknown(""))?;
     if let Some(job) = jobs.iter().find(|job| index_of(run.pipeline, &job.name).is_none()) {
-        return Err(unknown(&job.name));
+        return Err(RunError::UnknownJob { name: job.name.clone(), hint: None });
     }
     let resources = Resources::new(masker_for(&options.variables)?, options);
     let shared = resources.shared(run, options);
-    let pipeline_id = first.pipeline_id;
     let run_dir = run_dir(&options.state_dir, pipeline_id);
-    let played = jobs.iter().all(|job| job.status == JobStatus::Manual);
-    if !played {
-        reset_skipped(run, jobs)?;
+    let played = !jobs.is_empty() && jobs.iter().all(|job| job.status == JobStatus::Manual);
+    if !played && !jobs.is_empty() {
+        reset_skipped(run, pipeline_id, jobs)?;
     }
     run.store
         .set_pipeline_status(pipeline_id, PipelineStatus::Running, Timestamp::now())?;
-    let resume = resume_of(run, jobs, run_dir, if played { "played" } else { "retry" })?;
+    let resume = resume_of(run, pipeline_id, jobs, run_dir, if played { "played" } else { "retry" })?;
     let summaries = drive_resume(shared, run.pipeline, run.context, resume, cancel.child_token()).await;
     resources.finish().await;
     // Whatever happened, the pipeline must not stay `running`.
@@ -77,7 +78,7 @@ fn index_of(pipeline: &Pipeline, name: &str) -> Option<usize> {
 
 /// Re-opens (`skipped → created`) the skipped jobs after the retried `jobs`: those of a
 /// later stage than the earliest of them, and those needing one of them, directly or not.
-fn reset_skipped(run: &PipelineRun<'_>, jobs: &[JobRow]) -> Result<(), RunError> {
+fn reset_skipped(run: &PipelineRun<'_>, pipeline_id: PipelineId, jobs: &[JobRow]) -> Result<(), RunError> {
     let pipeline = run.pipeline;
     let stage_of = |stage: &str| pipeline.stages.iter().position(|s| s == stage);
     let earliest = jobs.iter().filter_map(|job| stage_of(&job.stage)).min();
@@ -94,7 +95,7 @@ fn reset_skipped(run: &PipelineRun<'_>, jobs: &[JobRow]) -> Result<(), RunError>
             break;
         }
     }
-    let rows = run.store.jobs_of(jobs[0].pipeline_id)?;
+    let rows = run.store.jobs_of(pipeline_id)?;
     let now = Timestamp::now();
     for row in latest_attempts(&rows) {
         let later = earliest.zip(stage_of(&row.stage)).is_some_and(|(earliest, stage)| stage > earliest);
@@ -107,8 +108,14 @@ fn reset_skipped(run: &PipelineRun<'_>, jobs: &[JobRow]) -> Result<(), RunError>
 
 /// The pipeline of `jobs` as it is recorded: the latest attempt of every job still in the
 /// plan, `jobs` starting.
-fn resume_of(run: &PipelineRun<'_>, jobs: &[JobRow], run_dir: PathBuf, reason: &'static str) -> Result<Resume, RunError> {
-    let rows = run.store.jobs_of(jobs[0].pipeline_id)?;
+fn resume_of(
+    run: &PipelineRun<'_>,
+    pipeline_id: PipelineId,
+    jobs: &[JobRow],
+    run_dir: PathBuf,
+    reason: &'static str,
+) -> Result<Resume, RunError> {
+    let rows = run.store.jobs_of(pipeline_id)?;
     let recorded: Vec<(usize, JobRow)> = latest_attempts(&rows)
         .into_iter()
         .filter_map(|row| Some((index_of(run.pipeline, &row.name)?, row.clone())))
@@ -123,7 +130,7 @@ fn resume_of(run: &PipelineRun<'_>, jobs: &[JobRow], run_dir: PathBuf, reason: &
         })
         .collect::<Result<_, _>>()?;
     Ok(Resume {
-        pipeline_id: jobs[0].pipeline_id,
+        pipeline_id,
         run_dir,
         jobs: recorded,
         start,
@@ -176,7 +183,7 @@ pub fn pipeline_status_of(jobs: &[JobRow]) -> PipelineStatus {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::{JobId, JobWhen, PipelineId};
+    use crate::store::{JobId, JobWhen};
 
     fn job(id: i64, name: &str, status: JobStatus, allow_failure: bool) -> JobRow {
         JobRow {

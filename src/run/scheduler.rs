@@ -30,7 +30,7 @@ use crate::ci::pipeline::{Job, Pipeline, When};
 use crate::ci::source::FileReader;
 use crate::executor::Executor;
 use crate::store::{
-    JobId, JobStatus, JobWhen, NewJob, NewPipeline, PipelineId, PipelineStatus, PipelineVariable,
+    EventId, JobId, JobStatus, JobWhen, NewJob, NewPipeline, PipelineId, PipelineStatus, PipelineVariable,
     Store, StoreError, Timestamp,
 };
 
@@ -72,6 +72,10 @@ pub struct RunOptions {
     /// `workflow:auto_cancel:on_new_commit: interruptible`: its `interruptible: true` jobs
     /// are canceled and the others go on (child pipelines are not affected).
     pub interrupt: Option<CancellationToken>,
+    /// The queued event this run carries out (the daemon's): linked to the pipeline in the
+    /// transaction that records it, so a crash cannot leave a pipeline its event does not
+    /// know (the event would start a second one after a restart).
+    pub event: Option<EventId>,
 }
 
 impl RunOptions {
@@ -92,6 +96,7 @@ impl RunOptions {
             pool_workspaces: false,
             after_success: None,
             interrupt: None,
+            event: None,
         }
     }
 }
@@ -213,7 +218,7 @@ pub async fn run_pipeline(
     })?;
     let resources = Resources::new(masker, options);
     let shared = resources.shared(run, options);
-    let created = create_records(shared, run.pipeline, run.context, &selected)?;
+    let created = create_records(shared, run.pipeline, run.context, &selected, options.event)?;
     run.observer.pipeline_created(created.pipeline_id);
     let summary = super::dag::drive(
         shared,
@@ -305,12 +310,14 @@ pub(crate) struct Created {
     pub jobs: Vec<(usize, JobId, PathBuf)>,
 }
 
-/// Records the pipeline and its selected jobs (all `created`).
+/// Records the pipeline and its selected jobs (all `created`), linked to `event` if given,
+/// in one transaction.
 pub(crate) fn create_records(
     shared: Shared<'_>,
     pipeline: &Pipeline,
     ctx: &PipelineContext,
     selected: &[usize],
+    event: Option<EventId>,
 ) -> Result<Created, RunError> {
     let store = shared.store;
     let now = Timestamp::now();
@@ -326,7 +333,7 @@ pub(crate) fn create_records(
         .map(|(name, value)| PipelineVariable::new(name.clone(), value.clone(), false))
         .chain(run_variables.iter().map(|v| PipelineVariable::new(v.name.clone(), v.value.clone(), v.masked)))
         .collect();
-    let pipeline_id = store.create_pipeline(&NewPipeline {
+    let new = NewPipeline {
         project_id,
         git_ref: ctx.git_ref.name().to_owned(),
         tag: matches!(ctx.git_ref, GitRef::Tag(_)),
@@ -337,15 +344,23 @@ pub(crate) fn create_records(
         plan,
         variables,
         created_at: now,
-    })?;
-    let run_dir = run_dir(&shared.options.state_dir, pipeline_id);
-    let mut jobs = Vec::with_capacity(selected.len());
-    for &index in selected {
-        let job = &pipeline.jobs[index];
-        let log_path = log_path(&run_dir, &job.name, 1);
-        let id = store.create_job(&new_job(pipeline_id, job, 1, None, &log_path))?;
-        jobs.push((index, id, log_path));
-    }
+    };
+    let state_dir = &shared.options.state_dir;
+    let jobs = |pipeline_id: PipelineId| -> Vec<NewJob> {
+        let run_dir = run_dir(state_dir, pipeline_id);
+        let new_job_of = |&index: &usize| {
+            let job = &pipeline.jobs[index];
+            new_job(pipeline_id, job, 1, None, &log_path(&run_dir, &job.name, 1))
+        };
+        selected.iter().map(new_job_of).collect()
+    };
+    let (pipeline_id, ids) = store.create_pipeline_with_jobs(&new, event, &jobs)?;
+    let run_dir = run_dir(state_dir, pipeline_id);
+    let jobs = selected
+        .iter()
+        .zip(ids)
+        .map(|(&index, id)| (index, id, log_path(&run_dir, &pipeline.jobs[index].name, 1)))
+        .collect();
     Ok(Created {
         pipeline_id,
         run_dir,

@@ -111,7 +111,7 @@ pub(crate) async fn run<'s>(
     let selected: Vec<usize> = (0..child.jobs.len())
         .filter(|&i| child.jobs[i].when != When::Never)
         .collect();
-    let created = match create_records(shared, &child, &ctx, &selected) {
+    let created = match create_records(shared, &child, &ctx, &selected, None) {
         Ok(created) => created,
         Err(error) => {
             let finished =

@@ -132,6 +132,28 @@ impl Store {
         write::create_pipeline(&mut self.conn(), new)
     }
 
+    /// Records a pipeline with the jobs `jobs` makes for it (given the new pipeline's id)
+    /// and, with `event`, links that event to it.
+    ///
+    /// # Guarantees
+    ///
+    /// One transaction: the pipeline (with its first status report), every job and the link,
+    /// or nothing; so a crash never leaves a pipeline without its jobs, nor one its event does
+    /// not know (the event would start another after a restart).
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::create_pipeline`] and [`Store::create_job`]; [`StoreError::NotFound`] for
+    /// an unknown event.
+    pub fn create_pipeline_with_jobs(
+        &self,
+        new: &NewPipeline,
+        event: Option<EventId>,
+        jobs: &dyn Fn(PipelineId) -> Vec<NewJob>,
+    ) -> Result<(PipelineId, Vec<JobId>), StoreError> {
+        write::create_pipeline_with_jobs(&mut self.conn(), new, event, jobs)
+    }
+
     /// Sets a pipeline's status (pipelines have no state machine: a retried job may bring a
     /// finished pipeline back to `running`).
     ///
@@ -497,21 +519,28 @@ impl Store {
         rerun::enqueue_rerun(&mut self.conn(), kind, job, log_path, now)
     }
 
-    /// Queues new attempts of finished jobs of one pipeline (each with its log path) and one
-    /// `retry` event that resumes the pipeline with all of them (payload `{"job": first,
-    /// "jobs": [ids]}`): what crash recovery does for every job a restart interrupted whose
-    /// `retry:` allows it. Unlike [`Store::enqueue_rerun`] it refuses neither a pipeline
-    /// left `running` nor a re-run the crash left queued.
+    /// Queues new attempts of interrupted jobs of `pipeline` (each with its log path) and one
+    /// `retry` event that resumes the pipeline from its recorded state with them (payload
+    /// `{"pipeline": id, "jobs": [ids]}`, plus `"job": first` when `jobs` is not empty): what
+    /// crash recovery does for every pipeline a restart interrupted. Every other `pending`
+    /// event that would run the pipeline (not a `cancel`) is marked `done`. Unlike
+    /// [`Store::enqueue_rerun`] it refuses neither a pipeline left `running` nor a re-run the
+    /// crash left queued.
     ///
     /// # Guarantees
     ///
-    /// One transaction: every attempt and the event, or nothing.
+    /// One transaction: every attempt, the event and the superseded events, or nothing; after
+    /// it, exactly one `pending` event resumes the pipeline.
     ///
     /// # Errors
     ///
-    /// [`StoreError::NotFound`]; [`StoreError::Refused`] when `jobs` is empty;
-    /// [`StoreError::Unstorable`] for a non-UTF-8 log path.
-    pub fn enqueue_retries(&self, jobs: &[(JobId, Option<&Path>)], now: Timestamp) -> Result<RerunQueued, StoreError> {
+    /// [`StoreError::NotFound`]; [`StoreError::Unstorable`] for a non-UTF-8 log path.
+    pub fn enqueue_resume(
+        &self,
+        pipeline: PipelineId,
+        jobs: &[(JobId, Option<&Path>)],
+        now: Timestamp,
+    ) -> Result<EventId, StoreError> {
         let jobs = jobs
             .iter()
             .map(|&(job, path)| match path {
@@ -522,7 +551,17 @@ impl Store {
                 None => Ok((job, None)),
             })
             .collect::<Result<Vec<_>, _>>()?;
-        rerun::enqueue_retries(&mut self.conn(), &jobs, now)
+        rerun::enqueue_resume(&mut self.conn(), pipeline, &jobs, now)
+    }
+
+    /// The pipelines that have neither ended nor rest on a manual job (`created`, `pending`,
+    /// `running`, …), oldest first: after a restart, those a previous process left unfinished.
+    ///
+    /// # Errors
+    ///
+    /// [`StoreError::Sqlite`].
+    pub fn unfinished_pipelines(&self) -> Result<Vec<PipelineId>, StoreError> {
+        rerun::unfinished_pipelines(&self.conn())
     }
 
     /// Records a request to cancel `pipeline` as a `pending` `cancel` event linked to it

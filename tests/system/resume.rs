@@ -193,3 +193,95 @@ b:
     );
     assert_eq!(pipeline.status.as_str(), "success", "{}", daemon.dump());
 }
+
+/// The jobs of the newest pipeline of `project`, as (name, attempt, status, has a process).
+fn newest(store: &sluice::store::Store, project: &str) -> Result<PipelineRow, String> {
+    let pipelines = store.list_pipelines(Some(project), 5).map_err(|e| e.to_string())?;
+    pipelines.into_iter().next().ok_or_else(|| format!("no pipeline of {project} yet"))
+}
+
+#[test]
+fn a_pipeline_a_restart_caught_between_two_jobs_goes_on_from_where_it_was() {
+    let marks = tempfile::tempdir().expect("temp dir");
+    let (go, built, tested) = (marks.path().join("go"), marks.path().join("built"), marks.path().join("tested"));
+    let demo = Remote::new();
+    let ci = format!(
+        "stages: [build, test]
+build:
+  stage: build
+  script:
+    - echo once >> {built}
+    - echo from-build > built.txt
+    - while [ ! -f {go} ]; do sleep 0.1; done
+  artifacts:
+    paths: [built.txt]
+test:
+  stage: test
+  script:
+    - echo once >> {tested}
+    - cat built.txt
+",
+        built = built.display(),
+        tested = tested.display(),
+        go = go.display()
+    );
+    demo.push(&ci, "two stages");
+    // The other project holds the only slot while `demo` is between its two jobs: its job
+    // queues for the slot while `build` runs, so the slot goes to it when `build` ends.
+    let other = Remote::new();
+    other.push("workflow:\n  rules:\n    - when: never\nnothing:\n  script: [\"true\"]\n", "no pipeline yet");
+    let config = format!(
+        "concurrency: 1\nprojects:\n  - name: demo\n    repo: \"{}\"\n    poll: 1s\n  - name: other\n    repo: \"{}\"\n    poll: 1s\n",
+        demo.bare.display(),
+        other.bare.display()
+    );
+    let mut daemon = Daemon::start(&config, &[]);
+    let store = daemon.store();
+    let building = daemon.eventually("`build` runs", || {
+        let pipeline = newest(&store, "demo")?;
+        let build = pipeline.jobs.iter().find(|j| j.name == "build").ok_or("no build job")?;
+        (build.status.as_str() == "running" && built.exists()).then_some(()).ok_or_else(|| format!("{:?}", attempts(&pipeline)))
+    });
+    building.unwrap_or_else(|last| panic!("{last}"));
+    other.push("hold:\n  script:\n    - sleep 300\n", "a job that waits for the slot");
+    let queued = daemon.eventually("`hold` waits for the slot", || {
+        let pipeline = newest(&store, "other")?;
+        let statuses: Vec<&str> = pipeline.jobs.iter().map(|j| j.status.as_str()).collect();
+        (statuses == ["pending"]).then_some(()).ok_or_else(|| format!("{:?}", attempts(&pipeline)))
+    });
+    queued.unwrap_or_else(|last| panic!("{last}"));
+    std::fs::write(&go, "").expect("let `build` end");
+    let between = daemon.eventually("`build` ended, `hold` runs, `test` waits", || {
+        let (pipeline, holding) = (newest(&store, "demo")?, newest(&store, "other")?);
+        let seen = (attempts(&pipeline), attempts(&holding));
+        let hold_runs = holding.jobs.iter().any(|j| j.status.as_str() == "running" && j.process.is_some());
+        (seen.0 == [("build", 1, "success"), ("test", 1, "pending")] && hold_runs)
+            .then_some(pipeline.clone())
+            .ok_or_else(|| format!("{seen:?}"))
+    });
+    let interrupted = between.unwrap_or_else(|last| panic!("{last}"));
+    daemon.kill9();
+    daemon.restart();
+
+    let finished = daemon.eventually("the pipeline goes on and ends", || {
+        let pipeline = store.get_pipeline(interrupted.id).map_err(|e| e.to_string())?;
+        (pipeline.status.is_final() && pipeline.jobs.iter().all(|j| j.status.is_final()))
+            .then_some(pipeline.clone())
+            .ok_or_else(|| format!("{} {:?}", pipeline.status, attempts(&pipeline)))
+    });
+    let pipeline = finished.unwrap_or_else(|last| panic!("{last}"));
+    assert_eq!(attempts(&pipeline), [("build", 1, "success"), ("test", 1, "success")], "{}", daemon.dump());
+    assert_eq!(pipeline.status.as_str(), "success", "{}", daemon.dump());
+    let runs = |path: &std::path::Path| std::fs::read_to_string(path).unwrap_or_default().lines().count();
+    assert_eq!((runs(&built), runs(&tested)), (1, 1), "each job ran once\n{}", daemon.dump());
+    let log = std::fs::read_to_string(pipeline.jobs[1].log_path.as_ref().expect("a log")).expect("log");
+    assert!(log.contains("from-build"), "`test` got `build`'s artifact: {log}");
+    assert_eq!(store.list_pipelines(Some("demo"), 5).expect("pipelines").len(), 1, "{}", daemon.dump());
+    // The interrupted `hold` (no `retry:`) failed, and its pipeline with it.
+    let holding = daemon.eventually("the other pipeline ends", || {
+        let pipeline = newest(&store, "other")?;
+        pipeline.status.is_final().then_some(pipeline.clone()).ok_or_else(|| format!("{} {:?}", pipeline.status, attempts(&pipeline)))
+    });
+    let holding = holding.unwrap_or_else(|last| panic!("{last}"));
+    assert_eq!((holding.status.as_str(), attempts(&holding)), ("failed", vec![("hold", 1, "failed")]), "{}", daemon.dump());
+}

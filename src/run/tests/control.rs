@@ -166,3 +166,61 @@ after: {stage: deploy, when: always, script: [echo after]}
         ("parent_pipeline", PipelineStatus::Success)
     );
 }
+
+/// A restart caught the pipeline between `build` and `test` (as crash recovery leaves it:
+/// `build` recorded with its artifacts, the later jobs `created`, the pipeline `running`);
+/// resumed with no starting job, it goes on as it would have, and resumed again once every
+/// job ended (the final status not yet written) it just settles.
+#[tokio::test]
+async fn a_pipeline_resumes_from_its_recorded_state_with_no_starting_job() {
+    let mut f = Fixture::new();
+    let yaml = "stages: [build, test, deploy]
+build: {stage: build, script: [echo built-here > built.txt], artifacts: {paths: [built.txt]}}
+test: {stage: test, script: [cat built.txt]}
+deploy: {stage: deploy, when: manual, script: [echo deploying]}
+";
+    f.options.only_jobs = Some(vec!["build".to_owned()]);
+    let first = f.run(yaml).await;
+    f.options.only_jobs = None;
+    let pipeline = f.plan(yaml);
+    let run_dir = super::super::scheduler::run_dir(&f.options.state_dir, first.pipeline_id);
+    for name in ["test", "deploy"] {
+        let job = pipeline.jobs.iter().find(|j| j.name == name).expect("planned");
+        let log = super::super::scheduler::log_path(&run_dir, name, 1);
+        let new = super::super::scheduler::new_job(first.pipeline_id, job, 1, None, &log);
+        f.store.create_job(&new).expect("job");
+    }
+    let at = crate::store::Timestamp::now();
+    f.store.set_pipeline_status(first.pipeline_id, PipelineStatus::Running, at).expect("status");
+
+    let resume = async |f: &Fixture| {
+        let ctx = Fixture::context();
+        let reader = f.reader(yaml);
+        let run = PipelineRun {
+            pipeline: &pipeline,
+            context: &ctx,
+            source: &f.source,
+            reader: &reader,
+            executor: std::sync::Arc::new(ShellExecutor::from_process_env()),
+            store: &f.store,
+            observer: &f.observer,
+        };
+        let cancel = CancellationToken::new();
+        let resumed = super::super::rerun_jobs(&run, &f.options, first.pipeline_id, &[], &cancel);
+        tokio::time::timeout(Duration::from_secs(60), resumed).await.expect("within a minute").expect("resume")
+    };
+    let summary = resume(&f).await;
+    assert_eq!(summary.status, PipelineStatus::Success);
+    let rows: Vec<(String, u32, JobStatus)> = f.rows(&summary).into_iter().map(|r| (r.name, r.attempt, r.status)).collect();
+    let expected = [("build", 1, JobStatus::Success), ("test", 1, JobStatus::Success), ("deploy", 1, JobStatus::Manual)];
+    assert_eq!(rows, expected.map(|(n, a, s)| (n.to_owned(), a, s)));
+    assert!(f.observer.lines("test").iter().any(|l| l == "built-here"), "`test` got `build`'s artifact");
+    let started = |name: &str| f.observer.events().iter().filter(|e| **e == Event::Started(name.to_owned())).count();
+    assert_eq!((started("build"), started("test"), started("deploy")), (1, 1, 0));
+
+    f.store.set_pipeline_status(first.pipeline_id, PipelineStatus::Running, at).expect("status");
+    let settled = resume(&f).await;
+    assert_eq!(settled.status, PipelineStatus::Success);
+    assert_eq!(f.store.get_pipeline(first.pipeline_id).expect("pipeline").status, PipelineStatus::Success);
+    assert_eq!((started("build"), started("test"), started("deploy")), (1, 1, 0), "nothing ran again");
+}

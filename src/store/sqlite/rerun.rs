@@ -91,36 +91,49 @@ pub(crate) fn enqueue_rerun(
     Ok(RerunQueued { job: target, event })
 }
 
-/// Queues new attempts of the finished jobs `jobs` (each with its log path) of one pipeline
-/// and one `retry` event that resumes the pipeline with all of them (payload
-/// `{"job": first, "jobs": [ids]}`). For crash recovery: unlike [`enqueue_rerun`] it does
-/// not refuse a pipeline left `running` or a queued re-run (the one a crash interrupted).
-pub(crate) fn enqueue_retries(
+/// Queues new attempts of the interrupted jobs `jobs` (each with its log path) of `pipeline`
+/// and one `retry` event that resumes the pipeline from its recorded state, starting them
+/// (payload `{"pipeline": id, "jobs": [ids]}`, with `"job": first` when there is one; no job
+/// at all when a restart caught the pipeline between two jobs). Every other `pending` event
+/// that would run the pipeline (the one that started it, a re-run the crash interrupted) is
+/// marked `done`, so exactly one event resumes it. For crash recovery: unlike
+/// [`enqueue_rerun`] it refuses neither a pipeline left `running` nor a queued re-run.
+pub(crate) fn enqueue_resume(
     conn: &mut Connection,
+    pipeline: PipelineId,
     jobs: &[(JobId, Option<&str>)],
     now: Timestamp,
-) -> Result<RerunQueued, StoreError> {
-    let Some(&(first, _)) = jobs.first() else {
-        return Err(StoreError::Refused { reason: "no job to retry".to_owned() });
-    };
+) -> Result<EventId, StoreError> {
     let tx = begin(conn)?;
     let origin: Option<Origin> = tx
         .query_row(
-            "SELECT p.project_id, p.ref, p.sha, p.tag, p.id
-             FROM jobs j JOIN pipelines p ON p.id = j.pipeline_id WHERE j.id = ?1",
-            [first],
+            "SELECT project_id, ref, sha, tag, id FROM pipelines WHERE id = ?1",
+            [pipeline],
             |r| Ok(Origin { project_id: r.get(0)?, git_ref: r.get(1)?, sha: r.get(2)?, tag: r.get(3)?, pipeline: r.get(4)? }),
         )
         .optional()
-        .context("read job")?;
-    let origin = origin.ok_or(StoreError::NotFound { kind: "job", id: first.get() })?;
+        .context("read pipeline")?;
+    let origin = origin.ok_or(StoreError::NotFound { kind: "pipeline", id: pipeline.get() })?;
     let mut attempts = Vec::with_capacity(jobs.len());
     for &(job, log_path) in jobs {
         attempts.push(insert_attempt(&tx, job, log_path, now)?);
     }
-    let event = insert_rerun_event(&tx, RerunKind::Retry, &origin, &attempts, now)?;
-    tx.commit().context("commit retries")?;
-    Ok(RerunQueued { job: attempts[0], event })
+    let ids: Vec<i64> = attempts.iter().map(|job| job.get()).collect();
+    let mut payload = json!({ "pipeline": pipeline.get(), "jobs": ids });
+    if let Some(first) = ids.first() {
+        payload["job"] = json!(first);
+    }
+    // Unique per pipeline and restart: a pipeline interrupted twice is resumed twice.
+    let dedup_key = format!("resume:{}:{}", pipeline.get(), now.as_unix_millis());
+    let event = insert_event(&tx, RerunKind::Retry, &origin, &dedup_key, &payload, now)?;
+    tx.execute(
+        "UPDATE events SET state = 'done', error = ?3
+         WHERE pipeline_id = ?1 AND state = 'pending' AND kind != 'cancel' AND id != ?2",
+        params![pipeline, event, format!("the controller restarted; event #{event} resumes the pipeline")],
+    )
+    .context("supersede the pipeline's events")?;
+    tx.commit().context("commit resume")?;
+    Ok(event)
 }
 
 /// The pipeline a re-run event belongs to.
@@ -164,9 +177,22 @@ fn insert_rerun_event(
     jobs: &[JobId],
     now: Timestamp,
 ) -> Result<EventId, StoreError> {
-    let full_ref = format!("refs/{}/{}", if origin.tag { "tags" } else { "heads" }, origin.git_ref);
     let ids: Vec<i64> = jobs.iter().map(|job| job.get()).collect();
     let payload = if ids.len() == 1 { json!({ "job": ids[0] }) } else { json!({ "job": ids[0], "jobs": ids }) };
+    let dedup_key = format!("{}:{}", kind.as_str(), ids[0]);
+    insert_event(tx, kind, origin, &dedup_key, &payload, now)
+}
+
+/// A `pending` `kind` event of `origin`'s pipeline.
+fn insert_event(
+    tx: &Transaction<'_>,
+    kind: RerunKind,
+    origin: &Origin,
+    dedup_key: &str,
+    payload: &serde_json::Value,
+    now: Timestamp,
+) -> Result<EventId, StoreError> {
+    let full_ref = format!("refs/{}/{}", if origin.tag { "tags" } else { "heads" }, origin.git_ref);
     tx.query_row(
         "INSERT INTO events (project_id, dedup_key, source, kind, git_ref, sha, payload, received_at,
              state, pipeline_id)
@@ -174,7 +200,7 @@ fn insert_rerun_event(
          RETURNING id",
         params![
             origin.project_id,
-            format!("{}:{}", kind.as_str(), ids[0]),
+            dedup_key,
             kind.as_str(),
             full_ref,
             origin.sha,
@@ -222,4 +248,20 @@ pub(crate) fn pipelines_by_status(conn: &Connection) -> Result<Vec<(PipelineStat
         counts.push((status, u64::try_from(n).unwrap_or(0)));
     }
     Ok(counts)
+}
+
+/// The pipelines not yet ended nor resting (`manual`), oldest first.
+pub(crate) fn unfinished_pipelines(conn: &Connection) -> Result<Vec<PipelineId>, StoreError> {
+    let mut statement = conn
+        .prepare(
+            "SELECT id FROM pipelines WHERE status IN ('created', 'waiting_for_resource', 'preparing',
+                 'pending', 'running', 'scheduled') ORDER BY id",
+        )
+        .context("read unfinished pipelines")?;
+    let rows = statement.query_map([], |r| r.get(0)).context("read unfinished pipelines")?;
+    let mut ids = Vec::new();
+    for row in rows {
+        ids.push(row.context("read unfinished pipelines")?);
+    }
+    Ok(ids)
 }

@@ -8,7 +8,7 @@ use serde_json::json;
 
 use crate::store::error::SqlContext;
 use crate::store::{
-    FailureReason, JobId, JobStatus, NewJob, NewPipeline, PipelineId, PipelineStatus,
+    EventId, FailureReason, JobId, JobStatus, NewJob, NewPipeline, PipelineId, PipelineStatus,
     PipelineVariable, ProcessRecord, ProjectId, StoreError, Timestamp,
 };
 
@@ -45,7 +45,36 @@ pub(crate) fn create_pipeline(
     new: &NewPipeline,
 ) -> Result<PipelineId, StoreError> {
     let tx = begin(conn)?;
-    require(&tx, "project", "projects", new.project_id.get())?;
+    let id = insert_pipeline(&tx, new)?;
+    tx.commit().context("commit pipeline")?;
+    Ok(id)
+}
+
+/// Records a pipeline, the jobs `jobs` makes for it and the link from `event` to it, in one
+/// transaction.
+pub(crate) fn create_pipeline_with_jobs(
+    conn: &mut Connection,
+    new: &NewPipeline,
+    event: Option<EventId>,
+    jobs: &dyn Fn(PipelineId) -> Vec<NewJob>,
+) -> Result<(PipelineId, Vec<JobId>), StoreError> {
+    let tx = begin(conn)?;
+    let id = insert_pipeline(&tx, new)?;
+    let jobs = jobs(id).iter().map(|job| insert_job(&tx, job)).collect::<Result<Vec<_>, _>>()?;
+    if let Some(event) = event {
+        let linked = tx
+            .execute("UPDATE events SET pipeline_id = ?2 WHERE id = ?1", params![event, id])
+            .context("link event to its pipeline")?;
+        if linked == 0 {
+            return Err(StoreError::NotFound { kind: "event", id: event.get() });
+        }
+    }
+    tx.commit().context("commit pipeline")?;
+    Ok((id, jobs))
+}
+
+fn insert_pipeline(tx: &Transaction<'_>, new: &NewPipeline) -> Result<PipelineId, StoreError> {
+    require(tx, "project", "projects", new.project_id.get())?;
     let variables = variables_json(&new.variables);
     let id = tx
         .query_row(
@@ -69,8 +98,7 @@ pub(crate) fn create_pipeline(
             |row| row.get(0),
         )
         .context("insert pipeline")?;
-    super::reports::enqueue(&tx, id, new.created_at)?;
-    tx.commit().context("commit pipeline")?;
+    super::reports::enqueue(tx, id, new.created_at)?;
     Ok(id)
 }
 
@@ -121,14 +149,20 @@ pub(crate) fn set_pipeline_status(
 }
 
 pub(crate) fn create_job(conn: &mut Connection, new: &NewJob) -> Result<JobId, StoreError> {
+    let tx = begin(conn)?;
+    let id = insert_job(&tx, new)?;
+    tx.commit().context("commit job")?;
+    Ok(id)
+}
+
+fn insert_job(tx: &Transaction<'_>, new: &NewJob) -> Result<JobId, StoreError> {
     if !new.status.is_initial() {
         return Err(StoreError::InvalidInitialStatus { status: new.status });
     }
     let log_path = new.log_path.as_deref().map(path_text).transpose()?;
-    let tx = begin(conn)?;
-    require(&tx, "pipeline", "pipelines", new.pipeline_id.get())?;
+    require(tx, "pipeline", "pipelines", new.pipeline_id.get())?;
     if let Some(retried) = new.retry_of {
-        require(&tx, "job", "jobs", retried.get())?;
+        require(tx, "job", "jobs", retried.get())?;
     }
     let id: JobId = tx
         .query_row(
@@ -153,8 +187,7 @@ pub(crate) fn create_job(conn: &mut Connection, new: &NewJob) -> Result<JobId, S
             |row| row.get(0),
         )
         .context("insert job")?;
-    record_transition(&tx, id, None, new.status, new.created_at, Some("created"))?;
-    tx.commit().context("commit job")?;
+    record_transition(tx, id, None, new.status, new.created_at, Some("created"))?;
     Ok(id)
 }
 
