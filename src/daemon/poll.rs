@@ -1,6 +1,8 @@
 //! One poller per project with `poll:` set: fetch the mirror at start and then every
 //! interval (or at once when a webhook for the project arrives), and record an event for
 //! every watched ref whose tip moved, in the same transaction as the ref's new last seen tip.
+//! A failing poll is logged when polling starts failing and when the error changes, and its
+//! recovery once, not at every interval (an unreachable remote would fill the log).
 
 use std::sync::Arc;
 
@@ -45,6 +47,7 @@ impl Poller {
     pub async fn run(self, shutdown: CancellationToken) {
         let Some(interval) = self.project.poll else { return };
         let name = self.project.name.as_str().to_owned();
+        let mut failing = Failing::default();
         loop {
             let (project, id, mirrors, store) = (
                 self.project.clone(),
@@ -56,14 +59,28 @@ impl Poller {
                 () = shutdown.cancelled() => break,
                 polled = tokio::task::spawn_blocking(move || poll_once(&project, id, &mirrors, &store)) => polled,
             };
-            match polled {
-                Ok(Ok(0)) => {}
+            let failure = match polled {
                 Ok(Ok(recorded)) => {
-                    tracing::info!(project = %name, recorded, "polling recorded new ref tips");
-                    self.wake_worker.notify_one();
+                    if recorded > 0 {
+                        tracing::info!(project = %name, recorded, "polling recorded new ref tips");
+                        self.wake_worker.notify_one();
+                    }
+                    None
                 }
-                Ok(Err(failed)) => tracing::warn!(project = %name, "{:#}", anyhow::Error::new(failed)),
-                Err(panicked) => tracing::error!(project = %name, "polling panicked: {panicked}"),
+                Ok(Err(failed)) => Some(format!("{:#}", anyhow::Error::new(failed))),
+                Err(panicked) => Some(format!("polling panicked: {panicked}")),
+            };
+            match failure {
+                Some(error) => {
+                    if failing.failed(&error) {
+                        tracing::warn!(project = %name, "{error} (logged again when the error changes or polling works again)");
+                    }
+                }
+                None => {
+                    if let Some(polls) = failing.recovered() {
+                        tracing::info!(project = %name, failed_polls = polls, "polling works again");
+                    }
+                }
             }
             tokio::select! {
                 () = shutdown.cancelled() => break,
@@ -71,6 +88,34 @@ impl Poller {
                 () = self.fetch_now.notified() => {}
             }
         }
+    }
+}
+
+/// A poller's run of failed polls, which decides what is worth logging.
+#[derive(Debug, Default)]
+struct Failing {
+    /// The last error, while polls fail.
+    error: Option<String>,
+    /// How many polls failed in a row.
+    polls: u32,
+}
+
+impl Failing {
+    /// Counts a failed poll; `true` when `error` is worth logging: the first failure, or an
+    /// error other than the last one.
+    fn failed(&mut self, error: &str) -> bool {
+        self.polls += 1;
+        let new = self.error.as_deref() != Some(error);
+        if new {
+            self.error = Some(error.to_owned());
+        }
+        new
+    }
+
+    /// Counts a poll that worked; the number of failed polls before it when they end.
+    fn recovered(&mut self) -> Option<u32> {
+        self.error.take()?;
+        Some(std::mem::take(&mut self.polls))
     }
 }
 
@@ -117,6 +162,20 @@ mod tests {
     use super::*;
     use crate::config::{Environment, parse};
     use crate::git::test_cli::git;
+
+    #[test]
+    fn a_failing_poll_is_logged_when_it_starts_or_changes_and_its_end_once() {
+        let mut failing = Failing::default();
+        assert_eq!(failing.recovered(), None, "nothing to say while polls work");
+        let logged: Vec<bool> = ["unreachable", "unreachable", "unreachable", "refused", "refused"]
+            .iter()
+            .map(|error| failing.failed(error))
+            .collect();
+        assert_eq!(logged, [true, false, false, true, false]);
+        assert_eq!(failing.recovered(), Some(5));
+        assert_eq!(failing.recovered(), None);
+        assert!(failing.failed("unreachable"), "a new run of failures is logged again");
+    }
 
     #[test]
     fn one_event_per_new_watched_tip_and_none_when_nothing_changed() {

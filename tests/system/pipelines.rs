@@ -267,3 +267,28 @@ fn pipelines_get_the_version_gate_variables_as_sluice_run_gives_them() {
     let log = std::fs::read_to_string(pipeline.jobs[0].log_path.as_ref().expect("a log")).expect("log");
     assert!(log.contains("version=1.2.0 publish=true published="), "{log}");
 }
+
+#[test]
+fn a_failing_poll_is_logged_when_it_starts_failing_and_when_it_works_again_not_every_time() {
+    let remote = Remote::new();
+    let sha = remote.push(PASSING, "two jobs that pass");
+    let later = remote.bare.with_file_name("later.git");
+    let config = format!("projects:\n  - name: demo\n    repo: \"{}\"\n    poll: 1s\n", later.display());
+    let daemon = Daemon::start(&config, &[]);
+    let failing = |log: &str| log.lines().filter(|l| l.contains("cannot poll the repository")).count();
+    let warned = daemon.eventually("the failing poll is logged", || {
+        let log = daemon.stderr();
+        (failing(&log) > 0).then_some(()).ok_or(log)
+    });
+    warned.unwrap_or_else(|last| panic!("{last}"));
+    // Not a synchronisation: polls come every second, and a few more should fail unlogged.
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    std::fs::rename(&remote.bare, &later).expect("the repository appears");
+    finished_pipeline(&daemon, &sha);
+    let recovered = daemon.eventually("the recovery is logged", || {
+        let log = daemon.stderr();
+        log.contains("polling works again").then_some(log.clone()).ok_or(log)
+    });
+    let log = recovered.unwrap_or_else(|last| panic!("{last}"));
+    assert_eq!(failing(&log), 1, "one line for the whole run of failed polls:\n{log}");
+}
