@@ -187,11 +187,6 @@ fn a_pushed_commit_is_polled_planned_and_run() {
     );
 }
 
-const SLOW: &str = "slow:
-  script:
-    - sleep 300
-";
-
 /// Whether process `pid` is gone (absent, or a zombie nobody reaped yet).
 pub(crate) fn process_gone(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -204,8 +199,13 @@ pub(crate) fn process_gone(pid: u32) -> bool {
 
 #[test]
 fn a_restart_fails_the_interrupted_job_kills_its_process_and_runs_nothing_twice() {
+    let marks = tempfile::tempdir().expect("temp dir");
+    let started = marks.path().join("started");
     let remote = Remote::new();
-    let sha = remote.push(SLOW, "a job that outlives the daemon");
+    // One command line: once the mark exists, the shell has printed everything it prints
+    // (its `$ …` echo), so the daemon's death cannot kill it with a broken pipe.
+    let slow = format!("slow:\n  script:\n    - touch {} && sleep 300\n", started.display());
+    let sha = remote.push(&slow, "a job that outlives the daemon");
     let mut daemon = start(&remote);
     let store = daemon.store();
     let running = daemon.eventually("the job runs with its process recorded", || {
@@ -214,7 +214,7 @@ fn a_restart_fails_the_interrupted_job_kills_its_process_and_runs_nothing_twice(
             .iter()
             .flat_map(|p| &p.jobs)
             .find(|j| j.process.is_some() && j.status.as_str() == "running");
-        job.cloned().ok_or_else(|| format!("{pipelines:?}"))
+        job.filter(|_| started.exists()).cloned().ok_or_else(|| format!("{pipelines:?}"))
     });
     let job = running.unwrap_or_else(|last| panic!("{last}"));
     let process = job.process.expect("recorded");

@@ -61,9 +61,13 @@ fn an_interrupted_job_with_retry_runs_again_after_a_restart() {
 
 #[test]
 fn a_cancel_accepted_before_a_crash_still_cancels_after_the_restart() {
+    let marks = tempfile::tempdir().expect("temp dir");
+    let trapped = marks.path().join("trapped");
     let remote = Remote::new();
-    // The job ignores SIGTERM: after the cancel it runs on for the 10 s grace period.
-    remote.push("stubborn:\n  retry: 2\n  script:\n    - trap '' TERM; sleep 300\n", "a job that ignores SIGTERM");
+    // The job ignores SIGTERM: after the cancel it runs on for the 10 s grace period. It is
+    // canceled only once the mark says the trap is set (a SIGTERM before would end it).
+    let ci = format!("stubborn:\n  retry: 2\n  script:\n    - trap '' TERM; touch {}; sleep 300\n", trapped.display());
+    remote.push(&ci, "a job that ignores SIGTERM");
     let config = format!("projects:\n  - name: demo\n    repo: \"{}\"\n    poll: 1s\n", remote.bare.display());
     let mut daemon = Daemon::start(&config, &[]);
     let token = create_token(&daemon, "writer", "write");
@@ -71,7 +75,7 @@ fn a_cancel_accepted_before_a_crash_still_cancels_after_the_restart() {
     let running = daemon.eventually("the job runs with its process recorded", || {
         let pipelines = store.list_pipelines(Some("demo"), 5).map_err(|e| e.to_string())?;
         let job = pipelines.iter().flat_map(|p| &p.jobs).find(|j| j.process.is_some() && j.status.as_str() == "running");
-        job.cloned().ok_or_else(|| format!("{pipelines:?}"))
+        job.filter(|_| trapped.exists()).cloned().ok_or_else(|| format!("{pipelines:?}"))
     });
     let job = running.unwrap_or_else(|last| panic!("{last}"));
     let path = format!("/api/v1/pipelines/{}/cancel", job.pipeline_id.get());
