@@ -107,7 +107,8 @@ pub async fn serve(listener: TcpListener, daemon: Daemon, shutdown: Cancellation
     let report_projects: Vec<_> = projects.iter().map(|(project, id, _)| (project.clone(), *id)).collect();
     let outbox = reports::outbox(&report_projects, &store, bound).await?;
 
-    // Jobs a previous process left `running` are settled before anything new starts.
+    // Jobs a previous process left `running` are settled, and the pipelines it left unfinished
+    // queued to resume, before anything new starts.
     {
         let store = store.clone();
         tokio::task::spawn_blocking(move || recover::settle_interrupted_jobs(&store))

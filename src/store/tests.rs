@@ -19,7 +19,7 @@ fn temp_store() -> (TempDir, PathBuf, Store) {
     (dir, path, store)
 }
 
-fn new_pipeline(project_id: ProjectId, created_at: i64) -> NewPipeline {
+pub(super) fn new_pipeline(project_id: ProjectId, created_at: i64) -> NewPipeline {
     NewPipeline {
         project_id,
         git_ref: "main".to_owned(),
@@ -37,7 +37,7 @@ fn new_pipeline(project_id: ProjectId, created_at: i64) -> NewPipeline {
     }
 }
 
-fn new_job(pipeline_id: PipelineId, name: &str) -> NewJob {
+pub(super) fn new_job(pipeline_id: PipelineId, name: &str) -> NewJob {
     NewJob {
         pipeline_id,
         name: name.to_owned(),

@@ -267,38 +267,11 @@ fn a_failed_insert_moves_no_ref_head() {
 
 #[test]
 fn a_pipeline_its_jobs_and_its_events_link_are_recorded_together_or_not_at_all() {
+    use super::tests::{new_job, new_pipeline};
     let (_dir, _path, store, project) = store_with_project();
     let event = store.insert_event(project, &push("gitlab:1", "aaa")).expect("insert").id();
-    let new = NewPipeline {
-        project_id: project,
-        git_ref: "main".to_owned(),
-        tag: false,
-        sha: "aaa".to_owned(),
-        before_sha: None,
-        source: "push".to_owned(),
-        status: PipelineStatus::Created,
-        plan: json!({}),
-        variables: Vec::new(),
-        created_at: at(200),
-    };
-    let jobs = |pipeline: PipelineId| -> Vec<NewJob> {
-        ["build", "test"]
-            .iter()
-            .map(|name| NewJob {
-                pipeline_id: pipeline,
-                name: (*name).to_owned(),
-                stage: "test".to_owned(),
-                status: JobStatus::Created,
-                when: JobWhen::OnSuccess,
-                allow_failure: false,
-                attempt: 1,
-                retry_of: None,
-                resource_group: None,
-                log_path: None,
-                created_at: at(200),
-            })
-            .collect()
-    };
+    let new = new_pipeline(project, 200);
+    let jobs = |pipeline: PipelineId| vec![new_job(pipeline, "build"), new_job(pipeline, "test")];
     let unknown = store.create_pipeline_with_jobs(&new, Some(EventId::new(999)), &jobs);
     assert!(matches!(unknown, Err(StoreError::NotFound { kind: "event", .. })), "{unknown:?}");
     assert!(store.list_pipelines(None, 10).expect("pipelines").is_empty(), "nothing of it is left");

@@ -3,7 +3,7 @@
 //! jobs; a retried job re-opens the jobs its failure skipped, which then run.
 
 use serde_json::json;
-use sluice::store::{JobStatus, PipelineRow};
+use sluice::store::{JobStatus, PipelineId, PipelineRow, Store};
 
 use crate::api::{call, create_token, expect, job_named, trigger, wait_pipeline};
 use crate::daemon::Daemon;
@@ -11,6 +11,17 @@ use crate::pipelines::{Remote, process_gone};
 
 fn attempts(pipeline: &PipelineRow) -> Vec<(&str, u32, &str)> {
     pipeline.jobs.iter().map(|j| (j.name.as_str(), j.attempt, j.status.as_str())).collect()
+}
+
+/// Waits until pipeline `id` and every job of it have ended.
+fn ended(daemon: &Daemon, store: &Store, id: PipelineId) -> PipelineRow {
+    let finished = daemon.eventually("the pipeline goes on and ends", || {
+        let pipeline = store.get_pipeline(id).map_err(|e| e.to_string())?;
+        (pipeline.status.is_final() && pipeline.jobs.iter().all(|j| j.status.is_final()))
+            .then_some(pipeline.clone())
+            .ok_or_else(|| format!("{} {:?}", pipeline.status, attempts(&pipeline)))
+    });
+    finished.unwrap_or_else(|last| panic!("{last}"))
 }
 
 #[test]
@@ -57,13 +68,7 @@ after:
     daemon.kill9();
     daemon.restart();
 
-    let finished = daemon.eventually("the pipeline goes on and ends", || {
-        let pipeline = store.get_pipeline(interrupted.id).map_err(|e| e.to_string())?;
-        (pipeline.status.is_final() && pipeline.jobs.iter().all(|j| j.status.is_final()))
-            .then_some(pipeline.clone())
-            .ok_or_else(|| format!("{} {:?}", pipeline.status, attempts(&pipeline)))
-    });
-    let pipeline = finished.unwrap_or_else(|last| panic!("{last}"));
+    let pipeline = ended(&daemon, &store, interrupted.id);
     let mut seen = attempts(&pipeline);
     seen.sort();
     assert_eq!(
@@ -178,13 +183,7 @@ b:
     daemon.kill9();
     daemon.restart();
 
-    let finished = daemon.eventually("the pipeline goes on and ends", || {
-        let pipeline = store.get_pipeline(interrupted.id).map_err(|e| e.to_string())?;
-        (pipeline.status.is_final() && pipeline.jobs.iter().all(|j| j.status.is_final()))
-            .then_some(pipeline.clone())
-            .ok_or_else(|| format!("{} {:?}", pipeline.status, attempts(&pipeline)))
-    });
-    let pipeline = finished.unwrap_or_else(|last| panic!("{last}"));
+    let pipeline = ended(&daemon, &store, interrupted.id);
     assert_eq!(
         attempts(&pipeline),
         [("a", 1, "failed"), ("b", 1, "success"), ("a", 2, "success")],
@@ -194,8 +193,8 @@ b:
     assert_eq!(pipeline.status.as_str(), "success", "{}", daemon.dump());
 }
 
-/// The jobs of the newest pipeline of `project`, as (name, attempt, status, has a process).
-fn newest(store: &sluice::store::Store, project: &str) -> Result<PipelineRow, String> {
+/// The newest pipeline of `project`.
+fn newest(store: &Store, project: &str) -> Result<PipelineRow, String> {
     let pipelines = store.list_pipelines(Some(project), 5).map_err(|e| e.to_string())?;
     pipelines.into_iter().next().ok_or_else(|| format!("no pipeline of {project} yet"))
 }
@@ -263,13 +262,7 @@ test:
     daemon.kill9();
     daemon.restart();
 
-    let finished = daemon.eventually("the pipeline goes on and ends", || {
-        let pipeline = store.get_pipeline(interrupted.id).map_err(|e| e.to_string())?;
-        (pipeline.status.is_final() && pipeline.jobs.iter().all(|j| j.status.is_final()))
-            .then_some(pipeline.clone())
-            .ok_or_else(|| format!("{} {:?}", pipeline.status, attempts(&pipeline)))
-    });
-    let pipeline = finished.unwrap_or_else(|last| panic!("{last}"));
+    let pipeline = ended(&daemon, &store, interrupted.id);
     assert_eq!(attempts(&pipeline), [("build", 1, "success"), ("test", 1, "success")], "{}", daemon.dump());
     assert_eq!(pipeline.status.as_str(), "success", "{}", daemon.dump());
     let runs = |path: &std::path::Path| std::fs::read_to_string(path).unwrap_or_default().lines().count();
