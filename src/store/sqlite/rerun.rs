@@ -123,8 +123,15 @@ pub(crate) fn enqueue_resume(
     if let Some(first) = ids.first() {
         payload["job"] = json!(first);
     }
-    // Unique per pipeline and restart: a pipeline interrupted twice is resumed twice.
-    let dedup_key = format!("resume:{}:{}", pipeline.get(), now.as_unix_millis());
+    // Numbered per pipeline: a pipeline interrupted twice is resumed twice.
+    let resumed: i64 = tx
+        .query_row(
+            "SELECT count(*) FROM events WHERE pipeline_id = ?1 AND dedup_key LIKE 'resume:%'",
+            [pipeline],
+            |r| r.get(0),
+        )
+        .context("count the pipeline's resumptions")?;
+    let dedup_key = format!("resume:{}:{}", pipeline.get(), resumed + 1);
     let event = insert_event(&tx, RerunKind::Retry, &origin, &dedup_key, &payload, now)?;
     tx.execute(
         "UPDATE events SET state = 'done', error = ?3
