@@ -69,7 +69,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(payload)
     do_GET = backend
     do_POST = backend
-server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 context.load_cert_chain(cert, key)
 server.socket = context.wrap_socket(server.socket, server_side=True)

@@ -60,7 +60,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
                                    capture_output=True, check=True).stdout
         token = signing_input + "." + b64url(signature)
         self.reply(200, {"token": token, "access_token": token, "expires_in": 300})
-server = http.server.HTTPServer(("127.0.0.1", 0), Handler)
+server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
 print(server.server_address[1], flush=True)
 server.serve_forever()
 "#;
