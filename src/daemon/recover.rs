@@ -305,6 +305,27 @@ mod tests {
     }
 
     #[test]
+    fn a_play_the_crash_caught_before_its_job_started_is_carried_by_the_resuming_event() {
+        use crate::store::RerunKind;
+        let store = Store::open_in_memory().expect("store");
+        let at = Timestamp::from_unix_millis;
+        let (pipeline, jobs) = running_pipeline(&store, &["build", "deploy"]);
+        started_by_an_event(&store, pipeline);
+        store.transition_job(jobs[0], JobStatus::Running, None, at(4)).expect("running");
+        store.finish_job(jobs[0], JobStatus::Success, Some(0), None, at(5)).expect("success");
+        store.transition_job(jobs[1], JobStatus::Manual, None, at(5)).expect("manual");
+        store.set_pipeline_status(pipeline, PipelineStatus::Manual, at(6)).expect("blocked");
+        let play = store.enqueue_rerun(RerunKind::Play, jobs[1], None, at(7)).expect("play").event;
+        // The worker set the pipeline running, and the process died before `deploy` started.
+        store.set_pipeline_status(pipeline, PipelineStatus::Running, at(8)).expect("running");
+        settle_interrupted_jobs(&store).expect("settle");
+        let resumes = resumes(&store, pipeline);
+        assert_eq!(resumes.len(), 1, "{resumes:?}");
+        assert_eq!(resumes[0].payload["jobs"], serde_json::json!([jobs[1].get()]));
+        assert_eq!(store.get_event(play).expect("event").state, EventState::Done);
+    }
+
+    #[test]
     fn ended_and_resting_pipelines_are_left_as_they_are() {
         let store = Store::open_in_memory().expect("store");
         for status in [PipelineStatus::Success, PipelineStatus::Canceled, PipelineStatus::Manual] {

@@ -66,7 +66,9 @@ impl Worker {
             RerunKind::Retry => JobStatus::Created,
             RerunKind::Play => JobStatus::Manual,
         };
-        let (jobs, ran): (Vec<JobRow>, Vec<JobRow>) = jobs.into_iter().partition(|job| job.status == waiting);
+        // Recovery's event also names the manual job of a play the crash interrupted.
+        let startable = |job: &JobRow| job.status == waiting || (resumed.is_some() && job.status == JobStatus::Manual);
+        let (jobs, ran): (Vec<JobRow>, Vec<JobRow>) = jobs.into_iter().partition(startable);
         let ended = pipeline.status.is_final() || pipeline.status == PipelineStatus::Manual;
         if (jobs.is_empty() && resumed.is_none()) || (resumed.is_some() && ended) {
             let mut notes: Vec<String> = ran.iter().map(|job| format!("job {} is already `{}`", job.id, job.status)).collect();

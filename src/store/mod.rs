@@ -523,7 +523,9 @@ impl Store {
     /// `retry` event that resumes the pipeline from its recorded state with them (payload
     /// `{"pipeline": id, "jobs": [ids]}`, plus `"job": first` when `jobs` is not empty): what
     /// crash recovery does for every pipeline a restart interrupted. Every other `pending`
-    /// event that would run the pipeline (not a `cancel`) is marked `done`. Unlike
+    /// event that would run the pipeline (not a `cancel`) is marked `done`, and the jobs such
+    /// a re-run had not started yet (`created` attempts, a `manual` job to play) are named by
+    /// the new event as well. Unlike
     /// [`Store::enqueue_rerun`] it refuses neither a pipeline left `running` nor a re-run the
     /// crash left queued.
     ///

@@ -96,7 +96,8 @@ pub(crate) fn enqueue_rerun(
 /// (payload `{"pipeline": id, "jobs": [ids]}`, with `"job": first` when there is one; no job
 /// at all when a restart caught the pipeline between two jobs). Every other `pending` event
 /// that would run the pipeline (the one that started it, a re-run the crash interrupted) is
-/// marked `done`, so exactly one event resumes it. For crash recovery: unlike
+/// marked `done`, so exactly one event resumes it; the jobs such a re-run was about to start
+/// are named by the new event too. For crash recovery: unlike
 /// [`enqueue_rerun`] it refuses neither a pipeline left `running` nor a queued re-run.
 pub(crate) fn enqueue_resume(
     conn: &mut Connection,
@@ -118,7 +119,8 @@ pub(crate) fn enqueue_resume(
     for &(job, log_path) in jobs {
         attempts.push(insert_attempt(&tx, job, log_path, now)?);
     }
-    let ids: Vec<i64> = attempts.iter().map(|job| job.get()).collect();
+    let mut ids: Vec<i64> = attempts.iter().map(|job| job.get()).collect();
+    ids.extend(not_started(&tx, pipeline)?);
     let mut payload = json!({ "pipeline": pipeline.get(), "jobs": ids });
     if let Some(first) = ids.first() {
         payload["job"] = json!(first);
@@ -141,6 +143,29 @@ pub(crate) fn enqueue_resume(
     .context("supersede the pipeline's events")?;
     tx.commit().context("commit resume")?;
     Ok(event)
+}
+
+/// The jobs that a `pending` re-run of `pipeline` names and that have not started yet
+/// (`created` retry attempts, a `manual` job to play): the crash came after the re-run set
+/// the pipeline `running` and before they started, and the event that resumes the pipeline
+/// must start them in its place.
+fn not_started(tx: &Transaction<'_>, pipeline: PipelineId) -> Result<Vec<i64>, StoreError> {
+    let mut statement = tx
+        .prepare(
+            "SELECT DISTINCT j.id FROM events e
+             JOIN json_each(coalesce(json_extract(e.payload, '$.jobs'), json_array(json_extract(e.payload, '$.job')))) n
+             JOIN jobs j ON j.id = n.value
+             WHERE e.pipeline_id = ?1 AND e.state = 'pending'
+               AND ((e.kind = 'retry' AND j.status = 'created') OR (e.kind = 'play' AND j.status = 'manual'))
+             ORDER BY j.id",
+        )
+        .context("read the jobs of queued re-runs")?;
+    let rows = statement.query_map([pipeline], |r| r.get(0)).context("read the jobs of queued re-runs")?;
+    let mut ids = Vec::new();
+    for row in rows {
+        ids.push(row.context("read the jobs of queued re-runs")?);
+    }
+    Ok(ids)
 }
 
 /// The pipeline a re-run event belongs to.
