@@ -2,7 +2,8 @@
 //! API recorded as a `cancel` event before answering. A pipeline running in this process is
 //! canceled through its token (the run stops its jobs and records `canceled`); one that does
 //! not run here (blocked on a manual job, or interrupted by a restart) is settled in the
-//! store: its unfinished jobs and the pipeline become `canceled`.
+//! store: its unfinished jobs and the pipeline become `canceled`. A request made before the
+//! pipeline was retried or played again is for a run that has ended: it is just marked done.
 
 use super::worker::{Handled, Worker, chain};
 use crate::store::{EventRow, EventState, JobStatus, PipelineId, PipelineStatus, Store, StoreError, Timestamp};
@@ -17,6 +18,23 @@ impl Worker {
             let reason = "cancel request without a pipeline".to_owned();
             return self.mark(row.id, EventState::Failed, None, Some(reason)).await;
         };
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.cancel_requested(pipeline)).await {
+            Ok(Ok(true)) => {}
+            // The pipeline was re-run after this request (the run it was for had ended).
+            Ok(Ok(false)) => {
+                let note = "the pipeline was retried or played after this request".to_owned();
+                return self.mark(row.id, EventState::Done, Some(pipeline), Some(note)).await;
+            }
+            Ok(Err(failed)) => {
+                tracing::error!(pipeline = pipeline.get(), "cannot read the cancel requests: {}", chain(&failed));
+                return Handled::Stuck;
+            }
+            Err(panicked) => {
+                tracing::error!(pipeline = pipeline.get(), "reading the cancel requests panicked: {panicked}");
+                return Handled::Stuck;
+            }
+        }
         if self.running.cancel(pipeline) {
             return self.mark(row.id, EventState::Done, Some(pipeline), None).await;
         }

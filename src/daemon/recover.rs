@@ -355,6 +355,26 @@ mod tests {
     }
 
     #[test]
+    fn a_cancel_of_an_earlier_run_does_not_cancel_a_retried_pipeline() {
+        use crate::store::RerunKind;
+        let store = Store::open_in_memory().expect("store");
+        let at = Timestamp::from_unix_millis;
+        let (pipeline, jobs) = running_pipeline(&store, &["a"]);
+        started_by_an_event(&store, pipeline);
+        let cancel = store.request_cancel(pipeline, at(4)).expect("cancel").id();
+        store.mark_event(cancel, EventState::Done, Some(pipeline), None).expect("carried out");
+        store.transition_job(jobs[0], JobStatus::Canceled, None, at(5)).expect("canceled");
+        store.set_pipeline_status(pipeline, PipelineStatus::Canceled, at(5)).expect("canceled");
+        let retry = store.enqueue_rerun(RerunKind::Retry, jobs[0], None, at(6)).expect("retry");
+        store.set_pipeline_status(pipeline, PipelineStatus::Running, at(7)).expect("running");
+        store.transition_job(retry.job, JobStatus::Running, None, at(8)).expect("running");
+        settle_interrupted_jobs(&store).expect("settle");
+        assert_eq!(store.get_job(retry.job).expect("job").status, JobStatus::Failed);
+        assert_eq!(store.get_pipeline(pipeline).expect("pipeline").status, PipelineStatus::Running);
+        assert_eq!(resumes(&store, pipeline).len(), 1, "it resumes");
+    }
+
+    #[test]
     fn a_child_pipeline_is_failed_not_resumed() {
         use crate::store::{NewPipeline, ProjectId};
         let store = Store::open_in_memory().expect("store");

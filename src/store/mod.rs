@@ -567,7 +567,8 @@ impl Store {
     }
 
     /// Records a request to cancel `pipeline` as a `pending` `cancel` event linked to it
-    /// (payload `{"pipeline": id}`), for the worker; a second request is a duplicate.
+    /// (payload `{"pipeline": id}`), for the worker; a second request is a duplicate, unless
+    /// the pipeline was re-run (retried, played) since.
     ///
     /// # Errors
     ///
@@ -576,7 +577,8 @@ impl Store {
         cancel::request_cancel(&mut self.conn(), pipeline, now)
     }
 
-    /// Whether a cancel of `pipeline` was ever requested.
+    /// Whether a cancel of `pipeline` was requested since it last started: since its newest
+    /// re-run (`retry`, `play`), or ever when it has none.
     ///
     /// # Errors
     ///

@@ -153,3 +153,20 @@ fn reruns_are_refused_when_they_do_not_fit() {
     let counts = store.pipelines_by_status().expect("counts");
     assert_eq!(counts, [(PipelineStatus::Failed, 1)]);
 }
+
+#[test]
+fn a_cancel_holds_for_the_run_it_was_requested_in_and_a_rerun_can_be_canceled_again() {
+    let (store, pipeline, [_, test, _]) = finished();
+    store.set_pipeline_status(pipeline, PipelineStatus::Running, at(45)).expect("running");
+    let first = store.request_cancel(pipeline, at(50)).expect("cancel");
+    assert!(matches!(first, Inserted::New(_)), "{first:?}");
+    assert!(matches!(store.request_cancel(pipeline, at(51)).expect("again"), Inserted::Duplicate(_)));
+    assert!(store.cancel_requested(pipeline).expect("requested"));
+    store.set_pipeline_status(pipeline, PipelineStatus::Canceled, at(52)).expect("canceled");
+    store.enqueue_rerun(RerunKind::Retry, test, None, at(60)).expect("retry");
+    assert!(!store.cancel_requested(pipeline).expect("requested"), "the retry is a new run");
+    store.set_pipeline_status(pipeline, PipelineStatus::Running, at(61)).expect("running");
+    let second = store.request_cancel(pipeline, at(62)).expect("cancel the retry");
+    assert!(matches!(second, Inserted::New(_)), "{second:?}");
+    assert!(store.cancel_requested(pipeline).expect("requested"));
+}

@@ -28,7 +28,8 @@ pub(crate) fn request_cancel(conn: &mut Connection, pipeline: PipelineId, now: T
             reason: format!("pipeline {pipeline} is `{status}`, not running: only a running pipeline can be canceled"),
         });
     }
-    let key = format!("cancel:{}", pipeline.get());
+    // One request per run of the pipeline: a retried pipeline can be canceled again.
+    let key = format!("cancel:{}:{}", pipeline.get(), current_run(&tx, pipeline)?);
     let existing: Option<EventId> = tx
         .query_row(
             "SELECT id FROM events WHERE project_id = ?1 AND dedup_key = ?2",
@@ -58,11 +59,22 @@ pub(crate) fn request_cancel(conn: &mut Connection, pipeline: PipelineId, now: T
 pub(crate) fn cancel_requested(conn: &Connection, pipeline: PipelineId) -> Result<bool, StoreError> {
     let found: Option<i64> = conn
         .query_row(
-            "SELECT id FROM events WHERE pipeline_id = ?1 AND kind = 'cancel' LIMIT 1",
-            [pipeline],
+            "SELECT id FROM events WHERE pipeline_id = ?1 AND kind = 'cancel' AND id > ?2 LIMIT 1",
+            params![pipeline, current_run(conn, pipeline)?],
             |r| r.get(0),
         )
         .optional()
         .context("read cancel requests")?;
     Ok(found.is_some())
+}
+
+/// The run of `pipeline` a cancel request belongs to: the id of its newest re-run event
+/// (`retry`, `play`), `0` before any. A cancel recorded before a re-run does not cancel it.
+fn current_run(conn: &Connection, pipeline: PipelineId) -> Result<i64, StoreError> {
+    conn.query_row(
+        "SELECT coalesce(max(id), 0) FROM events WHERE pipeline_id = ?1 AND kind IN ('retry', 'play')",
+        [pipeline],
+        |r| r.get(0),
+    )
+    .context("read the pipeline's re-runs")
 }
