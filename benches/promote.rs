@@ -49,6 +49,8 @@ fn gate_evaluation(repo: &ConfigRepo) {
             finished_at: None,
             healthy_since: Some(Timestamp::from_unix_millis(now.timestamp_millis() - 3 * 3_600_000)),
             message: None,
+            unhealthy_since: None,
+            health_message: None,
         })
         .collect();
     let approvals: Vec<ApprovalRow> = ["alice", "bob"]

@@ -1,7 +1,8 @@
 //! `sluice serve` wired together: the HTTP server, one poller per polled project, one
 //! scheduler per project with cron schedules, the worker that turns recorded events into
 //! pipelines, the reporter that sends pipeline statuses to the forges and, with
-//! `config_repo:`, the CD loop that deploys the config repo's pins, under one shutdown tree.
+//! `config_repo:`, the CD loop that deploys the config repo's pins and the health watch that
+//! keeps checking what it deployed, under one shutdown tree.
 //!
 //! [`serve`] takes resources already made (a bound listener, an open store, a cancellation
 //! token) so tests and the CLI start it the same way. It owns a [`TaskTracker`]: every loop
@@ -14,6 +15,7 @@ pub mod auto_cancel;
 pub mod cancel;
 pub mod cron;
 pub mod deploy;
+pub mod health;
 pub mod mirrors;
 pub mod poll;
 pub mod promote;
@@ -144,18 +146,29 @@ pub async fn serve(listener: TcpListener, daemon: Daemon, shutdown: Cancellation
         }
     }
     if let Some(source) = &config.config_repo {
+        let targets = crate::deploy::target::TargetContext::new(config.data_dir.clone());
+        let (applied, applied_repo) = tokio::sync::watch::channel(None);
         let deploy_loop = deploy::DeployLoop {
             source: source.clone(),
             dir: config.data_dir.join("deploy"),
             deployer: crate::deploy::reconcile::Deployer {
                 store: store.clone(),
-                targets: crate::deploy::target::TargetContext::new(config.data_dir.clone()),
+                targets: targets.clone(),
                 clock: promotion_clock.clone(),
             },
             wake: config_pushed.clone(),
             deployed: wake_promoter.clone(),
+            applied,
         };
         tracker.spawn(deploy_loop.run(shutdown.clone()));
+        let health_loop = health::HealthLoop {
+            store: store.clone(),
+            targets,
+            clock: promotion_clock.clone(),
+            config: applied_repo,
+            changed: wake_promoter.clone(),
+        };
+        tracker.spawn(health_loop.run(shutdown.clone()));
     }
     let mut state = AppState::new(store.clone(), hooks, wake_worker.clone());
     if let Some(source) = &config.config_repo {

@@ -277,15 +277,31 @@ pub(super) async fn history(State(state): State<AppState>, headers: HeaderMap, r
             .iter()
             .map(|row| deployment_json(row, current.as_ref().is_some_and(|c| c.id == row.id)))
             .collect();
-        let current = current.map(|row| deployment_json(&row, true));
+        let transitions: Vec<Value> = match &current {
+            Some(row) => promoter
+                .store
+                .health_of(row.id)?
+                .iter()
+                .map(|t| json!({ "health": t.health.as_str(), "at": t.at.as_unix_millis(), "message": t.message }))
+                .collect(),
+            None => Vec::new(),
+        };
+        let current = current.map(|row| {
+            let mut current = deployment_json(&row, true);
+            current["health_transitions"] = Value::Array(transitions);
+            current
+        });
         Ok(json!({ "app": app, "env": env, "history": rows, "current": current, "deployments": deployments }))
     })
     .await
 }
 
 /// A deployment (attempt) as the history shows it; `current` marks the environment's current
-/// deployment (the latest healthy one, what the `from` and `soak` gates read).
+/// deployment (the latest healthy one, what the `from` and `soak` gates read). `health` is
+/// what the periodic health check last found of a `healthy` deployment (`null` for others).
 fn deployment_json(row: &crate::store::DeploymentRow, current: bool) -> Value {
+    let health = (row.status == crate::store::DeploymentStatus::Healthy)
+        .then(|| if row.unhealthy_since.is_some() { "unhealthy" } else { "healthy" });
     json!({
         "id": row.id,
         "version": row.version,
@@ -296,6 +312,9 @@ fn deployment_json(row: &crate::store::DeploymentRow, current: bool) -> Value {
         "finished_at": row.finished_at.map(|t| t.as_unix_millis()),
         "healthy_since": row.healthy_since.map(|t| t.as_unix_millis()),
         "message": row.message,
+        "health": health,
+        "unhealthy_since": row.unhealthy_since.map(|t| t.as_unix_millis()),
+        "health_message": row.health_message,
     })
 }
 

@@ -90,6 +90,11 @@ pub fn history(args: &HistoryArgs) -> anyhow::Result<ExitStatus> {
             text(&row["status"]),
             text(&row["message"]),
         );
+        if row["health"].as_str() == Some("unhealthy") {
+            outln!("    unhealthy since {}: {}", time(&row["unhealthy_since"]), text(&row["health_message"]));
+        } else if let Some(recovered) = row["health_message"].as_str().filter(|_| row["health"].as_str() == Some("healthy")) {
+            outln!("    healthy again since {}: {recovered}", time(&row["healthy_since"]));
+        }
     }
     Ok(ExitStatus::Success)
 }

@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
 use crate::config::repo::{self, ConfigRepo, ConfigRepoSource, Recipients};
@@ -34,6 +34,8 @@ pub struct DeployLoop {
     /// Notified after each pass that deployed something (the promotion loop: deployments feed
     /// the `from` and `soak` gates).
     pub deployed: Arc<Notify>,
+    /// The config repo as last applied, after each pass (the health watch reads it).
+    pub applied: watch::Sender<Option<Arc<ConfigRepo>>>,
 }
 
 /// A valid commit of the config repo, checked out.
@@ -53,6 +55,7 @@ impl DeployLoop {
                 Ok(Some(Ok(checkout))) => {
                     last = Some(checkout.sha.clone());
                     self.deploy_all(&checkout, &shutdown).await;
+                    self.applied.send_replace(Some(checkout.repo.clone()));
                     self.deployed.notify_one();
                 }
                 Ok(Some(Err(sha))) => last = Some(sha),

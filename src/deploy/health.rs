@@ -1,6 +1,7 @@
 //! Health checks: an HTTP `GET` that must answer an expected status, or a command that must
-//! exit 0, retried every interval until a timeout. The Kubernetes target decides its own
-//! health from its rollout condition.
+//! exit 0, retried every interval until a timeout while a release is deployed
+//! ([`wait_healthy`]), and run once per period afterwards ([`check_once`], for
+//! [`super::watch`]). The Kubernetes target decides its own health from its rollout condition.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -55,14 +56,7 @@ pub async fn wait_healthy(check: &HealthCheck, probe: &Probe) -> Result<(), Stri
     let mut pause = FIRST_RETRY.min(interval);
     loop {
         let remaining = deadline.saturating_duration_since(Instant::now()).min(timeout);
-        let attempt = match check {
-            HealthCheck::Http {
-                path, expect_status, ..
-            } => http(probe, path, *expect_status, remaining).await,
-            HealthCheck::Command { argv, .. } => command(probe, argv, remaining).await,
-            HealthCheck::Kubernetes => Ok(()),
-        };
-        match attempt {
+        match attempt(check, probe, remaining).await {
             Ok(()) => return Ok(()),
             Err(last) if Instant::now() + pause >= deadline => {
                 return Err(format!("{last} (still failing after {}s)", within.as_secs_f32()));
@@ -72,6 +66,29 @@ pub async fn wait_healthy(check: &HealthCheck, probe: &Probe) -> Result<(), Stri
                 pause = (pause * 2).min(interval);
             }
         }
+    }
+}
+
+/// One attempt of `check`, limited by its `timeout` (a Kubernetes check passes: its target
+/// reads the rollout condition itself).
+///
+/// # Errors
+///
+/// Why the attempt failed, as a sentence.
+pub async fn check_once(check: &HealthCheck, probe: &Probe) -> Result<(), String> {
+    match check {
+        HealthCheck::Http { timeout, .. } | HealthCheck::Command { timeout, .. } => attempt(check, probe, *timeout).await,
+        HealthCheck::Kubernetes => Ok(()),
+    }
+}
+
+async fn attempt(check: &HealthCheck, probe: &Probe, limit: Duration) -> Result<(), String> {
+    match check {
+        HealthCheck::Http {
+            path, expect_status, ..
+        } => http(probe, path, *expect_status, limit).await,
+        HealthCheck::Command { argv, .. } => command(probe, argv, limit).await,
+        HealthCheck::Kubernetes => Ok(()),
     }
 }
 

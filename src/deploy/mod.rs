@@ -24,5 +24,6 @@ pub mod spec;
 pub mod target;
 #[cfg(test)]
 mod test_image;
+pub mod watch;
 
 pub use spec::{DeploySpec, SecretValues};

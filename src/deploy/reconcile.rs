@@ -16,7 +16,7 @@
 //! is that row marked `failed` too, and the environment has no current deployment until one
 //! becomes healthy. Times come from the promotion [`Clock`], so `soak` counts from when the
 //! release became healthy on the same clock the gates read; a new deployment of the release
-//! that is current keeps its `healthy_since`.
+//! that is current keeps its `healthy_since`, unless the health watch found it unhealthy.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -167,8 +167,11 @@ impl Deployer {
         };
         self.store.record_deployment_details(id, &details)?;
         // The same release deployed again (new values, secrets or run overrides) was healthy
-        // all along: the previous one served until the new one passed its check.
-        let same_release = current.as_ref().filter(|c| c.version == spec.version && c.digest == spec.digest);
+        // all along: the previous one served until the new one passed its check. Unless the
+        // health watch found the previous one unhealthy: then soak counts from now.
+        let same_release = current
+            .as_ref()
+            .filter(|c| c.version == spec.version && c.digest == spec.digest && c.unhealthy_since.is_none());
         if let Some(since) = same_release.and_then(|c| c.healthy_since).filter(|_| status == DeploymentStatus::Healthy) {
             self.store.keep_healthy_since(id, since)?;
         }

@@ -33,7 +33,7 @@ mod sqlite;
 mod status;
 mod token;
 
-pub use deployment::DeploymentDetails;
+pub use deployment::{DeploymentDetails, HealthRow};
 pub use error::StoreError;
 pub use promotion::{
     ApprovalRow, AuditRow, DeploymentRow, NewAuditEntry, NewDeployment, NewPromotion, PromotionRow,
@@ -46,7 +46,7 @@ pub use record::{
 };
 pub use report::ReportRow;
 pub use status::{
-    AuditOutcome, DeploymentStatus, FailureReason, JobStatus, JobWhen, ParseWordError, PipelineStatus, PromotionKind,
+    AuditOutcome, DeploymentHealth, DeploymentStatus, FailureReason, JobStatus, JobWhen, ParseWordError, PipelineStatus, PromotionKind,
     Verdict,
 };
 pub use token::{TokenRow, TokenScope};
@@ -899,5 +899,29 @@ impl Store {
     /// [`StoreError::Sqlite`].
     pub fn deployments_of(&self, app: &str, env: &str, limit: u32) -> Result<Vec<DeploymentRow>, StoreError> {
         deployments::list(&self.conn(), app, env, limit)
+    }
+
+    /// Records that the release of healthy deployment `id` became `health` at `now`
+    /// (`message` says why), when that changes anything: `unhealthy` sets `unhealthy_since`;
+    /// `healthy` after an unhealthy period clears it and moves `healthy_since` to `now` (the
+    /// `soak` gate counts again from there). `true` when it was a transition; a deployment
+    /// that is not `healthy` (failed, displaced) is left alone.
+    ///
+    /// # Guarantees
+    ///
+    /// The row and its entry in the health transitions are written in one transaction.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn record_health(&self, id: i64, health: DeploymentHealth, message: &str, now: Timestamp) -> Result<bool, StoreError> {
+        deployments::record_health(&mut self.conn(), id, health, message, now)
+    }
+
+    /// The health transitions of deployment `id`, oldest first.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn health_of(&self, id: i64) -> Result<Vec<HealthRow>, StoreError> {
+        deployments::health_of(&self.conn(), id)
     }
 }

@@ -38,11 +38,17 @@ pub struct DeploymentRow {
     pub started_at: Timestamp,
     /// When it reached `healthy`, `failed` or `rolled_back` (the last time).
     pub finished_at: Option<Timestamp>,
-    /// When it first became healthy (the `soak` gate counts from here); cleared when it
+    /// Since when it has been healthy without interruption (the `soak` gate counts from
+    /// here): when it became healthy, or recovered after an unhealthy period; cleared when it
     /// fails.
     pub healthy_since: Option<Timestamp>,
     /// Why it is in its status, for people.
     pub message: Option<String>,
+    /// Since when the periodic health check finds its release unhealthy (`None` while its
+    /// checks pass, or before any check).
+    pub unhealthy_since: Option<Timestamp>,
+    /// The last health transition's reason: why it became unhealthy, or that it recovered.
+    pub health_message: Option<String>,
 }
 
 /// One approval or rejection.

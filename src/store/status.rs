@@ -268,6 +268,17 @@ gitlab_words! {
 }
 
 gitlab_words! {
+    /// Whether a deployment's release kept running healthily after it was deployed (the
+    /// daemon's periodic health check; migration 0009).
+    DeploymentHealth, "deployment health" {
+        /// Its checks pass (again).
+        Healthy => "healthy",
+        /// Its checks fail, or its process exited.
+        Unhealthy => "unhealthy",
+    }
+}
+
+gitlab_words! {
     /// An approver's answer about a release for an environment.
     Verdict, "verdict" {
         /// Counts toward the quorum.

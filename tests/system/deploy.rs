@@ -133,9 +133,14 @@ impl Setup {
 
     /// Builds the app at `version` (its command `cmd`) into the layout: its tag and digest.
     pub(crate) fn build(&self, version: &str, cmd: &[&str]) -> (String, String) {
+        self.build_app(version, cmd, APP)
+    }
+
+    /// Builds `app_py` as `app.py` of the app at `version` into the layout: its tag and digest.
+    pub(crate) fn build_app(&self, version: &str, cmd: &[&str], app_py: &str) -> (String, String) {
         let app = self.dir.path().join(format!("app-{version}"));
         std::fs::create_dir_all(&app).unwrap();
-        std::fs::write(app.join("app.py"), APP).unwrap();
+        std::fs::write(app.join("app.py"), app_py).unwrap();
         std::fs::write(app.join("VERSION"), version).unwrap();
         let layer = format!("{}:/app", app.display());
         let tag = format!("oci:{}:{version}", self.layout.display());

@@ -29,6 +29,7 @@ mod containers;
 mod daemon;
 mod deploy;
 mod deploy_gates;
+mod deploy_health;
 mod deploy_kubernetes;
 mod deploy_registry;
 mod deploy_rollout;

@@ -29,6 +29,9 @@ pub struct App {
     pub run: RunOverrides,
     /// `health` (`None`: healthy once applied).
     pub health: Option<Health>,
+    /// `health.period` and `health.failure_threshold`: how the running release is checked
+    /// after it was deployed.
+    pub watch: HealthWatch,
     /// The pins, by environment name: `apps/<app>/<env>.yaml`.
     pub pins: BTreeMap<String, Pin>,
 }
@@ -71,6 +74,25 @@ pub enum Health {
     Kubernetes,
 }
 
+/// How often a deployed release is checked again, and how many failed checks in a row make it
+/// unhealthy (Kubernetes' `periodSeconds` and `failureThreshold`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HealthWatch {
+    /// `period` (default 10s, at least 1s).
+    pub period: Duration,
+    /// `failure_threshold` (default 3; a process that exits is unhealthy at once).
+    pub failure_threshold: u32,
+}
+
+impl Default for HealthWatch {
+    fn default() -> Self {
+        HealthWatch {
+            period: Duration::from_secs(10),
+            failure_threshold: 3,
+        }
+    }
+}
+
 const KEYS: &[&str] = &["project", "image", "render", "values", "run", "health"];
 
 /// Reads `apps/<name>/app.yaml`.
@@ -97,7 +119,10 @@ pub(super) fn read_app(root: &Node, name: String, files: &RepoFiles, diags: &mut
         None => Some(serde_json::json!({})),
     };
     let run = fields.get("run").and_then(|node| read_run(node, diags)).unwrap_or_default();
-    let health = fields.get("health").and_then(|node| read_health(node, diags));
+    let (health, watch) = match fields.get("health") {
+        Some(node) => (read_health(node, diags), read_watch(node, diags).unwrap_or_default()),
+        None => (None, HealthWatch::default()),
+    };
     // Returned even with errors, so its pins are not also reported as orphans; the repo as a
     // whole is refused when any error was found.
     Some(App {
@@ -108,6 +133,7 @@ pub(super) fn read_app(root: &Node, name: String, files: &RepoFiles, diags: &mut
         values: values.unwrap_or_default(),
         run,
         health,
+        watch,
         pins: BTreeMap::new(),
     })
 }
@@ -157,8 +183,10 @@ fn read_run(node: &Node, diags: &mut Diagnostics) -> Option<RunOverrides> {
     Some(RunOverrides { command, env })
 }
 
+const HEALTH_KEYS: &[&str] = &["http", "command", "kubernetes", "period", "failure_threshold"];
+
 fn read_health(node: &Node, diags: &mut Diagnostics) -> Option<Health> {
-    let fields = Fields::open(node, "health", &["http", "command", "kubernetes"], diags)?;
+    let fields = Fields::open(node, "health", HEALTH_KEYS, diags)?;
     let present: Vec<&str> = ["http", "command", "kubernetes"].into_iter().filter(|k| fields.get(k).is_some()).collect();
     if present.len() != 1 {
         diags.push(error_at(node, "health", "needs exactly one of `http`, `command` and `kubernetes`"));
@@ -193,4 +221,31 @@ fn read_health(node: &Node, diags: &mut Diagnostics) -> Option<Health> {
     };
     let (timeout, interval) = (time("timeout", 5)?, time("interval", 1)?);
     Some(Health::Http { path, expect_status, timeout, interval })
+}
+
+/// `health.period` and `health.failure_threshold` (unknown keys are reported by [`read_health`]).
+fn read_watch(node: &Node, diags: &mut Diagnostics) -> Option<HealthWatch> {
+    let fields = Fields::open(node, "health", HEALTH_KEYS, &mut Diagnostics::new())?;
+    let mut watch = HealthWatch::default();
+    let mut valid = true;
+    if let Some((node, text)) = fields.string("period", diags) {
+        match duration(node, "health.period", text, diags) {
+            Some(period) if !period.is_zero() => watch.period = period,
+            Some(_) => {
+                diags.push(error_at(node, "health.period", "must be at least `1s`"));
+                valid = false;
+            }
+            None => valid = false,
+        }
+    }
+    if let Some(node) = fields.get("failure_threshold") {
+        match node.as_int().and_then(|n| u32::try_from(n).ok()).filter(|n| (1..=100).contains(n)) {
+            Some(threshold) => watch.failure_threshold = threshold,
+            None => {
+                diags.push(error_at(node, "health.failure_threshold", "must be a whole number from 1 to 100"));
+                valid = false;
+            }
+        }
+    }
+    valid.then_some(watch)
 }

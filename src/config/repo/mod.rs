@@ -28,7 +28,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 pub use access::{Access, Action, Identity, Permission};
-pub use app::{App, Health, Render, RunOverrides};
+pub use app::{App, Health, HealthWatch, Render, RunOverrides};
 pub use environment::{ApprovalPolicy, Environment, Freeze, Gates, Promotion, Recipients, Rollout, Target, TargetKind};
 pub use names::{AppName, EnvName};
 pub use pin::{Blocked, Pin};

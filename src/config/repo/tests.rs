@@ -142,3 +142,27 @@ fn kubernetes_targets_name_their_kubeconfig_context_and_rollout_timeout() {
     let want = "environments/staging.yaml:3:51: targets[0].rollout_timeout: `soon` must be a number followed by a unit";
     assert!(errors.iter().any(|e| e.starts_with(want)), "missing {want:?} in:\n{}", errors.join("\n"));
 }
+
+#[test]
+fn health_is_watched_every_period_and_unhealthy_after_the_failure_threshold() {
+    let mut files = template();
+    let app = |health: &str| format!("image: \"127.0.0.1:5000/hello\"\nrender: {{manifests: manifests/}}\nhealth: {health}\n").into_bytes();
+    let (repo, _) = parse(&files, "").unwrap_or_else(|d| panic!("{d}"));
+    assert_eq!(repo.app("hello").unwrap().watch, HealthWatch::default(), "the template sets neither");
+    assert_eq!(HealthWatch::default().period, std::time::Duration::from_secs(10));
+    files.insert("apps/hello/app.yaml".into(), app("{http: {path: /}, period: 2s, failure_threshold: 1}"));
+    let (repo, _) = parse(&files, "").unwrap_or_else(|d| panic!("{d}"));
+    let watch = repo.app("hello").unwrap().watch;
+    assert_eq!((watch.period, watch.failure_threshold), (std::time::Duration::from_secs(2), 1));
+    files.insert("apps/hello/app.yaml".into(), app("{command: [\"true\"], period: 0s, failure_threshold: 0, perod: 1s}"));
+    let errors = errors_of(&files);
+    for want in [
+        "apps/hello/app.yaml:3:37: health.period: must be at least `1s`",
+        "apps/hello/app.yaml:3:60: health.failure_threshold: must be a whole number from 1 to 100",
+        "apps/hello/app.yaml:3:63: health.perod: unknown key `perod`\n\nhint: did you mean `period`?",
+    ] {
+        assert!(errors.iter().any(|e| e.starts_with(want)), "missing {want:?} in:\n{}", errors.join("\n"));
+    }
+    files.insert("apps/hello/app.yaml".into(), app("{period: 5s}"));
+    assert!(errors_of(&files)[0].contains("health: needs exactly one of `http`, `command` and `kubernetes`"));
+}

@@ -19,7 +19,7 @@ use serde_json::{Map, Value, json};
 use crate::deploy::render::Rendered;
 use crate::deploy::spec::{DeploySpec, SecretValues};
 
-pub use cluster::{Cluster, KubeError, Settings, apply};
+pub use cluster::{Cluster, KubeError, Settings, apply, readiness};
 
 /// How long Deployments and StatefulSets have to roll out when the target sets no
 /// `rollout_timeout`.
@@ -376,6 +376,24 @@ pub fn rollout(object: &Value) -> Rollout {
         Rollout::Progressing(format!(
             "{kind}: {updated} updated, {available} available, {total} in total of {desired} desired"
         ))
+    }
+}
+
+/// Readiness of the workloads as read once (each with its description): the periodic health
+/// check of a release that rolled out. Unlike the rollout wait there is no deadline: a
+/// workload still rolling out or short of available replicas is not ready now.
+///
+/// # Errors
+///
+/// The first workload that failed or is not ready, and why.
+pub fn readiness_of(states: &[(String, Rollout)]) -> Result<(), String> {
+    let failed = states.iter().find(|(_, state)| matches!(state, Rollout::Failed(_)));
+    let not_ready = failed.or_else(|| states.iter().find(|(_, state)| *state != Rollout::Complete));
+    match not_ready {
+        None => Ok(()),
+        Some((object, Rollout::Failed(message))) => Err(format!("{object} failed: {message}")),
+        Some((object, Rollout::Progressing(awaited))) => Err(format!("{object} is not ready: {awaited}")),
+        Some((object, Rollout::Complete)) => Err(format!("{object} is not ready")),
     }
 }
 

@@ -13,6 +13,7 @@ pub mod kubernetes;
 pub mod process;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use super::image::{self, ImageError};
 use super::render::Rendered;
@@ -27,6 +28,8 @@ pub struct TargetContext {
     pub data_dir: PathBuf,
     /// How registries are reached (insecure hosts, credentials), as for publishing.
     pub registry: RegistryOptions,
+    /// How the processes that process targets started ended (the health watch reads it).
+    pub exits: Arc<process::Exits>,
 }
 
 impl TargetContext {
@@ -36,6 +39,7 @@ impl TargetContext {
         TargetContext {
             data_dir,
             registry: RegistryOptions::from_env(),
+            exits: Arc::default(),
         }
     }
 
@@ -137,7 +141,7 @@ pub async fn apply(
                 layout: context.image_layout(image, &spec.digest).await?,
                 base_port: *base_port,
             };
-            process.deploy(spec, secrets).await
+            process.deploy(spec, secrets, &context.exits).await
         }
         TargetKind::Command { run } => command::run(run, spec, rendered, secrets).await,
         TargetKind::Gitops {

@@ -13,13 +13,16 @@
 //! and then the host's; the working directory is the image's `WorkingDir` inside the tree.
 //! Absolute paths in arguments are not rewritten.
 
+use std::collections::VecDeque;
 use std::ffi::OsStr;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
+use tokio::sync::Notify;
 
 use super::{Applied, TargetError};
 use crate::deploy::health::{self, Probe};
@@ -62,6 +65,10 @@ pub struct Running {
     /// revision (new secrets, run overrides) is started again.
     #[serde(default)]
     pub revision: String,
+    /// The working directory of a command health check (the image's `WorkingDir` inside
+    /// the unpacked tree); `None` in records written before it was kept.
+    #[serde(default)]
+    pub workdir: Option<PathBuf>,
 }
 
 impl Running {
@@ -74,16 +81,63 @@ impl Running {
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
     }
+
+    /// Where its health check runs: its port, and for a command check its working
+    /// directory, `PORT` and `SLUICE_URL`.
+    pub fn probe(&self) -> Probe {
+        Probe {
+            addr: Some(std::net::SocketAddr::from(([127, 0, 0, 1], self.port))),
+            dir: self.workdir.clone(),
+            env: vec![("PORT".into(), self.port.to_string()), ("SLUICE_URL".into(), self.url())],
+        }
+    }
+}
+
+/// How many ended processes [`Exits`] remembers.
+const EXITS_KEPT: usize = 64;
+
+/// How the processes that this daemon started ended, as the tasks reaping them saw it: the
+/// health watch is woken when one ends and reads how (`signal: 9 (SIGKILL)`). A process
+/// started by an earlier daemon is not this one's child; its end is noticed at the next
+/// periodic check instead.
+#[derive(Debug, Default)]
+pub struct Exits {
+    ended: Mutex<VecDeque<(u32, String)>>,
+    notify: Notify,
+}
+
+impl Exits {
+    fn record(&self, pid: u32, how: String) {
+        {
+            let mut ended = self.ended.lock().unwrap_or_else(PoisonError::into_inner);
+            if ended.len() == EXITS_KEPT {
+                ended.pop_front();
+            }
+            ended.push_back((pid, how));
+        }
+        self.notify.notify_one();
+    }
+
+    /// How process `pid` ended (its exit status), if this daemon reaped it.
+    pub fn how_ended(&self, pid: u32) -> Option<String> {
+        let ended = self.ended.lock().unwrap_or_else(PoisonError::into_inner);
+        ended.iter().rev().find(|(p, _)| *p == pid).map(|(_, how)| how.clone())
+    }
+
+    /// Waits until a process ends (at once if one ended since the last wait).
+    pub async fn ended(&self) {
+        self.notify.notified().await;
+    }
 }
 
 impl ProcessTarget {
     /// The release recorded as running, if any (whether or not it is still alive).
     pub fn current(&self) -> Option<Running> {
-        let text = std::fs::read(self.dir.join("current.json")).ok()?;
-        serde_json::from_slice(&text).ok()
+        recorded(&self.dir)
     }
 
-    /// Makes `spec`'s release run and be healthy; see the module documentation.
+    /// Makes `spec`'s release run and be healthy; see the module documentation. When the
+    /// new process ends later, how it ended is recorded in `exits`.
     ///
     /// # Guarantees
     ///
@@ -94,7 +148,7 @@ impl ProcessTarget {
     /// # Errors
     ///
     /// [`TargetError`]: the image, starting the program, or the health check.
-    pub async fn deploy(&self, spec: &DeploySpec, secrets: &SecretValues) -> Result<Applied, TargetError> {
+    pub async fn deploy(&self, spec: &DeploySpec, secrets: &SecretValues, exits: &Arc<Exits>) -> Result<Applied, TargetError> {
         let previous = self.current().filter(Running::is_alive);
         if let Some(running) = previous
             .as_ref()
@@ -119,12 +173,9 @@ impl ProcessTarget {
             start_time: start_time(pid).unwrap_or(0),
             port,
             revision: spec.revision.clone(),
+            workdir: Some(workdir(&root, &image)),
         };
-        let probe = Probe {
-            addr: Some(std::net::SocketAddr::from(([127, 0, 0, 1], port))),
-            dir: Some(workdir(&root, &image)),
-            env: vec![("PORT".into(), port.to_string()), ("SLUICE_URL".into(), running.url())],
-        };
+        let probe = running.probe();
         let healthy = tokio::select! {
             verdict = wait_up(spec, &probe) => verdict,
             status = child.wait() => Err(match status {
@@ -142,8 +193,14 @@ impl ProcessTarget {
                 reason,
             });
         }
+        let exits = exits.clone();
         tokio::spawn(async move {
-            let _reaped = child.wait().await;
+            let how = match child.wait().await {
+                Ok(status) => status.to_string(),
+                // Stopping a group reaps its members itself (`Group::clear`), leader included.
+                Err(_) => "exit status unknown".to_string(),
+            };
+            exits.record(pid, how);
         });
         self.record(&running)?;
         if let Some(old) = previous {
@@ -266,6 +323,13 @@ impl ProcessTarget {
             .and_then(|()| std::fs::rename(&scratch, &path))
             .map_err(|source| TargetError::Io { path, source })
     }
+}
+
+/// The release recorded as running in the target directory `dir` (`current.json`), if any,
+/// whether or not it is still alive.
+pub fn recorded(dir: &Path) -> Option<Running> {
+    let text = std::fs::read(dir.join("current.json")).ok()?;
+    serde_json::from_slice(&text).ok()
 }
 
 /// The environment of a release: the image's (its `PATH` entries moved inside the tree, then

@@ -1,5 +1,7 @@
 //! `from` and `soak`: the release runs, healthy, in the previous environment (for long
-//! enough).
+//! enough). Healthy means deployed healthy and not found unhealthy since by the daemon's
+//! periodic health check; after an unhealthy period, `soak` counts again from the recovery
+//! (the deployment's `healthy_since` moves there), as Argo Rollouts restarts an analysis.
 
 use std::time::Duration;
 
@@ -21,7 +23,12 @@ fn not_healthy(input: &GateInput<'_>) -> Option<String> {
     let version = input.version.to_string();
     let attempt = input.attempt.filter(|row| row.version == version);
     match (input.previous, attempt) {
-        (Some(DeploymentRow { status: DeploymentStatus::Healthy, version: running, .. }), _) if *running == version => None,
+        (Some(row @ DeploymentRow { status: DeploymentStatus::Healthy, version: running, .. }), _) if *running == version => {
+            let since = row.unhealthy_since?;
+            let since = show_time(DateTime::<Utc>::from_timestamp_millis(since.as_unix_millis()).unwrap_or_default());
+            let why = row.health_message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
+            Some(format!("{} is unhealthy in {from} since {since}{why}", input.version))
+        }
         (current, Some(row)) => {
             let detail = row.message.as_deref().map(|m| format!(": {m}")).unwrap_or_default();
             let still = current.map(|c| format!("; {from} still runs {}", c.version)).unwrap_or_default();

@@ -33,6 +33,8 @@ fn deployment(version: &str, status: DeploymentStatus, healthy_since: Option<Dat
         finished_at: None,
         healthy_since: healthy_since.map(millis),
         message: None,
+        unhealthy_since: None,
+        health_message: None,
     }
 }
 
@@ -131,6 +133,39 @@ fn soak_and_from_say_what_the_previous_environment_runs() {
     let evaluation = evaluate(&GateInput { previous: Some(&fresh), attempt: Some(&newer), now: tuesday() + chrono::Duration::minutes(90), ..base });
     assert_eq!(states(&evaluation)["from"].0, GateState::Open);
     assert_eq!(states(&evaluation)["soak"].0, GateState::Open);
+}
+
+#[test]
+fn an_unhealthy_current_deployment_closes_from_and_soak_saying_since_when() {
+    let repo = repo();
+    let env = repo.environment("production").unwrap();
+    let version: Version = "1.2.3".parse().unwrap();
+    let mut running = deployment("1.2.3", DeploymentStatus::Healthy, Some(tuesday() - chrono::Duration::hours(5)));
+    running.unhealthy_since = Some(millis(tuesday() - chrono::Duration::minutes(10)));
+    running.health_message = Some("the process of 1.2.3 on target `local` (pid 42) exited (signal: 9 (SIGKILL))".into());
+    let input = GateInput {
+        env,
+        version: &version,
+        now: tuesday(),
+        previous: Some(&running),
+        attempt: None,
+        passed: &[],
+        approvals: &[],
+        access: &repo.access,
+        authors: &[],
+        pin: None,
+    };
+    let gates = states(&evaluate(&input));
+    let why = "1.2.3 is unhealthy in staging since 2026-12-01T08:50:00Z: the process of 1.2.3 on target `local` (pid 42) exited (signal: 9 (SIGKILL))";
+    assert_eq!(gates["from"], (GateState::Closed, why.to_string()));
+    assert_eq!(gates["soak"], (GateState::Closed, format!("soak of 2h not started: {why}")));
+    // Recovered: healthy_since is the recovery, so soak counts from there, not from the deployment.
+    let mut recovered = running.clone();
+    recovered.unhealthy_since = None;
+    recovered.healthy_since = Some(millis(tuesday() - chrono::Duration::minutes(1)));
+    let gates = states(&evaluate(&GateInput { previous: Some(&recovered), ..input }));
+    assert_eq!(gates["from"].0, GateState::Open);
+    assert_eq!(gates["soak"], (GateState::Closed, "healthy in staging for 1m of 2h; opens at 2026-12-01T10:59:00Z".into()));
 }
 
 #[test]

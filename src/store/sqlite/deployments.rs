@@ -1,11 +1,12 @@
-//! The SQL of deployment details (migration 0006) and of reading deployments as history:
-//! the current one of an environment and the latest attempts.
+//! The SQL of deployment details (migration 0006), of reading deployments as history (the
+//! current one of an environment and the latest attempts), and of their health transitions
+//! (migration 0009).
 
-use rusqlite::{Connection, OptionalExtension as _, params};
+use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 
 use super::promotions::{DEPLOYMENT_COLUMNS, deployment_from_row};
 use crate::store::error::SqlContext;
-use crate::store::{DeploymentDetails, DeploymentRow, StoreError, Timestamp};
+use crate::store::{DeploymentDetails, DeploymentHealth, DeploymentRow, HealthRow, StoreError, Timestamp};
 
 pub(crate) fn current(conn: &Connection, app: &str, env: &str) -> Result<Option<DeploymentRow>, StoreError> {
     conn.query_row(
@@ -39,6 +40,59 @@ pub(crate) fn list(conn: &Connection, app: &str, env: &str, limit: u32) -> Resul
         .query_map(params![app, env, limit], deployment_from_row)
         .context("list deployments")?;
     rows.collect::<Result<Vec<_>, _>>().context("list deployments")
+}
+
+/// Records that healthy deployment `id` became `health` at `now`, when that is a change:
+/// unhealthy sets `unhealthy_since`; healthy again clears it and moves `healthy_since` to
+/// `now`. The row and its `deployment_health` entry are written in one transaction.
+pub(crate) fn record_health(
+    conn: &mut Connection,
+    id: i64,
+    health: DeploymentHealth,
+    message: &str,
+    now: Timestamp,
+) -> Result<bool, StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .context("begin health transition")?;
+    let sql = match health {
+        DeploymentHealth::Unhealthy => {
+            "UPDATE deployments SET unhealthy_since = ?2, health_message = ?3
+             WHERE id = ?1 AND status = 'healthy' AND unhealthy_since IS NULL"
+        }
+        DeploymentHealth::Healthy => {
+            "UPDATE deployments SET unhealthy_since = NULL, healthy_since = ?2, health_message = ?3
+             WHERE id = ?1 AND status = 'healthy' AND unhealthy_since IS NOT NULL"
+        }
+    };
+    let changed = tx.execute(sql, params![id, now, message]).context("record health")? > 0;
+    if changed {
+        tx.execute(
+            "INSERT INTO deployment_health (deployment_id, health, at, message) VALUES (?1, ?2, ?3, ?4)",
+            params![id, health, now, message],
+        )
+        .context("record health transition")?;
+    }
+    tx.commit().context("commit health transition")?;
+    Ok(changed)
+}
+
+/// The health transitions of deployment `id`, oldest first.
+pub(crate) fn health_of(conn: &Connection, id: i64) -> Result<Vec<HealthRow>, StoreError> {
+    let mut statement = conn
+        .prepare("SELECT deployment_id, health, at, message FROM deployment_health WHERE deployment_id = ?1 ORDER BY id")
+        .context("list health transitions")?;
+    let rows = statement
+        .query_map([id], |row| {
+            Ok(HealthRow {
+                deployment_id: row.get(0)?,
+                health: row.get(1)?,
+                at: row.get(2)?,
+                message: row.get(3)?,
+            })
+        })
+        .context("list health transitions")?;
+    rows.collect::<Result<Vec<_>, _>>().context("list health transitions")
 }
 
 pub(crate) fn record_details(conn: &Connection, id: i64, details: &DeploymentDetails) -> Result<(), StoreError> {
@@ -144,5 +198,38 @@ mod tests {
         let current = store.current_deployment("hello", "dev").unwrap().unwrap();
         assert_eq!((current.id, current.healthy_since), (again, Some(Timestamp::from_unix_millis(41))));
         assert_eq!(store.current_deployment("hello", "staging").unwrap(), None);
+    }
+
+    #[test]
+    fn health_transitions_are_recorded_once_and_recovery_restarts_healthy_since() {
+        use crate::store::DeploymentHealth::{Healthy, Unhealthy};
+        let store = Store::open_in_memory().unwrap();
+        let new = NewDeployment {
+            app: "hello".into(),
+            env: "dev".into(),
+            version: "1.0.0".into(),
+            digest: "sha256:x".into(),
+            status: DeploymentStatus::Deploying,
+        };
+        let at = Timestamp::from_unix_millis;
+        let id = store.insert_deployment(&new, at(10)).unwrap();
+        assert!(!store.record_health(id, Unhealthy, "down", at(11)).unwrap(), "not healthy yet: nothing to lose");
+        store.set_deployment_status(id, DeploymentStatus::Healthy, None, at(20)).unwrap();
+        assert!(!store.record_health(id, Healthy, "fine", at(25)).unwrap(), "healthy already: no transition");
+        assert!(store.record_health(id, Unhealthy, "connection refused", at(30)).unwrap());
+        assert!(!store.record_health(id, Unhealthy, "still refused", at(35)).unwrap(), "no second transition");
+        let row = store.current_deployment("hello", "dev").unwrap().unwrap();
+        assert_eq!((row.id, row.unhealthy_since, row.healthy_since), (id, Some(at(30)), Some(at(20))));
+        assert_eq!(row.health_message.as_deref(), Some("connection refused"));
+        assert!(store.record_health(id, Healthy, "recovered", at(40)).unwrap());
+        let row = store.current_deployment("hello", "dev").unwrap().unwrap();
+        assert_eq!((row.unhealthy_since, row.healthy_since), (None, Some(at(40))), "soak counts from the recovery");
+        let transitions: Vec<_> = store.health_of(id).unwrap().into_iter().map(|h| (h.health, h.at, h.message)).collect();
+        assert_eq!(
+            transitions,
+            [(Unhealthy, at(30), "connection refused".to_string()), (Healthy, at(40), "recovered".to_string())]
+        );
+        store.set_deployment_status(id, DeploymentStatus::Failed, Some("displaced"), at(50)).unwrap();
+        assert!(!store.record_health(id, Unhealthy, "down", at(60)).unwrap(), "a failed deployment is left alone");
     }
 }

@@ -61,6 +61,11 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         name: "status_reports",
         sql: include_str!("../migrations/sqlite/0008_status_reports.sql"),
     },
+    Migration {
+        version: 9,
+        name: "deployment_health",
+        sql: include_str!("../migrations/sqlite/0009_deployment_health.sql"),
+    },
 ];
 
 /// The schema version this binary writes.

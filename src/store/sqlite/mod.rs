@@ -12,7 +12,7 @@ use rusqlite::Connection;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSql, ToSqlOutput, ValueRef};
 
 use crate::store::{
-    AuditOutcome, DeploymentStatus, PromotionKind, Verdict,
+    AuditOutcome, DeploymentHealth, DeploymentStatus, PromotionKind, Verdict,
     EventId, FailureReason, JobId, JobStatus, JobWhen, PipelineId, PipelineStatus, ProjectId,
     StoreError, Timestamp,
 };
@@ -112,4 +112,4 @@ macro_rules! sql_word {
     )+};
 }
 
-sql_word!(JobStatus, PipelineStatus, JobWhen, FailureReason, DeploymentStatus, Verdict, PromotionKind, AuditOutcome);
+sql_word!(JobStatus, PipelineStatus, JobWhen, FailureReason, DeploymentStatus, DeploymentHealth, Verdict, PromotionKind, AuditOutcome);

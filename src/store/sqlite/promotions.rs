@@ -9,7 +9,7 @@ use crate::store::promotion::{
 use crate::store::{DeploymentStatus, StoreError, Timestamp, Verdict};
 
 pub(crate) const DEPLOYMENT_COLUMNS: &str =
-    "id, app, env, version, digest, status, started_at, finished_at, healthy_since, message";
+    "id, app, env, version, digest, status, started_at, finished_at, healthy_since, message, unhealthy_since, health_message";
 
 pub(crate) fn insert_deployment(conn: &Connection, new: &NewDeployment, now: Timestamp) -> Result<i64, StoreError> {
     let healthy_since = (new.status == DeploymentStatus::Healthy).then_some(now);
@@ -65,6 +65,8 @@ pub(crate) fn deployment_from_row(row: &Row<'_>) -> rusqlite::Result<DeploymentR
         finished_at: row.get(7)?,
         healthy_since: row.get(8)?,
         message: row.get(9)?,
+        unhealthy_since: row.get(10)?,
+        health_message: row.get(11)?,
     })
 }
 

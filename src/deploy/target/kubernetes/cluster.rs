@@ -24,8 +24,8 @@ use serde_json::{Value, json};
 
 use super::wait::{POLL_INTERVAL, RolloutWait, SystemClock, Verdict};
 use super::{
-    FIELD_MANAGER, ObjectKey, defined_kinds, in_apply_order, is_workload, label_selector, objects_to_apply, place,
-    prune_kinds, prune_set, rollout, wipe_secret_data,
+    FIELD_MANAGER, ObjectKey, Rollout, defined_kinds, in_apply_order, is_workload, label_selector, objects_to_apply,
+    place, prune_kinds, prune_set, readiness_of, rollout, wipe_secret_data,
 };
 use crate::deploy::render::Rendered;
 use crate::deploy::spec::{DeploySpec, SecretValues};
@@ -137,6 +137,43 @@ pub async fn apply(
             pruned.len()
         ),
     })
+}
+
+/// Reads the Deployments and StatefulSets of `rendered` in the target's namespace once and
+/// judges them with [`readiness_of`]: the periodic health check of an app with `health:
+/// {kubernetes: true}`.
+///
+/// # Errors
+///
+/// The first workload not ready, or why the cluster could not be read, as a sentence naming
+/// the cluster and the object.
+pub async fn readiness(settings: &Settings<'_>, rendered: &Rendered) -> Result<(), String> {
+    let masker = Masker::new(std::iter::empty::<String>()).map_err(|_| "the masker could not be made".to_string())?;
+    let cluster = Cluster::connect(settings).await.map_err(|e| e.to_string())?;
+    let mut session = Session {
+        cluster: &cluster,
+        masker: &masker,
+        namespace: settings.namespace,
+        discovered: HashMap::new(),
+    };
+    let mut workloads = Vec::new();
+    for object in rendered.objects() {
+        let key = ObjectKey {
+            api_version: object.api_version.clone(),
+            kind: object.kind.clone(),
+            namespace: settings.namespace.to_string(),
+            name: object.name.clone(),
+        };
+        if !is_workload(&key) {
+            continue;
+        }
+        let Some((resource, capabilities)) = session.resource(&key.api_version, &key.kind).await.map_err(|e| e.to_string())? else {
+            return Err(format!("{}: the API server does not serve {}", cluster.name, key.describe()));
+        };
+        workloads.push((session.api(&resource, &capabilities), key));
+    }
+    let states = session.rollouts(&workloads).await.map_err(|e| e.to_string())?;
+    readiness_of(&states).map_err(|why| format!("{}: {why}", cluster.name))
 }
 
 /// Masks the secret values and their base64 forms (as the Secret carries them).
@@ -301,24 +338,29 @@ impl Session<'_> {
         Ok((applied, workloads))
     }
 
+    /// Reads each workload once: its description and where its rollout stands.
+    async fn rollouts(&self, workloads: &[Workload]) -> Result<Vec<(String, Rollout)>, KubeError> {
+        let mut states = Vec::new();
+        for (api, key) in workloads {
+            let mut live = api
+                .get(&key.name)
+                .await
+                .map_err(|e| self.api_error("reading", key.describe(), &e))?;
+            live.types = Some(TypeMeta {
+                api_version: key.api_version.clone(),
+                kind: key.kind.clone(),
+            });
+            let live = serde_json::to_value(&live).map_err(|e| self.error("reading", key.describe(), e.to_string()))?;
+            states.push((key.describe(), rollout(&live)));
+        }
+        Ok(states)
+    }
+
     /// Reads the workloads until [`RolloutWait`] says they rolled out, failed or timed out.
     async fn wait_rolled_out(&self, workloads: &[Workload], timeout: Duration) -> Result<(), KubeError> {
         let wait = RolloutWait::start(SystemClock, timeout);
         loop {
-            let mut states = Vec::new();
-            for (api, key) in workloads {
-                let mut live = api
-                    .get(&key.name)
-                    .await
-                    .map_err(|e| self.api_error("reading", key.describe(), &e))?;
-                live.types = Some(TypeMeta {
-                    api_version: key.api_version.clone(),
-                    kind: key.kind.clone(),
-                });
-                let live = serde_json::to_value(&live)
-                    .map_err(|e| self.error("reading", key.describe(), e.to_string()))?;
-                states.push((key.describe(), rollout(&live)));
-            }
+            let states = self.rollouts(workloads).await?;
             let cluster = self.cluster.name.clone();
             match wait.judge(&states) {
                 Verdict::Done => return Ok(()),

@@ -2,7 +2,7 @@ use serde_json::{Value, json};
 
 use super::{
     ObjectKey, PRUNED_KINDS, Rollout, defined_kinds, in_apply_order, is_workload, label_selector, objects_to_apply,
-    kubeconfig_path, place, prune_kinds, prune_set, rollout, wipe_secret_data,
+    kubeconfig_path, place, prune_kinds, prune_set, readiness_of, rollout, wipe_secret_data,
 };
 use crate::deploy::render::{ObjectRef, Rendered, RenderedFile};
 use crate::deploy::spec::{DeploySpec, SecretValues};
@@ -232,6 +232,26 @@ fn the_rollout_condition() {
     let no_replicas_field = json!({"kind": "Deployment", "metadata": {"generation": 1}, "spec": {},
         "status": {"observedGeneration": 1, "updatedReplicas": 1, "availableReplicas": 1, "replicas": 1}});
     assert_eq!(rollout(&no_replicas_field), Rollout::Complete, "replicas defaults to 1");
+}
+
+#[test]
+fn readiness_is_the_rollout_condition_now_a_failure_first() {
+    let state = |object: &Value| ("Deployment `sluice-dev/d`".to_string(), rollout(object));
+    assert_eq!(readiness_of(&[state(&deployment(2, 2, 3, 3, 3, 3))]), Ok(()));
+    assert_eq!(readiness_of(&[]), Ok(()), "no workload: nothing to wait for");
+    let lost_a_pod = deployment(2, 2, 3, 3, 2, 3);
+    assert_eq!(
+        readiness_of(&[state(&deployment(2, 2, 3, 3, 3, 3)), state(&lost_a_pod)]),
+        Err("Deployment `sluice-dev/d` is not ready: Deployment: 3 updated, 2 available, 3 in total of 3 desired".into())
+    );
+    let mut stuck = deployment(3, 3, 3, 1, 1, 3);
+    stuck["status"]["conditions"] = json!([{"type": "Progressing", "reason": "ProgressDeadlineExceeded", "message": "timed out"}]);
+    let db = ("StatefulSet `sluice-dev/db`".to_string(), rollout(&stuck));
+    assert_eq!(
+        readiness_of(&[state(&lost_a_pod), db]),
+        Err("StatefulSet `sluice-dev/db` failed: Deployment: timed out".into()),
+        "a failure is named before a workload short of replicas"
+    );
 }
 
 #[test]

@@ -13,7 +13,7 @@ use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
-use super::{KubeError, Settings, apply};
+use super::{KubeError, Settings, apply, readiness};
 use crate::deploy::spec::SecretValues;
 use crate::deploy::target::kubernetes::tests::{rendered, spec};
 use crate::secrets::Plaintext;
@@ -303,4 +303,28 @@ async fn an_unknown_context_or_kind_is_named() {
         error.ends_with("context `a`: applying Widget `sluice-dev/w`: the API server does not serve kind `Widget` in `example.com/v1`; install its CustomResourceDefinition or fix `apiVersion`"),
         "{error}"
     );
+}
+
+#[tokio::test]
+async fn readiness_reads_the_rendered_workloads_only_and_names_a_stuck_one() {
+    let dir = tempfile::tempdir().unwrap();
+    for (mode, expected) in [(Mode::Healthy, None), (Mode::Stuck, Some("Deployment `sluice-dev/web` failed: Deployment: ReplicaSet \"web-7d\" has timed out progressing."))] {
+        let (peer, url) = start(mode).await;
+        let path = kubeconfig(dir.path(), &url, &url);
+        let settings = Settings {
+            kubeconfig: Some(&path),
+            context: None,
+            namespace: "sluice-dev",
+            rollout_timeout: Duration::from_secs(30),
+        };
+        let result = readiness(&settings, &render()).await;
+        match expected {
+            None => assert_eq!(result, Ok(())),
+            Some(why) => assert_eq!(result, Err(format!("kubeconfig `{}`, context `a`: {why}", path.display()))),
+        }
+        let seen = peer.seen();
+        assert!(seen.iter().all(|s| s.method == "GET"), "only reads: {seen:?}");
+        let objects: Vec<&str> = seen.iter().filter(|s| s.path.contains("/namespaces/")).map(|s| s.path.as_str()).collect();
+        assert_eq!(objects, ["/apis/apps/v1/namespaces/sluice-dev/deployments/web"], "the ConfigMap is not a workload");
+    }
 }

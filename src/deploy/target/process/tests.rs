@@ -1,6 +1,7 @@
+use std::sync::Arc;
 use std::time::Duration;
 
-use super::ProcessTarget;
+use super::{Exits, ProcessTarget};
 use crate::deploy::spec::{DeploySpec, HealthCheck, SecretValues};
 use crate::deploy::target::TargetError;
 use crate::deploy::test_image::{free_ports, get, server_image};
@@ -30,10 +31,11 @@ async fn a_release_replaces_the_previous_one_only_once_healthy() {
         base_port,
     };
     let secrets = SecretValues(vec![("API_KEY".into(), Plaintext::from("s3cret-value".to_string()))]);
+    let exits = Arc::new(Exits::default());
 
     let v1 = server_image(&layout, "1.0.0", &[]);
     let applied = target
-        .deploy(&spec("1.0.0", &v1, Duration::from_secs(10)), &secrets)
+        .deploy(&spec("1.0.0", &v1, Duration::from_secs(10)), &secrets, &exits)
         .await
         .unwrap();
     let url1 = applied.url.unwrap();
@@ -44,7 +46,7 @@ async fn a_release_replaces_the_previous_one_only_once_healthy() {
 
     // Applying the running release again is a no-op.
     let again = target
-        .deploy(&spec("1.0.0", &v1, Duration::from_secs(10)), &secrets)
+        .deploy(&spec("1.0.0", &v1, Duration::from_secs(10)), &secrets, &exits)
         .await
         .unwrap();
     assert_eq!(again.message, "1.0.0 already runs");
@@ -52,7 +54,7 @@ async fn a_release_replaces_the_previous_one_only_once_healthy() {
     // A release that never gets healthy is stopped; the previous one keeps serving.
     let broken = server_image(&layout, "2.0.0", &["BROKEN=1"]);
     let err = target
-        .deploy(&spec("2.0.0", &broken, Duration::from_millis(1500)), &secrets)
+        .deploy(&spec("2.0.0", &broken, Duration::from_millis(1500)), &secrets, &exits)
         .await
         .unwrap_err();
     assert!(
@@ -69,7 +71,7 @@ async fn a_release_replaces_the_previous_one_only_once_healthy() {
     // A healthy release takes the other port, then the previous one is stopped.
     let v3 = server_image(&layout, "3.0.0", &[]);
     let applied = target
-        .deploy(&spec("3.0.0", &v3, Duration::from_secs(10)), &SecretValues::default())
+        .deploy(&spec("3.0.0", &v3, Duration::from_secs(10)), &SecretValues::default(), &exits)
         .await
         .unwrap();
     let url3 = applied.url.unwrap();
@@ -78,9 +80,21 @@ async fn a_release_replaces_the_previous_one_only_once_healthy() {
     assert!(!first.is_alive(), "the previous release was stopped");
     assert!(get(&url1).is_none());
 
+    let third = target.current().unwrap();
+    assert_eq!(third.probe().dir, Some(data.path().join("t/releases").join(&v3[7..]).join("rootfs/app")));
     target.stop().await.unwrap();
     assert!(get(&url3).is_none());
     assert!(target.current().is_none());
+    // The reaper saw both ends: the first release stopped when the third was healthy, then
+    // the third (stopping reaps the group, so the status itself may be gone).
+    tokio::time::timeout(Duration::from_secs(10), async {
+        while exits.how_ended(third.pid).is_none() {
+            exits.ended().await;
+        }
+    })
+    .await
+    .expect("the end of the third release is recorded");
+    assert!(exits.how_ended(first.pid).is_some());
 }
 
 #[tokio::test]
@@ -96,7 +110,7 @@ async fn a_release_that_exits_fails_at_once_and_run_overrides_the_command() {
     let mut spec = spec("1.0.0", &digest, Duration::from_secs(30));
     spec.run.command = Some(vec!["sh".into(), "-c".into(), "exit 3".into()]);
     let started = std::time::Instant::now();
-    let err = target.deploy(&spec, &SecretValues::default()).await.unwrap_err();
+    let err = target.deploy(&spec, &SecretValues::default(), &Arc::default()).await.unwrap_err();
     assert!(
         err.to_string()
             .contains("exited (exit status: 3) before it was healthy"),

@@ -1,0 +1,202 @@
+//! Continuous health through the real daemon: dev runs the app as a real python3 process,
+//! checked every second after it was deployed. A real `kill -9` of the process and a health
+//! endpoint that starts answering 503 are each recorded as unhealthy, close staging's `from`
+//! and `soak` gates saying why and since when, and the recovery (a redeploy, the endpoint
+//! answering 200 again) restarts the soak from that moment, on the daemon's test clock.
+
+use std::process::Command;
+
+use serde_json::Value;
+use sluice::deploy::target::process::ProcessTarget;
+use sluice::store::{DeploymentRow, DeploymentStatus};
+
+use crate::daemon::Daemon;
+use crate::deploy::{Setup, deployed};
+use crate::promote_support::record_release;
+
+/// Answers `GET /healthz` with 503 while the file `$SICK_FILE` exists, 200 otherwise.
+const APP: &str = r#"import http.server, os
+class H(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        code = 503 if os.path.exists(os.environ["SICK_FILE"]) else 200
+        self.send_response(code)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.HTTPServer(("127.0.0.1", int(os.environ["PORT"])), H).serve_forever()
+"#;
+
+/// Stops dev's release when dropped, even when the test fails.
+struct Running(ProcessTarget);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let _best_effort = runtime.block_on(self.0.stop());
+    }
+}
+
+/// Runs `sluice ARGS` against the daemon with `token`: stdout (asserting exit `code`).
+fn cli(daemon: &Daemon, token: &str, args: &[&str], code: i32) -> String {
+    let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
+        .args(args)
+        .env("SLUICE_SERVER", daemon.addr.to_string())
+        .env("SLUICE_TOKEN", token)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(output.status.code(), Some(code), "{stdout}{}", String::from_utf8_lossy(&output.stderr));
+    stdout
+}
+
+fn millis(time: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(time).unwrap().timestamp_millis()
+}
+
+/// Waits until dev's current deployment of hello satisfies `wanted`.
+fn current_until(daemon: &Daemon, what: &str, wanted: impl Fn(&DeploymentRow) -> bool) -> DeploymentRow {
+    let store = daemon.store();
+    let found = daemon.eventually(what, || match store.current_deployment("hello", "dev").map_err(|e| e.to_string())? {
+        Some(row) if wanted(&row) => Ok(row),
+        other => Err(format!("{other:?}")),
+    });
+    found.unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn a_killed_or_failing_app_closes_the_next_gates_and_soak_restarts_from_its_recovery() {
+    let base_port = crate::registry::free_port();
+    let setup = Setup::new(base_port);
+    let sick = setup.dir.path().join("sick");
+    let app = |greeting: &str| {
+        format!(
+            "image: \"oci:{}\"\nrender: {{manifests: manifests/}}\nvalues: {{replicas: 1}}\n\
+             run: {{command: [python3, app.py], env: {{SICK_FILE: \"{}\", GREETING: {greeting}}}}}\n\
+             health: {{http: {{path: /healthz, timeout: 1s, interval: 1s}}, period: 1s, failure_threshold: 2}}\n",
+            setup.layout.display(),
+            sick.display()
+        )
+    };
+    setup.write("apps/hello/app.yaml", &app("hello"));
+    setup.write(
+        "environments/dev.yaml",
+        &format!("targets:\n  - {{name: local, type: process, base_port: {base_port}}}\n"),
+    );
+    setup.write(
+        "environments/staging.yaml",
+        "promote_from: dev\npromotion: auto\ngates: {from: true, soak: 10m}\n",
+    );
+    let (image, digest) = setup.build_app("1.0.0", &["python3", "app.py"], APP);
+    setup.write(
+        "apps/hello/dev.yaml",
+        &format!("version: 1.0.0\nimage: \"{image}\"\ndigest: \"{digest}\"\n"),
+    );
+    setup.push("pin 1.0.0");
+    let clock = setup.dir.path().join("clock");
+    std::fs::write(&clock, "2026-12-01T09:00:00Z").unwrap();
+    let daemon = Daemon::start(
+        &setup.daemon_config(),
+        &[
+            ("SLUICE_IDENTITY_FILE", setup.identity.to_str().unwrap()),
+            ("SLUICE_TEST_CLOCK", "1"),
+            ("SLUICE_CLOCK_FILE", clock.to_str().unwrap()),
+        ],
+    );
+    let running = Running(ProcessTarget {
+        dir: daemon.data_dir.join("deploy/hello/dev/local"),
+        layout: setup.layout.clone(),
+        base_port,
+    });
+    let first = deployed(&daemon, "1.0.0");
+    assert_eq!(first.status, DeploymentStatus::Healthy, "{:?}", first.message);
+    record_release(&daemon.store(), "1.0.0", &image, &digest);
+    let reader = crate::api::create_token(&daemon, "reader", "read");
+    let gates = |code| cli(&daemon, &reader, &["gates", "hello", "staging", "1.0.0"], code);
+    let staging_pin = || {
+        let output = Command::new("git")
+            .arg("-C")
+            .arg(&setup.config.bare)
+            .args(["show", "main:apps/hello/staging.yaml"])
+            .output()
+            .unwrap();
+        output.status.success()
+    };
+    assert!(gates(1).contains("closed  soak       healthy in dev for 0s of 10m; opens at 2026-12-01T09:10:00Z"));
+
+    // A real kill: recorded at once (the daemon reaps its processes), not after the threshold.
+    std::fs::write(&clock, "2026-12-01T09:05:00Z").unwrap();
+    let pid = running.0.current().unwrap().pid;
+    assert!(Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap().success());
+    let dead = current_until(&daemon, "the killed process is recorded unhealthy", |row| row.unhealthy_since.is_some());
+    assert_eq!((dead.id, dead.unhealthy_since.unwrap().as_unix_millis()), (first.id, millis("2026-12-01T09:05:00Z")));
+    let why = format!("the process of 1.0.0 on target `local` (pid {pid}) exited (signal: 9 (SIGKILL))");
+    assert_eq!(dead.health_message.as_deref(), Some(why.as_str()));
+    let stdout = gates(1);
+    let closed = format!("1.0.0 is unhealthy in dev since 2026-12-01T09:05:00Z: {why}");
+    assert!(stdout.contains(&format!("closed  from       {closed}")), "{stdout}");
+    assert!(stdout.contains(&format!("closed  soak       soak of 10m not started: {closed}")), "{stdout}");
+
+    // Past the soak counted from the first deployment: still closed, nothing promoted.
+    std::fs::write(&clock, "2026-12-01T09:20:00Z").unwrap();
+    assert!(gates(1).contains("closed  from       1.0.0 is unhealthy in dev since 2026-12-01T09:05:00Z"));
+    assert!(!staging_pin(), "an unhealthy release is not promoted");
+
+    // A redeploy (a changed `run.env`) starts it again: healthy, soak from the redeploy.
+    setup.write("apps/hello/app.yaml", &app("again"));
+    setup.push("restart hello");
+    let again = current_until(&daemon, "1.0.0 is deployed again", |row| row.id > first.id);
+    assert_eq!(again.healthy_since.unwrap().as_unix_millis(), millis("2026-12-01T09:20:00Z"));
+    assert_eq!(again.unhealthy_since, None);
+
+    // The health endpoint fails: unhealthy after two failed checks in a row.
+    std::fs::write(&clock, "2026-12-01T09:25:00Z").unwrap();
+    std::fs::write(&sick, "").unwrap();
+    let sick_row = current_until(&daemon, "the failing check is recorded", |row| row.unhealthy_since.is_some());
+    let port = running.0.current().unwrap().port;
+    let why = format!(
+        "health check http://127.0.0.1:{port}/healthz of target `local` failed: GET /healthz answered 503, expected 200"
+    );
+    assert_eq!((sick_row.id, sick_row.health_message.as_deref()), (again.id, Some(why.as_str())));
+    let stdout = gates(1);
+    assert!(
+        stdout.contains(&format!("closed  from       1.0.0 is unhealthy in dev since 2026-12-01T09:25:00Z: {why}")),
+        "{stdout}"
+    );
+
+    // It recovers: soak counts again from the recovery, not from the redeploy.
+    std::fs::write(&clock, "2026-12-01T09:30:00Z").unwrap();
+    std::fs::remove_file(&sick).unwrap();
+    let recovered = current_until(&daemon, "the recovery is recorded", |row| row.unhealthy_since.is_none());
+    assert_eq!(recovered.healthy_since.unwrap().as_unix_millis(), millis("2026-12-01T09:30:00Z"));
+    let stdout = gates(1);
+    assert!(stdout.contains("open    from       1.0.0 is healthy in dev"), "{stdout}");
+    assert!(
+        stdout.contains("closed  soak       healthy in dev for 0s of 10m; opens at 2026-12-01T09:40:00Z"),
+        "{stdout}"
+    );
+    let history = cli(&daemon, &reader, &["history", "hello", "dev"], 0);
+    assert!(history.contains("    healthy again since 2026-12-01T09:30:00Z: its health checks pass again"), "{history}");
+    assert!(
+        history.contains(&format!("    unhealthy since 2026-12-01T09:05:00Z: the process of 1.0.0 on target `local` (pid {pid})")),
+        "the first deployment stays recorded unhealthy: {history}"
+    );
+    let answer: Value = serde_json::from_str(&cli(&daemon, &reader, &["history", "hello", "dev", "--json"], 0)).unwrap();
+    let transitions: Vec<(&str, i64)> = answer["current"]["health_transitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| (t["health"].as_str().unwrap(), t["at"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(
+        transitions,
+        [("unhealthy", millis("2026-12-01T09:25:00Z")), ("healthy", millis("2026-12-01T09:30:00Z"))]
+    );
+
+    std::fs::write(&clock, "2026-12-01T09:40:00Z").unwrap();
+    let promoted = daemon.eventually("staging pins 1.0.0 once soaked", || {
+        if staging_pin() { Ok(()) } else { Err("no pin yet".into()) }
+    });
+    promoted.unwrap_or_else(|e| panic!("{e}"));
+}
