@@ -7,7 +7,8 @@
 //! secrets of each app are decrypted with the controller's identity (`SLUICE_IDENTITY_FILE`
 //! or `SLUICE_IDENTITY`) just before its reconcile and dropped right after, once the
 //! environment's `secrets:` recipients are found to agree with `.sops.yaml`
-//! ([`crate::deploy::recipients`]); a disagreement is recorded as a refused deployment.
+//! ([`crate::deploy::recipients`]); a disagreement is recorded as a refused deployment. After
+//! each pass, the image cache is pruned of images no environment runs or rolls back to.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -56,6 +57,7 @@ impl DeployLoop {
                     last = Some(checkout.sha.clone());
                     self.deploy_all(&checkout, &shutdown).await;
                     self.applied.send_replace(Some(checkout.repo.clone()));
+                    self.prune_images().await;
                     self.deployed.notify_one();
                 }
                 Ok(Some(Err(sha))) => last = Some(sha),
@@ -135,6 +137,32 @@ impl DeployLoop {
         }
     }
 }
+
+impl DeployLoop {
+    /// Removes from the image cache (`<data_dir>/deploy/images`) the images no environment
+    /// runs or returns to on a rollback: only those of the latest [`RELEASES_KEPT`] releases
+    /// deployed healthy in each (app, environment), and of deployments in progress, stay.
+    async fn prune_images(&self) {
+        let (store, cache) = (self.deployer.store.clone(), self.dir.join("images"));
+        let pruned = tokio::task::spawn_blocking(move || {
+            let keep = store.digests_in_use(RELEASES_KEPT).map_err(|e| e.to_string())?;
+            crate::deploy::image::prune::prune(&cache, &keep).map_err(|e| e.to_string())
+        })
+        .await;
+        match pruned {
+            Ok(Ok(removed)) if !removed.is_empty() => {
+                tracing::info!(blobs = removed.len(), "removed images no longer deployed from the image cache");
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => tracing::warn!("cannot prune the image cache: {e}"),
+            Err(e) => tracing::warn!("pruning the image cache panicked: {e}"),
+        }
+    }
+}
+
+/// How many releases of each (app, environment) the image cache keeps: the current one and
+/// the one before it (what a rollback applies again).
+const RELEASES_KEPT: u32 = 2;
 
 /// Checks the environment's recipients against `.sops.yaml`, then decrypts the app's secrets.
 async fn load_secrets(

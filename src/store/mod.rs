@@ -917,6 +917,16 @@ impl Store {
         deployments::record_health(&mut self.conn(), id, health, message, now)
     }
 
+    /// The image digests still in use: of each (app, environment), those of its latest
+    /// `per_environment` distinct releases deployed `healthy` (the current one and the ones a
+    /// rollback returns to), and those of deployments pending or in progress; sorted.
+    ///
+    /// # Errors
+    /// [`StoreError::Sqlite`].
+    pub fn digests_in_use(&self, per_environment: u32) -> Result<Vec<String>, StoreError> {
+        deployments::digests_in_use(&self.conn(), per_environment)
+    }
+
     /// The health transitions of deployment `id`, oldest first.
     ///
     /// # Errors

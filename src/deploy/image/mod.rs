@@ -3,9 +3,10 @@
 //! its layers into a directory, applying whiteouts as the OCI image spec says.
 //!
 //! The layout is what `sluice image build` writes, or the image cache that [`pull`] fills
-//! from a registry.
+//! from a registry and [`prune`] empties of images no longer deployed.
 
 mod layout;
+pub mod prune;
 pub mod pull;
 mod unpack;
 

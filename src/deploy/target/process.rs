@@ -5,7 +5,8 @@
 //!
 //! Releases alternate between two ports, `base_port` and `base_port + 1`, so the previous
 //! release keeps serving until the new one passes its health check; only then is it stopped
-//! and `current.json` switched. A release that does not become healthy is stopped and the
+//! and `current.json` switched, and the unpacked trees of other releases than these two
+//! are removed. A release that does not become healthy is stopped and the
 //! previous one keeps running, still recorded as current.
 //!
 //! Program lookup without a chroot: an absolute program that exists inside the image runs
@@ -203,9 +204,10 @@ impl ProcessTarget {
             exits.record(pid, how);
         });
         self.record(&running)?;
-        if let Some(old) = previous {
-            stop(&old).await;
+        if let Some(old) = &previous {
+            stop(old).await;
         }
+        self.remove_other_trees(&[Some(&spec.digest), previous.as_ref().map(|old| &old.digest)]);
         Ok(Applied {
             url: Some(running.url()),
             message: format!("{} runs as pid {pid} on port {port}", spec.version),
@@ -254,6 +256,18 @@ impl ProcessTarget {
         })
         .await
         .map_err(|e| TargetError::Config(format!("unpacking the image panicked: {e}")))?
+    }
+
+    /// Removes the unpacked trees (`releases/<hex>/`) of every image but `keep` (the running
+    /// release and the one before it, which a rollback starts again). Best effort: a tree
+    /// that cannot be removed now is tried again after the next deployment.
+    fn remove_other_trees(&self, keep: &[Option<&String>]) {
+        let kept: Vec<&str> = keep.iter().flatten().map(|digest| digest.rsplit(':').next().unwrap_or(digest)).collect();
+        for entry in std::fs::read_dir(self.dir.join("releases")).into_iter().flatten().flatten() {
+            if !kept.iter().any(|hex| entry.file_name() == *hex) {
+                let _best_effort = std::fs::remove_dir_all(entry.path());
+            }
+        }
     }
 
     /// Starts the release in its own process group, output appended to `app.log` beside its tree.

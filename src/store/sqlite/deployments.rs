@@ -95,6 +95,26 @@ pub(crate) fn health_of(conn: &Connection, id: i64) -> Result<Vec<HealthRow>, St
     rows.collect::<Result<Vec<_>, _>>().context("list health transitions")
 }
 
+pub(crate) fn digests_in_use(conn: &Connection, per_environment: u32) -> Result<Vec<String>, StoreError> {
+    let mut statement = conn
+        .prepare(
+            "WITH last AS (
+                 SELECT app, env, digest, MAX(id) AS id FROM deployments WHERE status = 'healthy' GROUP BY app, env, digest
+             ),
+             ranked AS (
+                 SELECT digest, ROW_NUMBER() OVER (PARTITION BY app, env ORDER BY id DESC) AS n FROM last
+             )
+             SELECT digest FROM ranked WHERE n <= ?1
+             UNION SELECT digest FROM deployments WHERE status IN ('pending', 'deploying')
+             ORDER BY digest",
+        )
+        .context("list digests in use")?;
+    let rows = statement
+        .query_map([per_environment], |row| row.get(0))
+        .context("list digests in use")?;
+    rows.collect::<Result<Vec<_>, _>>().context("list digests in use")
+}
+
 pub(crate) fn record_details(conn: &Connection, id: i64, details: &DeploymentDetails) -> Result<(), StoreError> {
     conn.execute(
         "INSERT INTO deployment_details (deployment_id, config_sha, fingerprint, rendered, report, url)
@@ -198,6 +218,38 @@ mod tests {
         let current = store.current_deployment("hello", "dev").unwrap().unwrap();
         assert_eq!((current.id, current.healthy_since), (again, Some(Timestamp::from_unix_millis(41))));
         assert_eq!(store.current_deployment("hello", "staging").unwrap(), None);
+    }
+
+    #[test]
+    fn the_digests_in_use_are_the_latest_healthy_releases_of_each_environment_and_those_deploying() {
+        let store = Store::open_in_memory().unwrap();
+        let deploy = |env: &str, digest: &str, status: DeploymentStatus| {
+            let new = NewDeployment {
+                app: "hello".into(),
+                env: env.into(),
+                version: "1.0.0".into(),
+                digest: digest.into(),
+                status: DeploymentStatus::Deploying,
+            };
+            let id = store.insert_deployment(&new, Timestamp::from_unix_millis(1)).unwrap();
+            if status != DeploymentStatus::Deploying {
+                store.set_deployment_status(id, status, None, Timestamp::from_unix_millis(2)).unwrap();
+            }
+        };
+        for (env, digest, status) in [
+            ("dev", "sha256:a", DeploymentStatus::Healthy),
+            ("dev", "sha256:b", DeploymentStatus::Healthy),
+            ("dev", "sha256:c", DeploymentStatus::Healthy),
+            ("dev", "sha256:c", DeploymentStatus::Healthy),
+            ("dev", "sha256:d", DeploymentStatus::Failed),
+            ("staging", "sha256:a", DeploymentStatus::Healthy),
+            ("staging", "sha256:e", DeploymentStatus::Deploying),
+        ] {
+            deploy(env, digest, status);
+        }
+        let digests = store.digests_in_use(2).unwrap();
+        assert_eq!(digests, ["sha256:a", "sha256:b", "sha256:c", "sha256:e"], "dev keeps c and b, staging a and e");
+        assert_eq!(store.digests_in_use(1).unwrap(), ["sha256:a", "sha256:c", "sha256:e"]);
     }
 
     #[test]

@@ -80,6 +80,14 @@ async fn a_release_replaces_the_previous_one_only_once_healthy() {
     assert!(!first.is_alive(), "the previous release was stopped");
     assert!(get(&url1).is_none());
 
+    let mut trees: Vec<String> = std::fs::read_dir(data.path().join("t/releases"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    trees.sort();
+    let mut kept = vec![v1[7..].to_string(), v3[7..].to_string()];
+    kept.sort();
+    assert_eq!(trees, kept, "the broken release's tree is removed, the previous one kept");
     let third = target.current().unwrap();
     assert_eq!(third.probe().dir, Some(data.path().join("t/releases").join(&v3[7..]).join("rootfs/app")));
     target.stop().await.unwrap();
