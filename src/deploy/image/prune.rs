@@ -114,7 +114,7 @@ mod tests {
         assert!(crate::deploy::image::read(&cache, &one).is_err());
 
         assert_eq!(prune(&cache, &[two.clone(), three]).unwrap(), Vec::<String>::new(), "nothing more");
-        prune(&cache, &[two.clone()]).unwrap();
+        prune(&cache, std::slice::from_ref(&two)).unwrap();
         crate::deploy::image::read(&cache, &two).expect("the shared layer stays");
     }
 }
