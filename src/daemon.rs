@@ -148,6 +148,7 @@ pub async fn serve(listener: TcpListener, daemon: Daemon, shutdown: Cancellation
     if let Some(source) = &config.config_repo {
         let targets = crate::deploy::target::TargetContext::new(config.data_dir.clone());
         let (applied, applied_repo) = tokio::sync::watch::channel(None);
+        let in_progress = health::InProgress::default();
         let deploy_loop = deploy::DeployLoop {
             source: source.clone(),
             dir: config.data_dir.join("deploy"),
@@ -159,6 +160,7 @@ pub async fn serve(listener: TcpListener, daemon: Daemon, shutdown: Cancellation
             wake: config_pushed.clone(),
             deployed: wake_promoter.clone(),
             applied,
+            in_progress: in_progress.clone(),
         };
         tracker.spawn(deploy_loop.run(shutdown.clone()));
         let health_loop = health::HealthLoop {
@@ -166,6 +168,7 @@ pub async fn serve(listener: TcpListener, daemon: Daemon, shutdown: Cancellation
             targets,
             clock: promotion_clock.clone(),
             config: applied_repo,
+            in_progress,
             changed: wake_promoter.clone(),
         };
         tracker.spawn(health_loop.run(shutdown.clone()));

@@ -16,6 +16,7 @@ use std::sync::Arc;
 use tokio::sync::{Notify, watch};
 use tokio_util::sync::CancellationToken;
 
+use super::health::InProgress;
 use crate::config::repo::{self, ConfigRepo, ConfigRepoSource, Recipients};
 use crate::deploy::SecretValues;
 use crate::deploy::reconcile::Deployer;
@@ -37,6 +38,8 @@ pub struct DeployLoop {
     pub deployed: Arc<Notify>,
     /// The config repo as last applied, after each pass (the health watch reads it).
     pub applied: watch::Sender<Option<Arc<ConfigRepo>>>,
+    /// The (app, environment) being deployed (the health watch leaves it alone).
+    pub in_progress: InProgress,
 }
 
 /// A valid commit of the config repo, checked out.
@@ -121,6 +124,7 @@ impl DeployLoop {
                 if checkout.repo.pin(app, env).is_none() {
                     continue;
                 }
+                let _deploying = self.in_progress.start(app, env);
                 let recipients = environment.secrets.clone();
                 let outcome = match load_secrets(&checkout.dir, (env, app), recipients, &identities).await {
                     Ok(secrets) => {

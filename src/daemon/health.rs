@@ -6,12 +6,14 @@
 //! gates of the next environment read it.
 //!
 //! It reads the config repo as the deploy loop last applied it, and leaves an (app,
-//! environment) alone while a deployment of it is in progress: that deployment's own health
-//! check decides, and a process target switches processes meanwhile. Times come from the
-//! promotion clock, as deployments' do.
+//! environment) alone while the deploy loop deploys it ([`InProgress`]): that deployment's
+//! own health check decides, and a process target switches processes meanwhile. (Not the
+//! store's `deploying` status: a row a crashed daemon left `deploying` would hide the
+//! environment from the watch for good.) Times come from the promotion clock, as
+//! deployments' do.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use tokio::sync::{Notify, watch};
@@ -24,10 +26,37 @@ use crate::deploy::render::Rendered;
 use crate::deploy::target::TargetContext;
 use crate::deploy::watch::{self as health_watch, Judge};
 use crate::promote::Clock;
-use crate::store::{DeploymentStatus, Store, StoreError};
+use crate::store::{DeploymentRow, Store, StoreError};
 
 /// How long the watch sleeps when nothing is due (no config repo applied yet, nothing pinned).
 const IDLE: Duration = Duration::from_secs(10);
+
+/// The (app, environment) the deploy loop is deploying now, if any.
+#[derive(Debug, Clone, Default)]
+pub struct InProgress(Arc<Mutex<Option<(String, String)>>>);
+
+impl InProgress {
+    /// Marks `app` in `env` as being deployed until the guard is dropped.
+    pub fn start(&self, app: &str, env: &str) -> Deploying<'_> {
+        *self.0.lock().unwrap_or_else(PoisonError::into_inner) = Some((app.to_string(), env.to_string()));
+        Deploying(self)
+    }
+
+    fn is(&self, app: &str, env: &str) -> bool {
+        let now = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        now.as_ref().is_some_and(|(a, e)| a == app && e == env)
+    }
+}
+
+/// Clears [`InProgress`] when dropped, on every path out of a deployment.
+#[derive(Debug)]
+pub struct Deploying<'a>(&'a InProgress);
+
+impl Drop for Deploying<'_> {
+    fn drop(&mut self) {
+        *self.0.0.lock().unwrap_or_else(PoisonError::into_inner) = None;
+    }
+}
 
 /// The watch's inputs.
 pub struct HealthLoop {
@@ -39,6 +68,8 @@ pub struct HealthLoop {
     pub clock: Clock,
     /// The config repo the deploy loop last applied.
     pub config: watch::Receiver<Option<Arc<ConfigRepo>>>,
+    /// What the deploy loop deploys now.
+    pub in_progress: InProgress,
     /// Notified after a transition (the promotion loop).
     pub changed: Arc<Notify>,
 }
@@ -117,10 +148,9 @@ impl HealthLoop {
         Ok(())
     }
 
-    /// The current deployment of `app` in `env`, unless none is, or an attempt is in progress.
-    fn settled(&self, app: &str, env: &str) -> Result<Option<crate::store::DeploymentRow>, StoreError> {
-        let latest = self.store.latest_deployment(app, env)?;
-        if latest.is_some_and(|row| row.status == DeploymentStatus::Deploying) {
+    /// The current deployment of `app` in `env`, unless none is, or it is being deployed.
+    fn settled(&self, app: &str, env: &str) -> Result<Option<DeploymentRow>, StoreError> {
+        if self.in_progress.is(app, env) {
             return Ok(None);
         }
         self.store.current_deployment(app, env)
