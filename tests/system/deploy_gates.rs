@@ -13,7 +13,7 @@ use crate::promote_support::record_release;
 const T0: &str = "2026-12-01T09:00:00Z";
 
 /// `sluice gates hello staging 1.0.0`: exit code and stdout.
-fn gates(daemon: &Daemon, token: &str) -> (Option<i32>, String) {
+pub(crate) fn gates(daemon: &Daemon, token: &str) -> (Option<i32>, String) {
     let output = Command::new(env!("CARGO_BIN_EXE_sluice"))
         .args(["gates", "hello", "staging", "1.0.0"])
         .env("SLUICE_SERVER", daemon.addr.to_string())
@@ -25,7 +25,7 @@ fn gates(daemon: &Daemon, token: &str) -> (Option<i32>, String) {
 }
 
 /// The version `apps/hello/staging.yaml` pins on the config repo's branch.
-fn staging_pin(setup: &Setup) -> Option<String> {
+pub(crate) fn staging_pin(setup: &Setup) -> Option<String> {
     let output = Command::new("git")
         .arg("-C")
         .arg(&setup.config.bare)
@@ -34,6 +34,31 @@ fn staging_pin(setup: &Setup) -> Option<String> {
         .unwrap();
     let text = String::from_utf8_lossy(&output.stdout);
     text.lines().find_map(|l| l.strip_prefix("version: ")).map(|v| v.trim_matches('"').to_owned())
+}
+
+/// dev: one process target on `base_port`; staging: from dev, automatic, `from` and a 10m `soak`.
+pub(crate) fn staging_after_dev(setup: &Setup, base_port: u16) {
+    setup.write(
+        "environments/dev.yaml",
+        &format!("targets:\n  - {{name: local, type: process, base_port: {base_port}}}\n"),
+    );
+    setup.write(
+        "environments/staging.yaml",
+        "promote_from: dev\npromotion: auto\ngates: {from: true, soak: 10m}\n",
+    );
+}
+
+/// Starts the daemon with promotion and deployments on the test clock `clock`, set to `at`.
+pub(crate) fn start_on_clock(setup: &Setup, clock: &std::path::Path, at: &str) -> Daemon {
+    std::fs::write(clock, at).unwrap();
+    Daemon::start(
+        &setup.daemon_config(),
+        &[
+            ("SLUICE_IDENTITY_FILE", setup.identity.to_str().unwrap()),
+            ("SLUICE_TEST_CLOCK", "1"),
+            ("SLUICE_CLOCK_FILE", clock.to_str().unwrap()),
+        ],
+    )
 }
 
 #[test]
@@ -51,25 +76,10 @@ fn staging_gates_follow_dev_health_and_soak_counts_from_when_dev_became_healthy(
     };
     // The first attempt's command does not exist: it exits at once and the deployment fails.
     setup.write("apps/hello/app.yaml", &app("missing.py"));
-    setup.write(
-        "environments/dev.yaml",
-        &format!("targets:\n  - {{name: local, type: process, base_port: {base_port}}}\n"),
-    );
-    setup.write(
-        "environments/staging.yaml",
-        "promote_from: dev\npromotion: auto\ngates: {from: true, soak: 10m}\n",
-    );
+    staging_after_dev(&setup, base_port);
     let (image, digest) = setup.pin("1.0.0", &["python3", "app.py"]);
     let clock = setup.dir.path().join("clock");
-    std::fs::write(&clock, T0).unwrap();
-    let daemon = Daemon::start(
-        &setup.daemon_config(),
-        &[
-            ("SLUICE_IDENTITY_FILE", setup.identity.to_str().unwrap()),
-            ("SLUICE_TEST_CLOCK", "1"),
-            ("SLUICE_CLOCK_FILE", clock.to_str().unwrap()),
-        ],
-    );
+    let daemon = start_on_clock(&setup, &clock, T0);
     let failed = deployed(&daemon, "1.0.0");
     assert_eq!(failed.status, DeploymentStatus::Failed, "{:?}", failed.message);
     record_release(&daemon.store(), "1.0.0", &image, &digest);

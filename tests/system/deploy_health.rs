@@ -12,6 +12,7 @@ use sluice::store::{DeploymentRow, DeploymentStatus};
 
 use crate::daemon::Daemon;
 use crate::deploy::{Setup, deployed};
+use crate::deploy_gates::{gates, staging_after_dev, start_on_clock, staging_pin};
 use crate::promote_support::record_release;
 
 /// Answers `GET /healthz` with 503 while the file `$SICK_FILE` exists, 200 otherwise.
@@ -80,14 +81,7 @@ fn a_killed_or_failing_app_closes_the_next_gates_and_soak_restarts_from_its_reco
         )
     };
     setup.write("apps/hello/app.yaml", &app("hello"));
-    setup.write(
-        "environments/dev.yaml",
-        &format!("targets:\n  - {{name: local, type: process, base_port: {base_port}}}\n"),
-    );
-    setup.write(
-        "environments/staging.yaml",
-        "promote_from: dev\npromotion: auto\ngates: {from: true, soak: 10m}\n",
-    );
+    staging_after_dev(&setup, base_port);
     let (image, digest) = setup.build_app("1.0.0", &["python3", "app.py"], APP);
     setup.write(
         "apps/hello/dev.yaml",
@@ -95,15 +89,7 @@ fn a_killed_or_failing_app_closes_the_next_gates_and_soak_restarts_from_its_reco
     );
     setup.push("pin 1.0.0");
     let clock = setup.dir.path().join("clock");
-    std::fs::write(&clock, "2026-12-01T09:00:00Z").unwrap();
-    let daemon = Daemon::start(
-        &setup.daemon_config(),
-        &[
-            ("SLUICE_IDENTITY_FILE", setup.identity.to_str().unwrap()),
-            ("SLUICE_TEST_CLOCK", "1"),
-            ("SLUICE_CLOCK_FILE", clock.to_str().unwrap()),
-        ],
-    );
+    let daemon = start_on_clock(&setup, &clock, "2026-12-01T09:00:00Z");
     let running = Running(ProcessTarget {
         dir: daemon.data_dir.join("deploy/hello/dev/local"),
         layout: setup.layout.clone(),
@@ -113,15 +99,10 @@ fn a_killed_or_failing_app_closes_the_next_gates_and_soak_restarts_from_its_reco
     assert_eq!(first.status, DeploymentStatus::Healthy, "{:?}", first.message);
     record_release(&daemon.store(), "1.0.0", &image, &digest);
     let reader = crate::api::create_token(&daemon, "reader", "read");
-    let gates = |code| cli(&daemon, &reader, &["gates", "hello", "staging", "1.0.0"], code);
-    let staging_pin = || {
-        let output = Command::new("git")
-            .arg("-C")
-            .arg(&setup.config.bare)
-            .args(["show", "main:apps/hello/staging.yaml"])
-            .output()
-            .unwrap();
-        output.status.success()
+    let gates = |code| {
+        let (exit, stdout) = gates(&daemon, &reader);
+        assert_eq!(exit, Some(code), "{stdout}");
+        stdout
     };
     assert!(gates(1).contains("closed  soak       healthy in dev for 0s of 10m; opens at 2026-12-01T09:10:00Z"));
 
@@ -141,7 +122,7 @@ fn a_killed_or_failing_app_closes_the_next_gates_and_soak_restarts_from_its_reco
     // Past the soak counted from the first deployment: still closed, nothing promoted.
     std::fs::write(&clock, "2026-12-01T09:20:00Z").unwrap();
     assert!(gates(1).contains("closed  from       1.0.0 is unhealthy in dev since 2026-12-01T09:05:00Z"));
-    assert!(!staging_pin(), "an unhealthy release is not promoted");
+    assert_eq!(staging_pin(&setup), None, "an unhealthy release is not promoted");
 
     // A redeploy (a changed `run.env`) starts it again: healthy, soak from the redeploy.
     setup.write("apps/hello/app.yaml", &app("again"));
@@ -195,8 +176,9 @@ fn a_killed_or_failing_app_closes_the_next_gates_and_soak_restarts_from_its_reco
     );
 
     std::fs::write(&clock, "2026-12-01T09:40:00Z").unwrap();
-    let promoted = daemon.eventually("staging pins 1.0.0 once soaked", || {
-        if staging_pin() { Ok(()) } else { Err("no pin yet".into()) }
+    let promoted = daemon.eventually("staging pins 1.0.0 once soaked", || match staging_pin(&setup) {
+        Some(version) if version == "1.0.0" => Ok(()),
+        other => Err(format!("{other:?}")),
     });
     promoted.unwrap_or_else(|e| panic!("{e}"));
 }

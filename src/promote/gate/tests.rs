@@ -12,6 +12,22 @@ fn repo() -> ConfigRepo {
     repo::parse(&repo::load_dir(&dir).unwrap(), "").unwrap().0
 }
 
+/// `version` judged for production on Tuesday, staging running `previous`, nothing else recorded.
+fn production<'a>(repo: &'a ConfigRepo, version: &'a Version, previous: Option<&'a DeploymentRow>) -> GateInput<'a> {
+    GateInput {
+        env: repo.environment("production").unwrap(),
+        version,
+        now: tuesday(),
+        previous,
+        attempt: None,
+        passed: &[],
+        approvals: &[],
+        access: &repo.access,
+        authors: &[],
+        pin: None,
+    }
+}
+
 /// Berlin wall-clock time.
 fn berlin(d: u32, h: u32, m: u32) -> DateTime<Utc> {
     chrono_tz::Europe::Berlin.with_ymd_and_hms(2026, 12, d, h, m, 0).unwrap().with_timezone(&Utc)
@@ -95,20 +111,8 @@ fn production_opens_with_soak_window_and_two_approvals() {
 #[test]
 fn soak_and_from_say_what_the_previous_environment_runs() {
     let repo = repo();
-    let env = repo.environment("production").unwrap();
     let version: Version = "1.2.3".parse().unwrap();
-    let base = GateInput {
-        env,
-        version: &version,
-        now: tuesday(),
-        previous: None,
-        attempt: None,
-        passed: &[],
-        approvals: &[],
-        access: &repo.access,
-        authors: &[],
-        pin: None,
-    };
+    let base = production(&repo, &version, None);
     let gates = states(&evaluate(&base));
     assert_eq!(gates["from"], (GateState::Closed, "1.2.3 was never deployed to staging".into()));
     let older = deployment("1.2.2", DeploymentStatus::Healthy, Some(tuesday()));
@@ -138,24 +142,11 @@ fn soak_and_from_say_what_the_previous_environment_runs() {
 #[test]
 fn an_unhealthy_current_deployment_closes_from_and_soak_saying_since_when() {
     let repo = repo();
-    let env = repo.environment("production").unwrap();
     let version: Version = "1.2.3".parse().unwrap();
     let mut running = deployment("1.2.3", DeploymentStatus::Healthy, Some(tuesday() - chrono::Duration::hours(5)));
     running.unhealthy_since = Some(millis(tuesday() - chrono::Duration::minutes(10)));
     running.health_message = Some("the process of 1.2.3 on target `local` (pid 42) exited (signal: 9 (SIGKILL))".into());
-    let input = GateInput {
-        env,
-        version: &version,
-        now: tuesday(),
-        previous: Some(&running),
-        attempt: None,
-        passed: &[],
-        approvals: &[],
-        access: &repo.access,
-        authors: &[],
-        pin: None,
-    };
-    let gates = states(&evaluate(&input));
+    let gates = states(&evaluate(&production(&repo, &version, Some(&running))));
     let why = "1.2.3 is unhealthy in staging since 2026-12-01T08:50:00Z: the process of 1.2.3 on target `local` (pid 42) exited (signal: 9 (SIGKILL))";
     assert_eq!(gates["from"], (GateState::Closed, why.to_string()));
     assert_eq!(gates["soak"], (GateState::Closed, format!("soak of 2h not started: {why}")));
@@ -163,7 +154,7 @@ fn an_unhealthy_current_deployment_closes_from_and_soak_saying_since_when() {
     let mut recovered = running.clone();
     recovered.unhealthy_since = None;
     recovered.healthy_since = Some(millis(tuesday() - chrono::Duration::minutes(1)));
-    let gates = states(&evaluate(&GateInput { previous: Some(&recovered), ..input }));
+    let gates = states(&evaluate(&production(&repo, &version, Some(&recovered))));
     assert_eq!(gates["from"].0, GateState::Open);
     assert_eq!(gates["soak"], (GateState::Closed, "healthy in staging for 1m of 2h; opens at 2026-12-01T10:59:00Z".into()));
 }

@@ -148,17 +148,21 @@ pub(crate) fn details(conn: &Connection, id: i64) -> Result<Option<DeploymentDet
 mod tests {
     use crate::store::{DeploymentDetails, DeploymentStatus, NewDeployment, Store, Timestamp};
 
+    /// A deployment of hello 1.0.0 at `digest` to `env`, starting `deploying`.
+    fn deploying(env: &str, digest: &str) -> NewDeployment {
+        NewDeployment {
+            app: "hello".into(),
+            env: env.into(),
+            version: "1.0.0".into(),
+            digest: digest.into(),
+            status: DeploymentStatus::Deploying,
+        }
+    }
+
     #[test]
     fn details_are_kept_per_deployment_and_replaced_on_rewrite() {
         let store = Store::open_in_memory().unwrap();
-        let new = NewDeployment {
-            app: "hello".into(),
-            env: "dev".into(),
-            version: "1.0.0".into(),
-            digest: "sha256:x".into(),
-            status: DeploymentStatus::Deploying,
-        };
-        let id = store.insert_deployment(&new, Timestamp::now()).unwrap();
+        let id = store.insert_deployment(&deploying("dev", "sha256:x"), Timestamp::now()).unwrap();
         assert_eq!(store.deployment_details(id).unwrap(), None);
         let mut details = DeploymentDetails {
             config_sha: "abc".into(),
@@ -224,14 +228,7 @@ mod tests {
     fn the_digests_in_use_are_the_latest_healthy_releases_of_each_environment_and_those_deploying() {
         let store = Store::open_in_memory().unwrap();
         let deploy = |env: &str, digest: &str, status: DeploymentStatus| {
-            let new = NewDeployment {
-                app: "hello".into(),
-                env: env.into(),
-                version: "1.0.0".into(),
-                digest: digest.into(),
-                status: DeploymentStatus::Deploying,
-            };
-            let id = store.insert_deployment(&new, Timestamp::from_unix_millis(1)).unwrap();
+            let id = store.insert_deployment(&deploying(env, digest), Timestamp::from_unix_millis(1)).unwrap();
             if status != DeploymentStatus::Deploying {
                 store.set_deployment_status(id, status, None, Timestamp::from_unix_millis(2)).unwrap();
             }
@@ -256,15 +253,8 @@ mod tests {
     fn health_transitions_are_recorded_once_and_recovery_restarts_healthy_since() {
         use crate::store::DeploymentHealth::{Healthy, Unhealthy};
         let store = Store::open_in_memory().unwrap();
-        let new = NewDeployment {
-            app: "hello".into(),
-            env: "dev".into(),
-            version: "1.0.0".into(),
-            digest: "sha256:x".into(),
-            status: DeploymentStatus::Deploying,
-        };
         let at = Timestamp::from_unix_millis;
-        let id = store.insert_deployment(&new, at(10)).unwrap();
+        let id = store.insert_deployment(&deploying("dev", "sha256:x"), at(10)).unwrap();
         assert!(!store.record_health(id, Unhealthy, "down", at(11)).unwrap(), "not healthy yet: nothing to lose");
         store.set_deployment_status(id, DeploymentStatus::Healthy, None, at(20)).unwrap();
         assert!(!store.record_health(id, Healthy, "fine", at(25)).unwrap(), "healthy already: no transition");
