@@ -447,8 +447,12 @@ fn make_workspace(
         match std::fs::rename(&previous, workspace) {
             Ok(()) => match super::reuse::reset(source, workspace, &snapshot) {
                 Ok(reset) => made = Some(reset),
+                // What cannot be reset may not be removable either (files a container's
+                // user owns): then it is moved aside, so the copy starts from nothing.
                 Err(_) => {
-                    let _ = std::fs::remove_dir_all(workspace);
+                    if std::fs::remove_dir_all(workspace).is_err() {
+                        let _ = std::fs::rename(workspace, workspace.with_extension("unreset"));
+                    }
                 }
             },
             Err(_) => {
