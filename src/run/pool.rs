@@ -182,26 +182,27 @@ mod tests {
     use crate::run::workspace::SourceTree;
     use crate::run::workspace::tests::write;
 
-    fn source(dir: &Path) -> SourceTree {
+    /// A source, and the state directory's slots where a finished run kept one workspace.
+    fn kept_one(dir: &Path) -> (SourceTree, PathBuf) {
         let root = dir.join("repo");
         write(&root, "a.txt", "alpha");
-        SourceTree { root, files: vec!["a.txt".to_owned()], ..SourceTree::default() }
+        let source = SourceTree { root, files: vec!["a.txt".to_owned()], ..SourceTree::default() };
+        let slots = dir.join("workspaces");
+        let used = dir.join("used");
+        let (_, recorded) = prepare_recorded(&source, &used).expect("prepare");
+        let run = Pool::keeping(slots.clone());
+        assert!(run.take().is_none(), "an empty pool has nothing");
+        run.put(used.clone(), recorded);
+        assert!(run.finish().is_empty(), "kept, not removed");
+        assert!(!used.exists() && slots.join("0/a.txt").is_file());
+        (source, slots)
     }
 
     /// A workspace put back by one run is taken by the next, and only by one run at a time.
     #[test]
     fn a_kept_workspace_goes_to_one_later_run_at_a_time() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let source = source(dir.path());
-        let slots = dir.path().join("workspaces");
-        let used = dir.path().join("used");
-        let (_, recorded) = prepare_recorded(&source, &used).expect("prepare");
-        let first = Pool::keeping(slots.clone());
-        assert!(first.take().is_none(), "an empty pool has nothing");
-        first.put(used.clone(), recorded);
-        assert!(first.finish().is_empty(), "kept, not removed");
-        assert!(!used.exists() && slots.join("0/a.txt").is_file());
-
+        let (_, slots) = kept_one(dir.path());
         let second = Pool::keeping(slots.clone());
         let third = Pool::keeping(slots.clone());
         let (taken, _) = second.take().expect("kept workspace");
@@ -219,13 +220,7 @@ mod tests {
     #[test]
     fn a_workspace_without_its_record_is_reset_by_contents() {
         let dir = tempfile::tempdir().expect("temp dir");
-        let source = source(dir.path());
-        let slots = dir.path().join("workspaces");
-        let used = dir.path().join("used");
-        let (_, recorded) = prepare_recorded(&source, &used).expect("prepare");
-        let first = Pool::keeping(slots.clone());
-        first.put(used, recorded);
-        first.finish();
+        let (source, slots) = kept_one(dir.path());
         std::fs::write(slots.join("0.lock"), "").expect("lose the record");
         std::fs::write(slots.join("0/a.txt"), "ALPHA").expect("a same-size edit");
         std::fs::write(slots.join("0/left.txt"), "behind").expect("a file left behind");
