@@ -442,7 +442,7 @@ async fn start(
         engine,
         name: container.name.clone(),
     };
-    run_process(command, teardown.engine.name(), spec, output, cancel, Some(&teardown)).await
+    run_process(command, teardown.engine.name(), spec, output, cancel, Some(&teardown), false).await
 }
 
 impl Executor for ContainerExecutor {

@@ -15,7 +15,10 @@
 //! single-quoted, so a command with a syntax error fails alone instead of breaking the parse
 //! of the whole file. `set -eo pipefail` stops at the first failing command, with bash's
 //! usual `set -e` exceptions (conditions, `&&`/`||` lists), which is what GitLab does.
-//! `exec 2>&1` merges stderr into stdout so the output keeps its real interleaving.
+//! `exec 2>&1` merges stderr into stdout so the output keeps its real interleaving. A script
+//! whose process is recorded ([`ScriptRun::on_spawn`]: every job's) starts with [`GATE`]: it
+//! waits on stdin until the record is stored, so a controller killed in between leaves no
+//! job running that its recovery could not find.
 //!
 //! # Environment
 //!
@@ -99,6 +102,11 @@ impl Executor for ShellExecutor {
     }
 }
 
+/// The first lines of a script whose process is recorded ([`ScriptRun::on_spawn`]): wait
+/// for the go on stdin, which comes once the record is stored; end of file (the controller
+/// died before) exits, so a job never runs where crash recovery could not find and kill it.
+pub(super) const GATE: &str = "IFS= read -r _ || exit 1\nexec </dev/null\n";
+
 /// The bash script for `commands`: echo each as `$ command`, then run it; stop at the first
 /// failure. See the [module documentation](self).
 pub fn render_script(commands: &[String]) -> String {
@@ -136,7 +144,11 @@ impl ShellExecutor {
         cancel: &CancellationToken,
     ) -> Result<ScriptOutcome, ExecutorError> {
         validate(spec)?;
-        let path = write_script(&spec.scratch_dir, render_script(&spec.script)).await?;
+        let mut text = render_script(&spec.script);
+        if spec.on_spawn.is_some() {
+            text.insert_str(0, GATE);
+        }
+        let path = write_script(&spec.scratch_dir, text).await?;
         let outcome = self.run_file(spec, &path, output, cancel).await;
         // Best effort: the caller removes the whole scratch directory anyway.
         let _ignored = tokio::fs::remove_file(&path).await;
@@ -160,7 +172,7 @@ impl ShellExecutor {
             .env_clear()
             .envs(self.base_env.iter().map(|(k, v)| (k, v)))
             .envs(spec.env.iter().map(|(k, v)| (k, v)));
-        super::supervise::run_process(command, "bash", spec, output, cancel, None).await
+        super::supervise::run_process(command, "bash", spec, output, cancel, None, true).await
     }
 }
 

@@ -9,7 +9,7 @@ use std::os::unix::process::ExitStatusExt;
 use std::process::{ExitStatus, Stdio};
 use std::time::{Duration, SystemTime};
 
-use tokio::io::{AsyncRead, AsyncReadExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::process::{Child, Command};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -34,7 +34,9 @@ pub(super) trait Teardown: Send + Sync {
 /// Runs `command` (stdin, stdout, stderr and the process group are set here) as the script
 /// of `spec`: reports it to `spec.on_spawn`, streams its output into `output`, and ends it
 /// on its exit, its timeout or `cancel`, with `teardown` first when it is stopped early.
-/// `program` names it in errors.
+/// `program` names it in errors. With `gated` and an `on_spawn`, the script's stdin is the
+/// [gate](super::shell::GATE): a line once `on_spawn` has recorded the process, so it starts
+/// only once it can be found again, and end of file if this process dies before that.
 pub(super) async fn run_process(
     mut command: Command,
     program: &str,
@@ -42,9 +44,11 @@ pub(super) async fn run_process(
     output: &mut dyn OutputSink,
     cancel: &CancellationToken,
     teardown: Option<&dyn Teardown>,
+    gated: bool,
 ) -> Result<ScriptOutcome, ExecutorError> {
+    let gated = gated && spec.on_spawn.is_some();
     command
-        .stdin(Stdio::null())
+        .stdin(if gated { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .process_group(0)
@@ -72,9 +76,10 @@ pub(super) async fn run_process(
 
     let stdout = child.stdout.take();
     let stderr = child.stderr.take();
+    let gate = child.stdin.take();
     let pump = pump(stdout, stderr, output);
     tokio::pin!(pump);
-    let control = supervise(&mut child, group, spec, cancel, spawned, teardown);
+    let control = supervise(&mut child, group, spec, cancel, spawned, teardown, gate);
     tokio::pin!(control);
     let mut pumped = false;
     let exit = loop {
@@ -103,6 +108,7 @@ async fn supervise(
     cancel: &CancellationToken,
     spawned: SpawnedProcess,
     teardown: Option<&dyn Teardown>,
+    gate: Option<tokio::process::ChildStdin>,
 ) -> Result<Exit, ExecutorError> {
     let supervise_error = |source| ExecutorError::Supervise {
         pgid: group.id(),
@@ -121,6 +127,11 @@ async fn supervise(
                 source,
             });
         }
+    }
+    if let Some(mut gate) = gate {
+        // Recorded (or canceled, and stopped below): the script may start. One that has
+        // already exited cannot read it, which its exit status tells.
+        let _exited_is_fine = gate.write_all(b"\n").await;
     }
     let stop = tokio::select! {
         status = child.wait() => {

@@ -278,3 +278,63 @@ test:
     let holding = holding.unwrap_or_else(|last| panic!("{last}"));
     assert_eq!((holding.status.as_str(), attempts(&holding)), ("failed", vec![("hold", 1, "failed")]), "{}", daemon.dump());
 }
+
+/// `kill -9` at moments that fall wherever they fall (before the first job, during a job,
+/// between two): after the last restart the one pipeline has ended, `success` unless one job
+/// was interrupted more often than its `retry: 2` allows; no job ever ran twice at the same
+/// time (each holds a lock while it runs, and an attempt that finds it taken records an
+/// overlap); no attempt ran more than once; every event is done.
+#[test]
+fn kill_9_at_any_moment_leaves_one_pipeline_that_ends_and_no_job_running_twice_at_once() {
+    let marks = tempfile::tempdir().expect("temp dir");
+    let job = |name: &str, stage: &str| {
+        let (lock, runs, overlaps) = (marks.path().join(name), marks.path().join("runs"), marks.path().join("overlaps"));
+        format!(
+            "{name}:\n  stage: {stage}\n  retry: 2\n  script:\n    - flock -n {lock} -c 'echo {name} >> {runs}; sleep 0.4' || echo {name} >> {overlaps}\n",
+            lock = lock.display(),
+            runs = runs.display(),
+            overlaps = overlaps.display()
+        )
+    };
+    let ci = format!(
+        "stages: [one, two, three]\n{}{}{}{}",
+        job("a", "one"),
+        job("b", "one"),
+        job("c", "two"),
+        job("d", "three")
+    );
+    let remote = Remote::new();
+    remote.push(&ci, "four jobs in three stages");
+    let config = format!("concurrency: 2\nprojects:\n  - name: demo\n    repo: \"{}\"\n    poll: 1s\n", remote.bare.display());
+    let mut daemon = Daemon::start(&config, &[]);
+    let store = daemon.store();
+    // Not synchronisation: the kills land wherever the run happens to be.
+    for after in [250, 450, 200, 550] {
+        std::thread::sleep(std::time::Duration::from_millis(after));
+        daemon.kill9();
+        daemon.restart();
+    }
+    let created = daemon.eventually("the pipeline is recorded", || newest(&store, "demo"));
+    let pipeline = ended(&daemon, &store, created.unwrap_or_else(|last| panic!("{last}")).id);
+    let seen = attempts(&pipeline);
+    assert_eq!(store.list_pipelines(Some("demo"), 5).expect("pipelines").len(), 1, "{}", daemon.dump());
+    let out_of_retries = pipeline
+        .jobs
+        .iter()
+        .any(|j| j.attempt == 3 && j.failure_reason.map(|r| r.as_str()) == Some("runner_system_failure"));
+    let expected = if out_of_retries { "failed" } else { "success" };
+    assert_eq!(pipeline.status.as_str(), expected, "{seen:?}\n{}", daemon.dump());
+    let overlaps = std::fs::read_to_string(marks.path().join("overlaps")).unwrap_or_default();
+    assert_eq!(overlaps, "", "jobs that ran twice at once: {seen:?}\n{}", daemon.dump());
+    let runs = std::fs::read_to_string(marks.path().join("runs")).unwrap_or_default();
+    for name in ["a", "b", "c", "d"] {
+        let tries = pipeline.jobs.iter().filter(|j| j.name == name).count();
+        let ran = runs.lines().filter(|line| *line == name).count();
+        assert!(ran <= tries, "`{name}` ran {ran} times in {tries} attempts: {seen:?}");
+    }
+    let events = daemon.eventually("every event is done", || {
+        let events = store.list_events(Some("demo"), 10).map_err(|e| e.to_string())?;
+        events.iter().all(|e| e.state.as_str() == "done").then_some(()).ok_or_else(|| format!("{events:?}"))
+    });
+    events.unwrap_or_else(|last| panic!("{last}"));
+}

@@ -430,6 +430,30 @@ async fn failing_on_spawn_stops_the_script() {
 }
 
 #[tokio::test]
+async fn a_recorded_script_starts_only_once_its_record_is_stored() {
+    let f = fixture();
+    let marker = f.workdir.join("ran");
+    let ran_before_recorded: Arc<Mutex<Option<bool>>> = Arc::default();
+    let (hook_marker, hook_seen) = (marker.clone(), Arc::clone(&ran_before_recorded));
+    let on_spawn: OnSpawn = Arc::new(move |_| {
+        let (marker, seen) = (hook_marker.clone(), Arc::clone(&hook_seen));
+        // A slow store: the script has all the time it needs to run, if it may.
+        Box::pin(async move {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            *seen.lock().expect("lock") = Some(marker.exists());
+            Ok::<(), OnSpawnError>(())
+        })
+    });
+    let mut spec = spec(&f, &["touch ran", "echo read from stdin: $(cat)"]);
+    spec.on_spawn = Some(on_spawn);
+    let (outcome, output) = run(&spec).await;
+    assert_eq!(outcome.exit, Exit::Code(0), "{output}");
+    assert_eq!(*ran_before_recorded.lock().expect("lock"), Some(false), "the script ran before its record");
+    assert!(marker.exists(), "the script ran after it: {output}");
+    assert!(output.lines().any(|line| line.trim_end() == "read from stdin:"), "its stdin is empty: {output}");
+}
+
+#[tokio::test]
 async fn script_file_is_removed() {
     let f = fixture();
     let (outcome, _) = run(&spec(&f, &["true"])).await;
