@@ -157,7 +157,7 @@ impl Worker {
     /// A retry attempt that could not run is `failed`, so its pipeline does not stay
     /// blocked on it; a play leaves the job `manual`. The pipeline's status is recomputed;
     /// a pipeline that could not resume after a restart (`resumed`) ends `failed`, its jobs
-    /// that had not ended `canceled`.
+    /// that had not ended `canceled`, unless it ended meanwhile (canceled through the API).
     async fn settle_unrun(&self, pipeline: PipelineId, jobs: &[JobRow], kind: RerunKind, resumed: bool, reason: &str) {
         let store = self.store.clone();
         let (job_ids, reason): (Vec<JobId>, String) = (jobs.iter().map(|job| job.id).collect(), reason.to_owned());
@@ -169,6 +169,10 @@ impl Worker {
                 }
             }
             if resumed {
+                // Canceled through the API while it was being resumed: it stays canceled.
+                if store.get_pipeline(pipeline)?.status.is_final() {
+                    return Ok(());
+                }
                 return super::recover::fail_pipeline(&store, pipeline, now);
             }
             let status = pipeline_status_of(&store.jobs_of(pipeline)?);
