@@ -15,7 +15,7 @@ use super::source::{PipelineArgs, SourceArgs, prepare};
 use super::variables_file;
 use crate::ci::pipeline::{Pipeline, When};
 use crate::executor::process_group::become_subreaper;
-use crate::executor::container::{Engine, services_refused};
+use crate::executor::container::Engine;
 use crate::executor::{ContainerExecutor, Executor, ShellExecutor};
 use crate::git::RemoteAuth;
 use crate::publish::publication::{DEFAULT_LEASE, PublishConfig, Publisher};
@@ -261,9 +261,6 @@ fn choose_executor(pipeline: &Pipeline, executor: Option<ExecutorKind>) -> anyho
             })?
         }
     };
-    if let Some(job) = jobs().find(|j| j.image.is_some() && !j.services.is_empty()) {
-        bail!("{}; nothing ran", services_refused(&job.name));
-    }
     Ok(Arc::new(ContainerExecutor::new(engine, shell)))
 }
 

@@ -148,17 +148,16 @@ pub(super) fn fail_pipeline(store: &Store, pipeline: PipelineId, now: Timestamp)
     store.set_pipeline_status(pipeline, PipelineStatus::Failed, now)
 }
 
-/// Removes the container of an interrupted job that ran in one (its `image:` in the plan
-/// snapshot): it outlives the engine's CLI, which [`kill_group`] ended.
+/// Removes the containers of an interrupted job that ran in one (its `image:` in the plan
+/// snapshot), with those of its `services:`: they outlive the engine's CLI, which
+/// [`kill_group`] ended.
 fn remove_container(store: &Store, job: &JobRow) -> Result<(), StoreError> {
     let plan = store.get_pipeline(job.pipeline_id)?.plan;
-    let has_image = plan["jobs"]
-        .as_array()
-        .and_then(|jobs| jobs.iter().find(|j| j["name"].as_str() == Some(job.name.as_str())))
-        .is_some_and(|planned| !planned["image"].is_null());
-    if has_image {
+    let planned = plan["jobs"].as_array().and_then(|jobs| jobs.iter().find(|j| j["name"].as_str() == Some(job.name.as_str())));
+    if let Some(planned) = planned.filter(|planned| !planned["image"].is_null()) {
+        let services = planned["services"].as_array().map_or(0, Vec::len);
         let name = container_name(store.location(), job.pipeline_id.get(), job.id.get(), job.attempt);
-        remove_containers(&[name]);
+        remove_containers(&name, services);
     }
     Ok(())
 }

@@ -22,6 +22,8 @@
 //! `set -e`, and `pipefail` where the shell knows it. The container's log driver is `none`:
 //! output reaches Sluice through the CLI's pipes only and is never stored by the engine.
 //!
+//! A job's `services:` run beside it ([`services`]).
+//!
 //! # Variables
 //!
 //! Job variables (masked ones included) never appear on the engine's command line, which any
@@ -55,6 +57,9 @@ use super::shell::{ShellExecutor, push_commands, validate, write_script};
 use super::supervise::{Teardown, run_process};
 use super::{BoxFuture, Executor, ExecutorError, OutputSink, ScriptOutcome, ScriptRun};
 use crate::ci::pipeline::Image;
+
+mod services;
+pub use services::ServiceSpec;
 
 /// Where workspaces are mounted in containers: `CI_BUILDS_DIR`.
 pub const BUILDS_DIR: &str = "/builds";
@@ -175,6 +180,8 @@ pub struct ContainerSpec {
     pub project_dir: String,
     /// Host directories mounted read-only at the same path.
     pub read_only: Vec<PathBuf>,
+    /// The services started beside it ([`services`]).
+    pub services: Vec<ServiceSpec>,
 }
 
 impl ContainerSpec {
@@ -197,6 +204,7 @@ impl ContainerSpec {
             platform: option("platform"),
             project_dir: project_dir(project_path),
             read_only: Vec::new(),
+            services: Vec::new(),
         }
     }
 
@@ -206,9 +214,10 @@ impl ContainerSpec {
         format!("{}.tmp", self.project_dir)
     }
 
-    /// The engine's arguments: `run`, its options and the command, for a script at
-    /// `script` (in-container path) of `spec`, with `env_file` (host path) if any.
-    fn run_args(&self, spec: &ScriptRun, script: &str, env_file: Option<&Path>) -> Result<Vec<String>, ExecutorError> {
+    /// The engine's arguments: `run`, its options (`extra` among them: an env file, the
+    /// services' network) and the command, for a script at `script` (in-container path) of
+    /// `spec`.
+    fn run_args(&self, spec: &ScriptRun, script: &str, extra: &[String]) -> Result<Vec<String>, ExecutorError> {
         let mut args: Vec<String> = ["run", "--rm", "--name", &self.name, "--log-driver", "none"]
             .map(str::to_owned)
             .into();
@@ -230,9 +239,7 @@ impl ContainerSpec {
         for (name, _) in spec.env.iter().filter(|(name, _)| !read_by_engine(name)) {
             args.extend(["--env".to_owned(), name.clone()]);
         }
-        if let Some(file) = env_file {
-            args.extend(["--env-file".to_owned(), file.display().to_string()]);
-        }
+        args.extend(extra.iter().cloned());
         for (flag, value) in [
             ("--pull", self.pull.map(str::to_owned)),
             ("--user", self.user.clone()),
@@ -242,19 +249,24 @@ impl ContainerSpec {
                 args.push(format!("{flag}={value}"));
             }
         }
-        // Both CLIs take one program as `--entrypoint`; its further arguments go before the
-        // command, which is where the engine would put them anyway.
-        let mut entrypoint_args = Vec::new();
-        if let Some(entrypoint) = &self.entrypoint {
-            let mut parts = entrypoint.iter().skip_while(|part| part.is_empty());
-            args.push(format!("--entrypoint={}", parts.next().map_or("", String::as_str)));
-            entrypoint_args.extend(parts.cloned());
-        }
+        let entrypoint_args = entrypoint_args(&mut args, self.entrypoint.as_deref());
         args.push(self.image.clone());
         args.extend(entrypoint_args);
         args.extend(["sh", "-c", DETECT_SHELL, "sh", script].map(str::to_owned));
         Ok(args)
     }
+}
+
+/// Adds `--entrypoint=PROGRAM` to `args` for an `entrypoint:` and returns its further
+/// arguments: both CLIs take one program as `--entrypoint`, and its arguments go before the
+/// command, which is where the engine would put them anyway. `[""]` (or `[]`) clears it.
+fn entrypoint_args(args: &mut Vec<String>, entrypoint: Option<&[String]>) -> Vec<String> {
+    let Some(entrypoint) = entrypoint else {
+        return Vec::new();
+    };
+    let mut parts = entrypoint.iter().skip_while(|part| part.is_empty());
+    args.push(format!("--entrypoint={}", parts.next().map_or("", String::as_str)));
+    parts.cloned().collect()
 }
 
 /// `CI_PROJECT_DIR` in a container: `/builds/<project path>`.
@@ -278,28 +290,32 @@ pub fn after_script_name(name: &str) -> String {
     format!("{name}-after")
 }
 
-/// Removes the containers named `names` (and their `after_script` containers) with the
-/// engine that works here, if any; blocking, best effort. For crash recovery: a container
-/// outlives the CLI that was killed with its job's process group.
-pub fn remove_containers(names: &[String]) {
+/// Removes the container `name` of a job, its `after_script` container and the `services`
+/// services and network of each, with the engine that works here, if any; blocking, best
+/// effort. For crash recovery: containers outlive the CLI killed with the job's process
+/// group.
+pub fn remove_containers(name: &str, services: usize) {
     let Ok(engine) = Engine::detect() else { return };
-    // One name per command: `podman rm --force a b` (4.3) removes nothing when `b` does not
-    // exist, and says nothing either.
-    for name in names.iter().flat_map(|name| [name.clone(), after_script_name(name)]) {
-        let _best_effort = std::process::Command::new(engine.name())
-            .args(["rm", "--force", &name])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+    for name in [name.to_owned(), after_script_name(name)] {
+        // One name per command: `podman rm --force a b` (4.3) removes nothing when `b` does
+        // not exist, and says nothing either. `kill` first: `rm --force` would wait for the
+        // stop timeout of a main process that ignores SIGTERM.
+        let mut commands = vec![
+            vec!["kill".to_owned(), name.clone()],
+            vec!["rm".to_owned(), "--force".to_owned(), name.clone()],
+        ];
+        if services > 0 {
+            commands.extend(services::removal_commands(&name, services));
+        }
+        for command in commands {
+            let _best_effort = std::process::Command::new(engine.name())
+                .args(command)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
     }
-}
-
-/// Why job `job`, which has `services:`, cannot run in a container, and what to do instead.
-pub fn services_refused(job: &str) -> String {
-    format!(
-        "job `{job}` has `services:`, which Sluice's container executor does not start yet; run it with `--executor shell` (its image and services are then ignored) or remove them"
-    )
 }
 
 /// The engine's `--pull` value for a GitLab `pull_policy`.
@@ -401,21 +417,52 @@ impl ContainerExecutor {
         if container.user.is_some() {
             open_script_to_any_user(&spec.scratch_dir, &script).await?;
         }
-        let env_file = write_env_file(spec).await;
-        let outcome = match &env_file {
-            Ok(env_file) => start(engine, spec, container, &script, env_file.as_deref(), output, cancel).await,
-            Err(error) => Err(ExecutorError::WriteScript {
+        // Best effort removals: the caller removes the whole scratch directory anyway.
+        let outcome = match write_env_file(&spec.scratch_dir, &spec.env, &container.name).await {
+            Ok(env_file) => {
+                let outcome =
+                    with_services(&engine, spec, container, &script, env_file.as_deref(), output, cancel).await;
+                if let Some(file) = env_file {
+                    let _ignored = tokio::fs::remove_file(file).await;
+                }
+                outcome
+            }
+            Err(source) => Err(ExecutorError::WriteScript {
                 path: spec.scratch_dir.clone(),
-                source: std::io::Error::new(error.kind(), error.to_string()),
+                source,
             }),
         };
-        // Best effort: the caller removes the whole scratch directory anyway.
         let _ignored = tokio::fs::remove_file(&script).await;
-        if let Ok(Some(file)) = env_file {
-            let _ignored = tokio::fs::remove_file(file).await;
-        }
         outcome
     }
+}
+
+/// Starts the services of `container` (if any), runs it, and removes them.
+async fn with_services(
+    engine: &Engine,
+    spec: &ScriptRun,
+    container: &ContainerSpec,
+    script: &Path,
+    env_file: Option<&Path>,
+    output: &mut dyn OutputSink,
+    cancel: &CancellationToken,
+) -> Result<ScriptOutcome, ExecutorError> {
+    let mut extra = Vec::new();
+    if let Some(file) = env_file {
+        extra.extend(["--env-file".to_owned(), file.display().to_string()]);
+    }
+    let services = match container.services.is_empty() {
+        true => None,
+        false => Some(services::Started::start(engine, &container.name, &container.services, spec, output).await?),
+    };
+    if let Some(services) = &services {
+        extra.extend(services.args.iter().cloned());
+    }
+    let outcome = start(engine.clone(), spec, container, script, &extra, output, cancel).await;
+    if let Some(services) = services {
+        services.remove().await;
+    }
+    outcome
 }
 
 /// Runs the container of `spec` whose script was written to `script` (a host path in the
@@ -425,12 +472,12 @@ async fn start(
     spec: &ScriptRun,
     container: &ContainerSpec,
     script: &Path,
-    env_file: Option<&Path>,
+    extra: &[String],
     output: &mut dyn OutputSink,
     cancel: &CancellationToken,
 ) -> Result<ScriptOutcome, ExecutorError> {
     let file_name = script.file_name().unwrap_or_default().to_string_lossy();
-    let args = container.run_args(spec, &format!("{}/{file_name}", container.scratch_dir()), env_file)?;
+    let args = container.run_args(spec, &format!("{}/{file_name}", container.scratch_dir()), extra)?;
     let mut command = Command::new(engine.name());
     command.args(args).current_dir(&spec.workdir).envs(
         spec.env
@@ -471,16 +518,18 @@ async fn open_script_to_any_user(scratch_dir: &Path, script: &Path) -> Result<()
     for (path, mode) in [(scratch_dir, 0o711), (script, 0o644)] {
         tokio::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
             .await
-            .map_err(|source| ExecutorError::WriteScript { path: path.to_owned(), source })?;
+            .map_err(|source| ExecutorError::WriteScript {
+                path: path.to_owned(),
+                source,
+            })?;
     }
     Ok(())
 }
 
-/// Writes the variables the engine reads itself (see [`read_by_engine`]) to a 0600 env file
-/// in the scratch directory; `None` when there are none.
-async fn write_env_file(spec: &ScriptRun) -> std::io::Result<Option<PathBuf>> {
-    let lines: String = spec
-        .env
+/// Writes the variables of `env` that the engine reads itself (see [`read_by_engine`]) to a
+/// 0600 env file `container-env-<tag>` in `dir`; `None` when there are none.
+async fn write_env_file(dir: &Path, env: &[(String, String)], tag: &str) -> std::io::Result<Option<PathBuf>> {
+    let lines: String = env
         .iter()
         .filter(|(name, _)| read_by_engine(name))
         .map(|(name, value)| format!("{name}={value}\n"))
@@ -488,7 +537,7 @@ async fn write_env_file(spec: &ScriptRun) -> std::io::Result<Option<PathBuf>> {
     if lines.is_empty() {
         return Ok(None);
     }
-    let path = spec.scratch_dir.join(format!("container-env-{}", std::process::id()));
+    let path = dir.join(format!("container-env-{tag}"));
     let file = path.clone();
     tokio::task::spawn_blocking(move || {
         use std::io::Write as _;
@@ -554,7 +603,11 @@ mod tests {
         let mut spec = ScriptRun::new("/w/ws", "/w/scratch", vec![]);
         spec.env = env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
         container
-            .run_args(&spec, "/builds/g/p.tmp/s.sh", Some(Path::new("/w/scratch/env")))
+            .run_args(
+                &spec,
+                "/builds/g/p.tmp/s.sh",
+                &["--env-file".to_owned(), "/w/scratch/env".to_owned()],
+            )
             .expect("args")
     }
 
@@ -594,7 +647,7 @@ mod tests {
         let container = ContainerSpec::new(&image(None), "a".to_owned(), "p", "n".to_owned());
         let spec = ScriptRun::new("/w/a:b", "/w/scratch", vec![]);
         assert!(matches!(
-            container.run_args(&spec, "/s", None),
+            container.run_args(&spec, "/s", &[]),
             Err(ExecutorError::MountPath { .. })
         ));
     }

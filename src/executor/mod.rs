@@ -26,7 +26,7 @@ use std::time::{Duration, SystemTime};
 
 use tokio_util::sync::CancellationToken;
 
-pub use self::container::{ContainerExecutor, ContainerSpec};
+pub use self::container::{ContainerExecutor, ContainerSpec, ServiceSpec};
 pub use self::shell::ShellExecutor;
 
 /// A boxed, `Send` future: what [`Executor::run`] and [`OnSpawn`] return, so that executors
@@ -267,6 +267,14 @@ pub enum ExecutorError {
     ContainerVariable {
         /// The variable's name.
         name: String,
+    },
+    /// A service of a job could not be started (or its network created).
+    #[error("cannot start service `{image}`: {message}")]
+    Service {
+        /// The service's image (or the network's name).
+        image: String,
+        /// The engine's last line of error.
+        message: String,
     },
     /// A directory to mount has `:` or `,` in its path, which the engines' `--volume` syntax
     /// cannot take.

@@ -121,7 +121,9 @@ async fn supervise(
             () = cancel.cancelled() => Ok(()),
         };
         if let Err(source) = recorded {
-            stop_early(child, group, spec.grace, teardown).await.map_err(supervise_error)?;
+            stop_early(child, group, spec.grace, teardown)
+                .await
+                .map_err(supervise_error)?;
             return Err(ExecutorError::RecordSpawn {
                 pid: spawned.pid,
                 source,
@@ -142,14 +144,21 @@ async fn supervise(
         () = sleep_until(deadline) => Exit::TimedOut,
         () = cancel.cancelled() => Exit::Canceled,
     };
-    stop_early(child, group, spec.grace, teardown).await.map_err(supervise_error)?;
+    stop_early(child, group, spec.grace, teardown)
+        .await
+        .map_err(supervise_error)?;
     Ok(stop)
 }
 
 /// Ends a script before it ended on its own: `teardown` (given `grace`), then the process
 /// group (SIGTERM, `grace`, SIGKILL), then `teardown` once more, quickly, for what the
 /// process may have started meanwhile (an engine creating the container after a slow pull).
-async fn stop_early(child: &mut Child, group: Group, grace: Duration, teardown: Option<&dyn Teardown>) -> io::Result<()> {
+async fn stop_early(
+    child: &mut Child,
+    group: Group,
+    grace: Duration,
+    teardown: Option<&dyn Teardown>,
+) -> io::Result<()> {
     if let Some(teardown) = teardown {
         teardown.stop(grace).await;
     }

@@ -327,7 +327,7 @@ async fn prepare(
         job.timeout
             .unwrap_or(shared.options.default_timeout.as_secs()),
     );
-    let placement = placement::Placement::of(scope, job, dirs.workspace.clone(), dirs.builds.clone(), dirs.scratch.clone())?;
+    let placement = placement::Placement::of(scope, job, dirs.workspace.clone(), dirs.builds.clone(), dirs.scratch.clone());
     let dotenv: Vec<(String, String)> = ticket
         .sources
         .iter()

@@ -280,13 +280,36 @@ fn pull_policy_never_fails_a_job_whose_image_is_missing() {
 }
 
 #[test]
-fn a_job_with_services_is_refused_before_anything_runs() {
-    let Some(podman) = podman("a_job_with_services_is_refused") else { return };
-    let ci = format!("db-test:\n  image: {IMAGE}\n  services: [postgres:16]\n  script: touch ran\n");
+fn services_run_beside_the_job_with_their_aliases_and_variables_and_are_removed() {
+    let Some(podman) = podman("services_run_beside_the_job") else { return };
+    // The service is busybox's `httpd`, serving a page written from its variables.
+    let ci = format!(
+        r#"web-test:
+  image: {IMAGE}
+  variables:
+    FROM_JOB: job-value
+  services:
+    - name: {IMAGE}
+      alias: web
+      entrypoint: ["sh", "-c"]
+      command: ['mkdir -p /www && echo "$GREETING $FROM_JOB" > /www/index.html && exec httpd -f -p 8080 -h /www']
+      variables:
+        GREETING: hello
+  script:
+    - for i in $(seq 1 100); do wget -q -O - http://web:8080/ && break; sleep 0.1; done
+    - wget -q -O - http://localhost-sluice-test-busybox:8080/
+"#
+    );
     let repo = Repo::with_files(&[(".gitlab-ci.yml", &ci)]);
     let output = podman.sluice(&repo.path, &["run"]);
-    assert_eq!(output.status.code(), Some(2), "{}", dump(&output));
-    assert!(stderr(&output).contains("job `db-test` has `services:`"), "{}", dump(&output));
-    assert!(stderr(&output).contains("--executor shell"), "{}", dump(&output));
-    assert!(!repo.path.join(".sluice").exists(), "something ran");
+    assert_eq!(output.status.code(), Some(0), "{}", dump(&output));
+    let out = stdout(&output);
+    assert!(out.contains("web-test | Starting service `localhost/sluice-test-busybox:1` as `localhost__sluice-test-busybox`, `localhost-sluice-test-busybox`, `web`"), "{out}");
+    assert_eq!(out.matches("web-test | hello job-value").count(), 2, "{out}");
+    podman.assert_removed(&out);
+    for name in container_names(&out) {
+        assert!(!podman.exists(&format!("{name}-svc-0")), "the service of `{name}` was left behind");
+        let network = podman.command().args(["network", "exists", &format!("{name}-net")]).status().unwrap();
+        assert!(!network.success(), "the network of `{name}` was left behind");
+    }
 }

@@ -1,7 +1,7 @@
 //! The daemon runs jobs with `image:` in containers of a real `podman` (the harness of
 //! `tests/run/podman.rs`; skipped with a `SKIPPED:` line where podman cannot run), and the
-//! container of a job a `kill -9` interrupted, which outlives the engine's CLI, is removed
-//! when the daemon restarts.
+//! containers of a job a `kill -9` interrupted (its own and its service's, which outlive the
+//! engine's CLI) are removed, with their network, when the daemon restarts.
 
 use sluice::executor::container::container_name;
 
@@ -13,7 +13,10 @@ use crate::podman::{IMAGE, podman};
 fn the_container_of_a_job_interrupted_by_a_crash_is_removed_at_restart() {
     let Some(podman) = podman("the_container_of_a_job_interrupted_by_a_crash_is_removed_at_restart") else { return };
     let remote = Remote::new();
-    remote.push(&format!("boxed:\n  image: {IMAGE}\n  script:\n    - cat /sluice-test-image\n    - sleep 300\n"), "a job in a container");
+    let ci = format!(
+        "boxed:\n  image: {IMAGE}\n  services:\n    - name: {IMAGE}\n      entrypoint: [httpd, -f, -p, '8080']\n  script:\n    - cat /sluice-test-image\n    - sleep 300\n"
+    );
+    remote.push(&ci, "a job in a container, with a service");
     let config = format!("projects:\n  - name: demo\n    repo: \"{}\"\n    poll: 1s\n", remote.bare.display());
     let env = podman.env();
     let env: Vec<(&str, &str)> = env.iter().map(|(name, value)| (*name, value.as_str())).collect();
@@ -28,10 +31,14 @@ fn the_container_of_a_job_interrupted_by_a_crash_is_removed_at_restart() {
     });
     let (job, name) = running.unwrap_or_else(|last| panic!("{last}\n{}", daemon.dump()));
     daemon.kill9();
-    assert!(podman.exists(&name), "the container should outlive the daemon's crash");
+    let service = format!("{name}-svc-0");
+    assert!(podman.exists(&name) && podman.exists(&service), "the containers should outlive the daemon's crash");
     daemon.restart();
     let removed = daemon.eventually("the container is removed", || {
-        (!podman.exists(&name)).then_some(()).ok_or_else(|| format!("`{name}` still exists"))
+        let network = podman.command().args(["network", "exists", &format!("{name}-net")]).status().expect("podman runs");
+        (!podman.exists(&name) && !podman.exists(&service) && !network.success())
+            .then_some(())
+            .ok_or_else(|| format!("`{name}`, its service or its network still exists"))
     });
     removed.unwrap_or_else(|last| panic!("{last}\n{}", daemon.dump()));
     let job = store.get_job(job.id).expect("the job");

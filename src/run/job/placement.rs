@@ -1,7 +1,7 @@
 //! Where a job's scripts run and the paths they see: on this machine, or, for a job with
 //! `image:` when the executor [runs images](crate::executor::Executor::runs_images), in a
 //! container whose `CI_PROJECT_DIR` is `/builds/<project path>` and `CI_BUILDS_DIR`
-//! `/builds`, as on GitLab Runner's Docker executor.
+//! `/builds`, as on GitLab Runner's Docker executor, with its `services:`.
 
 use std::path::PathBuf;
 
@@ -9,7 +9,8 @@ use super::Ticket;
 use crate::ci::pipeline::Job;
 use crate::ci::variables::Variables;
 use crate::executor::ContainerSpec;
-use crate::executor::container::{BUILDS_DIR, container_name, project_dir, services_refused};
+use crate::executor::ServiceSpec;
+use crate::executor::container::{BUILDS_DIR, container_name, project_dir};
 use crate::run::dag::Scope;
 
 /// The paths a job's scripts see, and its container if it has one.
@@ -26,40 +27,27 @@ pub(super) struct Placement {
 
 impl Placement {
     /// Where `job` runs, its host directories being `workspace`, `builds` and `scratch`.
-    ///
-    /// # Errors
-    ///
-    /// The job has `services:`, which the container executor does not start (the message
-    /// names the job and the way out).
-    pub(super) fn of(
-        scope: &Scope<'_>,
-        job: &Job,
-        workspace: PathBuf,
-        builds: PathBuf,
-        scratch: PathBuf,
-    ) -> Result<Self, String> {
+    pub(super) fn of(scope: &Scope<'_>, job: &Job, workspace: PathBuf, builds: PathBuf, scratch: PathBuf) -> Self {
         let in_container = job.image.is_some() && scope.shared.executor.runs_images();
         if !in_container {
-            return Ok(Self {
+            return Self {
                 project_dir: workspace,
                 builds_dir: builds,
                 scratch_dir: scratch,
                 in_container,
-            });
-        }
-        if !job.services.is_empty() {
-            return Err(services_refused(&job.name));
+            };
         }
         let project_dir = project_dir(&scope.ctx.project_path);
-        Ok(Self {
+        Self {
             scratch_dir: PathBuf::from(format!("{project_dir}.tmp")),
             project_dir: PathBuf::from(project_dir),
             builds_dir: PathBuf::from(BUILDS_DIR),
             in_container,
-        })
+        }
     }
 
-    /// The container of a job that runs in one, its image name expanded with `vars`.
+    /// The container of a job that runs in one, with its services; image names and service
+    /// variables expanded with `vars`.
     pub(super) fn container(
         &self,
         scope: &Scope<'_>,
@@ -75,6 +63,18 @@ impl Placement {
         if let Some(git) = &scope.shared.source.git {
             spec.read_only.push(git.common_dir.join("objects"));
         }
+        spec.services = job
+            .services
+            .iter()
+            .map(|service| {
+                let variables = service
+                    .variables
+                    .iter()
+                    .map(|(name, value)| (name.clone(), vars.expand(value)))
+                    .collect();
+                ServiceSpec::new(service, vars.expand(&service.name), variables)
+            })
+            .collect();
         Some(spec)
     }
 }
