@@ -59,13 +59,19 @@ pub fn podman(test: &str) -> Option<&'static Podman> {
 }
 
 fn set_up() -> Result<Podman, String> {
-    let dir = std::env::temp_dir().join(format!("sluice-containers-test-{}", std::process::id()));
+    // One directory for every test binary and run: the configuration is always the same, and
+    // each image is built in a directory of its own that is removed afterwards.
+    let dir = std::env::temp_dir().join("sluice-containers-test");
     std::fs::create_dir_all(&dir).map_err(|e| format!("cannot create `{}`: {e}", dir.display()))?;
     let has_runc = Command::new("runc").arg("--version").stdout(Stdio::null()).stderr(Stdio::null()).status().is_ok_and(|s| s.success());
     let conf = has_runc.then(|| {
         let conf = dir.join("containers.conf");
         let text = "[containers]\ndefault_ulimits = [\"nofile=1024:1024\", \"nproc=1024:1024\"]\n[engine]\nruntime = \"runc\"\n";
-        std::fs::write(&conf, text).expect("write containers.conf");
+        // Written beside and renamed, so a test binary starting at the same time never reads
+        // half a file.
+        let partial = dir.join(format!("containers.conf.{}", std::process::id()));
+        std::fs::write(&partial, text).expect("write containers.conf");
+        std::fs::rename(&partial, &conf).expect("rename containers.conf");
         conf
     });
     let podman = Podman { conf };
@@ -92,7 +98,14 @@ fn build_image(podman: &Podman, dir: &Path, busybox: &Path, tag: &str, change: O
     if podman.command().args(["image", "exists", tag]).status().is_ok_and(|s| s.success()) {
         return Ok(());
     }
-    let rootfs = dir.join("rootfs");
+    let build = dir.join(format!("build-{}", std::process::id()));
+    let built = import(podman, &build, busybox, tag, change);
+    let _ = std::fs::remove_dir_all(&build);
+    built
+}
+
+fn import(podman: &Podman, build: &Path, busybox: &Path, tag: &str, change: Option<&str>) -> Result<(), String> {
+    let rootfs = build.join("rootfs");
     let _ = std::fs::remove_dir_all(&rootfs);
     for sub in ["bin", "tmp"] {
         std::fs::create_dir_all(rootfs.join(sub)).map_err(|e| e.to_string())?;
@@ -103,7 +116,7 @@ fn build_image(podman: &Podman, dir: &Path, busybox: &Path, tag: &str, change: O
         std::os::unix::fs::symlink("busybox", rootfs.join("bin").join(applet)).map_err(|e| e.to_string())?;
     }
     std::fs::write(rootfs.join("sluice-test-image"), "busybox\n").map_err(|e| e.to_string())?;
-    let tar = dir.join("rootfs.tar");
+    let tar = build.join("rootfs.tar");
     let tarred = Command::new("tar").arg("-C").arg(&rootfs).arg("-cf").arg(&tar).arg(".").status().map_err(|e| e.to_string())?;
     if !tarred.success() {
         return Err("tar failed".to_owned());
