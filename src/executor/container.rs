@@ -19,7 +19,9 @@
 //! mounted read-only at its own path, so `git` works inside. The command runs through the
 //! image's entrypoint unless `entrypoint:` overrides it (`[""]` clears it), and the script
 //! runs with `bash` when the image has it, else `sh` (busybox images have only `sh`):
-//! `set -e`, and `pipefail` where the shell knows it. The container's log driver is `none`:
+//! `set -e`, and `pipefail` where the shell knows it. A recorded script waits for the
+//! [gate](super::shell::GATE) on its stdin (`--interactive`) as the shell's does, so a
+//! controller killed before the record leaves no container running. The container's log driver is `none`:
 //! output reaches Sluice through the CLI's pipes only and is never stored by the engine.
 //!
 //! A job's `services:` run beside it ([`services`]).
@@ -53,7 +55,7 @@ use std::time::Duration;
 use tokio::process::Command;
 use tokio_util::sync::CancellationToken;
 
-use super::shell::{ShellExecutor, push_commands, validate, write_script};
+use super::shell::{GATE, ShellExecutor, push_commands, validate, write_script};
 use super::supervise::{Teardown, run_process};
 use super::{BoxFuture, Executor, ExecutorError, OutputSink, ScriptOutcome, ScriptRun};
 use crate::ci::pipeline::Image;
@@ -221,6 +223,10 @@ impl ContainerSpec {
         let mut args: Vec<String> = ["run", "--rm", "--name", &self.name, "--log-driver", "none"]
             .map(str::to_owned)
             .into();
+        if spec.on_spawn.is_some() {
+            // The script's stdin carries the gate (see `run_process`).
+            args.push("--interactive".to_owned());
+        }
         let mut volume = |host: &Path, target: &str, options: &str| -> Result<(), ExecutorError> {
             let host = host
                 .to_str()
@@ -412,6 +418,9 @@ impl ContainerExecutor {
         }
         let engine = self.engine(&container.image).await?;
         let mut text = String::from("exec 2>&1\nset -e\nif (set -o pipefail) 2>/dev/null; then set -o pipefail; fi\n");
+        if spec.on_spawn.is_some() {
+            text.insert_str(0, GATE);
+        }
         push_commands(&mut text, &spec.script);
         let script = write_script(&spec.scratch_dir, text).await?;
         if container.user.is_some() {
@@ -489,7 +498,7 @@ async fn start(
         engine,
         name: container.name.clone(),
     };
-    run_process(command, teardown.engine.name(), spec, output, cancel, Some(&teardown), false).await
+    run_process(command, teardown.engine.name(), spec, output, cancel, Some(&teardown), true).await
 }
 
 impl Executor for ContainerExecutor {
