@@ -10,6 +10,7 @@
 
 pub mod chart_bump;
 pub mod check;
+pub mod dockerfile;
 pub mod image;
 pub mod publication;
 pub mod push;

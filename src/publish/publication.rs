@@ -2,11 +2,12 @@
 //! runner builds the image the job describes, claims (app, version) in the store, checks the
 //! registry tag, pushes, tags the commit in git and records the release.
 //!
-//! A job opts in with `SLUICE_IMAGE_LAYERS` (the bundled `Sluice/Publish.gitlab-ci.yml` sets
-//! it). The steps, each idempotent so that a failed or crashed publication resumes by running
-//! them again:
+//! A job opts in with `SLUICE_IMAGE_LAYERS` or `SLUICE_IMAGE_DOCKERFILE` (the bundled
+//! `Sluice/Publish.gitlab-ci.yml` sets them). The steps, each idempotent so that a failed or
+//! crashed publication resumes by running them again:
 //! 1. build the image from the job's workspace into an OCI layout (reproducible: the commit
-//!    time is the epoch unless the job sets `SOURCE_DATE_EPOCH`);
+//!    time is the epoch unless the job sets `SOURCE_DATE_EPOCH`): from the layers, or with
+//!    podman from the Dockerfile ([`dockerfile`](super::dockerfile));
 //! 2. claim (app, version) in the store ([`Store::claim_publication`]); a claim held by
 //!    another pipeline, or a released version, fails this one;
 //! 3. read the registry tag: another digest there is refused (tags are never overwritten),
@@ -25,6 +26,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use super::chart_bump::{ChartBump, ChartRepo, bump_chart};
+use super::dockerfile::{self, CONTEXT_VARIABLE, DOCKERFILE_VARIABLE, DockerfileBuild, DockerfileError};
 use super::image::{self, BuildSpec, ImageError, ImageRef, LayerSpec, Layout, Source};
 use super::push;
 use super::registry::{RegistryError, RegistryOptions};
@@ -128,6 +130,17 @@ pub enum PublishError {
         /// This build's digest.
         built: String,
     },
+    /// Building the image from a Dockerfile failed.
+    #[error("cannot build the image of `{app}` {version} from a Dockerfile")]
+    Dockerfile {
+        /// The app.
+        app: String,
+        /// The version.
+        version: String,
+        /// Why.
+        #[source]
+        source: Box<DockerfileError>,
+    },
     /// Building the image failed.
     #[error("cannot build the image of `{app}` {version}")]
     Build {
@@ -183,7 +196,7 @@ impl Publisher {
         let job = JobFacts::read(input)?;
         let image = self.config.image_for(&job.app, &job.version).map_err(|source| build_error(&job, source))?;
         let layout_dir = input.workspace.join(".sluice-image");
-        let built = self.build(input, &job, &layout_dir).await?;
+        let built = self.build(input, &job, &layout_dir, log).await?;
         log.push(format!("Built image {} for `{}` {}", built.1, job.app, job.version));
         let now = Timestamp::now();
         let claim = input
@@ -221,7 +234,31 @@ impl Publisher {
         result
     }
 
-    async fn build(&self, input: &HookInput<'_>, job: &JobFacts, layout_dir: &Path) -> Result<(image::Built, String), PublishError> {
+    async fn build(
+        &self,
+        input: &HookInput<'_>,
+        job: &JobFacts,
+        layout_dir: &Path,
+        log: &mut Vec<String>,
+    ) -> Result<(image::Built, String), PublishError> {
+        if let Some(file) = &job.dockerfile {
+            let epoch = job.epoch(&self.config.repo).map_err(|source| build_error(job, source))?;
+            let build = DockerfileBuild {
+                workspace: input.workspace,
+                dockerfile: file,
+                context: &job.context,
+                epoch,
+                labels: &job.labels,
+                tag: &job.version,
+            };
+            let built = dockerfile::build(&build, layout_dir, log).await.map_err(|source| PublishError::Dockerfile {
+                app: job.app.clone(),
+                version: job.version.clone(),
+                source: Box::new(source),
+            })?;
+            let digest = built.digest.clone();
+            return Ok((built, digest));
+        }
         let spec = job.spec(input.workspace, &self.config.repo).map_err(|source| build_error(job, source))?;
         let layout = Layout::create(layout_dir).map_err(|source| build_error(job, source))?;
         let built = image::build(&spec, &layout, &job.version, &self.config.registry_options)
@@ -320,7 +357,7 @@ impl Publisher {
 
 impl AfterSuccess for Publisher {
     fn applies(&self, env: &[(String, String)]) -> bool {
-        env.iter().any(|(k, v)| k == LAYERS_VARIABLE && !v.trim().is_empty())
+        env.iter().any(|(k, v)| (k == LAYERS_VARIABLE || k == DOCKERFILE_VARIABLE) && !v.trim().is_empty())
     }
 
     fn run<'a>(&'a self, input: HookInput<'a>) -> Pin<Box<dyn Future<Output = HookResult> + Send + 'a>> {
@@ -357,6 +394,10 @@ struct JobFacts {
     cmd: Option<Vec<String>>,
     source_date_epoch: Option<String>,
     labels: Vec<(String, String)>,
+    /// The Dockerfile to build with podman instead of the layers.
+    dockerfile: Option<String>,
+    /// Its build context.
+    context: String,
 }
 
 impl JobFacts {
@@ -403,12 +444,14 @@ impl JobFacts {
             cmd: words("SLUICE_IMAGE_CMD"),
             source_date_epoch: var("SOURCE_DATE_EPOCH").map(str::to_owned),
             labels,
+            dockerfile: var(DOCKERFILE_VARIABLE).map(str::to_owned),
+            context: var(CONTEXT_VARIABLE).unwrap_or(".").to_owned(),
         })
     }
 
-    /// The image to build: layers from the workspace, the commit time as the epoch.
-    fn spec(&self, workspace: &Path, repo: &Path) -> Result<BuildSpec, ImageError> {
-        let epoch = match &self.source_date_epoch {
+    /// The build's epoch: `SOURCE_DATE_EPOCH`, else the commit time.
+    fn epoch(&self, repo: &Path) -> Result<u64, ImageError> {
+        Ok(match &self.source_date_epoch {
             Some(text) => text.parse().map_err(|_| ImageError::InvalidArgument {
                 what: "SOURCE_DATE_EPOCH",
                 value: text.clone(),
@@ -418,7 +461,12 @@ impl JobFacts {
                 .or_else(|_| Repo::discover(repo))
                 .and_then(|r| r.commit_time(&self.sha))
                 .map_or(0, |t| u64::try_from(t).unwrap_or(0)),
-        };
+        })
+    }
+
+    /// The image to build: layers from the workspace, the commit time as the epoch.
+    fn spec(&self, workspace: &Path, repo: &Path) -> Result<BuildSpec, ImageError> {
+        let epoch = self.epoch(repo)?;
         let layers = self
             .layers
             .iter()

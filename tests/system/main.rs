@@ -10,7 +10,8 @@
 //! and pushed to a real `docker-registry`, checked with `skopeo` ([`image`], [`registry`]);
 //! and remote repositories, `https://` from a real `git http-backend` over TLS (with basic
 //! authentication) and `ssh://` from a real `sshd` ([`sshd`]), mirrored ([`mirrors`]) and
-//! receiving release tags ([`publish_remotes`]);
+//! receiving release tags ([`publish_remotes`]); publication from a `Dockerfile` built by
+//! the real `podman` ([`publish_dockerfile`]);
 //! and deployments of real processes from a config repo ([`deploy`]), feeding the promotion
 //! gates ([`deploy_gates`]), rolled out over several targets ([`deploy_rollout`]), from
 //! images pulled from a registry ([`deploy_registry`]);
@@ -45,6 +46,7 @@ mod podman;
 mod promote;
 mod promote_support;
 mod publish;
+mod publish_dockerfile;
 mod publish_remotes;
 mod quickstart;
 mod recovery;

@@ -42,18 +42,23 @@ impl Project {
 }
 
 fn run_in(dir: &Path, state: &Path, registry: &TestRegistry, extra: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sluice"))
+    sluice_run(dir, state, registry).args(extra).output().expect("sluice runs")
+}
+
+/// `sluice run` in `dir` with the state directory `state`, publishing to `registry`.
+pub(crate) fn sluice_run(dir: &Path, state: &Path, registry: &TestRegistry) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_sluice"));
+    command
         .current_dir(dir)
         .args(["run", "--registry", &registry.host, "--state-dir"])
         .arg(state)
-        .args(extra)
         .env("NO_COLOR", "1")
-        .env_remove("SOURCE_DATE_EPOCH")
-        .output()
-        .expect("sluice runs")
+        .env_remove("SOURCE_DATE_EPOCH");
+    command
 }
 
-fn text(out: &Output) -> String {
+/// Stdout and stderr of `out`, as one text.
+pub(crate) fn text(out: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
 }
 

@@ -184,14 +184,11 @@ pub fn layer_tar(dir: &Path, digest: &str) -> Vec<u8> {
     if !bytes.starts_with(&[0x1f, 0x8b]) {
         return bytes;
     }
-    let mut child = Command::new("gzip")
-        .arg("-dc")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("gzip runs");
-    child.stdin.take().expect("stdin").write_all(&bytes).expect("write to gzip");
-    let out = child.wait_with_output().expect("gzip");
+    // From a file, not a pipe written before reading: a layer larger than the pipe's buffer
+    // would block both sides.
+    let mut compressed = tempfile::NamedTempFile::new().expect("temporary file");
+    compressed.write_all(&bytes).expect("write the layer");
+    let out = Command::new("gzip").arg("-dc").arg(compressed.path()).stdin(Stdio::null()).output().expect("gzip runs");
     assert!(out.status.success(), "gzip -dc failed");
     out.stdout
 }
