@@ -133,6 +133,7 @@ impl HealthLoop {
             .and_then(|details| Rendered::from_stored(&details.rendered).ok())
             .unwrap_or_default();
         let found = health_watch::check(&self.targets, &spec, &current, &rendered).await;
+        tracing::debug!(app, env, deployment = current.id, ?found, "checked health");
         let threshold = repo.app(app).map(|a| a.watch).unwrap_or_default().failure_threshold;
         let Some((health, message)) = judge.judge(current.id, found, threshold) else {
             return Ok(());

@@ -182,3 +182,60 @@ fn a_killed_or_failing_app_closes_the_next_gates_and_soak_restarts_from_its_reco
     });
     promoted.unwrap_or_else(|e| panic!("{e}"));
 }
+
+#[test]
+fn a_process_started_before_a_daemon_restart_is_still_watched() {
+    let base_port = crate::registry::free_port();
+    let setup = Setup::new(base_port);
+    let sick = setup.dir.path().join("sick");
+    setup.write(
+        "apps/hello/app.yaml",
+        &format!(
+            "image: \"oci:{}\"\nrender: {{manifests: manifests/}}\nvalues: {{replicas: 1}}\n\
+             run: {{command: [python3, app.py], env: {{SICK_FILE: \"{}\"}}}}\n\
+             health: {{http: {{path: /healthz, timeout: 1s, interval: 1s}}, period: 1s, failure_threshold: 100}}\n",
+            setup.layout.display(),
+            sick.display()
+        ),
+    );
+    staging_after_dev(&setup, base_port);
+    let (image, digest) = setup.build_app("1.0.0", &["python3", "app.py"], APP);
+    setup.write(
+        "apps/hello/dev.yaml",
+        &format!("version: 1.0.0\nimage: \"{image}\"\ndigest: \"{digest}\"\n"),
+    );
+    setup.push("pin 1.0.0");
+    let clock = setup.dir.path().join("clock");
+    let mut daemon = start_on_clock(&setup, &clock, "2026-12-01T09:00:00Z");
+    let running = Running(ProcessTarget {
+        dir: daemon.data_dir.join("deploy/hello/dev/local"),
+        layout: setup.layout.clone(),
+        base_port,
+    });
+    let first = deployed(&daemon, "1.0.0");
+    assert_eq!(first.status, DeploymentStatus::Healthy, "{:?}", first.message);
+    let pid = running.0.current().unwrap().pid;
+
+    // The daemon dies; the app does not, and the next daemon neither restarts nor condemns it.
+    daemon.kill9();
+    std::fs::write(&clock, "2026-12-01T09:05:00Z").unwrap();
+    daemon.set_env("SLUICE_LOG", "info,sluice::daemon::health=debug");
+    daemon.restart();
+    let checked = daemon.eventually("the next daemon checked the app", || {
+        let log = daemon.stderr();
+        if log.contains("checked health app=\"hello\" env=\"dev\" deployment=1 found=Healthy") { Ok(()) } else { Err(log) }
+    });
+    checked.unwrap_or_else(|e| panic!("{e}"));
+    let still = current_until(&daemon, "1.0.0 is still current", |row| row.id == first.id);
+    assert_eq!((still.unhealthy_since, running.0.current().unwrap().pid), (None, pid));
+
+    // Not this daemon's child: its end is found at the next period, without an exit status,
+    // at once (a threshold of 100 failed checks would take 100 s).
+    assert!(Command::new("kill").args(["-9", &pid.to_string()]).status().unwrap().success());
+    let dead = current_until(&daemon, "the app's end is recorded", |row| row.unhealthy_since.is_some());
+    assert_eq!(
+        dead.health_message.as_deref(),
+        Some(format!("the process of 1.0.0 on target `local` (pid {pid}) exited").as_str())
+    );
+    assert_eq!(dead.unhealthy_since.unwrap().as_unix_millis(), millis("2026-12-01T09:05:00Z"));
+}

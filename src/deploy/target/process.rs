@@ -73,9 +73,9 @@ pub struct Running {
 }
 
 impl Running {
-    /// Whether the recorded process still runs (same pid, same start time).
+    /// Whether the recorded process still runs (same pid, same start time, not a zombie).
     pub fn is_alive(&self) -> bool {
-        start_time(self.pid) == Some(self.start_time)
+        start_time(self.pid) == Some(self.start_time) && !is_zombie(self.pid)
     }
 
     /// `http://127.0.0.1:PORT`.
@@ -337,6 +337,14 @@ impl ProcessTarget {
             .and_then(|()| std::fs::rename(&scratch, &path))
             .map_err(|source| TargetError::Io { path, source })
     }
+}
+
+/// Whether process `pid` has exited but was not reaped: a release started by an earlier
+/// daemon was reparented when that daemon died, and a container's PID 1 may never reap it.
+fn is_zombie(pid: u32) -> bool {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The state (field 3) follows the parenthesised command name, which may hold spaces.
+    stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next()) == Some("Z")
 }
 
 /// The release recorded as running in the target directory `dir` (`current.json`), if any,

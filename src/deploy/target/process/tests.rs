@@ -130,3 +130,26 @@ async fn a_release_that_exits_fails_at_once_and_run_overrides_the_command() {
     );
     assert!(target.current().is_none());
 }
+
+#[test]
+fn an_exited_process_not_yet_reaped_is_not_alive() {
+    let mut child = std::process::Command::new("true").spawn().unwrap();
+    let pid = child.id();
+    let running = super::Running {
+        version: "1.0.0".into(),
+        digest: "sha256:abc".into(),
+        pid,
+        start_time: crate::executor::process_group::start_time(pid).expect("not reaped yet"),
+        port: 0,
+        revision: String::new(),
+        workdir: None,
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !super::is_zombie(pid) {
+        assert!(std::time::Instant::now() < deadline, "`true` did not exit");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(crate::executor::process_group::start_time(pid), Some(running.start_time), "a zombie keeps its stat");
+    assert!(!running.is_alive());
+    child.wait().unwrap();
+}
