@@ -96,7 +96,13 @@ impl Deployer {
         secrets: &SecretValues,
     ) -> Result<Reconciled, DeployError> {
         let latest = self.store.latest_deployment(app, env)?;
-        let latest_details = self.details_of(latest.as_ref())?;
+        let latest_details = match &latest {
+            Some(row) if matches!(row.status, DeploymentStatus::Deploying | DeploymentStatus::Pending) => {
+                self.settle_interrupted(row)?;
+                None
+            }
+            row => self.details_of(row.as_ref())?,
+        };
         let current = self.store.current_deployment(app, env)?;
         let current_details = self.details_of(current.as_ref())?;
         let mut spec = match from_config::spec(repo, app, env) {
@@ -218,6 +224,21 @@ impl Deployer {
             Some(row) => self.store.deployment_details(row.id),
             None => Ok(None),
         }
+    }
+
+    /// Marks `row`, left `deploying` (or `pending`) by a daemon that stopped during it, `failed`,
+    /// so that its stored render does not make its release look deployed and the caller deploys
+    /// it again. Only the deploy loop deploys, one (app, environment) at a time, and it settles
+    /// every attempt before the next: a row still `deploying` here was a crashed daemon's.
+    fn settle_interrupted(&self, row: &DeploymentRow) -> Result<(), StoreError> {
+        let message = format!(
+            "interrupted: the daemon stopped while {} was being deployed; deploying it again",
+            row.version
+        );
+        tracing::warn!(app = %row.app, env = %row.env, deployment = row.id, "{message}");
+        self.store
+            .set_deployment_status(row.id, DeploymentStatus::Failed, Some(&message), self.clock.timestamp())?;
+        Ok(())
     }
 
     /// Marks the current deployment `failed`: a later attempt left its release on only some

@@ -204,6 +204,38 @@ async fn a_failed_deploy_leaves_the_previous_release_running_and_recorded() {
 }
 
 #[tokio::test]
+async fn a_deployment_a_crash_left_deploying_is_settled_failed_and_deployed_again() {
+    let fixture = Fixture::new();
+    let v1 = server_image(&fixture.layout, "1.0.0", &[]);
+    fixture.pin("1.0.0", &v1);
+    let Reconciled::Deployed { id: first, status, .. } = fixture.reconcile().await else {
+        panic!("not deployed")
+    };
+    assert_eq!(status, DeploymentStatus::Healthy);
+    // What a daemon killed after storing the render, before the final status, leaves behind.
+    let store = &fixture.deployer.store;
+    let now = crate::promote::Clock::System.timestamp();
+    store.set_deployment_status(first, DeploymentStatus::Deploying, None, now).unwrap();
+
+    let Reconciled::Deployed { id: second, status, .. } = fixture.reconcile().await else {
+        panic!("the interrupted deployment was taken as up to date")
+    };
+    assert_eq!(status, DeploymentStatus::Healthy);
+    assert_ne!(second, first);
+    let rows = store.deployments_of("hello", "dev", 10).unwrap();
+    let interrupted = rows.iter().find(|row| row.id == first).unwrap();
+    assert_eq!(interrupted.status, DeploymentStatus::Failed);
+    assert!(
+        interrupted.message.as_deref().is_some_and(|m| m.starts_with("interrupted: the daemon stopped while 1.0.0")),
+        "{:?}",
+        interrupted.message
+    );
+    assert_eq!(store.current_deployment("hello", "dev").unwrap().unwrap().id, second);
+    assert_eq!(fixture.reconcile().await, Reconciled::UpToDate);
+    fixture.process().stop().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_render_leaving_the_config_repo_is_refused_and_nothing_is_deployed() {
     let fixture = Fixture::new();
     let outside = tempfile::tempdir().unwrap();
