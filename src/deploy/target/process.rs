@@ -7,7 +7,9 @@
 //! release keeps serving until the new one passes its health check; only then is it stopped
 //! and `current.json` switched, and the unpacked trees of other releases than these two
 //! are removed. A release that does not become healthy is stopped and the
-//! previous one keeps running, still recorded as current.
+//! previous one keeps running, still recorded as current. A new release is recorded in
+//! `starting.json` from its spawn until it is current or stopped, so a release whose daemon
+//! died during its health wait is stopped by the next deploy instead of holding its port.
 //!
 //! Program lookup without a chroot: an absolute program that exists inside the image runs
 //! from the unpacked tree, a bare name is looked up in the image's `PATH` (inside the tree)
@@ -150,6 +152,7 @@ impl ProcessTarget {
     ///
     /// [`TargetError`]: the image, starting the program, or the health check.
     pub async fn deploy(&self, spec: &DeploySpec, secrets: &SecretValues, exits: &Arc<Exits>) -> Result<Applied, TargetError> {
+        self.stop_interrupted().await?;
         let previous = self.current().filter(Running::is_alive);
         if let Some(running) = previous
             .as_ref()
@@ -176,6 +179,10 @@ impl ProcessTarget {
             revision: spec.revision.clone(),
             workdir: Some(workdir(&root, &image)),
         };
+        if let Err(e) = self.record(STARTING, &running) {
+            stop(&running).await;
+            return Err(e);
+        }
         let probe = running.probe();
         let healthy = tokio::select! {
             verdict = wait_up(spec, &probe) => verdict,
@@ -189,6 +196,7 @@ impl ProcessTarget {
                 let _ = group.clear(STOP_GRACE).await;
             }
             let _ = child.wait().await;
+            self.forget(STARTING)?;
             return Err(TargetError::Unhealthy {
                 version: spec.version.clone(),
                 reason,
@@ -203,7 +211,8 @@ impl ProcessTarget {
             };
             exits.record(pid, how);
         });
-        self.record(&running)?;
+        self.record(CURRENT, &running)?;
+        self.forget(STARTING)?;
         if let Some(old) = &previous {
             stop(old).await;
         }
@@ -223,7 +232,27 @@ impl ProcessTarget {
         if let Some(running) = self.current() {
             stop(&running).await;
         }
-        let path = self.dir.join("current.json");
+        self.forget(CURRENT)
+    }
+
+    /// Stops the release `starting.json` names unless it is the current one: a deploy that
+    /// its daemon's death interrupted during the health wait left it running, recorded
+    /// nowhere else.
+    async fn stop_interrupted(&self) -> Result<(), TargetError> {
+        let Some(starting) = read_record(&self.dir, STARTING) else {
+            return Ok(());
+        };
+        let current = self.current();
+        if current.as_ref().is_none_or(|c| (c.pid, c.start_time) != (starting.pid, starting.start_time)) {
+            tracing::warn!(version = %starting.version, pid = starting.pid, "stopping a release whose deploy was interrupted");
+            stop(&starting).await;
+        }
+        self.forget(STARTING)
+    }
+
+    /// Removes the record `name`, if there is one.
+    fn forget(&self, name: &str) -> Result<(), TargetError> {
+        let path = self.dir.join(name);
         match std::fs::remove_file(&path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
@@ -327,10 +356,11 @@ impl ProcessTarget {
         })
     }
 
-    /// Writes `current.json` atomically (a temporary file renamed over it).
-    fn record(&self, running: &Running) -> Result<(), TargetError> {
-        let path = self.dir.join("current.json");
-        let scratch = self.dir.join("current.json.tmp");
+    /// Writes the record `name` (`current.json` or `starting.json`) atomically (a temporary
+    /// file renamed over it).
+    fn record(&self, name: &str, running: &Running) -> Result<(), TargetError> {
+        let path = self.dir.join(name);
+        let scratch = self.dir.join(format!("{name}.tmp"));
         let text = serde_json::to_vec_pretty(running).unwrap_or_default();
         std::fs::write(&scratch, text)
             .and_then(|()| std::fs::File::open(&scratch).and_then(|f| f.sync_all()))
@@ -350,7 +380,17 @@ fn is_zombie(pid: u32) -> bool {
 /// The release recorded as running in the target directory `dir` (`current.json`), if any,
 /// whether or not it is still alive.
 pub fn recorded(dir: &Path) -> Option<Running> {
-    let text = std::fs::read(dir.join("current.json")).ok()?;
+    read_record(dir, CURRENT)
+}
+
+/// The record of the release that runs.
+const CURRENT: &str = "current.json";
+
+/// The record of a release between its spawn and its health verdict.
+const STARTING: &str = "starting.json";
+
+fn read_record(dir: &Path, name: &str) -> Option<Running> {
+    let text = std::fs::read(dir.join(name)).ok()?;
     serde_json::from_slice(&text).ok()
 }
 

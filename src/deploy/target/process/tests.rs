@@ -153,3 +153,44 @@ fn an_exited_process_not_yet_reaped_is_not_alive() {
     assert!(!running.is_alive());
     child.wait().unwrap();
 }
+
+#[tokio::test]
+async fn a_release_whose_deploy_was_interrupted_is_stopped_by_the_next_deploy() {
+    let data = tempfile::tempdir().unwrap();
+    let layout = data.path().join("layout");
+    let base_port = free_ports();
+    let target = ProcessTarget {
+        dir: data.path().join("t"),
+        layout: layout.clone(),
+        base_port,
+    };
+    let (secrets, exits) = (SecretValues::default(), Arc::new(Exits::default()));
+    let v1 = server_image(&layout, "1.0.0", &[]);
+    target.deploy(&spec("1.0.0", &v1, Duration::from_secs(10)), &secrets, &exits).await.unwrap();
+
+    // The daemon dies while 2.0.0 (never healthy: it answers 503) waits for its health check:
+    // the deploy is dropped mid-wait and its process keeps running on the other port.
+    let broken = server_image(&layout, "2.0.0", &["BROKEN=1"]);
+    let interrupted = tokio::time::timeout(
+        Duration::from_secs(2),
+        target.deploy(&spec("2.0.0", &broken, Duration::from_secs(60)), &secrets, &exits),
+    )
+    .await;
+    assert!(interrupted.is_err(), "the deploy was still waiting for health");
+    let other = format!("http://127.0.0.1:{}", base_port + 1);
+    assert_eq!(
+        get(&other),
+        Some((200, "2.0.0 key=none cwd=app".to_string())),
+        "2.0.0 still runs, recorded nowhere as current"
+    );
+
+    let v3 = server_image(&layout, "3.0.0", &[]);
+    let applied = target
+        .deploy(&spec("3.0.0", &v3, Duration::from_secs(10)), &secrets, &exits)
+        .await
+        .expect("the interrupted release no longer holds the port");
+    assert_eq!(applied.url.as_deref(), Some(other.as_str()));
+    assert_eq!(get(&other), Some((200, "3.0.0 key=none cwd=app".to_string())));
+    assert!(!target.dir.join("starting.json").exists());
+    target.stop().await.unwrap();
+}
