@@ -183,8 +183,18 @@ fn a_killed_or_failing_app_closes_the_next_gates_and_soak_restarts_from_its_reco
     promoted.unwrap_or_else(|e| panic!("{e}"));
 }
 
-#[test]
-fn a_process_started_before_a_daemon_restart_is_still_watched() {
+/// Dev running hello 1.0.0 (the sick-file app, checked every second, unhealthy after
+/// `failure_threshold` failed checks) under a daemon on a test clock, staging after dev.
+struct World {
+    setup: Setup,
+    sick: std::path::PathBuf,
+    clock: std::path::PathBuf,
+    daemon: Daemon,
+    running: Running,
+    first: DeploymentRow,
+}
+
+fn dev_running_1_0_0(failure_threshold: u32) -> World {
     let base_port = crate::registry::free_port();
     let setup = Setup::new(base_port);
     let sick = setup.dir.path().join("sick");
@@ -193,20 +203,15 @@ fn a_process_started_before_a_daemon_restart_is_still_watched() {
         &format!(
             "image: \"oci:{}\"\nrender: {{manifests: manifests/}}\nvalues: {{replicas: 1}}\n\
              run: {{command: [python3, app.py], env: {{SICK_FILE: \"{}\"}}}}\n\
-             health: {{http: {{path: /healthz, timeout: 1s, interval: 1s}}, period: 1s, failure_threshold: 100}}\n",
+             health: {{http: {{path: /healthz, timeout: 1s, interval: 1s}}, period: 1s, failure_threshold: {failure_threshold}}}\n",
             setup.layout.display(),
             sick.display()
         ),
     );
     staging_after_dev(&setup, base_port);
-    let (image, digest) = setup.build_app("1.0.0", &["python3", "app.py"], APP);
-    setup.write(
-        "apps/hello/dev.yaml",
-        &format!("version: 1.0.0\nimage: \"{image}\"\ndigest: \"{digest}\"\n"),
-    );
-    setup.push("pin 1.0.0");
+    pin(&setup, "1.0.0");
     let clock = setup.dir.path().join("clock");
-    let mut daemon = start_on_clock(&setup, &clock, "2026-12-01T09:00:00Z");
+    let daemon = start_on_clock(&setup, &clock, "2026-12-01T09:00:00Z");
     let running = Running(ProcessTarget {
         dir: daemon.data_dir.join("deploy/hello/dev/local"),
         layout: setup.layout.clone(),
@@ -214,6 +219,22 @@ fn a_process_started_before_a_daemon_restart_is_still_watched() {
     });
     let first = deployed(&daemon, "1.0.0");
     assert_eq!(first.status, DeploymentStatus::Healthy, "{:?}", first.message);
+    World { setup, sick, clock, daemon, running, first }
+}
+
+/// Builds hello `version` and pins it in dev.
+fn pin(setup: &Setup, version: &str) {
+    let (image, digest) = setup.build_app(version, &["python3", "app.py"], APP);
+    setup.write(
+        "apps/hello/dev.yaml",
+        &format!("version: {version}\nimage: \"{image}\"\ndigest: \"{digest}\"\n"),
+    );
+    setup.push(&format!("pin {version}"));
+}
+
+#[test]
+fn a_process_started_before_a_daemon_restart_is_still_watched() {
+    let World { setup: _setup, clock, mut daemon, running, first, .. } = dev_running_1_0_0(100);
     let pid = running.0.current().unwrap().pid;
 
     // The daemon dies; the app does not, and the next daemon neither restarts nor condemns it.
@@ -238,4 +259,51 @@ fn a_process_started_before_a_daemon_restart_is_still_watched() {
         Some(format!("the process of 1.0.0 on target `local` (pid {pid}) exited").as_str())
     );
     assert_eq!(dead.unhealthy_since.unwrap().as_unix_millis(), millis("2026-12-01T09:05:00Z"));
+}
+
+#[test]
+fn a_deploy_the_daemons_death_interrupts_is_deployed_again_and_its_process_stopped() {
+    let World { setup, sick, mut daemon, running, .. } = dev_running_1_0_0(3);
+    // 2.0.0 cannot pass its health check yet: the daemon dies while it waits for it.
+    std::fs::write(&sick, "").unwrap();
+    pin(&setup, "2.0.0");
+    let starting = running.0.dir.join("starting.json");
+    let waiting = daemon.eventually("2.0.0 waits for its health check", || {
+        let latest = daemon.store().latest_deployment("hello", "dev").map_err(|e| e.to_string())?;
+        let record = std::fs::read(&starting).map_err(|e| e.to_string())?;
+        match latest {
+            Some(row) if row.version == "2.0.0" && row.status == DeploymentStatus::Deploying => {
+                let record: Value = serde_json::from_slice(&record).map_err(|e| e.to_string())?;
+                Ok((row, record["pid"].as_u64().unwrap()))
+            }
+            other => Err(format!("{other:?}")),
+        }
+    });
+    let (interrupted, stray) = waiting.unwrap_or_else(|e| panic!("{e}"));
+    daemon.kill9();
+    std::fs::remove_file(&sick).unwrap();
+    daemon.restart();
+
+    let again = daemon.eventually("2.0.0 is deployed again", || {
+        match daemon.store().latest_deployment("hello", "dev").map_err(|e| e.to_string())? {
+            Some(row) if row.version == "2.0.0" && row.status == DeploymentStatus::Healthy => Ok(row),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    let again = again.unwrap_or_else(|e| panic!("{e}"));
+    assert_ne!(again.id, interrupted.id);
+    let rows = daemon.store().deployments_of("hello", "dev", 10).unwrap();
+    let settled = rows.iter().find(|row| row.id == interrupted.id).unwrap();
+    assert_eq!(settled.status, DeploymentStatus::Failed);
+    assert!(
+        settled.message.as_deref().is_some_and(|m| m.starts_with("interrupted: the daemon stopped while 2.0.0")),
+        "{:?}",
+        settled.message
+    );
+    let current = running.0.current().unwrap();
+    assert_eq!(current.version, "2.0.0");
+    assert_ne!(u64::from(current.pid), stray, "a new process runs 2.0.0");
+    let alive = |pid: u64| std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ");
+    assert!(!alive(stray), "the interrupted attempt's process was stopped");
 }
