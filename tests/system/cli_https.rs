@@ -3,11 +3,12 @@
 //! through `SSL_CERT_FILE` and refuses it, with exit code 2 and a hint, when another CA is
 //! the trusted one.
 
-use std::io::{BufRead as _, BufReader};
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Output};
 
 use crate::api::{create_token, show, start};
+use crate::mirrors::python_server;
 use crate::pipelines::Remote;
 
 /// Accepts TLS on a free port and forwards each connection's request to the daemon's port,
@@ -91,18 +92,8 @@ fn certificates(dir: &Path, name: &str) -> (PathBuf, PathBuf, PathBuf) {
 }
 
 fn proxy(upstream: u16, cert: &Path, key: &Path) -> TlsProxy {
-    let mut child = Command::new("python3")
-        .args(["-c", PROXY])
-        .arg(upstream.to_string())
-        .arg(cert)
-        .arg(key)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("python3 runs");
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout")).read_line(&mut line).expect("the port");
-    let port = line.trim().parse().unwrap_or_else(|_| panic!("no port from the proxy: {line:?}"));
+    let upstream = upstream.to_string();
+    let (child, port) = python_server(PROXY, &[OsStr::new(&upstream), cert.as_os_str(), key.as_os_str()]);
     TlsProxy { child, port }
 }
 

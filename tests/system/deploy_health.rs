@@ -7,7 +7,7 @@
 use std::process::Command;
 
 use serde_json::Value;
-use sluice::deploy::target::process::ProcessTarget;
+use sluice::deploy::target::process::{self, ProcessTarget};
 use sluice::store::{DeploymentRow, DeploymentStatus};
 
 use crate::daemon::Daemon;
@@ -68,35 +68,7 @@ fn current_until(daemon: &Daemon, what: &str, wanted: impl Fn(&DeploymentRow) ->
 
 #[test]
 fn a_killed_or_failing_app_closes_the_next_gates_and_soak_restarts_from_its_recovery() {
-    let base_port = crate::registry::free_port();
-    let setup = Setup::new(base_port);
-    let sick = setup.dir.path().join("sick");
-    let app = |greeting: &str| {
-        format!(
-            "image: \"oci:{}\"\nrender: {{manifests: manifests/}}\nvalues: {{replicas: 1}}\n\
-             run: {{command: [python3, app.py], env: {{SICK_FILE: \"{}\", GREETING: {greeting}}}}}\n\
-             health: {{http: {{path: /healthz, timeout: 1s, interval: 1s}}, period: 1s, failure_threshold: 2}}\n",
-            setup.layout.display(),
-            sick.display()
-        )
-    };
-    setup.write("apps/hello/app.yaml", &app("hello"));
-    staging_after_dev(&setup, base_port);
-    let (image, digest) = setup.build_app("1.0.0", &["python3", "app.py"], APP);
-    setup.write(
-        "apps/hello/dev.yaml",
-        &format!("version: 1.0.0\nimage: \"{image}\"\ndigest: \"{digest}\"\n"),
-    );
-    setup.push("pin 1.0.0");
-    let clock = setup.dir.path().join("clock");
-    let daemon = start_on_clock(&setup, &clock, "2026-12-01T09:00:00Z");
-    let running = Running(ProcessTarget {
-        dir: daemon.data_dir.join("deploy/hello/dev/local"),
-        layout: setup.layout.clone(),
-        base_port,
-    });
-    let first = deployed(&daemon, "1.0.0");
-    assert_eq!(first.status, DeploymentStatus::Healthy, "{:?}", first.message);
+    let World { setup, sick, clock, daemon, running, first, release: (image, digest) } = dev_running_1_0_0(2);
     record_release(&daemon.store(), "1.0.0", &image, &digest);
     let reader = crate::api::create_token(&daemon, "reader", "read");
     let gates = |code| {
@@ -125,7 +97,7 @@ fn a_killed_or_failing_app_closes_the_next_gates_and_soak_restarts_from_its_reco
     assert_eq!(staging_pin(&setup), None, "an unhealthy release is not promoted");
 
     // A redeploy (a changed `run.env`) starts it again: healthy, soak from the redeploy.
-    setup.write("apps/hello/app.yaml", &app("again"));
+    setup.write("apps/hello/app.yaml", &app_yaml(&setup, &sick, 2, "again"));
     setup.push("restart hello");
     let again = current_until(&daemon, "1.0.0 is deployed again", |row| row.id > first.id);
     assert_eq!(again.healthy_since.unwrap().as_unix_millis(), millis("2026-12-01T09:20:00Z"));
@@ -192,24 +164,29 @@ struct World {
     daemon: Daemon,
     running: Running,
     first: DeploymentRow,
+    /// 1.0.0's image and digest.
+    release: (String, String),
+}
+
+/// hello's `app.yaml`: the sick-file app with `GREETING` (a changed greeting redeploys it),
+/// checked every second, unhealthy after `failure_threshold` failed checks.
+fn app_yaml(setup: &Setup, sick: &std::path::Path, failure_threshold: u32, greeting: &str) -> String {
+    format!(
+        "image: \"oci:{}\"\nrender: {{manifests: manifests/}}\nvalues: {{replicas: 1}}\n\
+         run: {{command: [python3, app.py], env: {{SICK_FILE: \"{}\", GREETING: {greeting}}}}}\n\
+         health: {{http: {{path: /healthz, timeout: 1s, interval: 1s}}, period: 1s, failure_threshold: {failure_threshold}}}\n",
+        setup.layout.display(),
+        sick.display()
+    )
 }
 
 fn dev_running_1_0_0(failure_threshold: u32) -> World {
     let base_port = crate::registry::free_port();
     let setup = Setup::new(base_port);
     let sick = setup.dir.path().join("sick");
-    setup.write(
-        "apps/hello/app.yaml",
-        &format!(
-            "image: \"oci:{}\"\nrender: {{manifests: manifests/}}\nvalues: {{replicas: 1}}\n\
-             run: {{command: [python3, app.py], env: {{SICK_FILE: \"{}\"}}}}\n\
-             health: {{http: {{path: /healthz, timeout: 1s, interval: 1s}}, period: 1s, failure_threshold: {failure_threshold}}}\n",
-            setup.layout.display(),
-            sick.display()
-        ),
-    );
+    setup.write("apps/hello/app.yaml", &app_yaml(&setup, &sick, failure_threshold, "hello"));
     staging_after_dev(&setup, base_port);
-    pin(&setup, "1.0.0");
+    let release = pin(&setup, "1.0.0");
     let clock = setup.dir.path().join("clock");
     let daemon = start_on_clock(&setup, &clock, "2026-12-01T09:00:00Z");
     let running = Running(ProcessTarget {
@@ -219,17 +196,18 @@ fn dev_running_1_0_0(failure_threshold: u32) -> World {
     });
     let first = deployed(&daemon, "1.0.0");
     assert_eq!(first.status, DeploymentStatus::Healthy, "{:?}", first.message);
-    World { setup, sick, clock, daemon, running, first }
+    World { setup, sick, clock, daemon, running, first, release }
 }
 
-/// Builds hello `version` and pins it in dev.
-fn pin(setup: &Setup, version: &str) {
+/// Builds hello `version` and pins it in dev: its image and digest.
+fn pin(setup: &Setup, version: &str) -> (String, String) {
     let (image, digest) = setup.build_app(version, &["python3", "app.py"], APP);
     setup.write(
         "apps/hello/dev.yaml",
         &format!("version: {version}\nimage: \"{image}\"\ndigest: \"{digest}\"\n"),
     );
     setup.push(&format!("pin {version}"));
+    (image, digest)
 }
 
 #[test]
@@ -273,8 +251,8 @@ fn a_deploy_the_daemons_death_interrupts_is_deployed_again_and_its_process_stopp
         let record = std::fs::read(&starting).map_err(|e| e.to_string())?;
         match latest {
             Some(row) if row.version == "2.0.0" && row.status == DeploymentStatus::Deploying => {
-                let record: Value = serde_json::from_slice(&record).map_err(|e| e.to_string())?;
-                Ok((row, record["pid"].as_u64().unwrap()))
+                let record: process::Running = serde_json::from_slice(&record).map_err(|e| e.to_string())?;
+                Ok((row, record))
             }
             other => Err(format!("{other:?}")),
         }
@@ -302,8 +280,6 @@ fn a_deploy_the_daemons_death_interrupts_is_deployed_again_and_its_process_stopp
     );
     let current = running.0.current().unwrap();
     assert_eq!(current.version, "2.0.0");
-    assert_ne!(u64::from(current.pid), stray, "a new process runs 2.0.0");
-    let alive = |pid: u64| std::path::Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default().contains(") Z ");
-    assert!(!alive(stray), "the interrupted attempt's process was stopped");
+    assert_ne!(current.pid, stray.pid, "a new process runs 2.0.0");
+    assert!(!stray.is_alive(), "the interrupted attempt's process was stopped");
 }

@@ -20,20 +20,24 @@ fn spec(version: &str, digest: &str, within: Duration) -> DeploySpec {
     spec
 }
 
+/// A process target in `data` (state in `t/`, images in `layout/`) on two free ports.
+fn target_in(data: &std::path::Path) -> ProcessTarget {
+    ProcessTarget {
+        dir: data.join("t"),
+        layout: data.join("layout"),
+        base_port: free_ports(),
+    }
+}
+
 #[tokio::test]
 async fn a_release_replaces_the_previous_one_only_once_healthy() {
     let data = tempfile::tempdir().unwrap();
-    let layout = data.path().join("layout");
-    let base_port = free_ports();
-    let target = ProcessTarget {
-        dir: data.path().join("t"),
-        layout: layout.clone(),
-        base_port,
-    };
+    let target = target_in(data.path());
+    let (layout, base_port) = (&target.layout, target.base_port);
     let secrets = SecretValues(vec![("API_KEY".into(), Plaintext::from("s3cret-value".to_string()))]);
     let exits = Arc::new(Exits::default());
 
-    let v1 = server_image(&layout, "1.0.0", &[]);
+    let v1 = server_image(layout, "1.0.0", &[]);
     let applied = target
         .deploy(&spec("1.0.0", &v1, Duration::from_secs(10)), &secrets, &exits)
         .await
@@ -52,7 +56,7 @@ async fn a_release_replaces_the_previous_one_only_once_healthy() {
     assert_eq!(again.message, "1.0.0 already runs");
 
     // A release that never gets healthy is stopped; the previous one keeps serving.
-    let broken = server_image(&layout, "2.0.0", &["BROKEN=1"]);
+    let broken = server_image(layout, "2.0.0", &["BROKEN=1"]);
     let err = target
         .deploy(&spec("2.0.0", &broken, Duration::from_millis(1500)), &secrets, &exits)
         .await
@@ -69,7 +73,7 @@ async fn a_release_replaces_the_previous_one_only_once_healthy() {
     );
 
     // A healthy release takes the other port, then the previous one is stopped.
-    let v3 = server_image(&layout, "3.0.0", &[]);
+    let v3 = server_image(layout, "3.0.0", &[]);
     let applied = target
         .deploy(&spec("3.0.0", &v3, Duration::from_secs(10)), &SecretValues::default(), &exits)
         .await
@@ -108,13 +112,9 @@ async fn a_release_replaces_the_previous_one_only_once_healthy() {
 #[tokio::test]
 async fn a_release_that_exits_fails_at_once_and_run_overrides_the_command() {
     let data = tempfile::tempdir().unwrap();
-    let layout = data.path().join("layout");
-    let target = ProcessTarget {
-        dir: data.path().join("t"),
-        layout: layout.clone(),
-        base_port: free_ports(),
-    };
-    let digest = server_image(&layout, "1.0.0", &[]);
+    let target = target_in(data.path());
+    let layout = &target.layout;
+    let digest = server_image(layout, "1.0.0", &[]);
     let mut spec = spec("1.0.0", &digest, Duration::from_secs(30));
     spec.run.command = Some(vec!["sh".into(), "-c".into(), "exit 3".into()]);
     let started = std::time::Instant::now();
@@ -157,20 +157,15 @@ fn an_exited_process_not_yet_reaped_is_not_alive() {
 #[tokio::test]
 async fn a_release_whose_deploy_was_interrupted_is_stopped_by_the_next_deploy() {
     let data = tempfile::tempdir().unwrap();
-    let layout = data.path().join("layout");
-    let base_port = free_ports();
-    let target = ProcessTarget {
-        dir: data.path().join("t"),
-        layout: layout.clone(),
-        base_port,
-    };
+    let target = target_in(data.path());
+    let (layout, base_port) = (&target.layout, target.base_port);
     let (secrets, exits) = (SecretValues::default(), Arc::new(Exits::default()));
-    let v1 = server_image(&layout, "1.0.0", &[]);
+    let v1 = server_image(layout, "1.0.0", &[]);
     target.deploy(&spec("1.0.0", &v1, Duration::from_secs(10)), &secrets, &exits).await.unwrap();
 
     // The daemon dies while 2.0.0 (never healthy: it answers 503) waits for its health check:
     // the deploy is dropped mid-wait and its process keeps running on the other port.
-    let broken = server_image(&layout, "2.0.0", &["BROKEN=1"]);
+    let broken = server_image(layout, "2.0.0", &["BROKEN=1"]);
     let interrupted = tokio::time::timeout(
         Duration::from_secs(2),
         target.deploy(&spec("2.0.0", &broken, Duration::from_secs(60)), &secrets, &exits),
@@ -184,7 +179,7 @@ async fn a_release_whose_deploy_was_interrupted_is_stopped_by_the_next_deploy() 
         "2.0.0 still runs, recorded nowhere as current"
     );
 
-    let v3 = server_image(&layout, "3.0.0", &[]);
+    let v3 = server_image(layout, "3.0.0", &[]);
     let applied = target
         .deploy(&spec("3.0.0", &v3, Duration::from_secs(10)), &secrets, &exits)
         .await
